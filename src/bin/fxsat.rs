@@ -1,0 +1,174 @@
+//! The `fxsat` command line.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use fxsat::cost::{Model, Profile};
+use fxsat::pipeline::Target;
+use fxsat::saturate::Limits;
+use fxsat::{optimize, Options};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Equality-saturation optimizer for PyTorch aten graphs (FX-JSON in, FX-JSON out).
+#[derive(Parser)]
+#[command(name = "fxsat", version, about, long_about = None)]
+struct Cli {
+    /// More logging on stderr (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TargetArg {
+    /// Emit ops that run in PyTorch on CPU.
+    Cpu,
+    /// Emit ops that run in PyTorch on CUDA.
+    Cuda,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Optimise a graph: saturate with the rules, extract the cheapest equivalent graph.
+    ///
+    /// The output has the same inputs and the same outputs in the same order (a joint graph
+    /// stays a joint graph with the same num_fwd_outputs).
+    Optimize {
+        /// Input FX-JSON file.
+        input: PathBuf,
+        /// Output FX-JSON file.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Device the result must run on in PyTorch.
+        #[arg(long, value_enum, default_value = "cpu")]
+        target: TargetArg,
+        /// Cost-model profile: cpu, a100, h100, or a JSON file (default: the target's: cpu → cpu, cuda → h100).
+        #[arg(long)]
+        device: Option<String>,
+        /// Directory of .rules files replacing the compiled-in rules.
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// Write a JSON report (timings, e-graph size, costs, rule applications) here.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Most e-nodes during saturation.
+        #[arg(long, default_value_t = 200_000)]
+        node_limit: usize,
+        /// Most saturation iterations.
+        #[arg(long, default_value_t = 30)]
+        iter_limit: usize,
+        /// Saturation time limit in seconds.
+        #[arg(long, default_value_t = 10.0)]
+        time_limit: f64,
+        /// Keep a node's recorded val where it contradicts the op's shape rule (the node becomes opaque).
+        #[arg(long)]
+        trust_meta: bool,
+    },
+    /// Print what a graph contains: ops, node counts, unknown ops, total flops and bytes.
+    Stats {
+        /// Input FX-JSON file.
+        input: PathBuf,
+        /// Cost-model profile used for the time estimate.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Keep recorded vals that contradict shape rules.
+        #[arg(long)]
+        trust_meta: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).format_timestamp(None).init();
+    match run(cli.cmd) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let bad_input = e.downcast_ref::<fxsat::Error>().is_some();
+            eprintln!("fxsat: error: {e:#}");
+            ExitCode::from(if bad_input { 2 } else { 1 })
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<fxsat::ir::Graph> {
+    Ok(fxsat::io::read_file(path)?)
+}
+
+fn run(cmd: Cmd) -> Result<()> {
+    match cmd {
+        Cmd::Optimize { input, output, target, device, rules, report, node_limit, iter_limit, time_limit, trust_meta } => {
+            let t0 = Instant::now();
+            let graph = read(&input)?;
+            let target = match target {
+                TargetArg::Cpu => Target::Cpu,
+                TargetArg::Cuda => Target::Cuda,
+            };
+            let profile = Profile::named(device.as_deref().unwrap_or(target.default_profile()))?;
+            let rules = match rules {
+                Some(dir) => Some(fxsat::rules::load_dir(&dir)?),
+                None => None,
+            };
+            if !(time_limit > 0.0 && time_limit.is_finite()) {
+                anyhow::bail!("--time-limit must be a positive number of seconds");
+            }
+            let opts = Options {
+                target,
+                profile: Some(profile),
+                rules,
+                limits: Limits { nodes: node_limit, iterations: iter_limit, time: Duration::from_secs_f64(time_limit) },
+                trust_meta,
+                file: input.display().to_string(),
+                ..Options::default()
+            };
+            let mut out = optimize(&graph, &opts)?;
+            let t_export = Instant::now();
+            fxsat::io::write_file(&out.graph, &output)?;
+            out.report.seconds.export = t_export.elapsed().as_secs_f64();
+            out.report.seconds.total = t0.elapsed().as_secs_f64();
+            let r = &out.report;
+            eprintln!(
+                "{}: {} → {} nodes; cost {:.3e} → {:.3e} s; e-graph {} nodes / {} classes after {} iterations ({}); {:.1} ms",
+                input.display(),
+                r.nodes.before,
+                r.nodes.after,
+                r.cost.before,
+                r.cost.after,
+                r.egraph.nodes,
+                r.egraph.classes,
+                r.egraph.iterations,
+                r.egraph.stop_reason,
+                r.seconds.total * 1e3
+            );
+            if let Some(path) = report {
+                let j = json!({
+                    "input": input.display().to_string(),
+                    "output": output.display().to_string(),
+                    "seconds": {"import": r.seconds.import, "saturate": r.seconds.saturate, "extract": r.seconds.extract,
+                                "export": r.seconds.export, "total": r.seconds.total},
+                    "egraph": {"nodes": r.egraph.nodes, "classes": r.egraph.classes, "iterations": r.egraph.iterations,
+                               "stop_reason": r.egraph.stop_reason},
+                    "cost": {"before": r.cost.before, "after": r.cost.after, "greedy_tree": r.cost.greedy},
+                    "nodes": {"before": r.nodes.before, "after": r.nodes.after, "opaque": r.nodes.opaque},
+                    "rules": r.rules.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<String, serde_json::Value>>(),
+                });
+                std::fs::write(&path, serde_json::to_string_pretty(&j)? + "\n").with_context(|| format!("writing {}", path.display()))?;
+            }
+            Ok(())
+        }
+        Cmd::Stats { input, device, trust_meta } => {
+            let graph = read(&input)?;
+            let model = Model::new(Profile::named(&device)?);
+            let s = fxsat::stats::stats(&graph, &model, trust_meta, &input.display().to_string())?;
+            print!("{s}");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The cost model: device profiles (data files under `profiles/`) and a roofline estimate per
+//! e-node: `max(flops / peak, bytes / bandwidth) + launch overhead`. Views, attributes and
+//! inputs cost nothing.
+//!
+//! ```
+//! let p = fxsat::cost::Profile::named("h100").unwrap();
+//! assert!(p.bandwidth > 1e12);
+//! ```
+
+mod profile;
+
+pub use profile::Profile;
+
+use crate::egraph::{FxEGraph, Lang};
+use crate::ops::{Meta, Op, OpClass, TMeta};
+
+/// Estimated work of one e-node.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Work {
+    /// Floating-point operations.
+    pub flops: f64,
+    /// Bytes read and written.
+    pub bytes: f64,
+    /// Kernel launches (0 for free ops).
+    pub launches: f64,
+    /// Fraction of peak the compute part reaches (misaligned matmuls are slower).
+    pub efficiency: f64,
+}
+
+/// A cost model for one device.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// The device profile.
+    pub profile: Profile,
+}
+
+impl Model {
+    /// A model over `profile`.
+    pub fn new(profile: Profile) -> Self {
+        Model { profile }
+    }
+
+    /// Estimated seconds of one e-node of class `id`.
+    pub fn node_cost(&self, eg: &FxEGraph, id: egg::Id, node: &Lang) -> f64 {
+        let w = self.work(eg, id, node);
+        self.seconds(&w, dtype_of(eg, node))
+    }
+
+    /// Seconds for `w` on this device.
+    pub fn seconds(&self, w: &Work, dtype: Option<crate::ir::DType>) -> f64 {
+        if w.launches == 0.0 {
+            return 0.0;
+        }
+        let peak = self.profile.peak(dtype) * w.efficiency.max(1e-3);
+        (w.flops / peak).max(w.bytes / self.profile.bandwidth) + w.launches * self.profile.launch_overhead
+    }
+
+    /// The work of one e-node, from its own and its children's metas.
+    pub fn work(&self, eg: &FxEGraph, id: egg::Id, node: &Lang) -> Work {
+        let Lang::Call(op, children) = node else {
+            return Work::default();
+        };
+        let metas: Vec<&Meta> = children.iter().map(|&c| &eg[c].data.meta).collect();
+        let out_bytes = |m: &Meta| m.bytes() as f64;
+        let in_bytes: f64 = metas.iter().map(|m| m.bytes() as f64).sum();
+        let class = match *op {
+            Op::INPUT | Op::LIST | Op::NONE | Op::GETITEM => OpClass::Free,
+            Op::OPAQUE => OpClass::Factory,
+            _ => op.def().class,
+        };
+        let out = eg[id].data.meta.clone();
+        let w = |flops: f64, bytes: f64| Work { flops, bytes, launches: 1.0, efficiency: 1.0 };
+        match class {
+            OpClass::Free | OpClass::View => Work::default(),
+            OpClass::Factory => w(0.0, out_bytes(&out)),
+            OpClass::Copy => w(0.0, in_bytes + out_bytes(&out)),
+            OpClass::Pointwise { flops } => w(flops * numel(&out), in_bytes + out_bytes(&out)),
+            OpClass::Reduction => w(metas.first().map_or(0.0, |m| numel(m)) * 2.0, in_bytes + out_bytes(&out)),
+            OpClass::Matmul => {
+                let (flops, dims) = matmul_flops(op.name(), &metas, &out);
+                let mut work = w(flops, in_bytes + out_bytes(&out));
+                if let (Some(t), Some(align)) = (out.tensor(), out.tensor().and_then(|t| self.profile.alignment(t.dtype))) {
+                    let _ = t;
+                    if dims.iter().any(|d| d % align != 0) {
+                        work.efficiency = self.profile.misaligned_matmul_efficiency;
+                    }
+                }
+                work
+            }
+        }
+    }
+}
+
+fn numel(m: &Meta) -> f64 {
+    match m {
+        Meta::Tensor(t) => t.numel() as f64,
+        Meta::Tuple(items) => items.iter().map(numel).sum(),
+        _ => 0.0,
+    }
+}
+
+fn dtype_of(eg: &FxEGraph, node: &Lang) -> Option<crate::ir::DType> {
+    let children = match node {
+        Lang::Call(_, c) => c,
+        _ => return None,
+    };
+    children.iter().find_map(|&c| eg[c].data.meta.tensor().map(|t| t.dtype))
+}
+
+/// Flops of a matmul-class op and its (m, n, k) dims for the alignment check.
+fn matmul_flops(name: &str, a: &[&Meta], out: &Meta) -> (f64, Vec<i64>) {
+    let t = |i: usize| a.get(i).and_then(|m| m.tensor());
+    let mm = |x: Option<&TMeta>, y: Option<&TMeta>| -> (f64, Vec<i64>) {
+        match (x, y) {
+            (Some(x), Some(y)) if x.rank() >= 2 && y.rank() >= 2 => {
+                let (m, k) = (x.shape[x.rank() - 2], x.shape[x.rank() - 1]);
+                let n = y.shape[y.rank() - 1];
+                let batch: i64 = x.shape[..x.rank() - 2].iter().product();
+                (2.0 * (batch * m * n * k) as f64, vec![m, n, k])
+            }
+            _ => (0.0, Vec::new()),
+        }
+    };
+    match name {
+        "mm" | "bmm" => mm(t(0), t(1)),
+        "addmm" | "baddbmm" => mm(t(1), t(2)),
+        "convolution" => {
+            let w = t(1);
+            let per_out = w.map_or(0.0, |w| w.shape[1..].iter().product::<i64>() as f64);
+            (2.0 * numel(out) * per_out, Vec::new())
+        }
+        _ => (2.0 * numel(out) * t(2).map_or(1.0, |w| w.shape[1..].iter().product::<i64>() as f64), Vec::new()),
+    }
+}

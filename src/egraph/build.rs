@@ -1,0 +1,174 @@
+//! Graph → e-graph.
+
+use super::analysis::{FxEGraph, Input, Opaque};
+use super::lang::{Attr, Lang, F64};
+use crate::error::{Error, Result};
+use crate::ir::{Arg, Graph, NodeId, NodeKind};
+use crate::ops::{table, Op};
+use egg::Id;
+use ordered_float::OrderedFloat;
+
+/// Options for [`build`].
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Keep the graph's `val` where it contradicts an op's shape rule (the node becomes opaque).
+    pub trust_meta: bool,
+    /// Name of the source, for error messages.
+    pub file: String,
+}
+
+/// An e-graph built from a graph.
+#[derive(Debug)]
+pub struct Built {
+    /// The e-graph.
+    pub egraph: FxEGraph,
+    /// Class of each graph output (`None` entries stay `None`).
+    pub outputs: Vec<Option<Id>>,
+    /// Class and op of every graph node (for reusing names on export).
+    pub nodes: Vec<(Id, Op)>,
+    /// How many nodes became opaque.
+    pub opaque_count: usize,
+}
+
+/// Targets whose results are random: always opaque, never merged with each other.
+pub fn is_random(target: &str) -> bool {
+    let op = target.split('.').nth(1).unwrap_or(target);
+    ["rand", "randn", "randint", "randperm", "bernoulli", "native_dropout", "normal", "uniform", "exponential", "multinomial", "poisson", "rand_like", "randn_like", "randint_like", "philox"]
+        .iter()
+        .any(|r| op == *r || op.starts_with(&format!("{r}_")) || op.contains("philox"))
+}
+
+/// Builds the e-graph of a graph. Every node's shape and dtype are inferred by the op table
+/// and compared with the graph's `val`.
+pub fn build(graph: &Graph, opts: &BuildOptions) -> Result<Built> {
+    let mut eg = FxEGraph::default();
+    let mut classes: Vec<Id> = Vec::with_capacity(graph.nodes.len());
+    let mut nodes = Vec::with_capacity(graph.nodes.len());
+    let mut opaque_count = 0;
+    for node in &graph.nodes {
+        let (id, op) = match &node.kind {
+            NodeKind::Placeholder | NodeKind::GetAttr(_) => {
+                let k = eg.analysis.inputs.len() as i64;
+                eg.analysis.inputs.push(Input {
+                    name: node.name.clone(),
+                    get_attr: match &node.kind {
+                        NodeKind::GetAttr(a) => Some(a.clone()),
+                        _ => None,
+                    },
+                    val: node.val.clone(),
+                });
+                let i = eg.add(Lang::Int(k));
+                (eg.add(Lang::call(Op::INPUT, vec![i])), Op::INPUT)
+            }
+            NodeKind::Call { target, args, kwargs } => {
+                let err = |field: &str, msg: String| Error::Node {
+                    file: opts.file.clone(),
+                    node: node.name.clone(),
+                    field: field.into(),
+                    msg,
+                };
+                let known = if target == "getitem" {
+                    Some(getitem(&mut eg, &classes, args).map_err(|m| err("args", m))?)
+                } else if let Some((op, ov)) = table().by_target(target) {
+                    let canon = table().canonical_args(op, ov, args, kwargs).map_err(|m| err("args", m));
+                    match canon {
+                        Ok(canon) => {
+                            let children: Vec<Id> = canon.iter().map(|a| add_arg(&mut eg, &classes, a)).collect();
+                            Some((eg.add(Lang::call(op, children)), op))
+                        }
+                        Err(e) if !opts.trust_meta => return Err(e),
+                        Err(_) => None,
+                    }
+                } else {
+                    None
+                };
+                let checked = match known {
+                    Some((id, op)) => {
+                        let meta = &eg[id].data.meta;
+                        if meta.matches_val(&node.val) {
+                            Some((id, op))
+                        } else if opts.trust_meta {
+                            log::warn!("node `{}`: keeping the graph's val {} over the rule's {}", node.name, node.val, meta);
+                            None
+                        } else {
+                            return Err(Error::MetaMismatch {
+                                file: opts.file.clone(),
+                                node: node.name.clone(),
+                                op: target.clone(),
+                                recorded: node.val.to_string(),
+                                inferred: meta.to_string(),
+                            });
+                        }
+                    }
+                    None => None,
+                };
+                match checked {
+                    Some(x) => x,
+                    None => {
+                        opaque_count += 1;
+                        (add_opaque(&mut eg, &classes, target, args, kwargs, &node.val), Op::OPAQUE)
+                    }
+                }
+            }
+        };
+        classes.push(id);
+        nodes.push((id, op));
+    }
+    let outputs = graph.outputs.iter().map(|o| o.map(|n| classes[n.index()])).collect();
+    eg.rebuild();
+    Ok(Built { egraph: eg, outputs, nodes, opaque_count })
+}
+
+fn getitem(eg: &mut FxEGraph, classes: &[Id], args: &[Arg]) -> Result<(Id, Op), String> {
+    match args {
+        [Arg::Node(n), Arg::Int(i)] => {
+            let idx = eg.add(Lang::Int(*i));
+            Ok((eg.add(Lang::call(Op::GETITEM, vec![classes[n.index()], idx])), Op::GETITEM))
+        }
+        _ => Err("getitem takes a node and an int index".into()),
+    }
+}
+
+/// Adds an argument value as an e-class.
+pub fn add_arg(eg: &mut FxEGraph, classes: &[Id], a: &Arg) -> Id {
+    match a {
+        Arg::None => eg.add(Lang::call(Op::NONE, vec![])),
+        Arg::Bool(b) => eg.add(Lang::Bool(*b)),
+        Arg::Int(i) => eg.add(Lang::Int(*i)),
+        Arg::Float(x) => eg.add(Lang::Float(F64(OrderedFloat(*x)))),
+        Arg::Str(s) => eg.add(Lang::Attr(Attr::new("str", s))),
+        Arg::Device(s) => eg.add(Lang::Attr(Attr::new("device", s))),
+        Arg::Layout(s) => eg.add(Lang::Attr(Attr::new("layout", s))),
+        Arg::MemoryFormat(s) => eg.add(Lang::Attr(Attr::new("memfmt", s))),
+        Arg::Dtype(d) => eg.add(Lang::Dtype(*d)),
+        Arg::Node(n) => classes[n.index()],
+        Arg::List(items) => {
+            let ids: Vec<Id> = items.iter().map(|x| add_arg(eg, classes, x)).collect();
+            eg.add(Lang::call(Op::LIST, ids))
+        }
+    }
+}
+
+fn add_opaque(eg: &mut FxEGraph, classes: &[Id], target: &str, args: &[Arg], kwargs: &[(String, Arg)], val: &crate::ir::Val) -> Id {
+    let mut children = Vec::new();
+    let mut renumber = |a: &Arg| renumber_nodes(a, &mut |n| {
+        children.push(classes[n.index()]);
+        NodeId(children.len() as u32) // child 0 is the index leaf
+    });
+    let args: Vec<Arg> = args.iter().map(&mut renumber).collect();
+    let kwargs: Vec<(String, Arg)> = kwargs.iter().map(|(k, v)| (k.clone(), renumber(v))).collect();
+    let k = eg.analysis.opaque.len() as i64;
+    eg.analysis.opaque.push(Opaque { target: target.to_string(), args, kwargs, val: val.clone() });
+    let mut ids = vec![eg.add(Lang::Int(k))];
+    ids.extend(children);
+    eg.add(Lang::call(Op::OPAQUE, ids))
+}
+
+/// Replaces every node reference in `a` by `f(node)`.
+pub fn renumber_nodes(a: &Arg, f: &mut impl FnMut(NodeId) -> NodeId) -> Arg {
+    match a {
+        Arg::Node(n) => Arg::Node(f(*n)),
+        Arg::List(items) => Arg::List(items.iter().map(|x| renumber_nodes(x, f)).collect()),
+        other => other.clone(),
+    }
+}

@@ -1,0 +1,425 @@
+//! A chosen term per e-class → a graph.
+//!
+//! Inputs come first, in their original order (all of them: the signature never changes); then
+//! calls in dependency order. Names of original nodes are reused where the chosen e-node is of
+//! the original op in the original's class. Strides are recomputed; a `view` whose input is not
+//! provably viewable is lowered to `aten.reshape.default`, which copies only when it must.
+
+use super::analysis::FxEGraph;
+use super::lang::Lang;
+use crate::error::{Error, Result};
+use crate::ir::{contiguous_strides, Arg, Graph, Node, NodeId, NodeKind, TensorMeta, Val};
+use crate::ops::{table, Meta, Op};
+use egg::{Id, Language};
+use std::collections::{HashMap, HashSet};
+
+/// Which e-node was chosen for each (canonical) e-class.
+pub type Selection = HashMap<Id, Lang>;
+
+/// What [`to_graph`] needs besides the e-graph.
+pub struct Template<'a> {
+    /// The original graph (name, kind, num_fwd_outputs, names).
+    pub graph: &'a Graph,
+    /// Class and op of every original node.
+    pub nodes: &'a [(Id, Op)],
+    /// Output classes.
+    pub outputs: &'a [Option<Id>],
+}
+
+struct Emitter<'a> {
+    eg: &'a FxEGraph,
+    sel: &'a Selection,
+    nodes: Vec<Node>,
+    strides: Vec<Option<Vec<i64>>>,
+    emitted: HashMap<Id, NodeId>,
+    used_names: HashSet<String>,
+    names: HashMap<(Id, Op), Vec<String>>,
+    counter: HashMap<&'static str, usize>,
+}
+
+/// Builds the graph that `sel` picks out of `eg`.
+pub fn to_graph(eg: &FxEGraph, sel: &Selection, t: &Template) -> Result<Graph> {
+    let mut names: HashMap<(Id, Op), Vec<String>> = HashMap::new();
+    for (node, &(id, op)) in t.graph.nodes.iter().zip(t.nodes) {
+        names.entry((eg.find(id), op)).or_default().push(node.name.clone());
+    }
+    for v in names.values_mut() {
+        v.reverse();
+    }
+    let mut em = Emitter {
+        eg,
+        sel,
+        nodes: Vec::new(),
+        strides: Vec::new(),
+        emitted: HashMap::new(),
+        used_names: t.graph.nodes.iter().map(|n| n.name.clone()).collect(),
+        names,
+        counter: HashMap::new(),
+    };
+    // Inputs first, all of them, in order.
+    for (i, inp) in eg.analysis.inputs.iter().enumerate() {
+        let kind = match &inp.get_attr {
+            Some(a) => NodeKind::GetAttr(a.clone()),
+            None => NodeKind::Placeholder,
+        };
+        em.nodes.push(Node { name: inp.name.clone(), kind, val: inp.val.clone() });
+        em.strides.push(inp.val.tensor().map(|t| t.stride.clone()));
+        if let Some(&(id, _)) = t.nodes.iter().filter(|(_, op)| *op == Op::INPUT).nth(i) {
+            em.emitted.entry(eg.find(id)).or_insert(NodeId(i as u32));
+        }
+    }
+    let mut outputs = Vec::new();
+    for o in t.outputs {
+        outputs.push(match o {
+            Some(id) => match em.arg(*id)? {
+                Arg::Node(n) => Some(n),
+                other => {
+                    // A constant output: materialise it as a tensor-free scalar is not expressible.
+                    return Err(Error::Invalid(format!("an output became the constant {other:?}")));
+                }
+            },
+            None => None,
+        });
+    }
+    Ok(Graph {
+        name: t.graph.name.clone(),
+        kind: t.graph.kind,
+        num_fwd_outputs: t.graph.num_fwd_outputs,
+        nodes: em.nodes,
+        outputs,
+    })
+}
+
+impl Emitter<'_> {
+    fn chosen(&self, id: Id) -> Result<&Lang> {
+        self.sel.get(&self.eg.find(id)).ok_or_else(|| Error::Invalid(format!("no term chosen for e-class {id}")))
+    }
+
+    /// The argument value of a class: a literal for attributes, a node for everything else.
+    /// Iterative post-order, so deep graphs cannot overflow the stack.
+    fn arg(&mut self, root: Id) -> Result<Arg> {
+        let mut stack = vec![(self.eg.find(root), false)];
+        let mut on_path = HashSet::new();
+        while let Some((id, expanded)) = stack.pop() {
+            if self.emitted.contains_key(&id) {
+                continue;
+            }
+            let node = self.chosen(id)?.clone();
+            let is_value = matches!(&node, Lang::Call(op, _) if *op != Op::LIST && *op != Op::NONE);
+            if expanded {
+                on_path.remove(&id);
+                if is_value {
+                    let n = self.emit(id, &node)?;
+                    self.emitted.insert(id, n);
+                }
+                continue;
+            }
+            if !on_path.insert(id) {
+                return Err(Error::Invalid(format!("cycle through e-class {id} in the extracted term")));
+            }
+            stack.push((id, true));
+            for &c in node.children().iter().rev() {
+                let c = self.eg.find(c);
+                if on_path.contains(&c) {
+                    return Err(Error::Invalid(format!("cycle through e-class {c} in the extracted term")));
+                }
+                if !self.emitted.contains_key(&c) {
+                    stack.push((c, false));
+                }
+            }
+        }
+        self.literal(root)
+    }
+
+    /// Converts an already-emitted class (or a literal) into an [`Arg`].
+    fn literal(&self, id: Id) -> Result<Arg> {
+        let id = self.eg.find(id);
+        if let Some(&n) = self.emitted.get(&id) {
+            return Ok(Arg::Node(n));
+        }
+        Ok(match self.chosen(id)? {
+            Lang::Int(i) => Arg::Int(*i),
+            Lang::Float(x) => Arg::Float(x.get()),
+            Lang::Bool(b) => Arg::Bool(*b),
+            Lang::Dtype(d) => Arg::Dtype(*d),
+            Lang::Attr(a) => match a.split() {
+                ("device", v) => Arg::Device(v.into()),
+                ("layout", v) => Arg::Layout(v.into()),
+                ("memfmt", v) => Arg::MemoryFormat(v.into()),
+                (_, v) => Arg::Str(v.into()),
+            },
+            Lang::Call(Op::NONE, _) => Arg::None,
+            Lang::Call(Op::LIST, items) => Arg::List(items.iter().map(|&c| self.literal(c)).collect::<Result<_>>()?),
+            Lang::Call(op, _) => return Err(Error::Invalid(format!("e-class {id} ({op}) was not emitted"))),
+        })
+    }
+
+    fn fresh_name(&mut self, id: Id, op: Op, base: &str) -> String {
+        if let Some(v) = self.names.get_mut(&(id, op)) {
+            if let Some(n) = v.pop() {
+                return n;
+            }
+        }
+        let base: &'static str = Box::leak(base.to_string().into_boxed_str());
+        loop {
+            let k = self.counter.entry(base).or_insert(0);
+            let name = if *k == 0 { format!("{base}_fx") } else { format!("{base}_fx{k}") };
+            *k += 1;
+            if self.used_names.insert(name.clone()) {
+                return name;
+            }
+        }
+    }
+
+    fn emit(&mut self, id: Id, node: &Lang) -> Result<NodeId> {
+        let (op, children) = match node {
+            Lang::Call(op, c) => (*op, c),
+            _ => unreachable!("only calls are emitted"),
+        };
+        let meta = self.eg[id].data.meta.clone();
+        let (target, args, kwargs, val, known_strides) = match op {
+            Op::INPUT => unreachable!("inputs are emitted first"),
+            Op::OPAQUE => {
+                let k = match self.chosen(children[0])? {
+                    Lang::Int(k) => *k as usize,
+                    _ => return Err(Error::Invalid("opaque index is not an int".into())),
+                };
+                let o = &self.eg.analysis.opaque[k];
+                let child_args: Vec<Arg> = children.iter().map(|&c| self.literal(c)).collect::<Result<_>>()?;
+                let sub = |a: &Arg| substitute(a, &child_args);
+                (o.target.clone(), o.args.iter().map(sub).collect(), o.kwargs.iter().map(|(k, v)| (k.clone(), sub(v))).collect(), o.val.clone(), o.val.tensor().map(|t| t.stride.clone()))
+            }
+            Op::GETITEM => {
+                let args: Vec<Arg> = children.iter().map(|&c| self.literal(c)).collect::<Result<_>>()?;
+                ("getitem".to_string(), args, Vec::new(), self.val_of(&meta, None), None)
+            }
+            _ => {
+                let canon: Vec<Arg> = children.iter().map(|&c| self.literal(c)).collect::<Result<_>>()?;
+                let strides = self.stride_for(op, &canon, &meta);
+                let (mut target, args, kwargs) = table().lower_overload(op, &canon).map_err(Error::Invalid)?;
+                if op.name() == "view" && strides.is_none() {
+                    target = "aten.reshape.default".into();
+                }
+                let val = self.val_of(&meta, strides.clone());
+                (target, args, kwargs, val, strides)
+            }
+        };
+        let base = target.split('.').nth(1).unwrap_or(&target).trim_start_matches('_').to_string();
+        let name = self.fresh_name(id, op, &base);
+        self.nodes.push(Node { name, kind: NodeKind::Call { target, args, kwargs }, val });
+        self.strides.push(known_strides);
+        Ok(NodeId(self.nodes.len() as u32 - 1))
+    }
+
+    fn val_of(&self, meta: &Meta, strides: Option<Vec<i64>>) -> Val {
+        match (meta, strides) {
+            (Meta::Tensor(t), Some(s)) => Val::Tensor(TensorMeta { shape: t.shape.clone(), dtype: t.dtype, stride: s }),
+            (m, _) => m.to_val(),
+        }
+    }
+
+    fn input_strides(&self, a: &Arg) -> Option<Vec<i64>> {
+        match a {
+            Arg::Node(n) => self.strides[n.index()].clone(),
+            _ => None,
+        }
+    }
+
+    /// Strides of a view op's result, computed from its input's; `None` for a view that is
+    /// not provably expressible as a view. Other ops produce contiguous results.
+    fn stride_for(&self, op: Op, canon: &[Arg], meta: &Meta) -> Option<Vec<i64>> {
+        let out = meta.tensor()?;
+        let ints = |a: &Arg| -> Vec<i64> {
+            match a {
+                Arg::List(v) => v.iter().filter_map(|x| if let Arg::Int(i) = x { Some(*i) } else { None }).collect(),
+                Arg::Int(i) => vec![*i],
+                _ => Vec::new(),
+            }
+        };
+        let norm = |d: i64, r: usize| if d < 0 { (d + r as i64) as usize } else { d as usize };
+        let contiguous = Some(contiguous_strides(&out.shape));
+        let src = canon.first().and_then(|a| self.input_strides(a));
+        match op.name() {
+            "view" => view_strides(&self.in_shape(&canon[0])?, &src?, &out.shape),
+            "permute" => {
+                let s = src?;
+                Some(ints(&canon[1]).iter().map(|&d| s[norm(d, s.len())]).collect())
+            }
+            "transpose" => {
+                let mut s = src?;
+                let r = s.len();
+                if r > 0 {
+                    if let (Arg::Int(a), Arg::Int(b)) = (&canon[1], &canon[2]) {
+                        s.swap(norm(*a, r), norm(*b, r));
+                    }
+                }
+                Some(s)
+            }
+            "t" => Some(src?.into_iter().rev().collect()),
+            "expand" => {
+                let s = src?;
+                let ins = self.in_shape(&canon[0])?;
+                let lead = out.shape.len() - s.len();
+                Some((0..out.shape.len()).map(|i| if i < lead || ins[i - lead] != out.shape[i] { 0 } else { s[i - lead] }).collect())
+            }
+            "unsqueeze" => {
+                let mut s = src?;
+                let ins = self.in_shape(&canon[0])?;
+                let d = norm(ints(&canon[1])[0], s.len() + 1);
+                let st = if d < s.len() { s[d] * ins[d] } else { 1 };
+                s.insert(d, st);
+                Some(s)
+            }
+            "squeeze" | "select" => {
+                let s = src?;
+                let ins = self.in_shape(&canon[0])?;
+                let dims: Vec<usize> = if op.name() == "select" {
+                    vec![norm(ints(&canon[1])[0], s.len())]
+                } else if matches!(canon[1], Arg::None) {
+                    (0..s.len()).filter(|&i| ins[i] == 1).collect()
+                } else {
+                    ints(&canon[1]).iter().map(|&d| norm(d, s.len())).filter(|&d| ins[d] == 1).collect()
+                };
+                Some(s.iter().enumerate().filter(|(i, _)| !dims.contains(i)).map(|(_, &x)| x).collect())
+            }
+            "slice" => {
+                let mut s = src?;
+                let d = norm(ints(&canon[1])[0], s.len());
+                s[d] *= ints(&canon[4]).first().copied().unwrap_or(1);
+                Some(s)
+            }
+            "alias" | "detach" => src,
+            "mm" | "bmm" | "addmm" | "baddbmm" => contiguous,
+            "clone" if matches!(canon.get(1), Some(Arg::MemoryFormat(m)) if m == "contiguous_format") => contiguous,
+            _ => self.computed_strides(op, canon, out),
+        }
+    }
+
+    /// Strides of a computed (non-view) result: contiguous when every tensor input is;
+    /// for elementwise ops, PyTorch's layout propagation (the dim order of the full-shape
+    /// operands, when they agree); otherwise unknown.
+    fn computed_strides(&self, op: Op, canon: &[Arg], out: &crate::ops::TMeta) -> Option<Vec<i64>> {
+        let contiguous = contiguous_strides(&out.shape);
+        let mut inputs: Vec<(Vec<i64>, Option<Vec<i64>>)> = Vec::new();
+        for a in canon {
+            let mut visit = |a: &Arg| {
+                if let Arg::Node(n) = a {
+                    if let Some(t) = self.nodes[n.index()].val.tensor() {
+                        inputs.push((t.shape.clone(), self.strides[n.index()].clone()));
+                    }
+                }
+            };
+            match a {
+                Arg::List(items) => items.iter().for_each(&mut visit),
+                other => visit(other),
+            }
+        }
+        let is_contig = |(shape, st): &(Vec<i64>, Option<Vec<i64>>)| {
+            st.as_ref().is_some_and(|s| shape.iter().zip(s).zip(contiguous_strides(shape)).all(|((&d, &x), y)| d <= 1 || x == y))
+        };
+        if inputs.iter().all(is_contig) {
+            return Some(contiguous);
+        }
+        let elementwise = matches!(op.def().class, crate::ops::OpClass::Pointwise { .. } | crate::ops::OpClass::Copy) && op.name() != "cat";
+        if !elementwise {
+            return None;
+        }
+        let full: Vec<&Vec<i64>> = inputs
+            .iter()
+            .filter(|(shape, _)| *shape == out.shape)
+            .map(|(_, st)| st.as_ref())
+            .collect::<Option<Vec<_>>>()?;
+        let Some(first) = full.first() else {
+            return Some(contiguous);
+        };
+        let order = dim_order(first, &out.shape);
+        if full.iter().any(|st| dim_order(st, &out.shape) != order) {
+            return None;
+        }
+        // Dense strides in that order.
+        let mut st = vec![0i64; out.shape.len()];
+        let mut acc = 1i64;
+        for &d in order.iter().rev() {
+            st[d] = acc;
+            acc *= out.shape[d].max(1);
+        }
+        Some(st)
+    }
+
+    fn in_shape(&self, a: &Arg) -> Option<Vec<i64>> {
+        match a {
+            Arg::Node(n) => self.nodes[n.index()].val.tensor().map(|t| t.shape.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// Dims from outermost to innermost by stride (size-1 dims keep their place).
+fn dim_order(stride: &[i64], shape: &[i64]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..shape.len()).collect();
+    order.sort_by(|&a, &b| {
+        if shape[a] <= 1 || shape[b] <= 1 {
+            a.cmp(&b)
+        } else {
+            stride[b].cmp(&stride[a]).then(a.cmp(&b))
+        }
+    });
+    order
+}
+
+fn substitute(a: &Arg, children: &[Arg]) -> Arg {
+    match a {
+        Arg::Node(n) => children[n.index()].clone(),
+        Arg::List(items) => Arg::List(items.iter().map(|x| substitute(x, children)).collect()),
+        other => other.clone(),
+    }
+}
+
+/// PyTorch's `computeStride`: strides of `view(new_shape)` of a tensor with `old` shape and
+/// `stride`, or `None` when the view is impossible without a copy.
+pub fn view_strides(old: &[i64], stride: &[i64], new: &[i64]) -> Option<Vec<i64>> {
+    let numel: i64 = old.iter().product();
+    if numel == 0 || old.is_empty() {
+        return Some(contiguous_strides(new));
+    }
+    let mut out = vec![0i64; new.len()];
+    let mut view_d = new.len() as i64 - 1;
+    let mut chunk_base_stride = *stride.last()?;
+    let mut tensor_numel = 1i64;
+    let mut view_numel = 1i64;
+    for tensor_d in (0..old.len()).rev() {
+        tensor_numel *= old[tensor_d];
+        if tensor_d == 0 || (old[tensor_d - 1] != 1 && stride[tensor_d - 1] != tensor_numel * chunk_base_stride) {
+            while view_d >= 0 && (view_numel < tensor_numel || new[view_d as usize] == 1) {
+                out[view_d as usize] = view_numel * chunk_base_stride;
+                view_numel *= new[view_d as usize];
+                view_d -= 1;
+            }
+            if view_numel != tensor_numel {
+                return None;
+            }
+            if tensor_d > 0 {
+                chunk_base_stride = stride[tensor_d - 1];
+                tensor_numel = 1;
+                view_numel = 1;
+            }
+        }
+    }
+    if view_d != -1 {
+        return None;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::view_strides;
+
+    #[test]
+    fn view_of_transposed_needs_copy() {
+        // (2,3) transposed to (3,2) with strides (1,3): flattening is not a view.
+        assert_eq!(view_strides(&[3, 2], &[1, 3], &[6]), None);
+        assert_eq!(view_strides(&[2, 3], &[3, 1], &[6]), Some(vec![1]));
+        assert_eq!(view_strides(&[1, 2, 8, 16], &[256, 128, 16, 1], &[2, 8, 16]), Some(vec![128, 16, 1]));
+    }
+}

@@ -1,0 +1,205 @@
+//! DAG-aware extraction: pick one e-node per needed e-class so that the whole graph (a shared
+//! node counted once) is cheap, for many outputs at once, never with a cycle.
+//!
+//! 1. A greedy bottom-up pass (like egg's tree extractor, with the cost model) gives a first
+//!    selection.
+//! 2. Local search: for each class with alternatives, try each alternative and keep it when
+//!    the DAG cost of the whole selection drops. The result is therefore never worse than the
+//!    greedy tree selection.
+
+use crate::cost::Model;
+use crate::egraph::{FxEGraph, Lang, Selection};
+use egg::{Id, Language};
+use std::collections::{HashMap, HashSet};
+
+/// Extraction result.
+#[derive(Debug)]
+pub struct Extracted {
+    /// The chosen e-node per class (all classes reachable from the roots).
+    pub selection: Selection,
+    /// DAG cost (seconds) of the selection.
+    pub cost: f64,
+    /// DAG cost of the greedy tree selection it started from.
+    pub greedy_cost: f64,
+}
+
+/// Options for [`extract`].
+#[derive(Debug, Clone)]
+pub struct ExtractOptions {
+    /// Local-search rounds (0 = greedy only).
+    pub rounds: usize,
+}
+
+impl Default for ExtractOptions {
+    fn default() -> Self {
+        ExtractOptions { rounds: 2 }
+    }
+}
+
+/// Per-node costs, computed once.
+struct Costs {
+    node: HashMap<(Id, usize), f64>,
+}
+
+impl Costs {
+    fn new(eg: &FxEGraph, model: &Model) -> Costs {
+        let mut node = HashMap::new();
+        for class in eg.classes() {
+            for (i, n) in class.nodes.iter().enumerate() {
+                // A tiny per-node epsilon makes free nodes strictly positive, so the greedy
+                // fixpoint never closes a zero-cost cycle.
+                node.insert((class.id, i), model.node_cost(eg, class.id, n) + 1e-12);
+            }
+        }
+        Costs { node }
+    }
+}
+
+/// Greedy tree-cost selection over all classes (egg's algorithm, with our costs).
+pub fn greedy(eg: &FxEGraph, model: &Model) -> Selection {
+    let costs = Costs::new(eg, model);
+    greedy_with(eg, &costs)
+}
+
+fn greedy_with(eg: &FxEGraph, costs: &Costs) -> Selection {
+    let mut best: HashMap<Id, (f64, usize)> = HashMap::new();
+    let mut classes: Vec<&egg::EClass<Lang, _>> = eg.classes().collect();
+    classes.sort_by_key(|c| c.id);
+    loop {
+        let mut changed = false;
+        for class in &classes {
+            for (i, n) in class.nodes.iter().enumerate() {
+                let mut total = costs.node[&(class.id, i)];
+                let mut ok = true;
+                for &c in n.children() {
+                    match best.get(&eg.find(c)) {
+                        Some((k, _)) => total += k,
+                        None => {
+                            ok = false;
+                            break;
+                        }
+                    }
+                }
+                if !ok {
+                    continue;
+                }
+                let better = match best.get(&class.id) {
+                    None => true,
+                    Some((k, _)) => total < *k,
+                };
+                if better {
+                    best.insert(class.id, (total, i));
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    best.into_iter().map(|(id, (_, i))| (id, eg[id].nodes[i].clone())).collect()
+}
+
+/// DAG cost of a selection from `roots`, or `None` if it has a cycle or misses a class.
+pub fn dag_cost(eg: &FxEGraph, model: &Model, sel: &Selection, roots: &[Id]) -> Option<f64> {
+    let mut cache = HashMap::new();
+    dag_cost_cached(eg, sel, roots, &mut |id, n| *cache.entry((id, n.clone())).or_insert_with(|| model.node_cost(eg, id, n)))
+}
+
+fn dag_cost_cached(eg: &FxEGraph, sel: &Selection, roots: &[Id], cost: &mut impl FnMut(Id, &Lang) -> f64) -> Option<f64> {
+    // Iterative DFS with colours: 1 = on the stack, 2 = done.
+    let mut colour: HashMap<Id, u8> = HashMap::new();
+    let mut total = 0.0;
+    for &r in roots {
+        let mut stack = vec![(eg.find(r), false)];
+        while let Some((id, done)) = stack.pop() {
+            if done {
+                colour.insert(id, 2);
+                continue;
+            }
+            match colour.get(&id) {
+                Some(2) => continue,
+                Some(1) => return None,
+                _ => {}
+            }
+            colour.insert(id, 1);
+            let n = sel.get(&id)?;
+            total += cost(id, n);
+            stack.push((id, true));
+            for &c in n.children() {
+                let c = eg.find(c);
+                match colour.get(&c) {
+                    Some(1) => return None,
+                    Some(2) => {}
+                    _ => stack.push((c, false)),
+                }
+            }
+        }
+    }
+    Some(total)
+}
+
+/// Extracts the selection for `roots`.
+pub fn extract(eg: &FxEGraph, model: &Model, roots: &[Id], opts: &ExtractOptions) -> Extracted {
+    let costs = Costs::new(eg, model);
+    let mut sel = greedy_with(eg, &costs);
+    let node_cost = |id: Id, n: &Lang| -> f64 {
+        let class = &eg[id];
+        class.nodes.iter().position(|m| m == n).map_or(0.0, |i| costs.node[&(class.id, i)])
+    };
+    let eval = |sel: &Selection| dag_cost_cached(eg, sel, roots, &mut |id, n| node_cost(id, n));
+    let greedy_cost = eval(&sel).unwrap_or(f64::INFINITY);
+    let mut cost = greedy_cost;
+    for _ in 0..opts.rounds {
+        let mut improved = false;
+        let reachable = reachable(eg, &sel, roots);
+        for id in reachable {
+            let class = &eg[id];
+            if class.nodes.len() < 2 {
+                continue;
+            }
+            let current = sel[&id].clone();
+            for n in &class.nodes {
+                if *n == current || n.children().iter().any(|c| !sel.contains_key(&eg.find(*c))) {
+                    continue;
+                }
+                sel.insert(id, n.clone());
+                match eval(&sel) {
+                    Some(c) if c < cost - 1e-15 => {
+                        cost = c;
+                        improved = true;
+                        break;
+                    }
+                    _ => {
+                        sel.insert(id, current.clone());
+                    }
+                }
+            }
+        }
+        if !improved {
+            break;
+        }
+    }
+    let keep = reachable(eg, &sel, roots);
+    let selection: Selection = keep.into_iter().map(|id| (id, sel[&id].clone())).collect();
+    Extracted { selection, cost, greedy_cost }
+}
+
+/// Classes reachable from `roots` under `sel`, in a stable order.
+fn reachable(eg: &FxEGraph, sel: &Selection, roots: &[Id]) -> Vec<Id> {
+    let mut seen = HashSet::new();
+    let mut order = Vec::new();
+    let mut stack: Vec<Id> = roots.iter().rev().map(|&r| eg.find(r)).collect();
+    while let Some(id) = stack.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        order.push(id);
+        if let Some(n) = sel.get(&id) {
+            for &c in n.children().iter().rev() {
+                stack.push(eg.find(c));
+            }
+        }
+    }
+    order
+}

@@ -1,0 +1,184 @@
+//! The in-memory graph: what FX-JSON describes, without any serde types.
+//!
+//! A [`Graph`] is a list of [`Node`]s in topological order plus the list of outputs.
+//! Arguments ([`Arg`]) refer to earlier nodes by [`NodeId`] (their index).
+
+pub mod dtype;
+mod meta;
+
+pub use dtype::DType;
+pub use meta::{contiguous_strides, TensorMeta, Val};
+
+/// Index of a node in [`Graph::nodes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub u32);
+
+impl NodeId {
+    /// The index as `usize`.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// What kind of graph a document holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphKind {
+    /// An inference graph.
+    Forward,
+    /// AOTAutograd's joint forward+backward graph.
+    Joint,
+    /// The forward half produced by a partitioner.
+    Fw,
+    /// The backward half produced by a partitioner.
+    Bw,
+}
+
+impl GraphKind {
+    /// The FX-JSON spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GraphKind::Forward => "forward",
+            GraphKind::Joint => "joint",
+            GraphKind::Fw => "fw",
+            GraphKind::Bw => "bw",
+        }
+    }
+
+    /// Parses the FX-JSON spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "forward" => GraphKind::Forward,
+            "joint" => GraphKind::Joint,
+            "fw" => GraphKind::Fw,
+            "bw" => GraphKind::Bw,
+            _ => return None,
+        })
+    }
+}
+
+/// An argument of a call (or an entry of the output list).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    /// Python `None`.
+    None,
+    /// A bool.
+    Bool(bool),
+    /// An int.
+    Int(i64),
+    /// A float (possibly non-finite).
+    Float(f64),
+    /// A string.
+    Str(String),
+    /// A list or tuple.
+    List(Vec<Arg>),
+    /// A reference to an earlier node.
+    Node(NodeId),
+    /// A `torch.dtype`.
+    Dtype(DType),
+    /// A `torch.device`, e.g. `cpu` or `cuda:0`.
+    Device(String),
+    /// A `torch.layout`, e.g. `strided`.
+    Layout(String),
+    /// A `torch.memory_format`.
+    MemoryFormat(String),
+}
+
+impl Arg {
+    /// Calls `f` on every node this argument refers to.
+    pub fn for_each_node(&self, f: &mut impl FnMut(NodeId)) {
+        match self {
+            Arg::Node(n) => f(*n),
+            Arg::List(items) => items.iter().for_each(|a| a.for_each_node(f)),
+            _ => {}
+        }
+    }
+}
+
+/// What a node does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeKind {
+    /// A graph input.
+    Placeholder,
+    /// A constant held by the module (treated as an opaque input).
+    GetAttr(String),
+    /// A call of `target` (e.g. `aten.view.default`).
+    Call {
+        /// `<namespace>.<op>.<overload>` or `getitem`.
+        target: String,
+        /// Positional arguments.
+        args: Vec<Arg>,
+        /// Keyword arguments, in document order.
+        kwargs: Vec<(String, Arg)>,
+    },
+}
+
+/// One node of a graph.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// Unique name.
+    pub name: String,
+    /// What it does.
+    pub kind: NodeKind,
+    /// Its value's metadata.
+    pub val: Val,
+}
+
+impl Node {
+    /// The call target, if this is a call.
+    pub fn target(&self) -> Option<&str> {
+        match &self.kind {
+            NodeKind::Call { target, .. } => Some(target),
+            _ => None,
+        }
+    }
+
+    /// Calls `f` on every node this node's arguments refer to.
+    pub fn for_each_input(&self, mut f: impl FnMut(NodeId)) {
+        if let NodeKind::Call { args, kwargs, .. } = &self.kind {
+            args.iter().for_each(|a| a.for_each_node(&mut f));
+            kwargs.iter().for_each(|(_, a)| a.for_each_node(&mut f));
+        }
+    }
+}
+
+/// A whole graph.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Graph {
+    /// Free text used in reports.
+    pub name: String,
+    /// Inference, joint, fw or bw.
+    pub kind: GraphKind,
+    /// Joint graphs: how many of the outputs are forward outputs.
+    pub num_fwd_outputs: Option<usize>,
+    /// Nodes in topological order (no output node: see `outputs`).
+    pub nodes: Vec<Node>,
+    /// The output list; `None` entries are allowed in joint graphs.
+    pub outputs: Vec<Option<NodeId>>,
+}
+
+impl Graph {
+    /// The node with this id.
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id.index()]
+    }
+
+    /// Ids of the placeholder nodes, in order.
+    pub fn placeholders(&self) -> Vec<NodeId> {
+        (0..self.nodes.len() as u32)
+            .map(NodeId)
+            .filter(|&i| matches!(self.node(i).kind, NodeKind::Placeholder))
+            .collect()
+    }
+
+    /// Number of users of each node (outputs count as users).
+    pub fn user_counts(&self) -> Vec<u32> {
+        let mut counts = vec![0u32; self.nodes.len()];
+        for n in &self.nodes {
+            n.for_each_input(|i| counts[i.index()] += 1);
+        }
+        for o in self.outputs.iter().flatten() {
+            counts[o.index()] += 1;
+        }
+        counts
+    }
+}

@@ -1,0 +1,370 @@
+//! The op table: for every op fxsat understands, its canonical name, its aten overloads and
+//! their signatures, its shape/dtype rule and its cost class.
+//!
+//! Everything about an op lives in one family file (`view.rs`, `pointwise.rs`, ...), so adding
+//! an op touches one place. Import maps an aten call onto the canonical op's parameter list by
+//! the overload's signature; export picks the first overload that can express the canonical
+//! call (see [`OpTable::lower_overload`]).
+//!
+//! ```
+//! use fxsat::ops::table;
+//! let t = table();
+//! let (op, _) = t.by_target("aten._unsafe_view.default").unwrap();
+//! assert_eq!(t.def(op).name, "view");
+//! ```
+
+pub mod meta;
+pub mod schema;
+
+mod factory;
+mod index;
+mod matmul;
+mod pointwise;
+mod reduce;
+mod view;
+
+use crate::ir::Arg;
+pub use meta::{InferResult, Meta, TMeta};
+use schema::{parse_params, Param};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::OnceLock;
+
+/// An op of the e-graph language: an index into the op table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Op(pub u16);
+
+impl Op {
+    /// A graph input: `(input <index>)`.
+    pub const INPUT: Op = Op(0);
+    /// An opaque call: `(opaque <index> tensor-args...)`; never rewritten, exported as it was.
+    pub const OPAQUE: Op = Op(1);
+    /// A list: `(list a b ...)`.
+    pub const LIST: Op = Op(2);
+    /// `None`: `(none)`.
+    pub const NONE: Op = Op(3);
+    /// Element of a tuple: `(getitem t <index>)`.
+    pub const GETITEM: Op = Op(4);
+
+    /// The op's definition.
+    pub fn def(self) -> &'static OpDef {
+        table().def(self)
+    }
+
+    /// The op's canonical name.
+    pub fn name(self) -> &'static str {
+        self.def().name
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How an op is costed (see [`crate::cost`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum OpClass {
+    /// Inputs, attributes, lists: free.
+    Free,
+    /// A view or metadata-only op: free.
+    View,
+    /// Elementwise; `flops` per output element.
+    Pointwise {
+        /// flops per output element.
+        flops: f64,
+    },
+    /// A reduction over its input.
+    Reduction,
+    /// A matrix multiply (flops computed by the cost model from the shapes).
+    Matmul,
+    /// Writes its output without reading tensors (full, iota, ...).
+    Factory,
+    /// Data movement: gather, scatter, cat, copies.
+    Copy,
+}
+
+/// Shape/dtype rule of an op.
+pub type InferFn = Box<dyn Fn(&[Meta]) -> InferResult + Send + Sync>;
+
+/// One aten overload of an op.
+#[derive(Debug)]
+pub struct Overload {
+    /// `aten.sum.dim_IntList`.
+    pub target: String,
+    /// Its parameters.
+    pub params: Vec<Param>,
+    /// For each of its parameters, the index of the canonical parameter it fills.
+    pub to_canonical: Vec<usize>,
+}
+
+/// Everything about one op.
+pub struct OpDef {
+    /// Canonical name used in rules.
+    pub name: &'static str,
+    /// Canonical parameters: the op's e-node children, in order.
+    pub params: Vec<Param>,
+    /// Aten overloads, in export preference order.
+    pub overloads: Vec<Overload>,
+    /// Shape/dtype rule over the children's metas.
+    pub infer: InferFn,
+    /// Cost class.
+    pub class: OpClass,
+    /// Variadic special op (list, opaque): any number of children.
+    pub variadic: bool,
+}
+
+impl fmt::Debug for OpDef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpDef").field("name", &self.name).finish()
+    }
+}
+
+/// The op table.
+#[derive(Debug)]
+pub struct OpTable {
+    defs: Vec<OpDef>,
+    by_name: HashMap<&'static str, Op>,
+    by_target: HashMap<String, (Op, usize)>,
+}
+
+/// The global op table.
+pub fn table() -> &'static OpTable {
+    static TABLE: OnceLock<OpTable> = OnceLock::new();
+    TABLE.get_or_init(OpTable::build)
+}
+
+impl OpTable {
+    fn build() -> OpTable {
+        let mut t = OpTable { defs: Vec::new(), by_name: HashMap::new(), by_target: HashMap::new() };
+        let special = |name: &'static str, variadic: bool| OpDef {
+            name,
+            params: Vec::new(),
+            overloads: Vec::new(),
+            infer: Box::new(|_| Err("special op: typed by the analysis".into())),
+            class: OpClass::Free,
+            variadic,
+        };
+        for (name, variadic) in [("input", true), ("opaque", true), ("list", true), ("none", false), ("getitem", true)] {
+            t.push(special(name, variadic));
+        }
+        view::register(&mut t);
+        pointwise::register(&mut t);
+        reduce::register(&mut t);
+        matmul::register(&mut t);
+        factory::register(&mut t);
+        index::register(&mut t);
+        t
+    }
+
+    fn push(&mut self, def: OpDef) -> Op {
+        let op = Op(self.defs.len() as u16);
+        assert!(self.by_name.insert(def.name, op).is_none(), "op `{}` defined twice", def.name);
+        for (i, o) in def.overloads.iter().enumerate() {
+            assert!(self.by_target.insert(o.target.clone(), (op, i)).is_none(), "target `{}` mapped twice", o.target);
+        }
+        self.defs.push(def);
+        op
+    }
+
+    /// Registers an op. `overloads` are `(target, signature)` pairs; the first one's parameters
+    /// are the canonical ones unless `canonical` is given. Panics on a malformed signature (the
+    /// table is static data; a test builds it).
+    pub(crate) fn def_op(
+        &mut self,
+        name: &'static str,
+        class: OpClass,
+        canonical: Option<&str>,
+        overloads: &[(&str, &str)],
+        infer: impl Fn(&[Meta]) -> InferResult + Send + Sync + 'static,
+    ) -> Op {
+        let parse = |sig: &str| parse_params(sig).unwrap_or_else(|e| panic!("op `{name}`: signature `{sig}`: {e}"));
+        let params = parse(canonical.unwrap_or(overloads.first().map(|o| o.1).unwrap_or("()")));
+        let overloads = overloads
+            .iter()
+            .map(|(target, sig)| {
+                let ps = parse(sig);
+                let to_canonical = ps
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        params
+                            .iter()
+                            .position(|c| c.name == p.name)
+                            .or((i < params.len()).then_some(i))
+                            .unwrap_or_else(|| panic!("op `{name}`: `{target}` parameter `{}` has no canonical place", p.name))
+                    })
+                    .collect();
+                Overload { target: target.to_string(), params: ps, to_canonical }
+            })
+            .collect();
+        self.push(OpDef { name, params, overloads, infer: Box::new(infer), class, variadic: false })
+    }
+
+    /// The definition of an op.
+    pub fn def_of(&self, op: Op) -> &OpDef {
+        &self.defs[op.0 as usize]
+    }
+
+    /// The definition of an op (same as [`OpTable::def_of`]).
+    pub fn def(&self, op: Op) -> &OpDef {
+        &self.defs[op.0 as usize]
+    }
+
+    /// The op with this canonical name.
+    pub fn by_name(&self, name: &str) -> Option<Op> {
+        self.by_name.get(name).copied()
+    }
+
+    /// The op and overload index of an aten target.
+    pub fn by_target(&self, target: &str) -> Option<(Op, usize)> {
+        self.by_target.get(target).copied()
+    }
+
+    /// All ops, in table order.
+    pub fn ops(&self) -> impl Iterator<Item = (Op, &OpDef)> {
+        self.defs.iter().enumerate().map(|(i, d)| (Op(i as u16), d))
+    }
+
+    /// Maps a call's positional and keyword args onto the op's canonical parameters.
+    /// Returns one [`Arg`] per canonical parameter (defaults filled in).
+    pub fn canonical_args(
+        &self,
+        op: Op,
+        overload: usize,
+        args: &[Arg],
+        kwargs: &[(String, Arg)],
+    ) -> Result<Vec<Arg>, String> {
+        let def = self.def_of(op);
+        let ov = &def.overloads[overload];
+        let positional: Vec<&Param> = ov.params.iter().filter(|p| !p.kw_only).collect();
+        if args.len() > positional.len() {
+            return Err(format!("{} takes {} positional arguments, got {}", ov.target, positional.len(), args.len()));
+        }
+        let mut filled: Vec<Option<Arg>> = vec![None; ov.params.len()];
+        for (i, a) in args.iter().enumerate() {
+            filled[i] = Some(a.clone());
+        }
+        for (k, v) in kwargs {
+            let i = ov
+                .params
+                .iter()
+                .position(|p| &p.name == k)
+                .ok_or_else(|| format!("{} has no parameter `{k}`", ov.target))?;
+            if filled[i].is_some() {
+                return Err(format!("{}: parameter `{k}` given twice", ov.target));
+            }
+            filled[i] = Some(v.clone());
+        }
+        let mut out: Vec<Arg> = def.params.iter().map(|p| p.default.clone().unwrap_or(Arg::None)).collect();
+        for (i, p) in ov.params.iter().enumerate() {
+            let v = match filled[i].take().or_else(|| p.default.clone()) {
+                Some(v) => v,
+                None if p.optional => Arg::None,
+                None => return Err(format!("{}: missing argument `{}`", ov.target, p.name)),
+            };
+            out[ov.to_canonical[i]] = coerce(&def.params[ov.to_canonical[i]], v);
+        }
+        Ok(out)
+    }
+
+    /// Picks the overload that expresses `canonical` args and returns its target, positional
+    /// args and keyword args (non-default keyword-only parameters only).
+    pub fn lower_overload(&self, op: Op, canonical: &[Arg]) -> Result<(String, Vec<Arg>, Vec<(String, Arg)>), String> {
+        let def = self.def_of(op);
+        for strict in [true, false] {
+            if let Some(r) = self.try_lower(def, canonical, strict) {
+                return Ok(r);
+            }
+        }
+        Err(format!("no aten overload of `{}` can express these arguments", def.name))
+    }
+
+    /// The first overload that expresses `canonical`; `strict` also requires Tensor parameters
+    /// to receive nodes and non-Tensor parameters to receive literals.
+    fn try_lower(&self, def: &OpDef, canonical: &[Arg], strict: bool) -> Option<(String, Vec<Arg>, Vec<(String, Arg)>)> {
+        'overloads: for ov in &def.overloads {
+            if strict {
+                for (i, p) in ov.params.iter().enumerate() {
+                    let is_node = matches!(canonical[ov.to_canonical[i]], Arg::Node(_));
+                    let wants_node = p.ty == schema::ParamType::Tensor;
+                    if is_node != wants_node && !(p.optional && matches!(canonical[ov.to_canonical[i]], Arg::None)) {
+                        continue 'overloads;
+                    }
+                }
+            }
+            for (ci, cp) in def.params.iter().enumerate() {
+                let is_default = cp.default.as_ref().map_or(matches!(canonical[ci], Arg::None), |d| *d == canonical[ci]);
+                if !is_default && !ov.to_canonical.contains(&ci) {
+                    continue 'overloads;
+                }
+            }
+            let mut args = Vec::new();
+            let mut kwargs = Vec::new();
+            let mut pending_defaults = Vec::new();
+            for (i, p) in ov.params.iter().enumerate() {
+                let v = uncoerce(p, canonical[ov.to_canonical[i]].clone());
+                let is_default = p.default.as_ref().is_some_and(|d| *d == v) || (p.default.is_none() && p.optional && v == Arg::None);
+                if p.kw_only {
+                    if !is_default {
+                        kwargs.push((p.name.clone(), v));
+                    }
+                } else if is_default {
+                    pending_defaults.push(v);
+                } else {
+                    args.append(&mut pending_defaults);
+                    args.push(v);
+                }
+            }
+            return Some((ov.target.clone(), args, kwargs));
+        }
+        None
+    }
+}
+
+/// Import-side coercion: an int where an int list is expected becomes a one-element list.
+fn coerce(p: &Param, v: Arg) -> Arg {
+    match (p.ty, v) {
+        (schema::ParamType::IntList, Arg::Int(i)) => Arg::List(vec![Arg::Int(i)]),
+        (_, v) => v,
+    }
+}
+
+/// Export-side coercion: a one-element list where an int is expected becomes the int.
+fn uncoerce(p: &Param, v: Arg) -> Arg {
+    match (p.ty, v) {
+        (schema::ParamType::Int, Arg::List(items)) if items.len() == 1 => items.into_iter().next().unwrap(),
+        (_, v) => v,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_builds_and_targets_round_trip() {
+        let t = table();
+        for (op, def) in t.ops() {
+            for (i, ov) in def.overloads.iter().enumerate() {
+                assert_eq!(t.by_target(&ov.target), Some((op, i)));
+            }
+            assert_eq!(t.by_name(def.name), Some(op));
+        }
+    }
+
+    #[test]
+    fn sum_maps_kwargs_and_lowers_back() {
+        let t = table();
+        let (op, ov) = t.by_target("aten.sum.dim_IntList").unwrap();
+        let canon = t
+            .canonical_args(op, ov, &[Arg::Node(crate::ir::NodeId(0)), Arg::Int(-1)], &[("keepdim".into(), Arg::Bool(true))])
+            .unwrap();
+        assert_eq!(canon[1], Arg::List(vec![Arg::Int(-1)]));
+        let (target, args, kwargs) = t.lower_overload(op, &canon).unwrap();
+        assert_eq!(target, "aten.sum.dim_IntList");
+        assert_eq!(args.len(), 3);
+        assert!(kwargs.is_empty());
+    }
+}

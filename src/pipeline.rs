@@ -1,0 +1,183 @@
+//! The whole optimisation: import → saturate → extract → export-ready graph, with a report.
+
+use crate::cost::{Model, Profile};
+use crate::egraph::{build, to_graph, BuildOptions, Template};
+use crate::error::Result;
+use crate::extract::{dag_cost, extract, greedy, ExtractOptions};
+use crate::ir::Graph;
+use crate::rules::{default_rules, Rule};
+use crate::saturate::{saturate, Limits, SatReport};
+use indexmap::IndexMap;
+use std::time::Instant;
+
+/// Where the optimised graph will run: decides which aten ops may be emitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// PyTorch on CPU.
+    Cpu,
+    /// PyTorch on CUDA.
+    Cuda,
+}
+
+impl Target {
+    /// The default device profile of the target.
+    pub fn default_profile(self) -> &'static str {
+        match self {
+            Target::Cpu => "cpu",
+            Target::Cuda => "h100",
+        }
+    }
+}
+
+/// Options of [`optimize`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Target device.
+    pub target: Target,
+    /// Device profile for the cost model (defaults to the target's).
+    pub profile: Option<Profile>,
+    /// Rules (defaults to the compiled-in rules).
+    pub rules: Option<Vec<Rule>>,
+    /// Saturation limits.
+    pub limits: Limits,
+    /// Keep recorded `val`s that contradict shape rules (those nodes become opaque).
+    pub trust_meta: bool,
+    /// Name of the input, for error messages.
+    pub file: String,
+    /// Extraction options.
+    pub extract: ExtractOptions,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            target: Target::Cpu,
+            profile: None,
+            rules: None,
+            limits: Limits::default(),
+            trust_meta: false,
+            file: "<input>".into(),
+            extract: ExtractOptions::default(),
+        }
+    }
+}
+
+/// Timings, sizes and costs of one run.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Seconds per phase.
+    pub seconds: Seconds,
+    /// E-graph size and saturation outcome.
+    pub egraph: EGraphReport,
+    /// Cost-model seconds before and after.
+    pub cost: CostReport,
+    /// Applications per rule.
+    pub rules: IndexMap<String, usize>,
+    /// Nodes in and out, opaque nodes.
+    pub nodes: NodeReport,
+}
+
+/// Seconds per phase.
+#[derive(Debug, Clone, Default)]
+pub struct Seconds {
+    /// Graph → e-graph.
+    pub import: f64,
+    /// Saturation.
+    pub saturate: f64,
+    /// Extraction and graph rebuild.
+    pub extract: f64,
+    /// Serialisation (filled by the caller that writes).
+    pub export: f64,
+    /// Everything.
+    pub total: f64,
+}
+
+/// E-graph figures.
+#[derive(Debug, Clone, Default)]
+pub struct EGraphReport {
+    /// E-nodes after saturation.
+    pub nodes: usize,
+    /// E-classes after saturation.
+    pub classes: usize,
+    /// Iterations.
+    pub iterations: usize,
+    /// Why saturation stopped.
+    pub stop_reason: String,
+}
+
+/// Costs (cost-model seconds).
+#[derive(Debug, Clone, Default)]
+pub struct CostReport {
+    /// The input graph.
+    pub before: f64,
+    /// The output graph.
+    pub after: f64,
+    /// Greedy tree extraction's result, for comparison.
+    pub greedy: f64,
+}
+
+/// Node counts.
+#[derive(Debug, Clone, Default)]
+pub struct NodeReport {
+    /// Nodes in the input (without the output node).
+    pub before: usize,
+    /// Nodes in the output.
+    pub after: usize,
+    /// Input nodes kept opaque (unknown ops).
+    pub opaque: usize,
+}
+
+/// An optimised graph and its report.
+#[derive(Debug, Clone)]
+pub struct Optimized {
+    /// The graph.
+    pub graph: Graph,
+    /// What happened.
+    pub report: Report,
+}
+
+/// Optimises a graph: same inputs, same outputs in the same order.
+pub fn optimize(graph: &Graph, opts: &Options) -> Result<Optimized> {
+    let t0 = Instant::now();
+    let profile = match &opts.profile {
+        Some(p) => p.clone(),
+        None => Profile::named(opts.target.default_profile())?,
+    };
+    let model = Model::new(profile);
+    let rules = match &opts.rules {
+        Some(r) => r.clone(),
+        None => default_rules()?,
+    };
+    let built = build(graph, &BuildOptions { trust_meta: opts.trust_meta, file: opts.file.clone() })?;
+    let roots: Vec<egg::Id> = built.outputs.iter().flatten().copied().collect();
+    let before = dag_cost(&built.egraph, &model, &greedy(&built.egraph, &model), &roots).unwrap_or(f64::NAN);
+    let t_import = t0.elapsed().as_secs_f64();
+
+    let t1 = Instant::now();
+    let (egraph, sat): (_, SatReport) = saturate(built.egraph, &rules, &opts.limits)?;
+    let t_sat = t1.elapsed().as_secs_f64();
+
+    let t2 = Instant::now();
+    let ex = extract(&egraph, &model, &roots, &opts.extract);
+    let out = to_graph(&egraph, &ex.selection, &Template { graph, nodes: &built.nodes, outputs: &built.outputs })?;
+    let t_ext = t2.elapsed().as_secs_f64();
+
+    let report = Report {
+        seconds: Seconds { import: t_import, saturate: t_sat, extract: t_ext, export: 0.0, total: t0.elapsed().as_secs_f64() },
+        egraph: EGraphReport { nodes: sat.nodes, classes: sat.classes, iterations: sat.iterations, stop_reason: sat.stop_reason },
+        cost: CostReport { before, after: ex.cost, greedy: ex.greedy_cost },
+        rules: sat.applications,
+        nodes: NodeReport { before: graph.nodes.len(), after: out.nodes.len(), opaque: built.opaque_count },
+    };
+    log::info!(
+        "{}: {} → {} nodes, cost {:.3e} → {:.3e} s, {} e-nodes, stop: {}",
+        graph.name,
+        report.nodes.before,
+        report.nodes.after,
+        report.cost.before,
+        report.cost.after,
+        report.egraph.nodes,
+        report.egraph.stop_reason
+    );
+    Ok(Optimized { graph: out, report })
+}

@@ -1,0 +1,105 @@
+//! Applying a rule: check conditions, build the right side, check it agrees with the matched
+//! class's meta, union — and never go past the node limit.
+
+use super::{CondArg, Rhs, Rule};
+use crate::egraph::{add_arg, FxEGraph, Lang};
+use crate::ops::Meta;
+use egg::{Applier, Id, PatternAst, Subst, Symbol, Var};
+use std::sync::{Arc, Mutex};
+
+/// What happened while rules were applied: unsound merges that were refused, per rule.
+#[derive(Debug, Default)]
+pub struct RuleLog {
+    /// `(rule, meta of the matched class, meta of the right side)`.
+    pub refused: Vec<(String, Meta, Meta)>,
+    /// Right sides that were ill-typed for a match (skipped), per rule.
+    pub ill_typed: Vec<(String, String)>,
+}
+
+/// The applier of one rule.
+pub struct RuleApplier {
+    rule: Rule,
+    node_limit: usize,
+    log: Arc<Mutex<RuleLog>>,
+}
+
+impl RuleApplier {
+    /// Wraps `rule`; the e-graph never grows past `node_limit` nodes through it.
+    pub fn new(rule: Rule, node_limit: usize, log: Arc<Mutex<RuleLog>>) -> Self {
+        RuleApplier { rule, node_limit, log }
+    }
+
+    fn meta_of(egraph: &FxEGraph, subst: &Subst, a: &CondArg) -> Meta {
+        match a {
+            CondArg::Var(v) => egraph[subst[*v]].data.meta.clone(),
+            CondArg::Lit(l) => match l {
+                Lang::Int(i) => Meta::Int(*i),
+                Lang::Float(x) => Meta::Float(x.get()),
+                Lang::Bool(b) => Meta::Bool(*b),
+                Lang::Dtype(d) => Meta::Dtype(*d),
+                Lang::Attr(a) => Meta::Attr(a.to_string()),
+                Lang::Call(..) => Meta::None,
+            },
+        }
+    }
+
+    fn conditions_hold(&self, egraph: &FxEGraph, subst: &Subst) -> bool {
+        self.rule.conds.iter().all(|c| {
+            let metas: Vec<Meta> = c.args.iter().map(|a| Self::meta_of(egraph, subst, a)).collect();
+            let refs: Vec<&Meta> = metas.iter().collect();
+            (c.cond.test)(&refs)
+        })
+    }
+
+    /// Adds the right side; `None` when a computed attribute does not exist for this match.
+    fn instantiate(&self, egraph: &mut FxEGraph, subst: &Subst, rhs: &Rhs) -> Option<Id> {
+        match rhs {
+            Rhs::Var(v) => Some(subst[*v]),
+            Rhs::Node(n, children) => {
+                let ids = children.iter().map(|c| self.instantiate(egraph, subst, c)).collect::<Option<Vec<Id>>>()?;
+                let node = match n {
+                    Lang::Call(op, _) => Lang::Call(*op, ids.into()),
+                    leaf => leaf.clone(),
+                };
+                Some(egraph.add(node))
+            }
+            Rhs::Compute(c, args) => {
+                let ids = args.iter().map(|a| self.instantiate(egraph, subst, a)).collect::<Option<Vec<Id>>>()?;
+                let metas: Vec<Meta> = ids.iter().map(|&i| egraph[i].data.meta.clone()).collect();
+                let refs: Vec<&Meta> = metas.iter().collect();
+                let value = (c.eval)(&refs)?;
+                Some(add_arg(egraph, &[], &value))
+            }
+        }
+    }
+}
+
+impl Applier<Lang, crate::egraph::FxAnalysis> for RuleApplier {
+    fn apply_one(&self, egraph: &mut FxEGraph, eclass: Id, subst: &Subst, _ast: Option<&PatternAst<Lang>>, _name: Symbol) -> Vec<Id> {
+        if egraph.total_number_of_nodes() >= self.node_limit || !self.conditions_hold(egraph, subst) {
+            return vec![];
+        }
+        let Some(new) = self.instantiate(egraph, subst, &self.rule.rhs) else {
+            return vec![];
+        };
+        let (left, right) = (&egraph[eclass].data.meta, &egraph[new].data.meta);
+        if let Meta::Invalid(why) = right {
+            self.log.lock().unwrap().ill_typed.push((self.rule.name.clone(), why.clone()));
+            return vec![];
+        }
+        if !left.same_as(right) {
+            let (l, r) = (left.clone(), right.clone());
+            self.log.lock().unwrap().refused.push((self.rule.name.clone(), l, r));
+            return vec![];
+        }
+        if egraph.union(eclass, new) {
+            vec![eclass]
+        } else {
+            vec![]
+        }
+    }
+
+    fn vars(&self) -> Vec<Var> {
+        self.rule.lhs.vars()
+    }
+}

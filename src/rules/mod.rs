@@ -1,0 +1,363 @@
+//! Rewrite rules as data: the `.rules` syntax, its loader and the rules' applier.
+//!
+//! ```text
+//! ;; two permutes compose into one
+//! (rule permute-permute
+//!   (permute (permute ?x ?p) ?q)
+//!   (permute ?x (compose-perm ?p ?q)))
+//! ```
+//!
+//! The left side is an egg pattern over canonical ops; the right side may call computed
+//! attributes; `:if` lists named conditions (see [`registry`]). Every error in a file is
+//! reported, each as `file:line:col: message`.
+//!
+//! ```
+//! let rules = fxsat::rules::parse_rules(
+//!     "t.rules",
+//!     ";; identity permute\n(rule p-id (permute ?x ?p) ?x :if (identity-perm ?p))",
+//! ).unwrap();
+//! assert_eq!(rules[0].name, "p-id");
+//! let err = fxsat::rules::parse_rules("t.rules", "(rule r (permute ?x) ?x :if (nope ?x))").unwrap_err();
+//! assert!(err.to_string().contains("t.rules:1:10"), "{err}");
+//! assert!(err.to_string().contains("t.rules:1:30"), "{err}");
+//! ```
+
+mod apply;
+pub mod registry;
+pub mod sexp;
+
+use crate::egraph::{param_list, Lang};
+use crate::error::{Error, Result};
+use crate::ops::table;
+use egg::{ENodeOrVar, Id, Pattern, PatternAst, RecExpr, Var};
+use sexp::{read_forms, Sexp, Span};
+use std::path::Path;
+
+pub use apply::{RuleApplier, RuleLog};
+
+/// The right side of a rule.
+#[derive(Debug, Clone)]
+pub enum Rhs {
+    /// A pattern variable.
+    Var(Var),
+    /// A leaf or call whose children are right sides.
+    Node(Lang, Vec<Rhs>),
+    /// A computed attribute applied to right sides.
+    Compute(&'static registry::Computed, Vec<Rhs>),
+}
+
+impl std::fmt::Debug for registry::Computed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// An argument of a condition.
+#[derive(Debug, Clone)]
+pub enum CondArg {
+    /// A pattern variable.
+    Var(Var),
+    /// A literal leaf.
+    Lit(Lang),
+}
+
+/// A condition applied to arguments.
+#[derive(Clone)]
+pub struct Cond {
+    /// The condition.
+    pub cond: &'static registry::Condition,
+    /// Its arguments.
+    pub args: Vec<CondArg>,
+}
+
+impl std::fmt::Debug for Cond {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "({} {:?})", self.cond.name, self.args)
+    }
+}
+
+/// One rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Unique name.
+    pub name: String,
+    /// The comment above it (its identity).
+    pub doc: String,
+    /// Left side.
+    pub lhs: Pattern<Lang>,
+    /// Right side.
+    pub rhs: Rhs,
+    /// Conditions, all of which must hold.
+    pub conds: Vec<Cond>,
+    /// `file:line` where it is defined.
+    pub origin: String,
+}
+
+/// The default rules, compiled in: `(file name, text)`.
+pub const DEFAULT_RULES: &[(&str, &str)] = &[("views.rules", include_str!("../../rules/views.rules"))];
+
+/// Parses the default rules.
+pub fn default_rules() -> Result<Vec<Rule>> {
+    let mut all = Vec::new();
+    let mut errors = Vec::new();
+    for (file, text) in DEFAULT_RULES {
+        match parse_rules(&format!("rules/{file}"), text) {
+            Ok(r) => all.extend(r),
+            Err(Error::Rules(e)) => errors.extend(e),
+            Err(e) => return Err(e),
+        }
+    }
+    finish(all, errors)
+}
+
+/// Loads every `*.rules` file of a directory (sorted by name).
+pub fn load_dir(dir: &Path) -> Result<Vec<Rule>> {
+    let rd = std::fs::read_dir(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
+    let mut files: Vec<_> = rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "rules")).collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(Error::Rules(vec![format!("{}: no .rules files in this directory", dir.display())]));
+    }
+    let mut all = Vec::new();
+    let mut errors = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).map_err(|source| Error::Io { path: f.clone(), source })?;
+        match parse_rules(&f.display().to_string(), &text) {
+            Ok(r) => all.extend(r),
+            Err(Error::Rules(e)) => errors.extend(e),
+            Err(e) => return Err(e),
+        }
+    }
+    finish(all, errors)
+}
+
+fn finish(all: Vec<Rule>, mut errors: Vec<String>) -> Result<Vec<Rule>> {
+    let mut seen = std::collections::HashMap::new();
+    for r in &all {
+        if let Some(prev) = seen.insert(r.name.clone(), r.origin.clone()) {
+            errors.push(format!("{}: rule `{}` is already defined at {prev}", r.origin, r.name));
+        }
+    }
+    if errors.is_empty() {
+        Ok(all)
+    } else {
+        Err(Error::Rules(errors))
+    }
+}
+
+/// Parses one rule file; every error is reported.
+pub fn parse_rules(file: &str, text: &str) -> Result<Vec<Rule>> {
+    let forms = read_forms(text).map_err(|(s, m)| Error::Rules(vec![format!("{file}:{}:{}: {m}", s.line, s.col)]))?;
+    let mut p = Parser { file, errors: Vec::new() };
+    let mut rules = Vec::new();
+    for f in forms {
+        if let Some(r) = p.rule(&f.sexp, f.comment) {
+            rules.push(r);
+        }
+    }
+    if p.errors.is_empty() {
+        Ok(rules)
+    } else {
+        Err(Error::Rules(p.errors))
+    }
+}
+
+struct Parser<'a> {
+    file: &'a str,
+    errors: Vec<String>,
+}
+
+impl Parser<'_> {
+    fn err(&mut self, span: Span, msg: impl std::fmt::Display) {
+        self.errors.push(format!("{}:{}:{}: {msg}", self.file, span.line, span.col));
+    }
+
+    fn rule(&mut self, s: &Sexp, doc: String) -> Option<Rule> {
+        let (items, span) = match s {
+            Sexp::List(items, span) => (items, *span),
+            Sexp::Atom(a, span) => {
+                self.err(*span, format!("expected `(rule ...)`, found `{a}`"));
+                return None;
+            }
+        };
+        match items.first() {
+            Some(Sexp::Atom(k, _)) if k == "rule" => {}
+            _ => {
+                self.err(span, "expected `(rule NAME LHS RHS [:if COND...])`");
+                return None;
+            }
+        }
+        let name = match items.get(1) {
+            Some(Sexp::Atom(n, _)) if !n.starts_with(['?', ':']) => n.clone(),
+            Some(other) => {
+                self.err(other.span(), "a rule needs a name");
+                return None;
+            }
+            None => {
+                self.err(span, "a rule needs a name, a left side and a right side");
+                return None;
+            }
+        };
+        if items.len() < 4 {
+            self.err(span, format!("rule `{name}` needs a left side and a right side"));
+            return None;
+        }
+        let errors_before = self.errors.len();
+        let mut ast = RecExpr::default();
+        let mut vars = Vec::new();
+        self.lhs(&items[2], &mut ast, &mut vars);
+        let rhs = self.rhs(&items[3], &vars);
+        let mut conds = Vec::new();
+        let mut i = 4;
+        while i < items.len() {
+            match &items[i] {
+                Sexp::Atom(k, _) if k == ":if" => {}
+                Sexp::Atom(k, sp) => self.err(*sp, format!("unknown rule option `{k}` (expected `:if`)")),
+                other => {
+                    if let Some(c) = self.cond(other, &vars) {
+                        conds.push(c);
+                    }
+                }
+            }
+            i += 1;
+        }
+        if matches!(items[2], Sexp::Atom(ref a, _) if a.starts_with('?')) {
+            self.err(items[2].span(), "the left side must not be a bare variable");
+        }
+        if self.errors.len() > errors_before {
+            return None;
+        }
+        Some(Rule {
+            name,
+            doc,
+            lhs: Pattern::new(ast),
+            rhs: rhs?,
+            conds,
+            origin: format!("{}:{}", self.file, span.line),
+        })
+    }
+
+    fn lhs(&mut self, s: &Sexp, ast: &mut PatternAst<Lang>, vars: &mut Vec<Var>) -> Id {
+        match s {
+            Sexp::Atom(a, span) if a.starts_with('?') => match a.parse::<Var>() {
+                Ok(v) => {
+                    if !vars.contains(&v) {
+                        vars.push(v);
+                    }
+                    ast.add(ENodeOrVar::Var(v))
+                }
+                Err(e) => {
+                    self.err(*span, format!("bad variable `{a}`: {e}"));
+                    ast.add(ENodeOrVar::ENode(Lang::Int(0)))
+                }
+            },
+            Sexp::Atom(a, span) => match self.node(a, *span, 0) {
+                Some(n) => ast.add(ENodeOrVar::ENode(n)),
+                None => ast.add(ENodeOrVar::ENode(Lang::Int(0))),
+            },
+            Sexp::List(items, span) => {
+                let Some(Sexp::Atom(op, op_span)) = items.first() else {
+                    self.err(*span, "expected an op name after `(`");
+                    return ast.add(ENodeOrVar::ENode(Lang::Int(0)));
+                };
+                let children: Vec<Id> = items[1..].iter().map(|c| self.lhs(c, ast, vars)).collect();
+                match self.node(op, *op_span, children.len()) {
+                    Some(Lang::Call(o, _)) => ast.add(ENodeOrVar::ENode(Lang::Call(o, children.into()))),
+                    Some(_) => {
+                        self.err(*op_span, format!("`{op}` is a literal, not an op"));
+                        ast.add(ENodeOrVar::ENode(Lang::Int(0)))
+                    }
+                    None => ast.add(ENodeOrVar::ENode(Lang::Int(0))),
+                }
+            }
+        }
+    }
+
+    /// Parses an op or literal with `n` children.
+    fn node(&mut self, op: &str, span: Span, n: usize) -> Option<Lang> {
+        use egg::FromOp;
+        match Lang::from_op(op, vec![Id::from(0usize); n]) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                if let Some(o) = table().by_name(op) {
+                    self.err(span, format!("`{op}` takes {} arguments ({}), got {n}", o.def().params.len(), param_list(o)));
+                } else {
+                    self.err(span, e);
+                }
+                None
+            }
+        }
+    }
+
+    fn rhs(&mut self, s: &Sexp, vars: &[Var]) -> Option<Rhs> {
+        match s {
+            Sexp::Atom(a, span) if a.starts_with('?') => match a.parse::<Var>() {
+                Ok(v) if vars.contains(&v) => Some(Rhs::Var(v)),
+                _ => {
+                    self.err(*span, format!("variable `{a}` is not bound by the left side"));
+                    None
+                }
+            },
+            Sexp::Atom(a, span) => self.node(a, *span, 0).map(|n| Rhs::Node(n, Vec::new())),
+            Sexp::List(items, span) => {
+                let Some(Sexp::Atom(op, op_span)) = items.first() else {
+                    self.err(*span, "expected an op name after `(`");
+                    return None;
+                };
+                let children: Vec<Option<Rhs>> = items[1..].iter().map(|c| self.rhs(c, vars)).collect();
+                let children: Option<Vec<Rhs>> = children.into_iter().collect();
+                if let Some(c) = registry::computed(op) {
+                    if c.arity != items.len() - 1 {
+                        self.err(*op_span, format!("computed attribute `{op}` takes {} arguments, got {}", c.arity, items.len() - 1));
+                        return None;
+                    }
+                    return Some(Rhs::Compute(c, children?));
+                }
+                let n = self.node(op, *op_span, items.len() - 1)?;
+                Some(Rhs::Node(n, children?))
+            }
+        }
+    }
+
+    fn cond(&mut self, s: &Sexp, vars: &[Var]) -> Option<Cond> {
+        let (items, span) = match s {
+            Sexp::List(items, span) if !items.is_empty() => (items, *span),
+            other => {
+                self.err(other.span(), "a condition is `(name args...)`");
+                return None;
+            }
+        };
+        let Sexp::Atom(name, name_span) = &items[0] else {
+            self.err(span, "a condition is `(name args...)`");
+            return None;
+        };
+        let Some(cond) = registry::condition(name) else {
+            self.err(*name_span, format!("unknown condition `{name}`"));
+            return None;
+        };
+        if let Some(n) = cond.arity {
+            if n != items.len() - 1 {
+                self.err(*name_span, format!("condition `{name}` takes {n} arguments, got {}", items.len() - 1));
+                return None;
+            }
+        }
+        let mut args = Vec::new();
+        for a in &items[1..] {
+            match a {
+                Sexp::Atom(v, sp) if v.starts_with('?') => match v.parse::<Var>() {
+                    Ok(var) if vars.contains(&var) => args.push(CondArg::Var(var)),
+                    _ => {
+                        self.err(*sp, format!("variable `{v}` is not bound by the left side"));
+                        return None;
+                    }
+                },
+                Sexp::Atom(lit, sp) => args.push(CondArg::Lit(self.node(lit, *sp, 0)?)),
+                other => {
+                    self.err(other.span(), "condition arguments are variables or literals");
+                    return None;
+                }
+            }
+        }
+        Some(Cond { cond, args })
+    }
+}

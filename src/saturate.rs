@@ -1,0 +1,90 @@
+//! Equality saturation: egg's Runner with node, iteration and time limits and a backoff
+//! scheduler. The node limit also holds inside an iteration: every rule's applier checks it.
+
+use crate::egraph::{FxAnalysis, FxEGraph, Lang};
+use crate::error::{Error, Result};
+use crate::rules::{Rule, RuleApplier, RuleLog};
+use egg::{BackoffScheduler, Rewrite, Runner, StopReason};
+use indexmap::IndexMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Saturation limits.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Most e-nodes.
+    pub nodes: usize,
+    /// Most iterations.
+    pub iterations: usize,
+    /// Wall-clock limit.
+    pub time: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { nodes: 200_000, iterations: 30, time: Duration::from_secs(10) }
+    }
+}
+
+/// What saturation did.
+#[derive(Debug, Clone)]
+pub struct SatReport {
+    /// Iterations run.
+    pub iterations: usize,
+    /// Why it stopped: `saturated`, `node-limit`, `iteration-limit`, `time-limit`, or other.
+    pub stop_reason: String,
+    /// E-nodes at the end.
+    pub nodes: usize,
+    /// E-classes at the end.
+    pub classes: usize,
+    /// Applications per rule (rules that never fired are listed with 0).
+    pub applications: IndexMap<String, usize>,
+}
+
+/// Runs the rules on `egraph` until saturation or a limit.
+pub fn saturate(egraph: FxEGraph, rules: &[Rule], limits: &Limits) -> Result<(FxEGraph, SatReport)> {
+    let log = Arc::new(Mutex::new(RuleLog::default()));
+    let rewrites: Vec<Rewrite<Lang, FxAnalysis>> = rules
+        .iter()
+        .map(|r| {
+            Rewrite::new(r.name.clone(), r.lhs.clone(), RuleApplier::new(r.clone(), limits.nodes, log.clone()))
+                .map_err(|e| Error::Rules(vec![format!("{}: rule `{}`: {e}", r.origin, r.name)]))
+        })
+        .collect::<Result<_>>()?;
+    let runner = Runner::default()
+        .with_egraph(egraph)
+        .with_node_limit(limits.nodes)
+        .with_iter_limit(limits.iterations)
+        .with_time_limit(limits.time)
+        .with_scheduler(BackoffScheduler::default())
+        .run(&rewrites);
+    let mut applications: IndexMap<String, usize> = rules.iter().map(|r| (r.name.clone(), 0)).collect();
+    for it in &runner.iterations {
+        for (name, n) in &it.applied {
+            *applications.entry(name.to_string()).or_default() += n;
+        }
+    }
+    let stop_reason = match &runner.stop_reason {
+        Some(StopReason::Saturated) => "saturated".to_string(),
+        Some(StopReason::NodeLimit(_)) => "node-limit".to_string(),
+        Some(StopReason::IterationLimit(_)) => "iteration-limit".to_string(),
+        Some(StopReason::TimeLimit(_)) => "time-limit".to_string(),
+        Some(StopReason::Other(s)) => s.clone(),
+        None => "none".to_string(),
+    };
+    let log = log.lock().unwrap();
+    if let Some((rule, l, r)) = log.refused.first() {
+        return Err(Error::UnsoundMerge { rule: rule.clone(), left: l.to_string(), right: r.to_string() });
+    }
+    if let Some(c) = runner.egraph.analysis.conflicts.first() {
+        return Err(Error::UnsoundMerge { rule: "<congruence>".into(), left: c.left.to_string(), right: c.right.to_string() });
+    }
+    let report = SatReport {
+        iterations: runner.iterations.len(),
+        stop_reason,
+        nodes: runner.egraph.total_number_of_nodes(),
+        classes: runner.egraph.number_of_classes(),
+        applications,
+    };
+    Ok((runner.egraph, report))
+}
