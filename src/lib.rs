@@ -30,3 +30,8 @@ pub mod stats;
 
 pub use error::{Error, Result};
 pub use pipeline::{optimize, Optimized, Options, Report};
+
+/// The README's code examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

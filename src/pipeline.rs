@@ -148,9 +148,21 @@ pub fn optimize(graph: &Graph, opts: &Options) -> Result<Optimized> {
         Some(r) => r.clone(),
         None => default_rules()?,
     };
-    let built = build(graph, &BuildOptions { trust_meta: opts.trust_meta, file: opts.file.clone() })?;
+    let built = build(
+        graph,
+        &BuildOptions {
+            trust_meta: opts.trust_meta,
+            file: opts.file.clone(),
+        },
+    )?;
     let roots: Vec<egg::Id> = built.outputs.iter().flatten().copied().collect();
-    let before = dag_cost(&built.egraph, &model, &greedy(&built.egraph, &model), &roots).unwrap_or(f64::NAN);
+    let before = dag_cost(
+        &built.egraph,
+        &model,
+        &greedy(&built.egraph, &model),
+        &roots,
+    )
+    .unwrap_or(f64::NAN);
     let t_import = t0.elapsed().as_secs_f64();
 
     let t1 = Instant::now();
@@ -159,15 +171,42 @@ pub fn optimize(graph: &Graph, opts: &Options) -> Result<Optimized> {
 
     let t2 = Instant::now();
     let ex = extract(&egraph, &model, &roots, &opts.extract);
-    let out = to_graph(&egraph, &ex.selection, &Template { graph, nodes: &built.nodes, outputs: &built.outputs })?;
+    let out = to_graph(
+        &egraph,
+        &ex.selection,
+        &Template {
+            graph,
+            nodes: &built.nodes,
+            outputs: &built.outputs,
+        },
+    )?;
     let t_ext = t2.elapsed().as_secs_f64();
 
     let report = Report {
-        seconds: Seconds { import: t_import, saturate: t_sat, extract: t_ext, export: 0.0, total: t0.elapsed().as_secs_f64() },
-        egraph: EGraphReport { nodes: sat.nodes, classes: sat.classes, iterations: sat.iterations, stop_reason: sat.stop_reason },
-        cost: CostReport { before, after: ex.cost, greedy: ex.greedy_cost },
+        seconds: Seconds {
+            import: t_import,
+            saturate: t_sat,
+            extract: t_ext,
+            export: 0.0,
+            total: t0.elapsed().as_secs_f64(),
+        },
+        egraph: EGraphReport {
+            nodes: sat.nodes,
+            classes: sat.classes,
+            iterations: sat.iterations,
+            stop_reason: sat.stop_reason,
+        },
+        cost: CostReport {
+            before,
+            after: ex.cost,
+            greedy: ex.greedy_cost,
+        },
         rules: sat.applications,
-        nodes: NodeReport { before: graph.nodes.len(), after: out.nodes.len(), opaque: built.opaque_count },
+        nodes: NodeReport {
+            before: graph.nodes.len(),
+            after: out.nodes.len(),
+            opaque: built.opaque_count,
+        },
     };
     log::info!(
         "{}: {} → {} nodes, cost {:.3e} → {:.3e} s, {} e-nodes, stop: {}",

@@ -22,7 +22,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { nodes: 200_000, iterations: 30, time: Duration::from_secs(10) }
+        Limits {
+            nodes: 200_000,
+            iterations: 30,
+            time: Duration::from_secs(10),
+        }
     }
 }
 
@@ -42,13 +46,21 @@ pub struct SatReport {
 }
 
 /// Runs the rules on `egraph` until saturation or a limit.
-pub fn saturate(egraph: FxEGraph, rules: &[Rule], limits: &Limits) -> Result<(FxEGraph, SatReport)> {
+pub fn saturate(
+    egraph: FxEGraph,
+    rules: &[Rule],
+    limits: &Limits,
+) -> Result<(FxEGraph, SatReport)> {
     let log = Arc::new(Mutex::new(RuleLog::default()));
     let rewrites: Vec<Rewrite<Lang, FxAnalysis>> = rules
         .iter()
         .map(|r| {
-            Rewrite::new(r.name.clone(), r.lhs.clone(), RuleApplier::new(r.clone(), limits.nodes, log.clone()))
-                .map_err(|e| Error::Rules(vec![format!("{}: rule `{}`: {e}", r.origin, r.name)]))
+            Rewrite::new(
+                r.name.clone(),
+                r.lhs.clone(),
+                RuleApplier::new(r.clone(), limits.nodes, log.clone()),
+            )
+            .map_err(|e| Error::Rules(vec![format!("{}: rule `{}`: {e}", r.origin, r.name)]))
         })
         .collect::<Result<_>>()?;
     let runner = Runner::default()
@@ -58,7 +70,8 @@ pub fn saturate(egraph: FxEGraph, rules: &[Rule], limits: &Limits) -> Result<(Fx
         .with_time_limit(limits.time)
         .with_scheduler(BackoffScheduler::default())
         .run(&rewrites);
-    let mut applications: IndexMap<String, usize> = rules.iter().map(|r| (r.name.clone(), 0)).collect();
+    let mut applications: IndexMap<String, usize> =
+        rules.iter().map(|r| (r.name.clone(), 0)).collect();
     for it in &runner.iterations {
         for (name, n) in &it.applied {
             *applications.entry(name.to_string()).or_default() += n;
@@ -74,10 +87,18 @@ pub fn saturate(egraph: FxEGraph, rules: &[Rule], limits: &Limits) -> Result<(Fx
     };
     let log = log.lock().unwrap();
     if let Some((rule, l, r)) = log.refused.first() {
-        return Err(Error::UnsoundMerge { rule: rule.clone(), left: l.to_string(), right: r.to_string() });
+        return Err(Error::UnsoundMerge {
+            rule: rule.clone(),
+            left: l.to_string(),
+            right: r.to_string(),
+        });
     }
     if let Some(c) = runner.egraph.analysis.conflicts.first() {
-        return Err(Error::UnsoundMerge { rule: "<congruence>".into(), left: c.left.to_string(), right: c.right.to_string() });
+        return Err(Error::UnsoundMerge {
+            rule: "<congruence>".into(),
+            left: c.left.to_string(),
+            right: c.right.to_string(),
+        });
     }
     let report = SatReport {
         iterations: runner.iterations.len(),

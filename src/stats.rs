@@ -35,7 +35,13 @@ pub struct Stats {
 
 /// Computes [`Stats`] of a graph.
 pub fn stats(graph: &Graph, model: &Model, trust_meta: bool, file: &str) -> Result<Stats> {
-    let built = build(graph, &BuildOptions { trust_meta, file: file.into() })?;
+    let built = build(
+        graph,
+        &BuildOptions {
+            trust_meta,
+            file: file.into(),
+        },
+    )?;
     let eg = &built.egraph;
     let mut s = Stats {
         name: graph.name.clone(),
@@ -77,9 +83,25 @@ pub fn stats(graph: &Graph, model: &Model, trust_meta: bool, file: &str) -> Resu
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "graph: {} ({})", self.name, self.kind)?;
-        writeln!(f, "nodes: {} inputs, {} calls, {} outputs", self.inputs, self.calls, self.outputs)?;
-        writeln!(f, "flops: {:.4e}  bytes: {:.4e}  est. time: {:.4e} s", self.flops, self.bytes, self.seconds)?;
-        writeln!(f, "unknown ops (kept opaque): {}", if self.unknown.is_empty() { "none".to_string() } else { self.unknown.len().to_string() })?;
+        writeln!(
+            f,
+            "nodes: {} inputs, {} calls, {} outputs",
+            self.inputs, self.calls, self.outputs
+        )?;
+        writeln!(
+            f,
+            "flops: {:.4e}  bytes: {:.4e}  est. time: {:.4e} s",
+            self.flops, self.bytes, self.seconds
+        )?;
+        writeln!(
+            f,
+            "unknown ops (kept opaque): {}",
+            if self.unknown.is_empty() {
+                "none".to_string()
+            } else {
+                self.unknown.len().to_string()
+            }
+        )?;
         for (t, n) in &self.unknown {
             writeln!(f, "  {n:>6}  {t}")?;
         }

@@ -87,7 +87,9 @@ fn main() -> ExitCode {
         1 => "info",
         _ => "debug",
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).format_timestamp(None).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
+        .format_timestamp(None)
+        .init();
     match run(cli.cmd) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -104,7 +106,18 @@ fn read(path: &Path) -> Result<fxsat::ir::Graph> {
 
 fn run(cmd: Cmd) -> Result<()> {
     match cmd {
-        Cmd::Optimize { input, output, target, device, rules, report, node_limit, iter_limit, time_limit, trust_meta } => {
+        Cmd::Optimize {
+            input,
+            output,
+            target,
+            device,
+            rules,
+            report,
+            node_limit,
+            iter_limit,
+            time_limit,
+            trust_meta,
+        } => {
             let t0 = Instant::now();
             let graph = read(&input)?;
             let target = match target {
@@ -123,7 +136,11 @@ fn run(cmd: Cmd) -> Result<()> {
                 target,
                 profile: Some(profile),
                 rules,
-                limits: Limits { nodes: node_limit, iterations: iter_limit, time: Duration::from_secs_f64(time_limit) },
+                limits: Limits {
+                    nodes: node_limit,
+                    iterations: iter_limit,
+                    time: Duration::from_secs_f64(time_limit),
+                },
                 trust_meta,
                 file: input.display().to_string(),
                 ..Options::default()
@@ -159,11 +176,16 @@ fn run(cmd: Cmd) -> Result<()> {
                     "nodes": {"before": r.nodes.before, "after": r.nodes.after, "opaque": r.nodes.opaque},
                     "rules": r.rules.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<String, serde_json::Value>>(),
                 });
-                std::fs::write(&path, serde_json::to_string_pretty(&j)? + "\n").with_context(|| format!("writing {}", path.display()))?;
+                std::fs::write(&path, serde_json::to_string_pretty(&j)? + "\n")
+                    .with_context(|| format!("writing {}", path.display()))?;
             }
             Ok(())
         }
-        Cmd::Stats { input, device, trust_meta } => {
+        Cmd::Stats {
+            input,
+            device,
+            trust_meta,
+        } => {
             let graph = read(&input)?;
             let model = Model::new(Profile::named(&device)?);
             let s = fxsat::stats::stats(&graph, &model, trust_meta, &input.display().to_string())?;

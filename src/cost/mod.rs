@@ -52,7 +52,8 @@ impl Model {
             return 0.0;
         }
         let peak = self.profile.peak(dtype) * w.efficiency.max(1e-3);
-        (w.flops / peak).max(w.bytes / self.profile.bandwidth) + w.launches * self.profile.launch_overhead
+        (w.flops / peak).max(w.bytes / self.profile.bandwidth)
+            + w.launches * self.profile.launch_overhead
     }
 
     /// The work of one e-node, from its own and its children's metas.
@@ -69,17 +70,28 @@ impl Model {
             _ => op.def().class,
         };
         let out = eg[id].data.meta.clone();
-        let w = |flops: f64, bytes: f64| Work { flops, bytes, launches: 1.0, efficiency: 1.0 };
+        let w = |flops: f64, bytes: f64| Work {
+            flops,
+            bytes,
+            launches: 1.0,
+            efficiency: 1.0,
+        };
         match class {
             OpClass::Free | OpClass::View => Work::default(),
             OpClass::Factory => w(0.0, out_bytes(&out)),
             OpClass::Copy => w(0.0, in_bytes + out_bytes(&out)),
             OpClass::Pointwise { flops } => w(flops * numel(&out), in_bytes + out_bytes(&out)),
-            OpClass::Reduction => w(metas.first().map_or(0.0, |m| numel(m)) * 2.0, in_bytes + out_bytes(&out)),
+            OpClass::Reduction => w(
+                metas.first().map_or(0.0, |m| numel(m)) * 2.0,
+                in_bytes + out_bytes(&out),
+            ),
             OpClass::Matmul => {
                 let (flops, dims) = matmul_flops(op.name(), &metas, &out);
                 let mut work = w(flops, in_bytes + out_bytes(&out));
-                if let (Some(t), Some(align)) = (out.tensor(), out.tensor().and_then(|t| self.profile.alignment(t.dtype))) {
+                if let (Some(t), Some(align)) = (
+                    out.tensor(),
+                    out.tensor().and_then(|t| self.profile.alignment(t.dtype)),
+                ) {
                     let _ = t;
                     if dims.iter().any(|d| d % align != 0) {
                         work.efficiency = self.profile.misaligned_matmul_efficiency;
@@ -104,7 +116,9 @@ fn dtype_of(eg: &FxEGraph, node: &Lang) -> Option<crate::ir::DType> {
         Lang::Call(_, c) => c,
         _ => return None,
     };
-    children.iter().find_map(|&c| eg[c].data.meta.tensor().map(|t| t.dtype))
+    children
+        .iter()
+        .find_map(|&c| eg[c].data.meta.tensor().map(|t| t.dtype))
 }
 
 /// Flops of a matmul-class op and its (m, n, k) dims for the alignment check.
@@ -129,6 +143,9 @@ fn matmul_flops(name: &str, a: &[&Meta], out: &Meta) -> (f64, Vec<i64>) {
             let per_out = w.map_or(0.0, |w| w.shape[1..].iter().product::<i64>() as f64);
             (2.0 * numel(out) * per_out, Vec::new())
         }
-        _ => (2.0 * numel(out) * t(2).map_or(1.0, |w| w.shape[1..].iter().product::<i64>() as f64), Vec::new()),
+        _ => (
+            2.0 * numel(out) * t(2).map_or(1.0, |w| w.shape[1..].iter().product::<i64>() as f64),
+            Vec::new(),
+        ),
     }
 }

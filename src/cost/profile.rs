@@ -55,22 +55,41 @@ impl Profile {
                 if !p.exists() {
                     return Err(Error::Profile {
                         name: name_or_path.into(),
-                        msg: format!("not a built-in profile ({}) nor a file", Self::builtin_names().join(", ")),
+                        msg: format!(
+                            "not a built-in profile ({}) nor a file",
+                            Self::builtin_names().join(", ")
+                        ),
                     });
                 }
-                (name_or_path.to_string(), std::fs::read_to_string(p).map_err(|source| Error::Io { path: p.into(), source })?)
+                (
+                    name_or_path.to_string(),
+                    std::fs::read_to_string(p).map_err(|source| Error::Io {
+                        path: p.into(),
+                        source,
+                    })?,
+                )
             }
         };
-        let p: Profile = serde_json::from_str(&text).map_err(|e| Error::Profile { name: origin.clone(), msg: e.to_string() })?;
-        p.validate().map_err(|msg| Error::Profile { name: origin, msg })?;
+        let p: Profile = serde_json::from_str(&text).map_err(|e| Error::Profile {
+            name: origin.clone(),
+            msg: e.to_string(),
+        })?;
+        p.validate()
+            .map_err(|msg| Error::Profile { name: origin, msg })?;
         Ok(p)
     }
 
     fn validate(&self) -> std::result::Result<(), String> {
-        if !(self.bandwidth > 0.0) || !(self.launch_overhead >= 0.0) {
+        if self.bandwidth.is_nan()
+            || self.bandwidth <= 0.0
+            || self.launch_overhead.is_nan()
+            || self.launch_overhead < 0.0
+        {
             return Err("bandwidth must be > 0 and launch_overhead >= 0".into());
         }
-        if self.peak_flops.values().any(|&v| !(v > 0.0)) || !self.peak_flops.contains_key("float32") {
+        if self.peak_flops.values().any(|&v| v.is_nan() || v <= 0.0)
+            || !self.peak_flops.contains_key("float32")
+        {
             return Err("peak_flops needs positive values and a float32 entry".into());
         }
         if !(self.misaligned_matmul_efficiency > 0.0 && self.misaligned_matmul_efficiency <= 1.0) {
@@ -86,11 +105,18 @@ impl Profile {
             Some(_) => "int",
             None => "float32",
         };
-        self.peak_flops.get(key).or(self.peak_flops.get("float32")).copied().unwrap_or(1e12)
+        self.peak_flops
+            .get(key)
+            .or(self.peak_flops.get("float32"))
+            .copied()
+            .unwrap_or(1e12)
     }
 
     /// The alignment a matmul of this dtype wants, if any.
     pub fn alignment(&self, dtype: DType) -> Option<i64> {
-        self.matmul_alignment.get(dtype.name()).copied().filter(|&a| a > 1)
+        self.matmul_alignment
+            .get(dtype.name())
+            .copied()
+            .filter(|&a| a > 1)
     }
 }

@@ -71,7 +71,9 @@ impl egg::Analysis<Lang> for FxAnalysis {
     type Data = ClassData;
 
     fn make(egraph: &mut FxEGraph, enode: &Lang, _id: Id) -> ClassData {
-        ClassData { meta: make_meta(egraph, enode) }
+        ClassData {
+            meta: make_meta(egraph, enode),
+        }
     }
 
     fn merge(&mut self, a: &mut ClassData, b: ClassData) -> DidMerge {
@@ -85,7 +87,10 @@ impl egg::Analysis<Lang> for FxAnalysis {
             }
             (_, Meta::Invalid(_)) => DidMerge(false, true),
             _ => {
-                self.conflicts.push(Conflict { left: a.meta.clone(), right: b.meta });
+                self.conflicts.push(Conflict {
+                    left: a.meta.clone(),
+                    right: b.meta,
+                });
                 DidMerge(false, true)
             }
         }

@@ -33,9 +33,25 @@ pub struct Built {
 /// Targets whose results are random: always opaque, never merged with each other.
 pub fn is_random(target: &str) -> bool {
     let op = target.split('.').nth(1).unwrap_or(target);
-    ["rand", "randn", "randint", "randperm", "bernoulli", "native_dropout", "normal", "uniform", "exponential", "multinomial", "poisson", "rand_like", "randn_like", "randint_like", "philox"]
-        .iter()
-        .any(|r| op == *r || op.starts_with(&format!("{r}_")) || op.contains("philox"))
+    [
+        "rand",
+        "randn",
+        "randint",
+        "randperm",
+        "bernoulli",
+        "native_dropout",
+        "normal",
+        "uniform",
+        "exponential",
+        "multinomial",
+        "poisson",
+        "rand_like",
+        "randn_like",
+        "randint_like",
+        "philox",
+    ]
+    .iter()
+    .any(|r| op == *r || op.starts_with(&format!("{r}_")) || op.contains("philox"))
 }
 
 /// Builds the e-graph of a graph. Every node's shape and dtype are inferred by the op table
@@ -60,7 +76,11 @@ pub fn build(graph: &Graph, opts: &BuildOptions) -> Result<Built> {
                 let i = eg.add(Lang::Int(k));
                 (eg.add(Lang::call(Op::INPUT, vec![i])), Op::INPUT)
             }
-            NodeKind::Call { target, args, kwargs } => {
+            NodeKind::Call {
+                target,
+                args,
+                kwargs,
+            } => {
                 let err = |field: &str, msg: String| Error::Node {
                     file: opts.file.clone(),
                     node: node.name.clone(),
@@ -70,10 +90,15 @@ pub fn build(graph: &Graph, opts: &BuildOptions) -> Result<Built> {
                 let known = if target == "getitem" {
                     Some(getitem(&mut eg, &classes, args).map_err(|m| err("args", m))?)
                 } else if let Some((op, ov)) = table().by_target(target) {
-                    let canon = table().canonical_args(op, ov, args, kwargs).map_err(|m| err("args", m));
+                    let canon = table()
+                        .canonical_args(op, ov, args, kwargs)
+                        .map_err(|m| err("args", m));
                     match canon {
                         Ok(canon) => {
-                            let children: Vec<Id> = canon.iter().map(|a| add_arg(&mut eg, &classes, a)).collect();
+                            let children: Vec<Id> = canon
+                                .iter()
+                                .map(|a| add_arg(&mut eg, &classes, a))
+                                .collect();
                             Some((eg.add(Lang::call(op, children)), op))
                         }
                         Err(e) if !opts.trust_meta => return Err(e),
@@ -88,7 +113,12 @@ pub fn build(graph: &Graph, opts: &BuildOptions) -> Result<Built> {
                         if meta.matches_val(&node.val) {
                             Some((id, op))
                         } else if opts.trust_meta {
-                            log::warn!("node `{}`: keeping the graph's val {} over the rule's {}", node.name, node.val, meta);
+                            log::warn!(
+                                "node `{}`: keeping the graph's val {} over the rule's {}",
+                                node.name,
+                                node.val,
+                                meta
+                            );
                             None
                         } else {
                             return Err(Error::MetaMismatch {
@@ -106,7 +136,10 @@ pub fn build(graph: &Graph, opts: &BuildOptions) -> Result<Built> {
                     Some(x) => x,
                     None => {
                         opaque_count += 1;
-                        (add_opaque(&mut eg, &classes, target, args, kwargs, &node.val), Op::OPAQUE)
+                        (
+                            add_opaque(&mut eg, &classes, target, args, kwargs, &node.val),
+                            Op::OPAQUE,
+                        )
                     }
                 }
             }
@@ -114,16 +147,28 @@ pub fn build(graph: &Graph, opts: &BuildOptions) -> Result<Built> {
         classes.push(id);
         nodes.push((id, op));
     }
-    let outputs = graph.outputs.iter().map(|o| o.map(|n| classes[n.index()])).collect();
+    let outputs = graph
+        .outputs
+        .iter()
+        .map(|o| o.map(|n| classes[n.index()]))
+        .collect();
     eg.rebuild();
-    Ok(Built { egraph: eg, outputs, nodes, opaque_count })
+    Ok(Built {
+        egraph: eg,
+        outputs,
+        nodes,
+        opaque_count,
+    })
 }
 
 fn getitem(eg: &mut FxEGraph, classes: &[Id], args: &[Arg]) -> Result<(Id, Op), String> {
     match args {
         [Arg::Node(n), Arg::Int(i)] => {
             let idx = eg.add(Lang::Int(*i));
-            Ok((eg.add(Lang::call(Op::GETITEM, vec![classes[n.index()], idx])), Op::GETITEM))
+            Ok((
+                eg.add(Lang::call(Op::GETITEM, vec![classes[n.index()], idx])),
+                Op::GETITEM,
+            ))
         }
         _ => Err("getitem takes a node and an int index".into()),
     }
@@ -149,16 +194,33 @@ pub fn add_arg(eg: &mut FxEGraph, classes: &[Id], a: &Arg) -> Id {
     }
 }
 
-fn add_opaque(eg: &mut FxEGraph, classes: &[Id], target: &str, args: &[Arg], kwargs: &[(String, Arg)], val: &crate::ir::Val) -> Id {
+fn add_opaque(
+    eg: &mut FxEGraph,
+    classes: &[Id],
+    target: &str,
+    args: &[Arg],
+    kwargs: &[(String, Arg)],
+    val: &crate::ir::Val,
+) -> Id {
     let mut children = Vec::new();
-    let mut renumber = |a: &Arg| renumber_nodes(a, &mut |n| {
-        children.push(classes[n.index()]);
-        NodeId(children.len() as u32) // child 0 is the index leaf
-    });
+    let mut renumber = |a: &Arg| {
+        renumber_nodes(a, &mut |n| {
+            children.push(classes[n.index()]);
+            NodeId(children.len() as u32) // child 0 is the index leaf
+        })
+    };
     let args: Vec<Arg> = args.iter().map(&mut renumber).collect();
-    let kwargs: Vec<(String, Arg)> = kwargs.iter().map(|(k, v)| (k.clone(), renumber(v))).collect();
+    let kwargs: Vec<(String, Arg)> = kwargs
+        .iter()
+        .map(|(k, v)| (k.clone(), renumber(v)))
+        .collect();
     let k = eg.analysis.opaque.len() as i64;
-    eg.analysis.opaque.push(Opaque { target: target.to_string(), args, kwargs, val: val.clone() });
+    eg.analysis.opaque.push(Opaque {
+        target: target.to_string(),
+        args,
+        kwargs,
+        val: val.clone(),
+    });
     let mut ids = vec![eg.add(Lang::Int(k))];
     ids.extend(children);
     eg.add(Lang::call(Op::OPAQUE, ids))

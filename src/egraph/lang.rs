@@ -49,7 +49,9 @@ impl FromStr for F64 {
         if !looks_float {
             return Err(format!("`{s}` is not a float"));
         }
-        s.parse::<f64>().map(|x| F64(OrderedFloat(x))).map_err(|e| e.to_string())
+        s.parse::<f64>()
+            .map(|x| F64(OrderedFloat(x)))
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -78,7 +80,7 @@ impl FromStr for Attr {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s.split_once(':') {
-            Some((k, _)) if matches!(k, "device" | "layout" | "memfmt" | "str") => Ok(Attr(Symbol::from(s))),
+            Some(("device" | "layout" | "memfmt" | "str", _)) => Ok(Attr(Symbol::from(s))),
             _ => Err(format!("`{s}` is not an attribute")),
         }
     }
@@ -197,10 +199,17 @@ impl egg::FromOp for Lang {
                 return Ok(Lang::Attr(a));
             }
         }
-        let o = table().by_name(op).ok_or_else(|| format!("unknown op `{op}`"))?;
+        let o = table()
+            .by_name(op)
+            .ok_or_else(|| format!("unknown op `{op}`"))?;
         let def = o.def();
         if !def.variadic && children.len() != def.params.len() {
-            return Err(format!("`{op}` takes {} arguments ({}), got {}", def.params.len(), param_list(o), children.len()));
+            return Err(format!(
+                "`{op}` takes {} arguments ({}), got {}",
+                def.params.len(),
+                param_list(o),
+                children.len()
+            ));
         }
         Ok(Lang::Call(o, children.into()))
     }
@@ -208,5 +217,10 @@ impl egg::FromOp for Lang {
 
 /// `self, dim, keepdim` for error messages.
 pub fn param_list(op: Op) -> String {
-    op.def().params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+    op.def()
+        .params
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

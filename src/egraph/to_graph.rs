@@ -41,7 +41,10 @@ struct Emitter<'a> {
 pub fn to_graph(eg: &FxEGraph, sel: &Selection, t: &Template) -> Result<Graph> {
     let mut names: HashMap<(Id, Op), Vec<String>> = HashMap::new();
     for (node, &(id, op)) in t.graph.nodes.iter().zip(t.nodes) {
-        names.entry((eg.find(id), op)).or_default().push(node.name.clone());
+        names
+            .entry((eg.find(id), op))
+            .or_default()
+            .push(node.name.clone());
     }
     for v in names.values_mut() {
         v.reverse();
@@ -62,7 +65,11 @@ pub fn to_graph(eg: &FxEGraph, sel: &Selection, t: &Template) -> Result<Graph> {
             Some(a) => NodeKind::GetAttr(a.clone()),
             None => NodeKind::Placeholder,
         };
-        em.nodes.push(Node { name: inp.name.clone(), kind, val: inp.val.clone() });
+        em.nodes.push(Node {
+            name: inp.name.clone(),
+            kind,
+            val: inp.val.clone(),
+        });
         em.strides.push(inp.val.tensor().map(|t| t.stride.clone()));
         if let Some(&(id, _)) = t.nodes.iter().filter(|(_, op)| *op == Op::INPUT).nth(i) {
             em.emitted.entry(eg.find(id)).or_insert(NodeId(i as u32));
@@ -75,7 +82,9 @@ pub fn to_graph(eg: &FxEGraph, sel: &Selection, t: &Template) -> Result<Graph> {
                 Arg::Node(n) => Some(n),
                 other => {
                     // A constant output: materialise it as a tensor-free scalar is not expressible.
-                    return Err(Error::Invalid(format!("an output became the constant {other:?}")));
+                    return Err(Error::Invalid(format!(
+                        "an output became the constant {other:?}"
+                    )));
                 }
             },
             None => None,
@@ -92,7 +101,9 @@ pub fn to_graph(eg: &FxEGraph, sel: &Selection, t: &Template) -> Result<Graph> {
 
 impl Emitter<'_> {
     fn chosen(&self, id: Id) -> Result<&Lang> {
-        self.sel.get(&self.eg.find(id)).ok_or_else(|| Error::Invalid(format!("no term chosen for e-class {id}")))
+        self.sel
+            .get(&self.eg.find(id))
+            .ok_or_else(|| Error::Invalid(format!("no term chosen for e-class {id}")))
     }
 
     /// The argument value of a class: a literal for attributes, a node for everything else.
@@ -115,13 +126,17 @@ impl Emitter<'_> {
                 continue;
             }
             if !on_path.insert(id) {
-                return Err(Error::Invalid(format!("cycle through e-class {id} in the extracted term")));
+                return Err(Error::Invalid(format!(
+                    "cycle through e-class {id} in the extracted term"
+                )));
             }
             stack.push((id, true));
             for &c in node.children().iter().rev() {
                 let c = self.eg.find(c);
                 if on_path.contains(&c) {
-                    return Err(Error::Invalid(format!("cycle through e-class {c} in the extracted term")));
+                    return Err(Error::Invalid(format!(
+                        "cycle through e-class {c} in the extracted term"
+                    )));
                 }
                 if !self.emitted.contains_key(&c) {
                     stack.push((c, false));
@@ -149,8 +164,17 @@ impl Emitter<'_> {
                 (_, v) => Arg::Str(v.into()),
             },
             Lang::Call(Op::NONE, _) => Arg::None,
-            Lang::Call(Op::LIST, items) => Arg::List(items.iter().map(|&c| self.literal(c)).collect::<Result<_>>()?),
-            Lang::Call(op, _) => return Err(Error::Invalid(format!("e-class {id} ({op}) was not emitted"))),
+            Lang::Call(Op::LIST, items) => Arg::List(
+                items
+                    .iter()
+                    .map(|&c| self.literal(c))
+                    .collect::<Result<_>>()?,
+            ),
+            Lang::Call(op, _) => {
+                return Err(Error::Invalid(format!(
+                    "e-class {id} ({op}) was not emitted"
+                )))
+            }
         })
     }
 
@@ -163,7 +187,11 @@ impl Emitter<'_> {
         let base: &'static str = Box::leak(base.to_string().into_boxed_str());
         loop {
             let k = self.counter.entry(base).or_insert(0);
-            let name = if *k == 0 { format!("{base}_fx") } else { format!("{base}_fx{k}") };
+            let name = if *k == 0 {
+                format!("{base}_fx")
+            } else {
+                format!("{base}_fx{k}")
+            };
             *k += 1;
             if self.used_names.insert(name.clone()) {
                 return name;
@@ -185,18 +213,40 @@ impl Emitter<'_> {
                     _ => return Err(Error::Invalid("opaque index is not an int".into())),
                 };
                 let o = &self.eg.analysis.opaque[k];
-                let child_args: Vec<Arg> = children.iter().map(|&c| self.literal(c)).collect::<Result<_>>()?;
+                let child_args: Vec<Arg> = children
+                    .iter()
+                    .map(|&c| self.literal(c))
+                    .collect::<Result<_>>()?;
                 let sub = |a: &Arg| substitute(a, &child_args);
-                (o.target.clone(), o.args.iter().map(sub).collect(), o.kwargs.iter().map(|(k, v)| (k.clone(), sub(v))).collect(), o.val.clone(), o.val.tensor().map(|t| t.stride.clone()))
+                (
+                    o.target.clone(),
+                    o.args.iter().map(sub).collect(),
+                    o.kwargs.iter().map(|(k, v)| (k.clone(), sub(v))).collect(),
+                    o.val.clone(),
+                    o.val.tensor().map(|t| t.stride.clone()),
+                )
             }
             Op::GETITEM => {
-                let args: Vec<Arg> = children.iter().map(|&c| self.literal(c)).collect::<Result<_>>()?;
-                ("getitem".to_string(), args, Vec::new(), self.val_of(&meta, None), None)
+                let args: Vec<Arg> = children
+                    .iter()
+                    .map(|&c| self.literal(c))
+                    .collect::<Result<_>>()?;
+                (
+                    "getitem".to_string(),
+                    args,
+                    Vec::new(),
+                    self.val_of(&meta, None),
+                    None,
+                )
             }
             _ => {
-                let canon: Vec<Arg> = children.iter().map(|&c| self.literal(c)).collect::<Result<_>>()?;
+                let canon: Vec<Arg> = children
+                    .iter()
+                    .map(|&c| self.literal(c))
+                    .collect::<Result<_>>()?;
                 let strides = self.stride_for(op, &canon, &meta);
-                let (mut target, args, kwargs) = table().lower_overload(op, &canon).map_err(Error::Invalid)?;
+                let (mut target, args, kwargs) =
+                    table().lower_overload(op, &canon).map_err(Error::Invalid)?;
                 if op.name() == "view" && strides.is_none() {
                     target = "aten.reshape.default".into();
                 }
@@ -204,16 +254,33 @@ impl Emitter<'_> {
                 (target, args, kwargs, val, strides)
             }
         };
-        let base = target.split('.').nth(1).unwrap_or(&target).trim_start_matches('_').to_string();
+        let base = target
+            .split('.')
+            .nth(1)
+            .unwrap_or(&target)
+            .trim_start_matches('_')
+            .to_string();
         let name = self.fresh_name(id, op, &base);
-        self.nodes.push(Node { name, kind: NodeKind::Call { target, args, kwargs }, val });
+        self.nodes.push(Node {
+            name,
+            kind: NodeKind::Call {
+                target,
+                args,
+                kwargs,
+            },
+            val,
+        });
         self.strides.push(known_strides);
         Ok(NodeId(self.nodes.len() as u32 - 1))
     }
 
     fn val_of(&self, meta: &Meta, strides: Option<Vec<i64>>) -> Val {
         match (meta, strides) {
-            (Meta::Tensor(t), Some(s)) => Val::Tensor(TensorMeta { shape: t.shape.clone(), dtype: t.dtype, stride: s }),
+            (Meta::Tensor(t), Some(s)) => Val::Tensor(TensorMeta {
+                shape: t.shape.clone(),
+                dtype: t.dtype,
+                stride: s,
+            }),
             (m, _) => m.to_val(),
         }
     }
@@ -231,19 +298,33 @@ impl Emitter<'_> {
         let out = meta.tensor()?;
         let ints = |a: &Arg| -> Vec<i64> {
             match a {
-                Arg::List(v) => v.iter().filter_map(|x| if let Arg::Int(i) = x { Some(*i) } else { None }).collect(),
+                Arg::List(v) => v
+                    .iter()
+                    .filter_map(|x| if let Arg::Int(i) = x { Some(*i) } else { None })
+                    .collect(),
                 Arg::Int(i) => vec![*i],
                 _ => Vec::new(),
             }
         };
-        let norm = |d: i64, r: usize| if d < 0 { (d + r as i64) as usize } else { d as usize };
+        let norm = |d: i64, r: usize| {
+            if d < 0 {
+                (d + r as i64) as usize
+            } else {
+                d as usize
+            }
+        };
         let contiguous = Some(contiguous_strides(&out.shape));
         let src = canon.first().and_then(|a| self.input_strides(a));
         match op.name() {
             "view" => view_strides(&self.in_shape(&canon[0])?, &src?, &out.shape),
             "permute" => {
                 let s = src?;
-                Some(ints(&canon[1]).iter().map(|&d| s[norm(d, s.len())]).collect())
+                Some(
+                    ints(&canon[1])
+                        .iter()
+                        .map(|&d| s[norm(d, s.len())])
+                        .collect(),
+                )
             }
             "transpose" => {
                 let mut s = src?;
@@ -260,7 +341,17 @@ impl Emitter<'_> {
                 let s = src?;
                 let ins = self.in_shape(&canon[0])?;
                 let lead = out.shape.len() - s.len();
-                Some((0..out.shape.len()).map(|i| if i < lead || ins[i - lead] != out.shape[i] { 0 } else { s[i - lead] }).collect())
+                Some(
+                    (0..out.shape.len())
+                        .map(|i| {
+                            if i < lead || ins[i - lead] != out.shape[i] {
+                                0
+                            } else {
+                                s[i - lead]
+                            }
+                        })
+                        .collect(),
+                )
             }
             "unsqueeze" => {
                 let mut s = src?;
@@ -278,9 +369,19 @@ impl Emitter<'_> {
                 } else if matches!(canon[1], Arg::None) {
                     (0..s.len()).filter(|&i| ins[i] == 1).collect()
                 } else {
-                    ints(&canon[1]).iter().map(|&d| norm(d, s.len())).filter(|&d| ins[d] == 1).collect()
+                    ints(&canon[1])
+                        .iter()
+                        .map(|&d| norm(d, s.len()))
+                        .filter(|&d| ins[d] == 1)
+                        .collect()
                 };
-                Some(s.iter().enumerate().filter(|(i, _)| !dims.contains(i)).map(|(_, &x)| x).collect())
+                Some(
+                    s.iter()
+                        .enumerate()
+                        .filter(|(i, _)| !dims.contains(i))
+                        .map(|(_, &x)| x)
+                        .collect(),
+                )
             }
             "slice" => {
                 let mut s = src?;
@@ -290,7 +391,9 @@ impl Emitter<'_> {
             }
             "alias" | "detach" => src,
             "mm" | "bmm" | "addmm" | "baddbmm" => contiguous,
-            "clone" if matches!(canon.get(1), Some(Arg::MemoryFormat(m)) if m == "contiguous_format") => contiguous,
+            "clone" if matches!(canon.get(1), Some(Arg::MemoryFormat(m)) if m == "contiguous_format") => {
+                contiguous
+            }
             _ => self.computed_strides(op, canon, out),
         }
     }
@@ -315,12 +418,21 @@ impl Emitter<'_> {
             }
         }
         let is_contig = |(shape, st): &(Vec<i64>, Option<Vec<i64>>)| {
-            st.as_ref().is_some_and(|s| shape.iter().zip(s).zip(contiguous_strides(shape)).all(|((&d, &x), y)| d <= 1 || x == y))
+            st.as_ref().is_some_and(|s| {
+                shape
+                    .iter()
+                    .zip(s)
+                    .zip(contiguous_strides(shape))
+                    .all(|((&d, &x), y)| d <= 1 || x == y)
+            })
         };
         if inputs.iter().all(is_contig) {
             return Some(contiguous);
         }
-        let elementwise = matches!(op.def().class, crate::ops::OpClass::Pointwise { .. } | crate::ops::OpClass::Copy) && op.name() != "cat";
+        let elementwise = matches!(
+            op.def().class,
+            crate::ops::OpClass::Pointwise { .. } | crate::ops::OpClass::Copy
+        ) && op.name() != "cat";
         if !elementwise {
             return None;
         }
@@ -389,7 +501,9 @@ pub fn view_strides(old: &[i64], stride: &[i64], new: &[i64]) -> Option<Vec<i64>
     let mut view_numel = 1i64;
     for tensor_d in (0..old.len()).rev() {
         tensor_numel *= old[tensor_d];
-        if tensor_d == 0 || (old[tensor_d - 1] != 1 && stride[tensor_d - 1] != tensor_numel * chunk_base_stride) {
+        if tensor_d == 0
+            || (old[tensor_d - 1] != 1 && stride[tensor_d - 1] != tensor_numel * chunk_base_stride)
+        {
             while view_d >= 0 && (view_numel < tensor_numel || new[view_d as usize] == 1) {
                 out[view_d as usize] = view_numel * chunk_base_stride;
                 view_numel *= new[view_d as usize];
@@ -420,6 +534,9 @@ mod tests {
         // (2,3) transposed to (3,2) with strides (1,3): flattening is not a view.
         assert_eq!(view_strides(&[3, 2], &[1, 3], &[6]), None);
         assert_eq!(view_strides(&[2, 3], &[3, 1], &[6]), Some(vec![1]));
-        assert_eq!(view_strides(&[1, 2, 8, 16], &[256, 128, 16, 1], &[2, 8, 16]), Some(vec![128, 16, 1]));
+        assert_eq!(
+            view_strides(&[1, 2, 8, 16], &[256, 128, 16, 1], &[2, 8, 16]),
+            Some(vec![128, 16, 1])
+        );
     }
 }

@@ -46,9 +46,7 @@ impl Costs {
         let mut node = HashMap::new();
         for class in eg.classes() {
             for (i, n) in class.nodes.iter().enumerate() {
-                // A tiny per-node epsilon makes free nodes strictly positive, so the greedy
-                // fixpoint never closes a zero-cost cycle.
-                node.insert((class.id, i), model.node_cost(eg, class.id, n) + 1e-12);
+                node.insert((class.id, i), model.node_cost(eg, class.id, n));
             }
         }
         Costs { node }
@@ -69,7 +67,9 @@ fn greedy_with(eg: &FxEGraph, costs: &Costs) -> Selection {
         let mut changed = false;
         for class in &classes {
             for (i, n) in class.nodes.iter().enumerate() {
-                let mut total = costs.node[&(class.id, i)];
+                // A tiny per-node epsilon makes free nodes strictly positive, so the greedy
+                // fixpoint never closes a zero-cost cycle.
+                let mut total = costs.node[&(class.id, i)] + 1e-12;
                 let mut ok = true;
                 for &c in n.children() {
                     match best.get(&eg.find(c)) {
@@ -97,16 +97,27 @@ fn greedy_with(eg: &FxEGraph, costs: &Costs) -> Selection {
             break;
         }
     }
-    best.into_iter().map(|(id, (_, i))| (id, eg[id].nodes[i].clone())).collect()
+    best.into_iter()
+        .map(|(id, (_, i))| (id, eg[id].nodes[i].clone()))
+        .collect()
 }
 
 /// DAG cost of a selection from `roots`, or `None` if it has a cycle or misses a class.
 pub fn dag_cost(eg: &FxEGraph, model: &Model, sel: &Selection, roots: &[Id]) -> Option<f64> {
     let mut cache = HashMap::new();
-    dag_cost_cached(eg, sel, roots, &mut |id, n| *cache.entry((id, n.clone())).or_insert_with(|| model.node_cost(eg, id, n)))
+    dag_cost_cached(eg, sel, roots, &mut |id, n| {
+        *cache
+            .entry((id, n.clone()))
+            .or_insert_with(|| model.node_cost(eg, id, n))
+    })
 }
 
-fn dag_cost_cached(eg: &FxEGraph, sel: &Selection, roots: &[Id], cost: &mut impl FnMut(Id, &Lang) -> f64) -> Option<f64> {
+fn dag_cost_cached(
+    eg: &FxEGraph,
+    sel: &Selection,
+    roots: &[Id],
+    cost: &mut impl FnMut(Id, &Lang) -> f64,
+) -> Option<f64> {
     // Iterative DFS with colours: 1 = on the stack, 2 = done.
     let mut colour: HashMap<Id, u8> = HashMap::new();
     let mut total = 0.0;
@@ -145,7 +156,11 @@ pub fn extract(eg: &FxEGraph, model: &Model, roots: &[Id], opts: &ExtractOptions
     let mut sel = greedy_with(eg, &costs);
     let node_cost = |id: Id, n: &Lang| -> f64 {
         let class = &eg[id];
-        class.nodes.iter().position(|m| m == n).map_or(0.0, |i| costs.node[&(class.id, i)])
+        class
+            .nodes
+            .iter()
+            .position(|m| m == n)
+            .map_or(0.0, |i| costs.node[&(class.id, i)])
     };
     let eval = |sel: &Selection| dag_cost_cached(eg, sel, roots, &mut |id, n| node_cost(id, n));
     let greedy_cost = eval(&sel).unwrap_or(f64::INFINITY);
@@ -182,7 +197,11 @@ pub fn extract(eg: &FxEGraph, model: &Model, roots: &[Id], opts: &ExtractOptions
     }
     let keep = reachable(eg, &sel, roots);
     let selection: Selection = keep.into_iter().map(|id| (id, sel[&id].clone())).collect();
-    Extracted { selection, cost, greedy_cost }
+    Extracted {
+        selection,
+        cost,
+        greedy_cost,
+    }
 }
 
 /// Classes reachable from `roots` under `sel`, in a stable order.

@@ -11,13 +11,19 @@ const MAX_NUMEL: u128 = 1 << 48;
 
 /// Reads an FX-JSON file.
 pub fn read_file(path: &Path) -> Result<Graph> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     read_str(&text, &path.display().to_string())
 }
 
 /// Parses an FX-JSON document; `file` names it in errors.
 pub fn read_str(text: &str, file: &str) -> Result<Graph> {
-    let doc: Value = serde_json::from_str(text).map_err(|e| Error::Json { file: file.into(), msg: e.to_string() })?;
+    let doc: Value = serde_json::from_str(text).map_err(|e| Error::Json {
+        file: file.into(),
+        msg: e.to_string(),
+    })?;
     Reader { file }.document(&doc)
 }
 
@@ -27,15 +33,26 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn doc_err(&self, field: &str, msg: impl Into<String>) -> Error {
-        Error::Document { file: self.file.into(), field: field.into(), msg: msg.into() }
+        Error::Document {
+            file: self.file.into(),
+            field: field.into(),
+            msg: msg.into(),
+        }
     }
 
     fn node_err(&self, node: &str, field: &str, msg: impl Into<String>) -> Error {
-        Error::Node { file: self.file.into(), node: node.into(), field: field.into(), msg: msg.into() }
+        Error::Node {
+            file: self.file.into(),
+            node: node.into(),
+            field: field.into(),
+            msg: msg.into(),
+        }
     }
 
     fn document(&self, doc: &Value) -> Result<Graph> {
-        let obj = doc.as_object().ok_or_else(|| self.doc_err("<document>", "expected a JSON object"))?;
+        let obj = doc
+            .as_object()
+            .ok_or_else(|| self.doc_err("<document>", "expected a JSON object"))?;
         match obj.get("format") {
             Some(Value::String(s)) if s == "fx-json" => {}
             Some(v) => return Err(self.doc_err("format", format!("expected \"fx-json\", got {v}"))),
@@ -43,7 +60,12 @@ impl Reader<'_> {
         }
         match obj.get("version") {
             Some(v) if v.as_i64() == Some(1) => {}
-            Some(v) => return Err(self.doc_err("version", format!("unsupported version {v} (this reader speaks version 1)"))),
+            Some(v) => {
+                return Err(self.doc_err(
+                    "version",
+                    format!("unsupported version {v} (this reader speaks version 1)"),
+                ))
+            }
             None => return Err(self.doc_err("version", "missing")),
         }
         let name = match obj.get("name") {
@@ -52,23 +74,41 @@ impl Reader<'_> {
             Some(v) => return Err(self.doc_err("name", format!("expected a string, got {v}"))),
         };
         let kind = match obj.get("kind") {
-            Some(Value::String(s)) => GraphKind::parse(s).ok_or_else(|| self.doc_err("kind", format!("unknown kind \"{s}\" (expected forward, joint, fw or bw)")))?,
+            Some(Value::String(s)) => GraphKind::parse(s).ok_or_else(|| {
+                self.doc_err(
+                    "kind",
+                    format!("unknown kind \"{s}\" (expected forward, joint, fw or bw)"),
+                )
+            })?,
             Some(v) => return Err(self.doc_err("kind", format!("expected a string, got {v}"))),
             None => return Err(self.doc_err("kind", "missing")),
         };
         let num_fwd_outputs = match obj.get("num_fwd_outputs") {
             None | Some(Value::Null) => None,
-            Some(v) => Some(v.as_u64().ok_or_else(|| self.doc_err("num_fwd_outputs", format!("expected a non-negative int, got {v}")))? as usize),
+            Some(v) => Some(v.as_u64().ok_or_else(|| {
+                self.doc_err(
+                    "num_fwd_outputs",
+                    format!("expected a non-negative int, got {v}"),
+                )
+            })? as usize),
         };
         if kind == GraphKind::Joint && num_fwd_outputs.is_none() {
             return Err(self.doc_err("num_fwd_outputs", "a joint graph needs num_fwd_outputs"));
         }
         let nodes = match obj.get("nodes") {
             Some(Value::Array(a)) => a,
-            Some(v) => return Err(self.doc_err("nodes", format!("expected a list, got {}", kind_of(v)))),
+            Some(v) => {
+                return Err(self.doc_err("nodes", format!("expected a list, got {}", kind_of(v))))
+            }
             None => return Err(self.doc_err("nodes", "missing")),
         };
-        let mut graph = Graph { name, kind, num_fwd_outputs, nodes: Vec::new(), outputs: Vec::new() };
+        let mut graph = Graph {
+            name,
+            kind,
+            num_fwd_outputs,
+            nodes: Vec::new(),
+            outputs: Vec::new(),
+        };
         let mut ids: HashMap<String, NodeId> = HashMap::new();
         let all_names: HashMap<&str, usize> = nodes
             .iter()
@@ -77,16 +117,28 @@ impl Reader<'_> {
             .collect();
         let mut saw_output = false;
         for (i, n) in nodes.iter().enumerate() {
-            let o = n.as_object().ok_or_else(|| self.node_err(&format!("#{i}"), "<node>", "expected a JSON object"))?;
+            let o = n.as_object().ok_or_else(|| {
+                self.node_err(&format!("#{i}"), "<node>", "expected a JSON object")
+            })?;
             let name = match o.get("name") {
                 Some(Value::String(s)) => s.clone(),
-                _ => return Err(self.node_err(&format!("#{i}"), "name", "missing or not a string")),
+                _ => {
+                    return Err(self.node_err(&format!("#{i}"), "name", "missing or not a string"))
+                }
             };
             if saw_output {
-                return Err(self.node_err(&name, "op", "node after the output node (output must be last)"));
+                return Err(self.node_err(
+                    &name,
+                    "op",
+                    "node after the output node (output must be last)",
+                ));
             }
-            let op = o.get("op").and_then(Value::as_str).ok_or_else(|| self.node_err(&name, "op", "missing or not a string"))?;
-            let resolve = |arg_field: &str, v: &Value| self.arg(&name, arg_field, v, &ids, &all_names);
+            let op = o
+                .get("op")
+                .and_then(Value::as_str)
+                .ok_or_else(|| self.node_err(&name, "op", "missing or not a string"))?;
+            let resolve =
+                |arg_field: &str, v: &Value| self.arg(&name, arg_field, v, &ids, &all_names);
             if op == "output" {
                 saw_output = true;
                 graph.outputs = self.outputs(&name, o, &resolve)?;
@@ -118,7 +170,13 @@ impl Reader<'_> {
             };
             let val = match o.get("val") {
                 Some(v) => self.val(&name, v)?,
-                None => return Err(self.node_err(&name, "val", "missing (every node but output needs one)")),
+                None => {
+                    return Err(self.node_err(
+                        &name,
+                        "val",
+                        "missing (every node but output needs one)",
+                    ))
+                }
             };
             ids.insert(name.clone(), NodeId(graph.nodes.len() as u32));
             graph.nodes.push(Node { name, kind, val });
@@ -131,16 +189,30 @@ impl Reader<'_> {
         }
         if let Some(n) = num_fwd_outputs {
             if n > graph.outputs.len() {
-                return Err(self.doc_err("num_fwd_outputs", format!("{n} exceeds the {} outputs", graph.outputs.len())));
+                return Err(self.doc_err(
+                    "num_fwd_outputs",
+                    format!("{n} exceeds the {} outputs", graph.outputs.len()),
+                ));
             }
         }
         Ok(graph)
     }
 
-    fn outputs(&self, name: &str, o: &Map<String, Value>, resolve: &dyn Fn(&str, &Value) -> Result<Arg>) -> Result<Vec<Option<NodeId>>> {
+    fn outputs(
+        &self,
+        name: &str,
+        o: &Map<String, Value>,
+        resolve: &dyn Fn(&str, &Value) -> Result<Arg>,
+    ) -> Result<Vec<Option<NodeId>>> {
         let list = match o.get("args") {
             Some(Value::Array(a)) if a.len() == 1 => &a[0],
-            _ => return Err(self.node_err(name, "args", "the output node needs exactly one argument: the list of outputs")),
+            _ => {
+                return Err(self.node_err(
+                    name,
+                    "args",
+                    "the output node needs exactly one argument: the list of outputs",
+                ))
+            }
         };
         let items: Vec<Value> = match list {
             Value::Array(items) => items.clone(),
@@ -151,12 +223,23 @@ impl Reader<'_> {
             .map(|v| match resolve("args", v)? {
                 Arg::Node(n) => Ok(Some(n)),
                 Arg::None => Ok(None),
-                other => Err(self.node_err(name, "args", format!("outputs must be node references or null, got {other:?}"))),
+                other => Err(self.node_err(
+                    name,
+                    "args",
+                    format!("outputs must be node references or null, got {other:?}"),
+                )),
             })
             .collect()
     }
 
-    fn arg(&self, node: &str, field: &str, v: &Value, ids: &HashMap<String, NodeId>, all: &HashMap<&str, usize>) -> Result<Arg> {
+    fn arg(
+        &self,
+        node: &str,
+        field: &str,
+        v: &Value,
+        ids: &HashMap<String, NodeId>,
+        all: &HashMap<&str, usize>,
+    ) -> Result<Arg> {
         let err = |msg: String| self.node_err(node, field, msg);
         Ok(match v {
             Value::Null => Arg::None,
@@ -171,13 +254,22 @@ impl Reader<'_> {
                 }
             }
             Value::String(s) => Arg::Str(s.clone()),
-            Value::Array(items) => Arg::List(items.iter().map(|x| self.arg(node, field, x, ids, all)).collect::<Result<_>>()?),
+            Value::Array(items) => Arg::List(
+                items
+                    .iter()
+                    .map(|x| self.arg(node, field, x, ids, all))
+                    .collect::<Result<_>>()?,
+            ),
             Value::Object(m) => {
                 if m.len() != 1 {
-                    return Err(err(format!("an argument object must have exactly one key, got {v}")));
+                    return Err(err(format!(
+                        "an argument object must have exactly one key, got {v}"
+                    )));
                 }
                 let (k, x) = m.iter().next().unwrap();
-                let s = x.as_str().ok_or_else(|| err(format!("`{k}` expects a string, got {x}")))?;
+                let s = x
+                    .as_str()
+                    .ok_or_else(|| err(format!("`{k}` expects a string, got {x}")))?;
                 match k.as_str() {
                     "node" => match ids.get(s) {
                         Some(&id) => Arg::Node(id),
@@ -209,7 +301,12 @@ impl Reader<'_> {
                 Some(i) => Val::Int(i),
                 None => Val::Float(n.as_f64().ok_or_else(|| err(format!("bad number {n}")))?),
             },
-            Value::Array(items) => Val::Tuple(items.iter().map(|x| self.val(node, x)).collect::<Result<_>>()?),
+            Value::Array(items) => Val::Tuple(
+                items
+                    .iter()
+                    .map(|x| self.val(node, x))
+                    .collect::<Result<_>>()?,
+            ),
             Value::Object(m) => {
                 if let Some(Value::String(f)) = m.get("float") {
                     return Ok(Val::Float(match f.as_str() {
@@ -220,7 +317,14 @@ impl Reader<'_> {
                 }
                 let ints = |key: &str| -> Result<Vec<i64>> {
                     match m.get(key) {
-                        Some(Value::Array(a)) => a.iter().map(|x| x.as_i64().ok_or_else(|| err(format!("`{key}` must be a list of ints, has {x}")))).collect(),
+                        Some(Value::Array(a)) => a
+                            .iter()
+                            .map(|x| {
+                                x.as_i64().ok_or_else(|| {
+                                    err(format!("`{key}` must be a list of ints, has {x}"))
+                                })
+                            })
+                            .collect(),
                         Some(x) => Err(err(format!("`{key}` must be a list of ints, got {x}"))),
                         None => Err(err(format!("tensor val needs `{key}`"))),
                     }
@@ -232,16 +336,26 @@ impl Reader<'_> {
                     _ => return Err(err("tensor val needs a string `dtype`".into())),
                 };
                 if shape.len() != stride.len() {
-                    return Err(err(format!("shape {shape:?} and stride {stride:?} have different lengths")));
+                    return Err(err(format!(
+                        "shape {shape:?} and stride {stride:?} have different lengths"
+                    )));
                 }
                 if let Some(d) = shape.iter().find(|&&d| d < 0) {
                     return Err(err(format!("negative size {d} in shape {shape:?}")));
                 }
-                let numel = shape.iter().try_fold(1u128, |acc, &d| acc.checked_mul(d as u128).filter(|&n| n <= MAX_NUMEL));
+                let numel = shape.iter().try_fold(1u128, |acc, &d| {
+                    acc.checked_mul(d as u128).filter(|&n| n <= MAX_NUMEL)
+                });
                 if numel.is_none() {
-                    return Err(err(format!("shape {shape:?} is absurdly large (more than 2^48 elements)")));
+                    return Err(err(format!(
+                        "shape {shape:?} is absurdly large (more than 2^48 elements)"
+                    )));
                 }
-                Val::Tensor(TensorMeta { shape, dtype, stride })
+                Val::Tensor(TensorMeta {
+                    shape,
+                    dtype,
+                    stride,
+                })
             }
             Value::String(s) => return Err(err(format!("unexpected string \"{s}\""))),
         })

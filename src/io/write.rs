@@ -9,7 +9,10 @@ use std::path::Path;
 
 /// Writes `g` to `path`.
 pub fn write_file(g: &Graph, path: &Path) -> Result<()> {
-    std::fs::write(path, write_string(g)).map_err(|source| Error::Io { path: path.to_path_buf(), source })
+    std::fs::write(path, write_string(g)).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Serialises `g`.
@@ -52,7 +55,11 @@ fn node(s: &mut String, g: &Graph, n: &Node) {
             s.push_str(", \"op\": \"get_attr\", \"target\": ");
             string(s, t);
         }
-        NodeKind::Call { target, args, kwargs } => {
+        NodeKind::Call {
+            target,
+            args,
+            kwargs,
+        } => {
             s.push_str(", \"op\": \"call_function\", \"target\": ");
             string(s, target);
             s.push_str(", \"args\": [");
@@ -113,39 +120,26 @@ pub fn py_repr(x: f64) -> String {
     let sign = if x.is_sign_negative() { "-" } else { "" };
     let decpt = exp + 1;
     if decpt <= -4 || decpt > 16 {
-        let m = if digits.len() > 1 { format!("{}.{}", &digits[..1], &digits[1..]) } else { digits.clone() };
+        let m = if digits.len() > 1 {
+            format!("{}.{}", &digits[..1], &digits[1..])
+        } else {
+            digits.clone()
+        };
         let es = if exp < 0 { '-' } else { '+' };
         format!("{sign}{m}e{es}{:02}", exp.abs())
     } else if decpt <= 0 {
         format!("{sign}0.{}{digits}", "0".repeat((-decpt) as usize))
     } else if (decpt as usize) >= digits.len() {
-        format!("{sign}{digits}{}.0", "0".repeat(decpt as usize - digits.len()))
+        format!(
+            "{sign}{digits}{}.0",
+            "0".repeat(decpt as usize - digits.len())
+        )
     } else {
-        format!("{sign}{}.{}", &digits[..decpt as usize], &digits[decpt as usize..])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::py_repr;
-
-    #[test]
-    fn floats_print_like_python() {
-        for (x, want) in [
-            (0.25, "0.25"),
-            (1e-5, "1e-05"),
-            (-3.4028234663852886e38, "-3.4028234663852886e+38"),
-            (2.0, "2.0"),
-            (0.0001, "0.0001"),
-            (1e16, "1e+16"),
-            (1234567890123456.0, "1234567890123456.0"),
-            (0.0, "0.0"),
-            (-0.0, "-0.0"),
-            (0.125, "0.125"),
-            (100.5, "100.5"),
-        ] {
-            assert_eq!(py_repr(x), want);
-        }
+        format!(
+            "{sign}{}.{}",
+            &digits[..decpt as usize],
+            &digits[decpt as usize..]
+        )
     }
 }
 
@@ -219,4 +213,28 @@ fn val(s: &mut String, v: &Val) {
 
 fn string(s: &mut String, t: &str) {
     s.push_str(&serde_json::to_string(t).expect("strings serialise"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::py_repr;
+
+    #[test]
+    fn floats_print_like_python() {
+        for (x, want) in [
+            (0.25, "0.25"),
+            (1e-5, "1e-05"),
+            (-3.4028234663852886e38, "-3.4028234663852886e+38"),
+            (2.0, "2.0"),
+            (0.0001, "0.0001"),
+            (1e16, "1e+16"),
+            (1234567890123456.0, "1234567890123456.0"),
+            (0.0, "0.0"),
+            (-0.0, "-0.0"),
+            (0.125, "0.125"),
+            (100.5, "100.5"),
+        ] {
+            assert_eq!(py_repr(x), want);
+        }
+    }
 }

@@ -107,7 +107,11 @@ impl DType {
         if self == other {
             return self;
         }
-        let (a, b) = if self <= other { (self, other) } else { (other, self) };
+        let (a, b) = if self <= other {
+            (self, other)
+        } else {
+            (other, self)
+        };
         match (a, b) {
             (Bool, x) => x,
             (U8, I8) => I16,

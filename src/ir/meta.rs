@@ -18,7 +18,11 @@ impl TensorMeta {
     /// A contiguous tensor of this shape and dtype.
     pub fn contiguous(shape: Vec<i64>, dtype: DType) -> Self {
         let stride = contiguous_strides(&shape);
-        TensorMeta { shape, dtype, stride }
+        TensorMeta {
+            shape,
+            dtype,
+            stride,
+        }
     }
 
     /// Number of elements.

@@ -4,7 +4,8 @@ use super::meta::*;
 use super::{OpClass, OpTable};
 use crate::ir::DType;
 
-const OPTS: &str = "ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None";
+const OPTS: &str =
+    "ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None";
 
 fn fill_dtype(v: &Meta) -> DType {
     match v {
@@ -17,23 +18,46 @@ fn fill_dtype(v: &Meta) -> DType {
 pub(super) fn register(t: &mut OpTable) {
     use OpClass::Factory;
     let sig = |s: &str| -> &'static str { Box::leak(s.replace("OPTS", OPTS).into_boxed_str()) };
-    t.def_op("full", Factory, None, &[("aten.full.default", sig("(SymInt[] size, Scalar fill_value, *, OPTS)"))], |a| {
-        tensor_out(ints(a, 0)?, opt_dtype(a, 2)?.unwrap_or_else(|| fill_dtype(&a[1])))
-    });
-    t.def_op("scalar_tensor", Factory, None, &[("aten.scalar_tensor.default", sig("(Scalar s, *, OPTS)"))], |a| {
-        tensor_out(Vec::new(), opt_dtype(a, 1)?.unwrap_or(DType::F32))
-    });
+    t.def_op(
+        "full",
+        Factory,
+        None,
+        &[(
+            "aten.full.default",
+            sig("(SymInt[] size, Scalar fill_value, *, OPTS)"),
+        )],
+        |a| {
+            tensor_out(
+                ints(a, 0)?,
+                opt_dtype(a, 2)?.unwrap_or_else(|| fill_dtype(&a[1])),
+            )
+        },
+    );
+    t.def_op(
+        "scalar_tensor",
+        Factory,
+        None,
+        &[("aten.scalar_tensor.default", sig("(Scalar s, *, OPTS)"))],
+        |a| tensor_out(Vec::new(), opt_dtype(a, 1)?.unwrap_or(DType::F32)),
+    );
     for (name, fill) in [("zeros", "zeros"), ("ones", "ones")] {
         let target: &'static str = Box::leak(format!("aten.{fill}.default").into_boxed_str());
-        t.def_op(name, Factory, None, &[(target, sig("(SymInt[] size, *, OPTS)"))], |a| {
-            tensor_out(ints(a, 0)?, opt_dtype(a, 1)?.unwrap_or(DType::F32))
-        });
+        t.def_op(
+            name,
+            Factory,
+            None,
+            &[(target, sig("(SymInt[] size, *, OPTS)"))],
+            |a| tensor_out(ints(a, 0)?, opt_dtype(a, 1)?.unwrap_or(DType::F32)),
+        );
     }
     t.def_op(
         "empty",
         Factory,
         None,
-        &[("aten.empty.memory_format", sig("(SymInt[] size, *, OPTS, MemoryFormat? memory_format=None)"))],
+        &[(
+            "aten.empty.memory_format",
+            sig("(SymInt[] size, *, OPTS, MemoryFormat? memory_format=None)"),
+        )],
         |a| tensor_out(ints(a, 0)?, opt_dtype(a, 1)?.unwrap_or(DType::F32)),
     );
     t.def_op(
@@ -46,10 +70,16 @@ pub(super) fn register(t: &mut OpTable) {
     t.def_op(
         "arange",
         Factory,
-        Some(&sig("(Scalar start=0, Scalar end, Scalar step=1, *, OPTS)")),
+        Some(sig("(Scalar start=0, Scalar end, Scalar step=1, *, OPTS)")),
         &[
-            ("aten.arange.start_step", sig("(Scalar start, Scalar end, Scalar step=1, *, OPTS)")),
-            ("aten.arange.start", sig("(Scalar start, Scalar end, *, OPTS)")),
+            (
+                "aten.arange.start_step",
+                sig("(Scalar start, Scalar end, Scalar step=1, *, OPTS)"),
+            ),
+            (
+                "aten.arange.start",
+                sig("(Scalar start, Scalar end, *, OPTS)"),
+            ),
             ("aten.arange.default", sig("(Scalar end, *, OPTS)")),
         ],
         |a| {
@@ -64,7 +94,10 @@ pub(super) fn register(t: &mut OpTable) {
             }
             let n = ((e - s) / st).ceil().max(0.0) as i64;
             let int_args = a[..3].iter().all(|m| matches!(m, Meta::Int(_)));
-            tensor_out(vec![n], opt_dtype(a, 3)?.unwrap_or(if int_args { DType::I64 } else { DType::F32 }))
+            tensor_out(
+                vec![n],
+                opt_dtype(a, 3)?.unwrap_or(if int_args { DType::I64 } else { DType::F32 }),
+            )
         },
     );
     let like = sig("OPTS, MemoryFormat? memory_format=None");
@@ -76,16 +109,29 @@ pub(super) fn register(t: &mut OpTable) {
             tensor_out(x.shape.clone(), opt_dtype(a, 1)?.unwrap_or(x.dtype))
         });
     }
-    let s: &'static str = Box::leak(format!("(Tensor self, Scalar fill_value, *, {like})").into_boxed_str());
-    t.def_op("full_like", Factory, None, &[("aten.full_like.default", s)], |a| {
-        let x = tensor(a, 0)?;
-        tensor_out(x.shape.clone(), opt_dtype(a, 2)?.unwrap_or(x.dtype))
-    });
+    let s: &'static str =
+        Box::leak(format!("(Tensor self, Scalar fill_value, *, {like})").into_boxed_str());
+    t.def_op(
+        "full_like",
+        Factory,
+        None,
+        &[("aten.full_like.default", s)],
+        |a| {
+            let x = tensor(a, 0)?;
+            tensor_out(x.shape.clone(), opt_dtype(a, 2)?.unwrap_or(x.dtype))
+        },
+    );
     for name in ["new_zeros", "new_ones", "new_empty"] {
         let target: &'static str = Box::leak(format!("aten.{name}.default").into_boxed_str());
-        t.def_op(name, Factory, None, &[(target, sig("(Tensor self, SymInt[] size, *, OPTS)"))], |a| {
-            let x = tensor(a, 0)?;
-            tensor_out(ints(a, 1)?, opt_dtype(a, 2)?.unwrap_or(x.dtype))
-        });
+        t.def_op(
+            name,
+            Factory,
+            None,
+            &[(target, sig("(Tensor self, SymInt[] size, *, OPTS)"))],
+            |a| {
+                let x = tensor(a, 0)?;
+                tensor_out(ints(a, 1)?, opt_dtype(a, 2)?.unwrap_or(x.dtype))
+            },
+        );
     }
 }

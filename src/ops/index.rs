@@ -36,25 +36,67 @@ pub(super) fn register(t: &mut OpTable) {
             tensor_out(vec![int(a, 2)?, *g.shape.last().ok_or("grad_output is 0-d")?], g.dtype)
         },
     );
-    for (name, target) in [("index", "aten.index.Tensor"), ("_unsafe_index", "aten._unsafe_index.Tensor")] {
-        t.def_op(name, Copy, None, &[(target, "(Tensor self, Tensor?[] indices)")], infer_index);
+    for (name, target) in [
+        ("index", "aten.index.Tensor"),
+        ("_unsafe_index", "aten._unsafe_index.Tensor"),
+    ] {
+        t.def_op(
+            name,
+            Copy,
+            None,
+            &[(target, "(Tensor self, Tensor?[] indices)")],
+            infer_index,
+        );
     }
-    for (name, target) in [("index_put", "aten.index_put.default"), ("_unsafe_index_put", "aten._unsafe_index_put.default")] {
-        t.def_op(name, Copy, None, &[(target, "(Tensor self, Tensor?[] indices, Tensor values, bool accumulate=False)")], |a| {
-            let x = tensor(a, 0)?;
-            infer_index(a)?;
-            tensor_out(x.shape.clone(), x.dtype)
-        });
+    for (name, target) in [
+        ("index_put", "aten.index_put.default"),
+        ("_unsafe_index_put", "aten._unsafe_index_put.default"),
+    ] {
+        t.def_op(
+            name,
+            Copy,
+            None,
+            &[(
+                target,
+                "(Tensor self, Tensor?[] indices, Tensor values, bool accumulate=False)",
+            )],
+            |a| {
+                let x = tensor(a, 0)?;
+                infer_index(a)?;
+                tensor_out(x.shape.clone(), x.dtype)
+            },
+        );
     }
-    t.def_op("gather", Copy, None, &[("aten.gather.default", "(Tensor self, int dim, Tensor index, *, bool sparse_grad=False)")], |a| {
-        let (x, i) = (tensor(a, 0)?, tensor(a, 2)?);
-        norm_dim(int(a, 1)?, x.rank())?;
-        tensor_out(i.shape.clone(), x.dtype)
-    });
+    t.def_op(
+        "gather",
+        Copy,
+        None,
+        &[(
+            "aten.gather.default",
+            "(Tensor self, int dim, Tensor index, *, bool sparse_grad=False)",
+        )],
+        |a| {
+            let (x, i) = (tensor(a, 0)?, tensor(a, 2)?);
+            norm_dim(int(a, 1)?, x.rank())?;
+            tensor_out(i.shape.clone(), x.dtype)
+        },
+    );
     for (name, target, sig) in [
-        ("scatter", "aten.scatter.src", "(Tensor self, int dim, Tensor index, Tensor src)"),
-        ("scatter_value", "aten.scatter.value", "(Tensor self, int dim, Tensor index, Scalar value)"),
-        ("scatter_add", "aten.scatter_add.default", "(Tensor self, int dim, Tensor index, Tensor src)"),
+        (
+            "scatter",
+            "aten.scatter.src",
+            "(Tensor self, int dim, Tensor index, Tensor src)",
+        ),
+        (
+            "scatter_value",
+            "aten.scatter.value",
+            "(Tensor self, int dim, Tensor index, Scalar value)",
+        ),
+        (
+            "scatter_add",
+            "aten.scatter_add.default",
+            "(Tensor self, int dim, Tensor index, Tensor src)",
+        ),
     ] {
         t.def_op(name, Copy, None, &[(target, sig)], |a| {
             let x = tensor(a, 0)?;
@@ -62,46 +104,70 @@ pub(super) fn register(t: &mut OpTable) {
             tensor_out(x.shape.clone(), x.dtype)
         });
     }
-    t.def_op("index_select", Copy, None, &[("aten.index_select.default", "(Tensor self, int dim, Tensor index)")], |a| {
-        let (x, i) = (tensor(a, 0)?, tensor(a, 2)?);
-        let d = norm_dim(int(a, 1)?, x.rank())?;
-        let mut s = x.shape.clone();
-        if !s.is_empty() {
-            s[d] = i.numel() as i64;
-        }
-        tensor_out(s, x.dtype)
-    });
-    t.def_op("stack", Copy, None, &[("aten.stack.default", "(Tensor[] tensors, int dim=0)")], |a| {
-        let items = match &a[0] {
-            Meta::List(items) if !items.is_empty() => items,
-            _ => return Err("stack expects a non-empty list of tensors".into()),
-        };
-        let first = items[0].tensor().ok_or("stack expects tensors")?;
-        let mut dtype = first.dtype;
-        for m in items {
-            let t = m.tensor().ok_or("stack expects tensors")?;
-            if t.shape != first.shape {
-                return Err(format!("stack: shapes {:?} and {:?} differ", first.shape, t.shape));
+    t.def_op(
+        "index_select",
+        Copy,
+        None,
+        &[(
+            "aten.index_select.default",
+            "(Tensor self, int dim, Tensor index)",
+        )],
+        |a| {
+            let (x, i) = (tensor(a, 0)?, tensor(a, 2)?);
+            let d = norm_dim(int(a, 1)?, x.rank())?;
+            let mut s = x.shape.clone();
+            if !s.is_empty() {
+                s[d] = i.numel() as i64;
             }
-            dtype = dtype.promote(t.dtype);
-        }
-        let d = norm_dim(int(a, 1)?, first.rank() + 1)?;
-        let mut s = first.shape.clone();
-        s.insert(d, items.len() as i64);
-        tensor_out(s, dtype)
-    });
+            tensor_out(s, x.dtype)
+        },
+    );
+    t.def_op(
+        "stack",
+        Copy,
+        None,
+        &[("aten.stack.default", "(Tensor[] tensors, int dim=0)")],
+        |a| {
+            let items = match &a[0] {
+                Meta::List(items) if !items.is_empty() => items,
+                _ => return Err("stack expects a non-empty list of tensors".into()),
+            };
+            let first = items[0].tensor().ok_or("stack expects tensors")?;
+            let mut dtype = first.dtype;
+            for m in items {
+                let t = m.tensor().ok_or("stack expects tensors")?;
+                if t.shape != first.shape {
+                    return Err(format!(
+                        "stack: shapes {:?} and {:?} differ",
+                        first.shape, t.shape
+                    ));
+                }
+                dtype = dtype.promote(t.dtype);
+            }
+            let d = norm_dim(int(a, 1)?, first.rank() + 1)?;
+            let mut s = first.shape.clone();
+            s.insert(d, items.len() as i64);
+            tensor_out(s, dtype)
+        },
+    );
     t.def_op(
         "select_scatter",
         Copy,
         None,
-        &[("aten.select_scatter.default", "(Tensor self, Tensor src, int dim, SymInt index)")],
+        &[(
+            "aten.select_scatter.default",
+            "(Tensor self, Tensor src, int dim, SymInt index)",
+        )],
         |a| {
             let (x, src) = (tensor(a, 0)?, tensor(a, 1)?);
             let d = norm_dim(int(a, 2)?, x.rank())?;
             let mut s = x.shape.clone();
             s.remove(d);
             if s != src.shape {
-                return Err(format!("select_scatter: src {:?} does not fit {:?} at dim {d}", src.shape, x.shape));
+                return Err(format!(
+                    "select_scatter: src {:?} does not fit {:?} at dim {d}",
+                    src.shape, x.shape
+                ));
             }
             tensor_out(x.shape.clone(), x.dtype)
         },
@@ -128,7 +194,10 @@ pub(super) fn register(t: &mut OpTable) {
         "_unsafe_masked_index_put_accumulate",
         Copy,
         None,
-        &[("aten._unsafe_masked_index_put_accumulate.default", "(Tensor self, Tensor mask, Tensor?[] indices, Tensor values)")],
+        &[(
+            "aten._unsafe_masked_index_put_accumulate.default",
+            "(Tensor self, Tensor mask, Tensor?[] indices, Tensor values)",
+        )],
         |a| {
             let x = tensor(a, 0)?;
             tensor(a, 1)?;
@@ -136,22 +205,31 @@ pub(super) fn register(t: &mut OpTable) {
             tensor_out(x.shape.clone(), x.dtype)
         },
     );
-    t.def_op("constant_pad_nd", Copy, None, &[("aten.constant_pad_nd.default", "(Tensor self, SymInt[] pad, Scalar value=0)")], |a| {
-        let x = tensor(a, 0)?;
-        let pad = ints(a, 1)?;
-        if pad.len() % 2 != 0 || pad.len() / 2 > x.rank() {
-            return Err(format!("bad padding {pad:?} for {:?}", x.shape));
-        }
-        let mut s = x.shape.clone();
-        for (i, p) in pad.chunks(2).enumerate() {
-            let d = x.rank() - 1 - i;
-            s[d] += p[0] + p[1];
-            if s[d] < 0 {
-                return Err(format!("padding {pad:?} makes dim {d} negative"));
+    t.def_op(
+        "constant_pad_nd",
+        Copy,
+        None,
+        &[(
+            "aten.constant_pad_nd.default",
+            "(Tensor self, SymInt[] pad, Scalar value=0)",
+        )],
+        |a| {
+            let x = tensor(a, 0)?;
+            let pad = ints(a, 1)?;
+            if pad.len() % 2 != 0 || pad.len() / 2 > x.rank() {
+                return Err(format!("bad padding {pad:?} for {:?}", x.shape));
             }
-        }
-        tensor_out(s, x.dtype)
-    });
+            let mut s = x.shape.clone();
+            for (i, p) in pad.chunks(2).enumerate() {
+                let d = x.rank() - 1 - i;
+                s[d] += p[0] + p[1];
+                if s[d] < 0 {
+                    return Err(format!("padding {pad:?} makes dim {d} negative"));
+                }
+            }
+            tensor_out(s, x.dtype)
+        },
+    );
 }
 
 /// Advanced indexing: `x[i0, None, i2]`.
@@ -162,7 +240,11 @@ fn infer_index(a: &[Meta]) -> InferResult {
         other => return Err(format!("indices must be a list, got {other}")),
     };
     if idx.len() > x.rank() {
-        return Err(format!("too many indices ({}) for {:?}", idx.len(), x.shape));
+        return Err(format!(
+            "too many indices ({}) for {:?}",
+            idx.len(),
+            x.shape
+        ));
     }
     let mut bshape: Vec<i64> = Vec::new();
     let mut positions = Vec::new();
@@ -184,7 +266,10 @@ fn infer_index(a: &[Meta]) -> InferResult {
     }
     let adjacent = positions.windows(2).all(|w| w[1] == w[0] + 1);
     let rest = |range: std::ops::Range<usize>| -> Vec<i64> {
-        range.filter(|i| !positions.contains(i)).map(|i| x.shape[i]).collect()
+        range
+            .filter(|i| !positions.contains(i))
+            .map(|i| x.shape[i])
+            .collect()
     };
     let shape = if adjacent {
         let mut s = rest(0..positions[0]);

@@ -6,26 +6,44 @@ use super::{OpClass, OpTable};
 
 pub(super) fn register(t: &mut OpTable) {
     use OpClass::Matmul;
-    t.def_op("mm", Matmul, None, &[("aten.mm.default", "(Tensor self, Tensor mat2)")], |a| {
-        let (x, y) = (tensor(a, 0)?, tensor(a, 1)?);
-        mm_shape(x, y, 2).and_then(|s| tensor_out(s, same_dtype(x, y)?))
-    });
-    t.def_op("bmm", Matmul, None, &[("aten.bmm.default", "(Tensor self, Tensor mat2)")], |a| {
-        let (x, y) = (tensor(a, 0)?, tensor(a, 1)?);
-        mm_shape(x, y, 3).and_then(|s| tensor_out(s, same_dtype(x, y)?))
-    });
+    t.def_op(
+        "mm",
+        Matmul,
+        None,
+        &[("aten.mm.default", "(Tensor self, Tensor mat2)")],
+        |a| {
+            let (x, y) = (tensor(a, 0)?, tensor(a, 1)?);
+            mm_shape(x, y, 2).and_then(|s| tensor_out(s, same_dtype(x, y)?))
+        },
+    );
+    t.def_op(
+        "bmm",
+        Matmul,
+        None,
+        &[("aten.bmm.default", "(Tensor self, Tensor mat2)")],
+        |a| {
+            let (x, y) = (tensor(a, 0)?, tensor(a, 1)?);
+            mm_shape(x, y, 3).and_then(|s| tensor_out(s, same_dtype(x, y)?))
+        },
+    );
     t.def_op(
         "addmm",
         Matmul,
         None,
-        &[("aten.addmm.default", "(Tensor self, Tensor mat1, Tensor mat2, *, Scalar beta=1, Scalar alpha=1)")],
+        &[(
+            "aten.addmm.default",
+            "(Tensor self, Tensor mat1, Tensor mat2, *, Scalar beta=1, Scalar alpha=1)",
+        )],
         |a| add_mm(a, 2),
     );
     t.def_op(
         "baddbmm",
         Matmul,
         None,
-        &[("aten.baddbmm.default", "(Tensor self, Tensor batch1, Tensor batch2, *, Scalar beta=1, Scalar alpha=1)")],
+        &[(
+            "aten.baddbmm.default",
+            "(Tensor self, Tensor batch1, Tensor batch2, *, Scalar beta=1, Scalar alpha=1)",
+        )],
         |a| add_mm(a, 3),
     );
     t.def_op(
@@ -66,7 +84,10 @@ pub(super) fn register(t: &mut OpTable) {
 
 fn same_dtype(x: &TMeta, y: &TMeta) -> Result<crate::ir::DType, String> {
     if x.dtype != y.dtype {
-        return Err(format!("matmul operands have dtypes {} and {}", x.dtype, y.dtype));
+        return Err(format!(
+            "matmul operands have dtypes {} and {}",
+            x.dtype, y.dtype
+        ));
     }
     Ok(x.dtype)
 }
@@ -74,7 +95,10 @@ fn same_dtype(x: &TMeta, y: &TMeta) -> Result<crate::ir::DType, String> {
 /// `[.., m, k] @ [.., k, n]` for rank-`rank` operands with equal batch dims.
 pub(crate) fn mm_shape(x: &TMeta, y: &TMeta, rank: usize) -> Result<Vec<i64>, String> {
     if x.rank() != rank || y.rank() != rank {
-        return Err(format!("expected rank-{rank} operands, got {:?} and {:?}", x.shape, y.shape));
+        return Err(format!(
+            "expected rank-{rank} operands, got {:?} and {:?}",
+            x.shape, y.shape
+        ));
     }
     let (k1, k2) = (x.shape[rank - 1], y.shape[rank - 2]);
     if k1 != k2 || x.shape[..rank - 2] != y.shape[..rank - 2] {
@@ -104,9 +128,25 @@ fn infer_conv(a: &[Meta]) -> InferResult {
     let transposed = boolean(a, 6)?;
     let out_pad = ints(a, 7)?;
     let groups = int(a, 8)?;
-    let nd = x.rank().checked_sub(2).ok_or("convolution input needs batch and channel dims")?;
-    let pick = |v: &[i64], i: usize| if v.len() == 1 { v[0] } else { v.get(i).copied().unwrap_or(0) };
-    let mut shape = vec![x.shape[0], if transposed { w.shape[1] * groups } else { w.shape[0] }];
+    let nd = x
+        .rank()
+        .checked_sub(2)
+        .ok_or("convolution input needs batch and channel dims")?;
+    let pick = |v: &[i64], i: usize| {
+        if v.len() == 1 {
+            v[0]
+        } else {
+            v.get(i).copied().unwrap_or(0)
+        }
+    };
+    let mut shape = vec![
+        x.shape[0],
+        if transposed {
+            w.shape[1] * groups
+        } else {
+            w.shape[0]
+        },
+    ];
     for i in 0..nd {
         let (n, k) = (x.shape[2 + i], w.shape[2 + i]);
         let (s, p, d) = (pick(&stride, i), pick(&padding, i), pick(&dilation, i));

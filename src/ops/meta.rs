@@ -56,7 +56,10 @@ impl Meta {
     /// From a graph `val`.
     pub fn from_val(v: &Val) -> Meta {
         match v {
-            Val::Tensor(t) => Meta::Tensor(TMeta { shape: t.shape.clone(), dtype: t.dtype }),
+            Val::Tensor(t) => Meta::Tensor(TMeta {
+                shape: t.shape.clone(),
+                dtype: t.dtype,
+            }),
             Val::Tuple(items) => Meta::Tuple(items.iter().map(Meta::from_val).collect()),
             Val::Int(i) => Meta::Int(*i),
             Val::Float(x) => Meta::Float(*x),
@@ -80,8 +83,12 @@ impl Meta {
     pub fn matches_val(&self, v: &Val) -> bool {
         match (self, v) {
             (Meta::Tensor(t), Val::Tensor(u)) => t.shape == u.shape && t.dtype == u.dtype,
-            (Meta::Tuple(a), Val::Tuple(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.matches_val(y)),
-            (Meta::Int(_), Val::Int(_)) | (Meta::Float(_), Val::Float(_)) | (Meta::Bool(_), Val::Bool(_)) => true,
+            (Meta::Tuple(a), Val::Tuple(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.matches_val(y))
+            }
+            (Meta::Int(_), Val::Int(_))
+            | (Meta::Float(_), Val::Float(_))
+            | (Meta::Bool(_), Val::Bool(_)) => true,
             (Meta::None, Val::None) => true,
             _ => false,
         }
@@ -122,7 +129,11 @@ impl fmt::Display for Meta {
         match self {
             Meta::Tensor(t) => write!(f, "{}{:?}", t.dtype, t.shape),
             Meta::Tuple(items) | Meta::List(items) => {
-                let open = if matches!(self, Meta::Tuple(_)) { "(" } else { "[" };
+                let open = if matches!(self, Meta::Tuple(_)) {
+                    "("
+                } else {
+                    "["
+                };
                 write!(f, "{open}")?;
                 for (i, m) in items.iter().enumerate() {
                     if i > 0 {
@@ -191,12 +202,16 @@ pub fn opt_ints(args: &[Meta], i: usize) -> Result<Option<Vec<i64>>, String> {
             .iter()
             .map(|m| match m {
                 Meta::Int(v) => Ok(*v),
-                other => Err(format!("argument {i} should be a list of ints, has {other}")),
+                other => Err(format!(
+                    "argument {i} should be a list of ints, has {other}"
+                )),
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
         Some(Meta::Int(v)) => Ok(Some(vec![*v])),
-        Some(other) => Err(format!("argument {i} should be a list of ints, got {other}")),
+        Some(other) => Err(format!(
+            "argument {i} should be a list of ints, got {other}"
+        )),
     }
 }
 

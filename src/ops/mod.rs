@@ -85,6 +85,9 @@ pub enum OpClass {
     Copy,
 }
 
+/// An aten call: target, positional args, keyword args.
+pub type Lowered = (String, Vec<Arg>, Vec<(String, Arg)>);
+
 /// Shape/dtype rule of an op.
 pub type InferFn = Box<dyn Fn(&[Meta]) -> InferResult + Send + Sync>;
 
@@ -137,7 +140,11 @@ pub fn table() -> &'static OpTable {
 
 impl OpTable {
     fn build() -> OpTable {
-        let mut t = OpTable { defs: Vec::new(), by_name: HashMap::new(), by_target: HashMap::new() };
+        let mut t = OpTable {
+            defs: Vec::new(),
+            by_name: HashMap::new(),
+            by_target: HashMap::new(),
+        };
         let special = |name: &'static str, variadic: bool| OpDef {
             name,
             params: Vec::new(),
@@ -146,7 +153,13 @@ impl OpTable {
             class: OpClass::Free,
             variadic,
         };
-        for (name, variadic) in [("input", true), ("opaque", true), ("list", true), ("none", false), ("getitem", true)] {
+        for (name, variadic) in [
+            ("input", true),
+            ("opaque", true),
+            ("list", true),
+            ("none", false),
+            ("getitem", true),
+        ] {
             t.push(special(name, variadic));
         }
         view::register(&mut t);
@@ -160,9 +173,17 @@ impl OpTable {
 
     fn push(&mut self, def: OpDef) -> Op {
         let op = Op(self.defs.len() as u16);
-        assert!(self.by_name.insert(def.name, op).is_none(), "op `{}` defined twice", def.name);
+        assert!(
+            self.by_name.insert(def.name, op).is_none(),
+            "op `{}` defined twice",
+            def.name
+        );
         for (i, o) in def.overloads.iter().enumerate() {
-            assert!(self.by_target.insert(o.target.clone(), (op, i)).is_none(), "target `{}` mapped twice", o.target);
+            assert!(
+                self.by_target.insert(o.target.clone(), (op, i)).is_none(),
+                "target `{}` mapped twice",
+                o.target
+            );
         }
         self.defs.push(def);
         op
@@ -179,7 +200,9 @@ impl OpTable {
         overloads: &[(&str, &str)],
         infer: impl Fn(&[Meta]) -> InferResult + Send + Sync + 'static,
     ) -> Op {
-        let parse = |sig: &str| parse_params(sig).unwrap_or_else(|e| panic!("op `{name}`: signature `{sig}`: {e}"));
+        let parse = |sig: &str| {
+            parse_params(sig).unwrap_or_else(|e| panic!("op `{name}`: signature `{sig}`: {e}"))
+        };
         let params = parse(canonical.unwrap_or(overloads.first().map(|o| o.1).unwrap_or("()")));
         let overloads = overloads
             .iter()
@@ -193,13 +216,29 @@ impl OpTable {
                             .iter()
                             .position(|c| c.name == p.name)
                             .or((i < params.len()).then_some(i))
-                            .unwrap_or_else(|| panic!("op `{name}`: `{target}` parameter `{}` has no canonical place", p.name))
+                            .unwrap_or_else(|| {
+                                panic!(
+                                    "op `{name}`: `{target}` parameter `{}` has no canonical place",
+                                    p.name
+                                )
+                            })
                     })
                     .collect();
-                Overload { target: target.to_string(), params: ps, to_canonical }
+                Overload {
+                    target: target.to_string(),
+                    params: ps,
+                    to_canonical,
+                }
             })
             .collect();
-        self.push(OpDef { name, params, overloads, infer: Box::new(infer), class, variadic: false })
+        self.push(OpDef {
+            name,
+            params,
+            overloads,
+            infer: Box::new(infer),
+            class,
+            variadic: false,
+        })
     }
 
     /// The definition of an op.
@@ -240,7 +279,12 @@ impl OpTable {
         let ov = &def.overloads[overload];
         let positional: Vec<&Param> = ov.params.iter().filter(|p| !p.kw_only).collect();
         if args.len() > positional.len() {
-            return Err(format!("{} takes {} positional arguments, got {}", ov.target, positional.len(), args.len()));
+            return Err(format!(
+                "{} takes {} positional arguments, got {}",
+                ov.target,
+                positional.len(),
+                args.len()
+            ));
         }
         let mut filled: Vec<Option<Arg>> = vec![None; ov.params.len()];
         for (i, a) in args.iter().enumerate() {
@@ -257,7 +301,11 @@ impl OpTable {
             }
             filled[i] = Some(v.clone());
         }
-        let mut out: Vec<Arg> = def.params.iter().map(|p| p.default.clone().unwrap_or(Arg::None)).collect();
+        let mut out: Vec<Arg> = def
+            .params
+            .iter()
+            .map(|p| p.default.clone().unwrap_or(Arg::None))
+            .collect();
         for (i, p) in ov.params.iter().enumerate() {
             let v = match filled[i].take().or_else(|| p.default.clone()) {
                 Some(v) => v,
@@ -271,31 +319,39 @@ impl OpTable {
 
     /// Picks the overload that expresses `canonical` args and returns its target, positional
     /// args and keyword args (non-default keyword-only parameters only).
-    pub fn lower_overload(&self, op: Op, canonical: &[Arg]) -> Result<(String, Vec<Arg>, Vec<(String, Arg)>), String> {
+    pub fn lower_overload(&self, op: Op, canonical: &[Arg]) -> Result<Lowered, String> {
         let def = self.def_of(op);
         for strict in [true, false] {
             if let Some(r) = self.try_lower(def, canonical, strict) {
                 return Ok(r);
             }
         }
-        Err(format!("no aten overload of `{}` can express these arguments", def.name))
+        Err(format!(
+            "no aten overload of `{}` can express these arguments",
+            def.name
+        ))
     }
 
     /// The first overload that expresses `canonical`; `strict` also requires Tensor parameters
     /// to receive nodes and non-Tensor parameters to receive literals.
-    fn try_lower(&self, def: &OpDef, canonical: &[Arg], strict: bool) -> Option<(String, Vec<Arg>, Vec<(String, Arg)>)> {
+    fn try_lower(&self, def: &OpDef, canonical: &[Arg], strict: bool) -> Option<Lowered> {
         'overloads: for ov in &def.overloads {
             if strict {
                 for (i, p) in ov.params.iter().enumerate() {
                     let is_node = matches!(canonical[ov.to_canonical[i]], Arg::Node(_));
                     let wants_node = p.ty == schema::ParamType::Tensor;
-                    if is_node != wants_node && !(p.optional && matches!(canonical[ov.to_canonical[i]], Arg::None)) {
+                    if is_node != wants_node
+                        && !(p.optional && matches!(canonical[ov.to_canonical[i]], Arg::None))
+                    {
                         continue 'overloads;
                     }
                 }
             }
             for (ci, cp) in def.params.iter().enumerate() {
-                let is_default = cp.default.as_ref().map_or(matches!(canonical[ci], Arg::None), |d| *d == canonical[ci]);
+                let is_default = cp
+                    .default
+                    .as_ref()
+                    .map_or(matches!(canonical[ci], Arg::None), |d| *d == canonical[ci]);
                 if !is_default && !ov.to_canonical.contains(&ci) {
                     continue 'overloads;
                 }
@@ -305,7 +361,8 @@ impl OpTable {
             let mut pending_defaults = Vec::new();
             for (i, p) in ov.params.iter().enumerate() {
                 let v = uncoerce(p, canonical[ov.to_canonical[i]].clone());
-                let is_default = p.default.as_ref().is_some_and(|d| *d == v) || (p.default.is_none() && p.optional && v == Arg::None);
+                let is_default = p.default.as_ref().is_some_and(|d| *d == v)
+                    || (p.default.is_none() && p.optional && v == Arg::None);
                 if p.kw_only {
                     if !is_default {
                         kwargs.push((p.name.clone(), v));
@@ -334,7 +391,9 @@ fn coerce(p: &Param, v: Arg) -> Arg {
 /// Export-side coercion: a one-element list where an int is expected becomes the int.
 fn uncoerce(p: &Param, v: Arg) -> Arg {
     match (p.ty, v) {
-        (schema::ParamType::Int, Arg::List(items)) if items.len() == 1 => items.into_iter().next().unwrap(),
+        (schema::ParamType::Int, Arg::List(items)) if items.len() == 1 => {
+            items.into_iter().next().unwrap()
+        }
         (_, v) => v,
     }
 }
@@ -359,7 +418,12 @@ mod tests {
         let t = table();
         let (op, ov) = t.by_target("aten.sum.dim_IntList").unwrap();
         let canon = t
-            .canonical_args(op, ov, &[Arg::Node(crate::ir::NodeId(0)), Arg::Int(-1)], &[("keepdim".into(), Arg::Bool(true))])
+            .canonical_args(
+                op,
+                ov,
+                &[Arg::Node(crate::ir::NodeId(0)), Arg::Int(-1)],
+                &[("keepdim".into(), Arg::Bool(true))],
+            )
             .unwrap();
         assert_eq!(canon[1], Arg::List(vec![Arg::Int(-1)]));
         let (target, args, kwargs) = t.lower_overload(op, &canon).unwrap();

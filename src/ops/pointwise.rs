@@ -18,15 +18,24 @@ enum Rule {
     First,
 }
 
+/// `(name, dtype rule, overloads, canonical signature)`.
+type Binary<'a> = (&'a str, Rule, &'a [(&'a str, &'a str)], Option<&'a str>);
+
 pub(super) fn register(t: &mut OpTable) {
     let pw = |flops: f64| OpClass::Pointwise { flops };
-    let binary: &[(&str, Rule, &[(&str, &str)], Option<&str>)] = &[
+    let binary: &[Binary] = &[
         (
             "add",
             Rule::Promote,
             &[
-                ("aten.add.Tensor", "(Tensor self, Tensor other, *, Scalar alpha=1)"),
-                ("aten.add.Scalar", "(Tensor self, Scalar other, Scalar alpha=1)"),
+                (
+                    "aten.add.Tensor",
+                    "(Tensor self, Tensor other, *, Scalar alpha=1)",
+                ),
+                (
+                    "aten.add.Scalar",
+                    "(Tensor self, Scalar other, Scalar alpha=1)",
+                ),
             ],
             None,
         ),
@@ -34,8 +43,14 @@ pub(super) fn register(t: &mut OpTable) {
             "sub",
             Rule::Promote,
             &[
-                ("aten.sub.Tensor", "(Tensor self, Tensor other, *, Scalar alpha=1)"),
-                ("aten.sub.Scalar", "(Tensor self, Scalar other, Scalar alpha=1)"),
+                (
+                    "aten.sub.Tensor",
+                    "(Tensor self, Tensor other, *, Scalar alpha=1)",
+                ),
+                (
+                    "aten.sub.Scalar",
+                    "(Tensor self, Scalar other, Scalar alpha=1)",
+                ),
             ],
             None,
         ),
@@ -43,15 +58,24 @@ pub(super) fn register(t: &mut OpTable) {
             "rsub",
             Rule::Promote,
             &[
-                ("aten.rsub.Tensor", "(Tensor self, Tensor other, *, Scalar alpha=1)"),
-                ("aten.rsub.Scalar", "(Tensor self, Scalar other, Scalar alpha=1)"),
+                (
+                    "aten.rsub.Tensor",
+                    "(Tensor self, Tensor other, *, Scalar alpha=1)",
+                ),
+                (
+                    "aten.rsub.Scalar",
+                    "(Tensor self, Scalar other, Scalar alpha=1)",
+                ),
             ],
             None,
         ),
         (
             "mul",
             Rule::Promote,
-            &[("aten.mul.Tensor", "(Tensor self, Tensor other)"), ("aten.mul.Scalar", "(Tensor self, Scalar other)")],
+            &[
+                ("aten.mul.Tensor", "(Tensor self, Tensor other)"),
+                ("aten.mul.Scalar", "(Tensor self, Scalar other)"),
+            ],
             None,
         ),
         (
@@ -59,7 +83,10 @@ pub(super) fn register(t: &mut OpTable) {
             Rule::PromoteFloat,
             &[
                 ("aten.div.Tensor", "(Tensor self, Tensor other)"),
-                ("aten.div.Tensor_mode", "(Tensor self, Tensor other, *, str? rounding_mode)"),
+                (
+                    "aten.div.Tensor_mode",
+                    "(Tensor self, Tensor other, *, str? rounding_mode)",
+                ),
                 ("aten.div.Scalar", "(Tensor self, Scalar other)"),
             ],
             Some("(Tensor self, Tensor other, *, str? rounding_mode=None)"),
@@ -74,25 +101,121 @@ pub(super) fn register(t: &mut OpTable) {
             ],
             Some("(Tensor self, Tensor exponent)"),
         ),
-        ("maximum", Rule::Promote, &[("aten.maximum.default", "(Tensor self, Tensor other)")], None),
-        ("minimum", Rule::Promote, &[("aten.minimum.default", "(Tensor self, Tensor other)")], None),
-        ("bitwise_and", Rule::Promote, &[("aten.bitwise_and.Tensor", "(Tensor self, Tensor other)"), ("aten.bitwise_and.Scalar", "(Tensor self, Scalar other)")], None),
-        ("bitwise_or", Rule::Promote, &[("aten.bitwise_or.Tensor", "(Tensor self, Tensor other)"), ("aten.bitwise_or.Scalar", "(Tensor self, Scalar other)")], None),
-        ("bitwise_xor", Rule::Promote, &[("aten.bitwise_xor.Tensor", "(Tensor self, Tensor other)")], None),
-        ("logical_and", Rule::Bool, &[("aten.logical_and.default", "(Tensor self, Tensor other)")], None),
-        ("logical_or", Rule::Bool, &[("aten.logical_or.default", "(Tensor self, Tensor other)")], None),
-        ("logical_xor", Rule::Bool, &[("aten.logical_xor.default", "(Tensor self, Tensor other)")], None),
-        ("fma", Rule::Promote, &[("prims.fma.default", "(Tensor a, Tensor b, Tensor c)")], None),
-        ("where", Rule::Promote, &[("aten.where.self", "(Tensor condition, Tensor self, Tensor other)")], None),
-        ("tanh_backward", Rule::First, &[("aten.tanh_backward.default", "(Tensor grad_output, Tensor output)")], None),
-        ("sigmoid_backward", Rule::First, &[("aten.sigmoid_backward.default", "(Tensor grad_output, Tensor output)")], None),
-        ("threshold_backward", Rule::First, &[("aten.threshold_backward.default", "(Tensor grad_output, Tensor self, Scalar threshold)")], None),
-        ("gelu_backward", Rule::First, &[("aten.gelu_backward.default", "(Tensor grad_output, Tensor self, *, str approximate=\"none\")")], None),
+        (
+            "maximum",
+            Rule::Promote,
+            &[("aten.maximum.default", "(Tensor self, Tensor other)")],
+            None,
+        ),
+        (
+            "minimum",
+            Rule::Promote,
+            &[("aten.minimum.default", "(Tensor self, Tensor other)")],
+            None,
+        ),
+        (
+            "bitwise_and",
+            Rule::Promote,
+            &[
+                ("aten.bitwise_and.Tensor", "(Tensor self, Tensor other)"),
+                ("aten.bitwise_and.Scalar", "(Tensor self, Scalar other)"),
+            ],
+            None,
+        ),
+        (
+            "bitwise_or",
+            Rule::Promote,
+            &[
+                ("aten.bitwise_or.Tensor", "(Tensor self, Tensor other)"),
+                ("aten.bitwise_or.Scalar", "(Tensor self, Scalar other)"),
+            ],
+            None,
+        ),
+        (
+            "bitwise_xor",
+            Rule::Promote,
+            &[("aten.bitwise_xor.Tensor", "(Tensor self, Tensor other)")],
+            None,
+        ),
+        (
+            "logical_and",
+            Rule::Bool,
+            &[("aten.logical_and.default", "(Tensor self, Tensor other)")],
+            None,
+        ),
+        (
+            "logical_or",
+            Rule::Bool,
+            &[("aten.logical_or.default", "(Tensor self, Tensor other)")],
+            None,
+        ),
+        (
+            "logical_xor",
+            Rule::Bool,
+            &[("aten.logical_xor.default", "(Tensor self, Tensor other)")],
+            None,
+        ),
+        (
+            "fma",
+            Rule::Promote,
+            &[("prims.fma.default", "(Tensor a, Tensor b, Tensor c)")],
+            None,
+        ),
+        (
+            "where",
+            Rule::Promote,
+            &[(
+                "aten.where.self",
+                "(Tensor condition, Tensor self, Tensor other)",
+            )],
+            None,
+        ),
+        (
+            "tanh_backward",
+            Rule::First,
+            &[(
+                "aten.tanh_backward.default",
+                "(Tensor grad_output, Tensor output)",
+            )],
+            None,
+        ),
+        (
+            "sigmoid_backward",
+            Rule::First,
+            &[(
+                "aten.sigmoid_backward.default",
+                "(Tensor grad_output, Tensor output)",
+            )],
+            None,
+        ),
+        (
+            "threshold_backward",
+            Rule::First,
+            &[(
+                "aten.threshold_backward.default",
+                "(Tensor grad_output, Tensor self, Scalar threshold)",
+            )],
+            None,
+        ),
+        (
+            "gelu_backward",
+            Rule::First,
+            &[(
+                "aten.gelu_backward.default",
+                "(Tensor grad_output, Tensor self, *, str approximate=\"none\")",
+            )],
+            None,
+        ),
     ];
     for cmp in ["eq", "ne", "lt", "le", "gt", "ge"] {
         let targets = [format!("aten.{cmp}.Tensor"), format!("aten.{cmp}.Scalar")];
-        let ovs = [(targets[0].as_str(), "(Tensor self, Tensor other)"), (targets[1].as_str(), "(Tensor self, Scalar other)")];
-        t.def_op(leak(cmp), pw(1.0), None, &ovs, move |a| pointwise(a, Rule::Bool, 2));
+        let ovs = [
+            (targets[0].as_str(), "(Tensor self, Tensor other)"),
+            (targets[1].as_str(), "(Tensor self, Scalar other)"),
+        ];
+        t.def_op(leak(cmp), pw(1.0), None, &ovs, move |a| {
+            pointwise(a, Rule::Bool, 2)
+        });
     }
     for (name, rule, ovs, canonical) in binary {
         let rule = *rule;
@@ -143,17 +266,33 @@ pub(super) fn register(t: &mut OpTable) {
     ];
     for &(name, rule, flops) in unary {
         let target = leak(&format!("aten.{name}.default"));
-        t.def_op(name, pw(flops), None, &[(target, "(Tensor self)")], move |a| pointwise(a, rule, 1));
+        t.def_op(
+            name,
+            pw(flops),
+            None,
+            &[(target, "(Tensor self)")],
+            move |a| pointwise(a, rule, 1),
+        );
     }
-    t.def_op("gelu", pw(8.0), None, &[("aten.gelu.default", "(Tensor self, *, str approximate=\"none\")")], |a| {
-        pointwise(a, Rule::PromoteFloat, 1)
-    });
+    t.def_op(
+        "gelu",
+        pw(8.0),
+        None,
+        &[(
+            "aten.gelu.default",
+            "(Tensor self, *, str approximate=\"none\")",
+        )],
+        |a| pointwise(a, Rule::PromoteFloat, 1),
+    );
     t.def_op(
         "clamp",
         pw(1.0),
         Some("(Tensor self, Scalar? min=None, Scalar? max=None)"),
         &[
-            ("aten.clamp.default", "(Tensor self, Scalar? min=None, Scalar? max=None)"),
+            (
+                "aten.clamp.default",
+                "(Tensor self, Scalar? min=None, Scalar? max=None)",
+            ),
             ("aten.clamp_min.default", "(Tensor self, Scalar min)"),
             ("aten.clamp_max.default", "(Tensor self, Scalar max)"),
         ],
@@ -164,23 +303,41 @@ pub(super) fn register(t: &mut OpTable) {
         pw(1.0),
         None,
         &[
-            ("aten.masked_fill.Scalar", "(Tensor self, Tensor mask, Scalar value)"),
-            ("aten.masked_fill.Tensor", "(Tensor self, Tensor mask, Tensor value)"),
+            (
+                "aten.masked_fill.Scalar",
+                "(Tensor self, Tensor mask, Scalar value)",
+            ),
+            (
+                "aten.masked_fill.Tensor",
+                "(Tensor self, Tensor mask, Tensor value)",
+            ),
         ],
         |a| {
             let x = tensor(a, 0)?;
             let shape = broadcast(&x.shape, &tensor(a, 1)?.shape)?;
             if shape != x.shape {
-                return Err(format!("masked_fill mask does not broadcast to {:?}", x.shape));
+                return Err(format!(
+                    "masked_fill mask does not broadcast to {:?}",
+                    x.shape
+                ));
             }
             tensor_out(shape, x.dtype)
         },
     );
-    t.def_op("convert_element_type", pw(1.0), None, &[("prims.convert_element_type.default", "(Tensor a, ScalarType dtype)")], |a| {
-        let x = tensor(a, 0)?;
-        let d = opt_dtype(a, 1)?.ok_or("convert_element_type needs a dtype")?;
-        tensor_out(x.shape.clone(), d)
-    });
+    t.def_op(
+        "convert_element_type",
+        pw(1.0),
+        None,
+        &[(
+            "prims.convert_element_type.default",
+            "(Tensor a, ScalarType dtype)",
+        )],
+        |a| {
+            let x = tensor(a, 0)?;
+            let d = opt_dtype(a, 1)?.ok_or("convert_element_type needs a dtype")?;
+            tensor_out(x.shape.clone(), d)
+        },
+    );
     t.def_op(
         "_to_copy",
         OpClass::Copy,
@@ -194,14 +351,26 @@ pub(super) fn register(t: &mut OpTable) {
             tensor_out(x.shape.clone(), opt_dtype(a, 1)?.unwrap_or(x.dtype))
         },
     );
-    t.def_op("copy", OpClass::Copy, None, &[("aten.copy.default", "(Tensor self, Tensor src, bool non_blocking=False)")], |a| {
-        let x = tensor(a, 0)?;
-        let src = tensor(a, 1)?;
-        if broadcast(&x.shape, &src.shape)? != x.shape {
-            return Err(format!("copy: {:?} does not broadcast to {:?}", src.shape, x.shape));
-        }
-        tensor_out(x.shape.clone(), x.dtype)
-    });
+    t.def_op(
+        "copy",
+        OpClass::Copy,
+        None,
+        &[(
+            "aten.copy.default",
+            "(Tensor self, Tensor src, bool non_blocking=False)",
+        )],
+        |a| {
+            let x = tensor(a, 0)?;
+            let src = tensor(a, 1)?;
+            if broadcast(&x.shape, &src.shape)? != x.shape {
+                return Err(format!(
+                    "copy: {:?} does not broadcast to {:?}",
+                    src.shape, x.shape
+                ));
+            }
+            tensor_out(x.shape.clone(), x.dtype)
+        },
+    );
 }
 
 fn infer_where(a: &[Meta]) -> InferResult {
@@ -211,8 +380,13 @@ fn infer_where(a: &[Meta]) -> InferResult {
             shape = broadcast(&shape, &t.shape)?;
         }
     }
-    if !matches!(&a[0], Meta::Tensor(t) if t.dtype == DType::Bool) && !matches!(&a[0], Meta::Bool(_)) {
-        return Err(format!("where: condition must be a bool tensor, got {}", a[0]));
+    if !matches!(&a[0], Meta::Tensor(t) if t.dtype == DType::Bool)
+        && !matches!(&a[0], Meta::Bool(_))
+    {
+        return Err(format!(
+            "where: condition must be a bool tensor, got {}",
+            a[0]
+        ));
     }
     tensor_out(shape, result_type(&[&a[1], &a[2]])?)
 }
@@ -226,8 +400,16 @@ pub fn broadcast(a: &[i64], b: &[i64]) -> Result<Vec<i64>, String> {
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
     for i in 0..n {
-        let x = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
-        let y = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        let x = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let y = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
         out[i] = match (x, y) {
             (x, y) if x == y => x,
             (1, y) => y,

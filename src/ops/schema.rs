@@ -155,13 +155,21 @@ fn parse_default(d: &str, ty: ParamType) -> Result<Arg, String> {
                 .split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .map(|s| s.parse::<i64>().map(Arg::Int).map_err(|e| format!("{s}: {e}")))
+                .map(|s| {
+                    s.parse::<i64>()
+                        .map(Arg::Int)
+                        .map_err(|e| format!("{s}: {e}"))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             Arg::List(items)
         }
-        _ if d.starts_with('"') || d.starts_with('\'') => Arg::Str(d.trim_matches(['"', '\'']).to_string()),
+        _ if d.starts_with('"') || d.starts_with('\'') => {
+            Arg::Str(d.trim_matches(['"', '\'']).to_string())
+        }
         _ => match ty {
-            ParamType::Float => Arg::Float(d.parse().map_err(|_| format!("bad float default `{d}`"))?),
+            ParamType::Float => {
+                Arg::Float(d.parse().map_err(|_| format!("bad float default `{d}`"))?)
+            }
             ParamType::IntList => Arg::List(vec![Arg::Int(
                 d.parse().map_err(|_| format!("bad int default `{d}`"))?,
             )]),

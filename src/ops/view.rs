@@ -17,31 +17,70 @@ pub(super) fn register(t: &mut OpTable) {
         ],
         infer_view,
     );
-    t.def_op("expand", View, None, &[("aten.expand.default", "(Tensor self, SymInt[] size, *, bool implicit=False)")], infer_expand);
-    t.def_op("permute", View, None, &[("aten.permute.default", "(Tensor self, int[] dims)")], infer_permute);
-    t.def_op("transpose", View, None, &[("aten.transpose.int", "(Tensor self, int dim0, int dim1)")], |a| {
-        let x = tensor(a, 0)?;
-        let (d0, d1) = (norm_dim(int(a, 1)?, x.rank())?, norm_dim(int(a, 2)?, x.rank())?);
-        let mut s = x.shape.clone();
-        if !s.is_empty() {
-            s.swap(d0, d1);
-        }
-        tensor_out(s, x.dtype)
-    });
-    t.def_op("t", View, None, &[("aten.t.default", "(Tensor self)")], |a| {
-        let x = tensor(a, 0)?;
-        if x.rank() > 2 {
-            return Err(format!("t() expects a tensor of rank <= 2, got {:?}", x.shape));
-        }
-        tensor_out(x.shape.iter().rev().copied().collect(), x.dtype)
-    });
-    t.def_op("unsqueeze", View, None, &[("aten.unsqueeze.default", "(Tensor self, int dim)")], |a| {
-        let x = tensor(a, 0)?;
-        let d = norm_dim(int(a, 1)?, x.rank() + 1)?;
-        let mut s = x.shape.clone();
-        s.insert(d, 1);
-        tensor_out(s, x.dtype)
-    });
+    t.def_op(
+        "expand",
+        View,
+        None,
+        &[(
+            "aten.expand.default",
+            "(Tensor self, SymInt[] size, *, bool implicit=False)",
+        )],
+        infer_expand,
+    );
+    t.def_op(
+        "permute",
+        View,
+        None,
+        &[("aten.permute.default", "(Tensor self, int[] dims)")],
+        infer_permute,
+    );
+    t.def_op(
+        "transpose",
+        View,
+        None,
+        &[("aten.transpose.int", "(Tensor self, int dim0, int dim1)")],
+        |a| {
+            let x = tensor(a, 0)?;
+            let (d0, d1) = (
+                norm_dim(int(a, 1)?, x.rank())?,
+                norm_dim(int(a, 2)?, x.rank())?,
+            );
+            let mut s = x.shape.clone();
+            if !s.is_empty() {
+                s.swap(d0, d1);
+            }
+            tensor_out(s, x.dtype)
+        },
+    );
+    t.def_op(
+        "t",
+        View,
+        None,
+        &[("aten.t.default", "(Tensor self)")],
+        |a| {
+            let x = tensor(a, 0)?;
+            if x.rank() > 2 {
+                return Err(format!(
+                    "t() expects a tensor of rank <= 2, got {:?}",
+                    x.shape
+                ));
+            }
+            tensor_out(x.shape.iter().rev().copied().collect(), x.dtype)
+        },
+    );
+    t.def_op(
+        "unsqueeze",
+        View,
+        None,
+        &[("aten.unsqueeze.default", "(Tensor self, int dim)")],
+        |a| {
+            let x = tensor(a, 0)?;
+            let d = norm_dim(int(a, 1)?, x.rank() + 1)?;
+            let mut s = x.shape.clone();
+            s.insert(d, 1);
+            tensor_out(s, x.dtype)
+        },
+    );
     t.def_op(
         "squeeze",
         View,
@@ -54,10 +93,19 @@ pub(super) fn register(t: &mut OpTable) {
         |a| {
             let x = tensor(a, 0)?;
             let dims = match opt_ints(a, 1)? {
-                Some(ds) => ds.iter().map(|&d| norm_dim(d, x.rank())).collect::<Result<Vec<_>, _>>()?,
+                Some(ds) => ds
+                    .iter()
+                    .map(|&d| norm_dim(d, x.rank()))
+                    .collect::<Result<Vec<_>, _>>()?,
                 None => (0..x.rank()).collect(),
             };
-            let s = x.shape.iter().enumerate().filter(|(i, &n)| !(n == 1 && dims.contains(i))).map(|(_, &n)| n).collect();
+            let s = x
+                .shape
+                .iter()
+                .enumerate()
+                .filter(|(i, &n)| !(n == 1 && dims.contains(i)))
+                .map(|(_, &n)| n)
+                .collect();
             tensor_out(s, x.dtype)
         },
     );
@@ -65,7 +113,10 @@ pub(super) fn register(t: &mut OpTable) {
         "slice",
         View,
         None,
-        &[("aten.slice.Tensor", "(Tensor self, int dim=0, SymInt? start=None, SymInt? end=None, SymInt step=1)")],
+        &[(
+            "aten.slice.Tensor",
+            "(Tensor self, int dim=0, SymInt? start=None, SymInt? end=None, SymInt step=1)",
+        )],
         |a| {
             let x = tensor(a, 0)?;
             let d = norm_dim(int(a, 1)?, x.rank())?;
@@ -76,35 +127,65 @@ pub(super) fn register(t: &mut OpTable) {
                 return Err(format!("slice step must be positive, got {step}"));
             }
             let mut s = x.shape.clone();
-            s[d] = if end > start { (end - start + step - 1) / step } else { 0 };
+            s[d] = if end > start {
+                (end - start + step - 1) / step
+            } else {
+                0
+            };
             tensor_out(s, x.dtype)
         },
     );
-    t.def_op("select", View, None, &[("aten.select.int", "(Tensor self, int dim, SymInt index)")], |a| {
-        let x = tensor(a, 0)?;
-        let d = norm_dim(int(a, 1)?, x.rank())?;
-        let i = int(a, 2)?;
-        if i < -x.shape[d] || i >= x.shape[d] {
-            return Err(format!("select index {i} out of range for size {}", x.shape[d]));
-        }
-        let mut s = x.shape.clone();
-        s.remove(d);
-        tensor_out(s, x.dtype)
-    });
+    t.def_op(
+        "select",
+        View,
+        None,
+        &[("aten.select.int", "(Tensor self, int dim, SymInt index)")],
+        |a| {
+            let x = tensor(a, 0)?;
+            let d = norm_dim(int(a, 1)?, x.rank())?;
+            let i = int(a, 2)?;
+            if i < -x.shape[d] || i >= x.shape[d] {
+                return Err(format!(
+                    "select index {i} out of range for size {}",
+                    x.shape[d]
+                ));
+            }
+            let mut s = x.shape.clone();
+            s.remove(d);
+            tensor_out(s, x.dtype)
+        },
+    );
     for (name, target, sig) in [
         ("alias", "aten.alias.default", "(Tensor self)"),
         ("detach", "aten.detach.default", "(Tensor self)"),
-        ("clone", "aten.clone.default", "(Tensor self, *, MemoryFormat? memory_format=None)"),
-        ("lift_fresh_copy", "aten.lift_fresh_copy.default", "(Tensor self)"),
+        (
+            "clone",
+            "aten.clone.default",
+            "(Tensor self, *, MemoryFormat? memory_format=None)",
+        ),
+        (
+            "lift_fresh_copy",
+            "aten.lift_fresh_copy.default",
+            "(Tensor self)",
+        ),
     ] {
-        let class = if name == "clone" || name == "lift_fresh_copy" { OpClass::Copy } else { View };
-        t.def_op(name, class, None, &[(target, sig)], |a| Ok(Meta::Tensor(tensor(a, 0)?.clone())));
+        let class = if name == "clone" || name == "lift_fresh_copy" {
+            OpClass::Copy
+        } else {
+            View
+        };
+        t.def_op(name, class, None, &[(target, sig)], |a| {
+            Ok(Meta::Tensor(tensor(a, 0)?.clone()))
+        });
     }
     t.def_op(
         "split",
         View,
         None,
-        &[("aten.split.Tensor", "(Tensor self, SymInt split_size, int dim=0)")],
+        &[(
+            "aten.split.Tensor",
+            "(Tensor self, SymInt split_size, int dim=0)",
+        )],
         |a| {
             let x = tensor(a, 0)?;
             let d = norm_dim(int(a, 2)?, x.rank())?;
@@ -114,7 +195,9 @@ pub(super) fn register(t: &mut OpTable) {
             }
             let n = x.shape[d];
             let pieces = ((n + size - 1) / size).max(1);
-            let sizes = (0..pieces).map(|i| size.min(n - i * size)).collect::<Vec<_>>();
+            let sizes = (0..pieces)
+                .map(|i| size.min(n - i * size))
+                .collect::<Vec<_>>();
             split_out(x, d, &sizes)
         },
     );
@@ -122,25 +205,52 @@ pub(super) fn register(t: &mut OpTable) {
         "split_with_sizes",
         View,
         None,
-        &[("aten.split_with_sizes.default", "(Tensor self, SymInt[] split_sizes, int dim=0)")],
+        &[(
+            "aten.split_with_sizes.default",
+            "(Tensor self, SymInt[] split_sizes, int dim=0)",
+        )],
         |a| {
             let x = tensor(a, 0)?;
             let d = norm_dim(int(a, 2)?, x.rank())?;
             let sizes = ints(a, 1)?;
             if sizes.iter().sum::<i64>() != x.shape[d] {
-                return Err(format!("split sizes {sizes:?} do not sum to {}", x.shape[d]));
+                return Err(format!(
+                    "split sizes {sizes:?} do not sum to {}",
+                    x.shape[d]
+                ));
             }
             split_out(x, d, &sizes)
         },
     );
-    t.def_op("unbind", View, None, &[("aten.unbind.int", "(Tensor self, int dim=0)")], |a| {
-        let x = tensor(a, 0)?;
-        let d = norm_dim(int(a, 1)?, x.rank())?;
-        let mut s = x.shape.clone();
-        s.remove(d);
-        Ok(Meta::Tuple((0..x.shape[d]).map(|_| Meta::Tensor(TMeta { shape: s.clone(), dtype: x.dtype })).collect()))
-    });
-    t.def_op("cat", OpClass::Copy, None, &[("aten.cat.default", "(Tensor[] tensors, int dim=0)")], infer_cat);
+    t.def_op(
+        "unbind",
+        View,
+        None,
+        &[("aten.unbind.int", "(Tensor self, int dim=0)")],
+        |a| {
+            let x = tensor(a, 0)?;
+            let d = norm_dim(int(a, 1)?, x.rank())?;
+            let mut s = x.shape.clone();
+            s.remove(d);
+            Ok(Meta::Tuple(
+                (0..x.shape[d])
+                    .map(|_| {
+                        Meta::Tensor(TMeta {
+                            shape: s.clone(),
+                            dtype: x.dtype,
+                        })
+                    })
+                    .collect(),
+            ))
+        },
+    );
+    t.def_op(
+        "cat",
+        OpClass::Copy,
+        None,
+        &[("aten.cat.default", "(Tensor[] tensors, int dim=0)")],
+        infer_cat,
+    );
 }
 
 /// Python-style slice bounds clamped to `[0, n]`.
@@ -156,7 +266,10 @@ fn split_out(x: &TMeta, d: usize, sizes: &[i64]) -> InferResult {
             .map(|&n| {
                 let mut s = x.shape.clone();
                 s[d] = n;
-                Meta::Tensor(TMeta { shape: s, dtype: x.dtype })
+                Meta::Tensor(TMeta {
+                    shape: s,
+                    dtype: x.dtype,
+                })
             })
             .collect(),
     ))
@@ -192,7 +305,10 @@ fn infer_expand(a: &[Meta]) -> InferResult {
     let x = tensor(a, 0)?;
     let size = ints(a, 1)?;
     if size.len() < x.rank() {
-        return Err(format!("expand to {size:?} has fewer dims than {:?}", x.shape));
+        return Err(format!(
+            "expand to {size:?} has fewer dims than {:?}",
+            x.shape
+        ));
     }
     let lead = size.len() - x.rank();
     let mut out = size.clone();
@@ -213,7 +329,10 @@ fn infer_expand(a: &[Meta]) -> InferResult {
 
 /// Checks that `dims` is a permutation of `0..rank` (negative dims allowed) and normalises it.
 pub(crate) fn permutation(dims: &[i64], rank: usize) -> Result<Vec<usize>, String> {
-    let ds = dims.iter().map(|&d| norm_dim(d, rank)).collect::<Result<Vec<_>, _>>()?;
+    let ds = dims
+        .iter()
+        .map(|&d| norm_dim(d, rank))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut seen = vec![false; rank];
     for &d in &ds {
         if std::mem::replace(&mut seen[d], true) {
@@ -239,18 +358,33 @@ fn infer_cat(a: &[Meta]) -> InferResult {
     };
     let ts: Vec<&TMeta> = items
         .iter()
-        .map(|m| m.tensor().ok_or_else(|| format!("cat expects tensors, got {m}")))
+        .map(|m| {
+            m.tensor()
+                .ok_or_else(|| format!("cat expects tensors, got {m}"))
+        })
         .collect::<Result<_, _>>()?;
     // Legacy behaviour: 1-D empty tensors are skipped.
-    let real: Vec<&TMeta> = ts.iter().copied().filter(|t| !(t.rank() == 1 && t.shape[0] == 0)).collect();
+    let real: Vec<&TMeta> = ts
+        .iter()
+        .copied()
+        .filter(|t| !(t.rank() == 1 && t.shape[0] == 0))
+        .collect();
     let first = real.first().or(ts.first()).ok_or("cat of an empty list")?;
     let d = norm_dim(int(a, 1)?, first.rank())?;
     let mut shape = first.shape.clone();
     let mut dtype = first.dtype;
     shape[d] = 0;
     for t in &real {
-        if t.rank() != shape.len() || t.shape.iter().enumerate().any(|(i, &n)| i != d && n != shape[i]) {
-            return Err(format!("cat: shapes {:?} and {:?} do not fit along dim {d}", first.shape, t.shape));
+        if t.rank() != shape.len()
+            || t.shape
+                .iter()
+                .enumerate()
+                .any(|(i, &n)| i != d && n != shape[i])
+        {
+            return Err(format!(
+                "cat: shapes {:?} and {:?} do not fit along dim {d}",
+                first.shape, t.shape
+            ));
         }
         shape[d] += t.shape[d];
         dtype = dtype.promote(t.dtype);

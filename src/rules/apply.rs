@@ -20,13 +20,21 @@ pub struct RuleLog {
 pub struct RuleApplier {
     rule: Rule,
     node_limit: usize,
+    /// Upper bound on the e-nodes one application can add.
+    rhs_size: usize,
     log: Arc<Mutex<RuleLog>>,
 }
 
 impl RuleApplier {
     /// Wraps `rule`; the e-graph never grows past `node_limit` nodes through it.
     pub fn new(rule: Rule, node_limit: usize, log: Arc<Mutex<RuleLog>>) -> Self {
-        RuleApplier { rule, node_limit, log }
+        let rhs_size = rhs_bound(&rule.rhs);
+        RuleApplier {
+            rule,
+            node_limit,
+            rhs_size,
+            log,
+        }
     }
 
     fn meta_of(egraph: &FxEGraph, subst: &Subst, a: &CondArg) -> Meta {
@@ -45,7 +53,11 @@ impl RuleApplier {
 
     fn conditions_hold(&self, egraph: &FxEGraph, subst: &Subst) -> bool {
         self.rule.conds.iter().all(|c| {
-            let metas: Vec<Meta> = c.args.iter().map(|a| Self::meta_of(egraph, subst, a)).collect();
+            let metas: Vec<Meta> = c
+                .args
+                .iter()
+                .map(|a| Self::meta_of(egraph, subst, a))
+                .collect();
             let refs: Vec<&Meta> = metas.iter().collect();
             (c.cond.test)(&refs)
         })
@@ -56,7 +68,10 @@ impl RuleApplier {
         match rhs {
             Rhs::Var(v) => Some(subst[*v]),
             Rhs::Node(n, children) => {
-                let ids = children.iter().map(|c| self.instantiate(egraph, subst, c)).collect::<Option<Vec<Id>>>()?;
+                let ids = children
+                    .iter()
+                    .map(|c| self.instantiate(egraph, subst, c))
+                    .collect::<Option<Vec<Id>>>()?;
                 let node = match n {
                     Lang::Call(op, _) => Lang::Call(*op, ids.into()),
                     leaf => leaf.clone(),
@@ -64,19 +79,46 @@ impl RuleApplier {
                 Some(egraph.add(node))
             }
             Rhs::Compute(c, args) => {
-                let ids = args.iter().map(|a| self.instantiate(egraph, subst, a)).collect::<Option<Vec<Id>>>()?;
+                let ids = args
+                    .iter()
+                    .map(|a| self.instantiate(egraph, subst, a))
+                    .collect::<Option<Vec<Id>>>()?;
                 let metas: Vec<Meta> = ids.iter().map(|&i| egraph[i].data.meta.clone()).collect();
                 let refs: Vec<&Meta> = metas.iter().collect();
                 let value = (c.eval)(&refs)?;
+                if arg_size(&value) > COMPUTED_BOUND {
+                    return None;
+                }
                 Some(add_arg(egraph, &[], &value))
             }
         }
     }
 }
 
+/// Most e-nodes a computed attribute adds (a list of up to this many ints, and the list).
+const COMPUTED_BOUND: usize = 65;
+
+/// Upper bound on the e-nodes instantiating `rhs` adds, so the node limit holds exactly.
+fn rhs_bound(rhs: &Rhs) -> usize {
+    match rhs {
+        Rhs::Var(_) => 0,
+        Rhs::Node(_, c) => 1 + c.iter().map(rhs_bound).sum::<usize>(),
+        Rhs::Compute(_, c) => COMPUTED_BOUND + c.iter().map(rhs_bound).sum::<usize>(),
+    }
+}
+
 impl Applier<Lang, crate::egraph::FxAnalysis> for RuleApplier {
-    fn apply_one(&self, egraph: &mut FxEGraph, eclass: Id, subst: &Subst, _ast: Option<&PatternAst<Lang>>, _name: Symbol) -> Vec<Id> {
-        if egraph.total_number_of_nodes() >= self.node_limit || !self.conditions_hold(egraph, subst) {
+    fn apply_one(
+        &self,
+        egraph: &mut FxEGraph,
+        eclass: Id,
+        subst: &Subst,
+        _ast: Option<&PatternAst<Lang>>,
+        _name: Symbol,
+    ) -> Vec<Id> {
+        if egraph.total_number_of_nodes() + self.rhs_size > self.node_limit
+            || !self.conditions_hold(egraph, subst)
+        {
             return vec![];
         }
         let Some(new) = self.instantiate(egraph, subst, &self.rule.rhs) else {
@@ -84,12 +126,20 @@ impl Applier<Lang, crate::egraph::FxAnalysis> for RuleApplier {
         };
         let (left, right) = (&egraph[eclass].data.meta, &egraph[new].data.meta);
         if let Meta::Invalid(why) = right {
-            self.log.lock().unwrap().ill_typed.push((self.rule.name.clone(), why.clone()));
+            self.log
+                .lock()
+                .unwrap()
+                .ill_typed
+                .push((self.rule.name.clone(), why.clone()));
             return vec![];
         }
         if !left.same_as(right) {
             let (l, r) = (left.clone(), right.clone());
-            self.log.lock().unwrap().refused.push((self.rule.name.clone(), l, r));
+            self.log
+                .lock()
+                .unwrap()
+                .refused
+                .push((self.rule.name.clone(), l, r));
             return vec![];
         }
         if egraph.union(eclass, new) {
@@ -101,5 +151,12 @@ impl Applier<Lang, crate::egraph::FxAnalysis> for RuleApplier {
 
     fn vars(&self) -> Vec<Var> {
         self.rule.lhs.vars()
+    }
+}
+
+fn arg_size(a: &crate::ir::Arg) -> usize {
+    match a {
+        crate::ir::Arg::List(items) => 1 + items.iter().map(arg_size).sum::<usize>(),
+        _ => 1,
     }
 }

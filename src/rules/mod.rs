@@ -94,7 +94,8 @@ pub struct Rule {
 }
 
 /// The default rules, compiled in: `(file name, text)`.
-pub const DEFAULT_RULES: &[(&str, &str)] = &[("views.rules", include_str!("../../rules/views.rules"))];
+pub const DEFAULT_RULES: &[(&str, &str)] =
+    &[("views.rules", include_str!("../../rules/views.rules"))];
 
 /// Parses the default rules.
 pub fn default_rules() -> Result<Vec<Rule>> {
@@ -112,16 +113,29 @@ pub fn default_rules() -> Result<Vec<Rule>> {
 
 /// Loads every `*.rules` file of a directory (sorted by name).
 pub fn load_dir(dir: &Path) -> Result<Vec<Rule>> {
-    let rd = std::fs::read_dir(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
-    let mut files: Vec<_> = rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "rules")).collect();
+    let rd = std::fs::read_dir(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut files: Vec<_> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rules"))
+        .collect();
     files.sort();
     if files.is_empty() {
-        return Err(Error::Rules(vec![format!("{}: no .rules files in this directory", dir.display())]));
+        return Err(Error::Rules(vec![format!(
+            "{}: no .rules files in this directory",
+            dir.display()
+        )]));
     }
     let mut all = Vec::new();
     let mut errors = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(&f).map_err(|source| Error::Io { path: f.clone(), source })?;
+        let text = std::fs::read_to_string(&f).map_err(|source| Error::Io {
+            path: f.clone(),
+            source,
+        })?;
         match parse_rules(&f.display().to_string(), &text) {
             Ok(r) => all.extend(r),
             Err(Error::Rules(e)) => errors.extend(e),
@@ -135,7 +149,10 @@ fn finish(all: Vec<Rule>, mut errors: Vec<String>) -> Result<Vec<Rule>> {
     let mut seen = std::collections::HashMap::new();
     for r in &all {
         if let Some(prev) = seen.insert(r.name.clone(), r.origin.clone()) {
-            errors.push(format!("{}: rule `{}` is already defined at {prev}", r.origin, r.name));
+            errors.push(format!(
+                "{}: rule `{}` is already defined at {prev}",
+                r.origin, r.name
+            ));
         }
     }
     if errors.is_empty() {
@@ -147,8 +164,12 @@ fn finish(all: Vec<Rule>, mut errors: Vec<String>) -> Result<Vec<Rule>> {
 
 /// Parses one rule file; every error is reported.
 pub fn parse_rules(file: &str, text: &str) -> Result<Vec<Rule>> {
-    let forms = read_forms(text).map_err(|(s, m)| Error::Rules(vec![format!("{file}:{}:{}: {m}", s.line, s.col)]))?;
-    let mut p = Parser { file, errors: Vec::new() };
+    let forms = read_forms(text)
+        .map_err(|(s, m)| Error::Rules(vec![format!("{file}:{}:{}: {m}", s.line, s.col)]))?;
+    let mut p = Parser {
+        file,
+        errors: Vec::new(),
+    };
     let mut rules = Vec::new();
     for f in forms {
         if let Some(r) = p.rule(&f.sexp, f.comment) {
@@ -169,7 +190,8 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn err(&mut self, span: Span, msg: impl std::fmt::Display) {
-        self.errors.push(format!("{}:{}:{}: {msg}", self.file, span.line, span.col));
+        self.errors
+            .push(format!("{}:{}:{}: {msg}", self.file, span.line, span.col));
     }
 
     fn rule(&mut self, s: &Sexp, doc: String) -> Option<Rule> {
@@ -199,7 +221,10 @@ impl Parser<'_> {
             }
         };
         if items.len() < 4 {
-            self.err(span, format!("rule `{name}` needs a left side and a right side"));
+            self.err(
+                span,
+                format!("rule `{name}` needs a left side and a right side"),
+            );
             return None;
         }
         let errors_before = self.errors.len();
@@ -212,7 +237,9 @@ impl Parser<'_> {
         while i < items.len() {
             match &items[i] {
                 Sexp::Atom(k, _) if k == ":if" => {}
-                Sexp::Atom(k, sp) => self.err(*sp, format!("unknown rule option `{k}` (expected `:if`)")),
+                Sexp::Atom(k, sp) => {
+                    self.err(*sp, format!("unknown rule option `{k}` (expected `:if`)"))
+                }
                 other => {
                     if let Some(c) = self.cond(other, &vars) {
                         conds.push(c);
@@ -262,7 +289,9 @@ impl Parser<'_> {
                 };
                 let children: Vec<Id> = items[1..].iter().map(|c| self.lhs(c, ast, vars)).collect();
                 match self.node(op, *op_span, children.len()) {
-                    Some(Lang::Call(o, _)) => ast.add(ENodeOrVar::ENode(Lang::Call(o, children.into()))),
+                    Some(Lang::Call(o, _)) => {
+                        ast.add(ENodeOrVar::ENode(Lang::Call(o, children.into())))
+                    }
                     Some(_) => {
                         self.err(*op_span, format!("`{op}` is a literal, not an op"));
                         ast.add(ENodeOrVar::ENode(Lang::Int(0)))
@@ -280,7 +309,14 @@ impl Parser<'_> {
             Ok(l) => Some(l),
             Err(e) => {
                 if let Some(o) = table().by_name(op) {
-                    self.err(span, format!("`{op}` takes {} arguments ({}), got {n}", o.def().params.len(), param_list(o)));
+                    self.err(
+                        span,
+                        format!(
+                            "`{op}` takes {} arguments ({}), got {n}",
+                            o.def().params.len(),
+                            param_list(o)
+                        ),
+                    );
                 } else {
                     self.err(span, e);
                 }
@@ -294,7 +330,10 @@ impl Parser<'_> {
             Sexp::Atom(a, span) if a.starts_with('?') => match a.parse::<Var>() {
                 Ok(v) if vars.contains(&v) => Some(Rhs::Var(v)),
                 _ => {
-                    self.err(*span, format!("variable `{a}` is not bound by the left side"));
+                    self.err(
+                        *span,
+                        format!("variable `{a}` is not bound by the left side"),
+                    );
                     None
                 }
             },
@@ -304,11 +343,19 @@ impl Parser<'_> {
                     self.err(*span, "expected an op name after `(`");
                     return None;
                 };
-                let children: Vec<Option<Rhs>> = items[1..].iter().map(|c| self.rhs(c, vars)).collect();
+                let children: Vec<Option<Rhs>> =
+                    items[1..].iter().map(|c| self.rhs(c, vars)).collect();
                 let children: Option<Vec<Rhs>> = children.into_iter().collect();
                 if let Some(c) = registry::computed(op) {
                     if c.arity != items.len() - 1 {
-                        self.err(*op_span, format!("computed attribute `{op}` takes {} arguments, got {}", c.arity, items.len() - 1));
+                        self.err(
+                            *op_span,
+                            format!(
+                                "computed attribute `{op}` takes {} arguments, got {}",
+                                c.arity,
+                                items.len() - 1
+                            ),
+                        );
                         return None;
                     }
                     return Some(Rhs::Compute(c, children?));
@@ -337,7 +384,13 @@ impl Parser<'_> {
         };
         if let Some(n) = cond.arity {
             if n != items.len() - 1 {
-                self.err(*name_span, format!("condition `{name}` takes {n} arguments, got {}", items.len() - 1));
+                self.err(
+                    *name_span,
+                    format!(
+                        "condition `{name}` takes {n} arguments, got {}",
+                        items.len() - 1
+                    ),
+                );
                 return None;
             }
         }
@@ -353,7 +406,10 @@ impl Parser<'_> {
                 },
                 Sexp::Atom(lit, sp) => args.push(CondArg::Lit(self.node(lit, *sp, 0)?)),
                 other => {
-                    self.err(other.span(), "condition arguments are variables or literals");
+                    self.err(
+                        other.span(),
+                        "condition arguments are variables or literals",
+                    );
                     return None;
                 }
             }

@@ -31,7 +31,10 @@ pub struct Computed {
 
 fn ints(m: &Meta) -> Option<Vec<i64>> {
     match m {
-        Meta::List(items) => items.iter().map(|x| if let Meta::Int(i) = x { Some(*i) } else { None }).collect(),
+        Meta::List(items) => items
+            .iter()
+            .map(|x| if let Meta::Int(i) = x { Some(*i) } else { None })
+            .collect(),
         _ => None,
     }
 }
@@ -51,7 +54,12 @@ fn int_list(v: impl IntoIterator<Item = i64>) -> Arg {
 
 /// Every condition.
 pub const CONDITIONS: &[Condition] = &[
-    Condition { name: "tensor", arity: Some(1), doc: "the argument is a tensor", test: |a| a[0].tensor().is_some() },
+    Condition {
+        name: "tensor",
+        arity: Some(1),
+        doc: "the argument is a tensor",
+        test: |a| a[0].tensor().is_some(),
+    },
     Condition {
         name: "scalar",
         arity: Some(1),
@@ -68,19 +76,32 @@ pub const CONDITIONS: &[Condition] = &[
         name: "same-shape",
         arity: None,
         doc: "all arguments are tensors of one shape",
-        test: |a| a.iter().all(|m| m.tensor().is_some_and(|t| Some(&t.shape) == a[0].tensor().map(|u| &u.shape))),
+        test: |a| {
+            a.iter().all(|m| {
+                m.tensor()
+                    .is_some_and(|t| Some(&t.shape) == a[0].tensor().map(|u| &u.shape))
+            })
+        },
     },
     Condition {
         name: "same-dtype",
         arity: None,
         doc: "all arguments are tensors of one dtype",
-        test: |a| a.iter().all(|m| m.tensor().is_some_and(|t| Some(t.dtype) == a[0].tensor().map(|u| u.dtype))),
+        test: |a| {
+            a.iter().all(|m| {
+                m.tensor()
+                    .is_some_and(|t| Some(t.dtype) == a[0].tensor().map(|u| u.dtype))
+            })
+        },
     },
     Condition {
         name: "shape-is",
         arity: Some(2),
         doc: "tensor ?x has exactly the int list ?s as its shape",
-        test: |a| a[0].tensor().is_some_and(|t| ints(a[1]).as_ref() == Some(&t.shape)),
+        test: |a| {
+            a[0].tensor()
+                .is_some_and(|t| ints(a[1]).as_ref() == Some(&t.shape))
+        },
     },
     Condition {
         name: "dtype-is",
@@ -100,7 +121,12 @@ pub const CONDITIONS: &[Condition] = &[
         doc: "the argument is None",
         test: |a| matches!(a[0], Meta::None),
     },
-    Condition { name: "equal", arity: Some(2), doc: "the two arguments have equal values/metas", test: |a| a[0].same_as(a[1]) },
+    Condition {
+        name: "equal",
+        arity: Some(2),
+        doc: "the two arguments have equal values/metas",
+        test: |a| a[0].same_as(a[1]),
+    },
 ];
 
 /// Every computed attribute.
@@ -115,7 +141,14 @@ pub const COMPUTED: &[Computed] = &[
             if q.len() != r {
                 return None;
             }
-            Some(int_list(q.iter().map(|&j| norm(j, r).map(|j| p[j])).collect::<Option<Vec<_>>>()?.into_iter().map(|d| norm(d, r).map(|d| d as i64)).collect::<Option<Vec<_>>>()?))
+            Some(int_list(
+                q.iter()
+                    .map(|&j| norm(j, r).map(|j| p[j]))
+                    .collect::<Option<Vec<_>>>()?
+                    .into_iter()
+                    .map(|d| norm(d, r).map(|d| d as i64))
+                    .collect::<Option<Vec<_>>>()?,
+            ))
         },
     },
     Computed {

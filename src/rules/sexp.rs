@@ -39,7 +39,13 @@ pub struct Form {
 /// Reads every top-level form; errors are `(span, message)`.
 pub fn read_forms(text: &str) -> Result<Vec<Form>, (Span, String)> {
     let chars: Vec<char> = text.chars().collect();
-    let mut p = Reader { chars: &chars, pos: 0, line: 1, col: 1, comment: Vec::new() };
+    let mut p = Reader {
+        chars: &chars,
+        pos: 0,
+        line: 1,
+        col: 1,
+        comment: Vec::new(),
+    };
     let mut forms = Vec::new();
     loop {
         let blank_lines = p.skip_ws_collect_comments();
@@ -63,7 +69,10 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn span(&self) -> Span {
-        Span { line: self.line, col: self.col }
+        Span {
+            line: self.line,
+            col: self.col,
+        }
     }
 
     fn bump(&mut self) -> char {
@@ -89,7 +98,8 @@ impl Reader<'_> {
                     while self.pos < self.chars.len() && self.chars[self.pos] != '\n' {
                         s.push(self.bump());
                     }
-                    self.comment.push(s.trim_start_matches(';').trim().to_string());
+                    self.comment
+                        .push(s.trim_start_matches(';').trim().to_string());
                     newlines = 0;
                 }
                 '\n' => {

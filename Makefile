@@ -1,0 +1,37 @@
+# fxsat — the two set-up commands of the README:
+#   make demo   optimise a bundled model graph and check its numbers in PyTorch
+#   make test   everything CI runs: fmt, clippy, Rust tests, Python tests
+# Both work on a fresh clone: the PyTorch venv is created (outside the repo) when missing.
+
+VENV_PY = $(shell bash python/venv.sh)
+FXSAT   = target/release/fxsat
+DEMO    = tests/fixtures/gpt2.forward.json
+
+.PHONY: build demo test rust-test py-test lint bench fixtures
+
+build:
+	cargo build --release --locked
+
+demo: build
+	mkdir -p out
+	$(FXSAT) optimize $(DEMO) -o out/gpt2.forward.opt.json --report out/gpt2.forward.report.json
+	$(FXSAT) stats out/gpt2.forward.opt.json | head -n 8
+	cd python && $(VENV_PY) -m fxsat.compare ../$(DEMO) ../out/gpt2.forward.opt.json --int-inputs ../tests/fixtures/index.json
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --release --locked --all-targets -- -D warnings
+
+rust-test:
+	cargo test --release --locked
+
+py-test: build
+	cd python && FXSAT_BIN=../$(FXSAT) $(VENV_PY) -m pytest -q tests
+
+test: lint rust-test py-test
+
+bench:
+	cargo bench --bench pipeline
+
+fixtures:
+	cd python && $(VENV_PY) gen_fixtures.py
