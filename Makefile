@@ -26,7 +26,7 @@ rust-test:
 	cargo test --release --locked
 
 py-test: build
-	cd python && FXSAT_BIN=../$(FXSAT) $(VENV_PY) -m pytest -q tests
+	cd python && FXSAT_BIN=$(CURDIR)/$(FXSAT) $(VENV_PY) -m pytest -q tests
 
 test: lint rust-test py-test
 

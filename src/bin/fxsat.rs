@@ -94,10 +94,27 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let bad_input = e.downcast_ref::<fxsat::Error>().is_some();
-            eprintln!("fxsat: error: {e:#}");
+            eprintln!("fxsat: error: {}", message(&e));
             ExitCode::from(if bad_input { 2 } else { 1 })
         }
     }
+}
+
+/// The error and its causes, `: `-separated, skipping a cause whose text the message already
+/// holds (`fxsat::Error::Io` prints its OS error itself and also reports it as its source).
+fn message(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        if msg.contains(&s) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&s);
+    }
+    msg
 }
 
 fn read(path: &Path) -> Result<fxsat::ir::Graph> {

@@ -102,11 +102,9 @@ pub fn default_rules() -> Result<Vec<Rule>> {
     let mut all = Vec::new();
     let mut errors = Vec::new();
     for (file, text) in DEFAULT_RULES {
-        match parse_rules(&format!("rules/{file}"), text) {
-            Ok(r) => all.extend(r),
-            Err(Error::Rules(e)) => errors.extend(e),
-            Err(e) => return Err(e),
-        }
+        let (r, e) = parse_file(&format!("rules/{file}"), text);
+        all.extend(r);
+        errors.extend(e);
     }
     finish(all, errors)
 }
@@ -136,11 +134,9 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Rule>> {
             path: f.clone(),
             source,
         })?;
-        match parse_rules(&f.display().to_string(), &text) {
-            Ok(r) => all.extend(r),
-            Err(Error::Rules(e)) => errors.extend(e),
-            Err(e) => return Err(e),
-        }
+        let (r, e) = parse_file(&f.display().to_string(), &text);
+        all.extend(r);
+        errors.extend(e);
     }
     finish(all, errors)
 }
@@ -162,10 +158,24 @@ fn finish(all: Vec<Rule>, mut errors: Vec<String>) -> Result<Vec<Rule>> {
     }
 }
 
-/// Parses one rule file; every error is reported.
+/// Parses one rule file; every error is reported (duplicate names included).
 pub fn parse_rules(file: &str, text: &str) -> Result<Vec<Rule>> {
-    let forms = read_forms(text)
-        .map_err(|(s, m)| Error::Rules(vec![format!("{file}:{}:{}: {m}", s.line, s.col)]))?;
+    let (rules, errors) = parse_file(file, text);
+    finish(rules, errors)
+}
+
+/// The rules of a file that parsed, and the errors of those that did not. The good rules of
+/// a file with errors are kept so that duplicate names against them are reported too.
+fn parse_file(file: &str, text: &str) -> (Vec<Rule>, Vec<String>) {
+    let forms = match read_forms(text) {
+        Ok(forms) => forms,
+        Err((s, m)) => {
+            return (
+                Vec::new(),
+                vec![format!("{file}:{}:{}: {m}", s.line, s.col)],
+            )
+        }
+    };
     let mut p = Parser {
         file,
         errors: Vec::new(),
@@ -176,11 +186,7 @@ pub fn parse_rules(file: &str, text: &str) -> Result<Vec<Rule>> {
             rules.push(r);
         }
     }
-    if p.errors.is_empty() {
-        Ok(rules)
-    } else {
-        Err(Error::Rules(p.errors))
-    }
+    (rules, p.errors)
 }
 
 struct Parser<'a> {

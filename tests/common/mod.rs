@@ -1,0 +1,73 @@
+//! Helpers shared by the integration tests: the fixture graphs and unique temp dirs.
+#![allow(dead_code)]
+
+use fxsat::ir::Graph;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// `tests/fixtures`.
+pub fn fixture_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// Every fixture graph (`tests/fixtures/*.json` but `index.json`), sorted by name.
+pub fn fixtures() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(fixture_dir())
+        .expect("tests/fixtures exists")
+        .map(|e| e.expect("readable dir entry").path())
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "json")
+                && p.file_name().is_some_and(|n| n != "index.json")
+        })
+        .collect();
+    v.sort();
+    assert!(
+        v.len() >= 10,
+        "expected the committed fixture graphs, found {}",
+        v.len()
+    );
+    v
+}
+
+/// The file name of a path, for messages.
+pub fn short(p: &Path) -> String {
+    p.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+/// Reads a fixture, panicking with the error.
+pub fn load(p: &Path) -> Graph {
+    fxsat::io::read_file(p).unwrap_or_else(|e| panic!("{}: {e}", short(p)))
+}
+
+/// Every fixture, loaded.
+pub fn all() -> Vec<(String, Graph)> {
+    fixtures().iter().map(|p| (short(p), load(p))).collect()
+}
+
+/// A fresh empty directory under the system temp dir, unique to this process and call.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let dir = std::env::temp_dir().join(format!(
+        "fxsat-test-{tag}-{}-{n}-{nanos}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+/// Number of call nodes with this target.
+pub fn count_target(g: &Graph, target: &str) -> usize {
+    g.nodes
+        .iter()
+        .filter(|n| n.target() == Some(target))
+        .count()
+}
+
+/// Number of call nodes.
+pub fn calls(g: &Graph) -> usize {
+    g.nodes.iter().filter(|n| n.target().is_some()).count()
+}
