@@ -9,6 +9,8 @@
 
 use crate::cost::Model;
 use crate::egraph::{FxEGraph, Lang, Selection};
+mod local;
+
 use egg::{Id, Language};
 use std::collections::{HashMap, HashSet};
 
@@ -153,50 +155,59 @@ fn dag_cost_cached(
 /// Extracts the selection for `roots`.
 pub fn extract(eg: &FxEGraph, model: &Model, roots: &[Id], opts: &ExtractOptions) -> Extracted {
     let costs = Costs::new(eg, model);
-    let mut sel = greedy_with(eg, &costs);
+    let sel = greedy_with(eg, &costs);
+    let cost_of = |id: Id, i: usize| costs.node[&(id, i)];
     let node_cost = |id: Id, n: &Lang| -> f64 {
-        let class = &eg[id];
-        class
+        eg[id]
             .nodes
             .iter()
             .position(|m| m == n)
-            .map_or(0.0, |i| costs.node[&(class.id, i)])
+            .map_or(0.0, |i| cost_of(id, i))
     };
-    let eval = |sel: &Selection| dag_cost_cached(eg, sel, roots, &mut |id, n| node_cost(id, n));
-    let greedy_cost = eval(&sel).unwrap_or(f64::INFINITY);
-    let mut cost = greedy_cost;
+    let greedy_cost =
+        dag_cost_cached(eg, &sel, roots, &mut |id, n| node_cost(id, n)).unwrap_or(f64::INFINITY);
+    let choice: HashMap<Id, usize> = sel
+        .iter()
+        .map(|(&id, n)| {
+            (
+                id,
+                eg[id]
+                    .nodes
+                    .iter()
+                    .position(|m| m == n)
+                    .expect("chosen node is in its class"),
+            )
+        })
+        .collect();
+    let sel_greedy = sel;
+    let mut dag = local::Dag::new(eg, choice, &cost_of, roots);
     for _ in 0..opts.rounds {
-        let mut improved = false;
-        let reachable = reachable(eg, &sel, roots);
-        for id in reachable {
-            let class = &eg[id];
-            if class.nodes.len() < 2 {
-                continue;
-            }
-            let current = sel[&id].clone();
-            for n in &class.nodes {
-                if *n == current || n.children().iter().any(|c| !sel.contains_key(&eg.find(*c))) {
-                    continue;
-                }
-                sel.insert(id, n.clone());
-                match eval(&sel) {
-                    Some(c) if c < cost - 1e-15 => {
-                        cost = c;
-                        improved = true;
-                        break;
-                    }
-                    _ => {
-                        sel.insert(id, current.clone());
-                    }
-                }
-            }
-        }
-        if !improved {
+        if !dag.improve(roots) {
             break;
         }
     }
+    let sel: Selection = dag
+        .choice
+        .iter()
+        .map(|(&id, &i)| (id, eg[id].nodes[i].clone()))
+        .collect();
     let keep = reachable(eg, &sel, roots);
     let selection: Selection = keep.into_iter().map(|id| (id, sel[&id].clone())).collect();
+    // Recompute exactly (the incremental sum drifts by rounding) and never return worse than greedy.
+    let cost = dag_cost_cached(eg, &selection, roots, &mut |id, n| node_cost(id, n))
+        .unwrap_or(f64::INFINITY);
+    if cost > greedy_cost {
+        let keep = reachable(eg, &sel_greedy, roots);
+        let selection = keep
+            .into_iter()
+            .map(|id| (id, sel_greedy[&id].clone()))
+            .collect();
+        return Extracted {
+            selection,
+            cost: greedy_cost,
+            greedy_cost,
+        };
+    }
     Extracted {
         selection,
         cost,

@@ -10,15 +10,13 @@ pub fn fixture_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-/// Every fixture graph (`tests/fixtures/*.json` but `index.json`), sorted by name.
+/// Every fixture graph (`tests/fixtures/*.forward.json` and `*.joint.json`; other JSON files
+/// there are data, e.g. `index.json`), sorted by name.
 pub fn fixtures() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(fixture_dir())
         .expect("tests/fixtures exists")
         .map(|e| e.expect("readable dir entry").path())
-        .filter(|p| {
-            p.extension().is_some_and(|x| x == "json")
-                && p.file_name().is_some_and(|n| n != "index.json")
-        })
+        .filter(|p| is_graph_fixture(p))
         .collect();
     v.sort();
     assert!(
@@ -70,4 +68,11 @@ pub fn count_target(g: &Graph, target: &str) -> usize {
 /// Number of call nodes.
 pub fn calls(g: &Graph) -> usize {
     g.nodes.iter().filter(|n| n.target().is_some()).count()
+}
+
+/// Fixture graphs are named `<name>.forward.json` or `<name>.joint.json`.
+pub fn is_graph_fixture(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".forward.json") || n.ends_with(".joint.json"))
 }
