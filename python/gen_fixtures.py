@@ -67,6 +67,21 @@ def attn_causal_bool(q, k, v, keep):
     return torch.softmax(s, dim=-1) @ v
 
 
+def attn_div(q, k, v):
+    """softmax(q @ k^T / 4) @ v (scale divides, no mask)."""
+    return torch.softmax(q @ k.transpose(-2, -1) / 4.0, dim=-1) @ v
+
+
+def attn_unscaled(q, k, v):
+    """softmax(q @ k^T) @ v: no scale (T5 style)."""
+    return torch.softmax(q @ k.transpose(-2, -1), dim=-1) @ v
+
+
+def attn_unscaled_mask(q, k, v, bias):
+    """softmax(q @ k^T + bias) @ v: no scale, additive position bias (T5 style)."""
+    return torch.softmax(q @ k.transpose(-2, -1) + bias, dim=-1) @ v
+
+
 def attention_cases():
     """name -> (fn, inputs, indices of inputs requiring grad in joint graphs, valid [low, high)
     ranges of integer/bool inputs by argument name, description)."""
@@ -92,6 +107,13 @@ def attention_cases():
                              "softmax(masked_fill(q@k^T*0.25, ~keep, finfo.min))@v, q/k/v "
                              "(2,4,8,16), bool keep-mask (1,1,8,8) input (causal in the example; "
                              "random masks may fully mask rows)"),
+        "attn_div": (attn_div, [r(2, 4, 8, 16), r(2, 4, 8, 16), r(2, 4, 8, 16)], [0, 1, 2], {},
+                     "softmax(q@k^T/4.0)@v, q/k/v (2,4,8,16)"),
+        "attn_unscaled": (attn_unscaled, [r(1, 4, 8, 16), r(1, 4, 8, 16), r(1, 4, 8, 16)],
+                          [0, 1, 2], {}, "softmax(q@k^T)@v, no scale, batch 1 (1,4,8,16)"),
+        "attn_unscaled_mask": (attn_unscaled_mask, [r(2, 4, 8, 16), r(2, 4, 8, 16),
+                                                    r(2, 4, 8, 16), r(1, 4, 8, 8)], [0, 1, 2], {},
+                               "softmax(q@k^T + bias)@v, no scale, additive bias (1,4,8,8)"),
     }
 
 

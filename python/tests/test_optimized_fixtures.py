@@ -1,5 +1,14 @@
-"""The Rust optimizer keeps every fixture's numerics: ``fxsat optimize FIXTURE -o OUT``, then
-compare(FIXTURE, OUT) with atol = rtol = 1e-5 on random inputs (integer ranges from index.json).
+"""The Rust optimizer keeps every fixture's numerics: ``fxsat optimize FIXTURE -o OUT``, then,
+on random inputs (integer ranges from index.json), two seeds:
+
+1. both graphs in float64 (``to_f64``) agree element-wise to atol 1e-10, rtol 1e-9: the
+   rewrites are value-preserving, up to float64 rounding;
+2. in their own dtype (float32), max|orig - out| <= 1e-4 * (1 + max|orig|) per output. The
+   default rules replace a decomposed softmax by aten._softmax, bmm chains by matmul and whole
+   attention blocks by scaled_dot_product_attention: float32 rounding differs, and parameter
+   gradients summed over a batch amplify it in elements that cancel (BERT's joint graph reaches
+   ~7e-5 absolute on gradients of magnitude ~10), hence a scale-relative bound at the fp32
+   tolerance of the attention issue (1e-4).
 
 The binary is ``$FXSAT_BIN`` or ``target/release/fxsat`` (build it with
 ``cargo build --release``). A missing binary is a failure, not a skip."""
@@ -29,6 +38,9 @@ def test_optimized_fixture_matches(file, tmp_path):
     assert r.returncode == 0, f"fxsat optimize failed ({r.returncode}):\n{r.stdout}\n{r.stderr}"
     assert out.is_file(), f"fxsat optimize wrote no {out}"
     for seed in (0, 1):
-        res = compare(FIXTURES / file, out, seed=seed, atol=1e-5, rtol=1e-5,
-                      int_inputs=FIXTURES / "index.json")
-        assert res.ok, f"seed {seed}:\n" + "\n".join(res.lines)
+        res = compare(FIXTURES / file, out, seed=seed, atol=1e-10, rtol=1e-9,
+                      int_inputs=FIXTURES / "index.json", f64=True)
+        assert res.ok, f"float64, seed {seed}:\n" + "\n".join(res.lines)
+        res = compare(FIXTURES / file, out, seed=seed, atol=1e-4, rtol=1e-4,
+                      int_inputs=FIXTURES / "index.json", scaled=True)
+        assert res.ok, f"float32, seed {seed}:\n" + "\n".join(res.lines)

@@ -62,14 +62,20 @@ impl Model {
             return Work::default();
         };
         let metas: Vec<&Meta> = children.iter().map(|&c| &eg[c].data.meta).collect();
+        self.work_of(*op, &metas, &eg[id].data.meta)
+    }
+
+    /// The work of one call of `op` on arguments with metas `metas` producing `out`
+    /// (also used on plain graphs, e.g. for the partitioner's recompute cost).
+    pub fn work_of(&self, op: Op, metas: &[&Meta], out: &Meta) -> Work {
         let out_bytes = |m: &Meta| m.bytes() as f64;
         let in_bytes: f64 = metas.iter().map(|m| m.bytes() as f64).sum();
-        let class = match *op {
+        let class = match op {
             Op::INPUT | Op::LIST | Op::NONE | Op::GETITEM => OpClass::Free,
             Op::OPAQUE => OpClass::Factory,
             _ => op.def().class,
         };
-        let out = eg[id].data.meta.clone();
+        let out = out.clone();
         let w = |flops: f64, bytes: f64| Work {
             flops,
             bytes,
@@ -85,8 +91,26 @@ impl Model {
                 metas.first().map_or(0.0, |m| numel(m)) * 2.0,
                 in_bytes + out_bytes(&out),
             ),
+            OpClass::Attention => {
+                let (q, k, v) = (metas[0].tensor(), metas[1].tensor(), metas[2].tensor());
+                let flops = match (q, k, v) {
+                    (Some(q), Some(k), Some(v)) => {
+                        let r = q.rank();
+                        let (l, e, s, ev) = (
+                            q.shape[r - 2],
+                            q.shape[r - 1],
+                            k.shape[r - 2],
+                            v.shape[r - 1],
+                        );
+                        let batch: i64 = q.shape[..r - 2].iter().product();
+                        (2 * batch * l * s * (e + ev)) as f64 + 5.0 * (batch * l * s) as f64
+                    }
+                    _ => 0.0,
+                };
+                w(flops, in_bytes + out_bytes(&out))
+            }
             OpClass::Matmul => {
-                let (flops, dims) = matmul_flops(op.name(), &metas, &out);
+                let (flops, dims) = matmul_flops(op.name(), metas, &out);
                 let mut work = w(flops, in_bytes + out_bytes(&out));
                 if let (Some(t), Some(align)) = (
                     out.tensor(),
@@ -136,7 +160,7 @@ fn matmul_flops(name: &str, a: &[&Meta], out: &Meta) -> (f64, Vec<i64>) {
         }
     };
     match name {
-        "mm" | "bmm" => mm(t(0), t(1)),
+        "mm" | "bmm" | "matmul" => mm(t(0), t(1)),
         "addmm" | "baddbmm" => mm(t(1), t(2)),
         "convolution" => {
             let w = t(1);

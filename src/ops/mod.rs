@@ -16,6 +16,7 @@
 pub mod meta;
 pub mod schema;
 
+mod attention;
 mod factory;
 mod index;
 mod matmul;
@@ -25,10 +26,12 @@ mod view;
 
 use crate::ir::Arg;
 pub use meta::{InferResult, Meta, TMeta};
+pub use pointwise::{broadcast, result_type};
 use schema::{parse_params, Param};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::OnceLock;
+pub(crate) use view::{permutation, slice_bounds};
 
 /// An op of the e-graph language: an index into the op table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -79,6 +82,8 @@ pub enum OpClass {
     Reduction,
     /// A matrix multiply (flops computed by the cost model from the shapes).
     Matmul,
+    /// Fused attention: two matmuls and a softmax, reading q, k, v (and a mask) once.
+    Attention,
     /// Writes its output without reading tensors (full, iota, ...).
     Factory,
     /// Data movement: gather, scatter, cat, copies.
@@ -168,6 +173,7 @@ impl OpTable {
         matmul::register(&mut t);
         factory::register(&mut t);
         index::register(&mut t);
+        attention::register(&mut t);
         t
     }
 

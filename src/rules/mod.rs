@@ -94,8 +94,13 @@ pub struct Rule {
 }
 
 /// The default rules, compiled in: `(file name, text)`.
-pub const DEFAULT_RULES: &[(&str, &str)] =
-    &[("views.rules", include_str!("../../rules/views.rules"))];
+pub const DEFAULT_RULES: &[(&str, &str)] = &[
+    (
+        "attention.rules",
+        include_str!("../../rules/attention.rules"),
+    ),
+    ("views.rules", include_str!("../../rules/views.rules")),
+];
 
 /// Parses the default rules.
 pub fn default_rules() -> Result<Vec<Rule>> {

@@ -127,6 +127,94 @@ pub const CONDITIONS: &[Condition] = &[
         doc: "the two arguments have equal values/metas",
         test: |a| a[0].same_as(a[1]),
     },
+    Condition {
+        name: "last-dim",
+        arity: Some(2),
+        doc: "int ?d names the last dim of tensor ?x",
+        test: |a| matches!((a[0].tensor(), a[1]), (Some(t), Meta::Int(d)) if t.rank() > 0 && norm(*d, t.rank()) == Some(t.rank() - 1)),
+    },
+    Condition {
+        name: "swaps-last-two",
+        arity: Some(1),
+        doc: "the int list is the identity permutation but for its last two entries, swapped",
+        test: |a| {
+            ints(a[0]).is_some_and(|p| {
+                let r = p.len();
+                r >= 2 && p.iter().enumerate().all(|(i, &d)| {
+                    let want = if i == r - 2 { r - 1 } else if i == r - 1 { r - 2 } else { i };
+                    norm(d, r) == Some(want)
+                })
+            })
+        },
+    },
+    Condition {
+        name: "flattens-batch",
+        arity: Some(2),
+        doc: "int list ?s is tensor ?x's shape with all dims but the last two multiplied into one",
+        test: |a| match (a[0].tensor(), ints(a[1])) {
+            (Some(t), Some(s)) if t.rank() >= 3 => {
+                let r = t.rank();
+                s == [t.shape[..r - 2].iter().product::<i64>(), t.shape[r - 2], t.shape[r - 1]]
+            }
+            _ => false,
+        },
+    },
+    Condition {
+        name: "matmul-result",
+        arity: Some(3),
+        doc: "int list ?s is the shape of matmul(?a, ?b) and ?a, ?b have equal batch dims",
+        test: |a| match (a[0].tensor(), a[1].tensor(), ints(a[2])) {
+            (Some(x), Some(y), Some(s)) if x.rank() >= 2 && x.rank() == y.rank() => {
+                let r = x.rank();
+                x.shape[..r - 2] == y.shape[..r - 2] && x.shape[r - 1] == y.shape[r - 2] && s[..] == [&x.shape[..r - 1], &y.shape[r - 1..]].concat()[..]
+            }
+            _ => false,
+        },
+    },
+    Condition {
+        name: "attention-shapes",
+        arity: Some(3),
+        doc: "q [.., L, E], k [.., S, E], v [.., S, Ev] with equal batch dims and one float dtype",
+        test: |a| match (a[0].tensor(), a[1].tensor(), a[2].tensor()) {
+            (Some(q), Some(k), Some(v)) => {
+                let r = q.rank();
+                r >= 3
+                    && k.rank() == r
+                    && v.rank() == r
+                    && q.dtype.is_float()
+                    && q.dtype == k.dtype
+                    && q.dtype == v.dtype
+                    && q.shape[r - 1] == k.shape[r - 1]
+                    && k.shape[r - 2] == v.shape[r - 2]
+                    && q.shape[..r - 2] == k.shape[..r - 2]
+                    && q.shape[..r - 2] == v.shape[..r - 2]
+            }
+            _ => false,
+        },
+    },
+    Condition {
+        name: "additive-mask",
+        arity: Some(3),
+        doc: "?m is a float tensor of ?q's dtype, of rank >= 2, broadcasting to the scores of ?q·?kᵀ without growing them",
+        test: |a| match (a[0].tensor(), a[1].tensor(), a[2].tensor()) {
+            (Some(m), Some(q), Some(k)) if q.rank() >= 2 && k.rank() == q.rank() => {
+                let r = q.rank();
+                let scores: Vec<i64> = q.shape[..r - 1].iter().copied().chain([k.shape[r - 2]]).collect();
+                m.dtype == q.dtype && m.rank() >= 2 && m.rank() <= r && crate::ops::broadcast(&m.shape, &scores).is_ok_and(|b| b == scores)
+            }
+            _ => false,
+        },
+    },
+    Condition {
+        name: "finite-nonzero",
+        arity: Some(1),
+        doc: "a compile-time number that is finite and not zero",
+        test: |a| match a[0] {
+            Meta::Float(x) => x.is_finite() && *x != 0.0,
+            Meta::Int(i) => *i != 0,
+            _ => false,
+        },
+    },
 ];
 
 /// Every computed attribute.
@@ -166,6 +254,26 @@ pub const COMPUTED: &[Computed] = &[
                 p.swap(x, y);
             }
             Some(int_list(p))
+        },
+    },
+    Computed {
+        name: "recip",
+        arity: 1,
+        doc: "1 / ?s as a float, for a finite non-zero number ?s",
+        eval: |a| match a[0] {
+            Meta::Float(x) if x.is_finite() && *x != 0.0 => Some(Arg::Float(1.0 / x)),
+            Meta::Int(i) if *i != 0 => Some(Arg::Float(1.0 / *i as f64)),
+            _ => None,
+        },
+    },
+    Computed {
+        name: "as-float",
+        arity: 1,
+        doc: "the number ?s as a float",
+        eval: |a| match a[0] {
+            Meta::Float(x) => Some(Arg::Float(*x)),
+            Meta::Int(i) => Some(Arg::Float(*i as f64)),
+            _ => None,
         },
     },
     Computed {
