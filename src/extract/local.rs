@@ -82,8 +82,8 @@ impl<'a> Dag<'a> {
         let mut n = 0;
         while let Some((id, done)) = stack.pop() {
             if done {
-                if !self.pos.contains_key(&id) {
-                    self.pos.insert(id, n);
+                if let std::collections::hash_map::Entry::Vacant(e) = self.pos.entry(id) {
+                    e.insert(n);
                     n += 1;
                 }
                 continue;
