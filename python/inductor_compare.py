@@ -1,0 +1,107 @@
+#!/usr/bin/env python
+"""Blocks fused by Inductor's own pattern passes vs by fxsat, per fixture.
+
+    $(python/venv.sh) python/inductor_compare.py [--fxsat target/release/fxsat] [--markdown]
+
+For every inference fixture: the graph is rebuilt with fxsat.load, its node metadata is filled
+by fake-tensor propagation (as AOTAutograd leaves it), and Inductor's
+``joint_graph_passes`` (the pass that holds its 30 SDPA patterns) runs on it; fused blocks are
+counted as the SDPA calls in the resulting graph (and cross-checked with Inductor's
+``fuse_attention`` counter). fxsat's count is the number of
+``aten.scaled_dot_product_attention`` calls in ``fxsat optimize``'s output. The table goes
+into the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import torch  # noqa: E402
+from torch._dynamo.utils import counters  # noqa: E402
+from torch._subclasses.fake_tensor import FakeTensorMode  # noqa: E402
+from torch.fx.passes.fake_tensor_prop import FakeTensorProp  # noqa: E402
+
+from fxsat.compare import int_inputs_for  # noqa: E402
+from fxsat.fxjson import read_fx_json  # noqa: E402
+from fxsat.load import random_inputs, to_graph_module  # noqa: E402
+
+FIXTURES = ROOT / "tests" / "fixtures"
+SDPA_TARGETS = ("scaled_dot_product", "_scaled_dot_product")
+
+
+def count_sdpa_gm(gm: torch.fx.GraphModule) -> int:
+    return sum(1 for n in gm.graph.nodes
+               if n.op == "call_function" and any(t in str(n.target) for t in SDPA_TARGETS))
+
+
+def inductor_fused(path: Path) -> tuple[int, int]:
+    """(SDPA calls after Inductor's joint_graph_passes, its fuse_attention counter)."""
+    from torch._inductor import config
+    from torch._inductor.fx_passes.joint_graph import joint_graph_passes
+
+    doc = read_fx_json(path)
+    gm = to_graph_module(doc)
+    inputs = random_inputs(doc, 0, int_inputs_for(FIXTURES / "index.json", path))
+    with FakeTensorMode(allow_non_fake_inputs=True) as mode:
+        fake = [mode.from_tensor(t) if isinstance(t, torch.Tensor) else t for t in inputs]
+        FakeTensorProp(gm, mode).propagate(*fake)
+    counters.clear()
+    with config.patch(pattern_matcher=True), torch.no_grad():
+        gm = joint_graph_passes(gm)
+    return count_sdpa_gm(gm), counters["inductor"]["fuse_attention"]
+
+
+def fxsat_fused(path: Path, binary: Path) -> int:
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "out.json"
+        subprocess.run([str(binary), "optimize", str(path), "-o", str(out)], check=True,
+                       capture_output=True)
+        doc = read_fx_json(out)
+    return sum(1 for n in doc["nodes"] if "scaled_dot_product" in str(n.get("target", "")))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fxsat", default=str(ROOT / "target" / "release" / "fxsat"))
+    ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    args = ap.parse_args(argv)
+    index = json.loads((FIXTURES / "index.json").read_text())
+    rows = []
+    for e in index["fixtures"]:
+        if e["kind"] != "forward":
+            continue
+        path = FIXTURES / e["file"]
+        try:
+            ind, counter = inductor_fused(path)
+            ind_s = str(ind)
+        except Exception as ex:  # noqa: BLE001 - report, do not hide
+            ind_s, counter = f"error: {type(ex).__name__}", "-"
+        fx = fxsat_fused(path, Path(args.fxsat))
+        rows.append((e["file"], e["attention_blocks"], ind_s, counter, fx))
+    if args.markdown:
+        print("| fixture | attention blocks | Inductor fused | fxsat fused |")
+        print("|---|---|---|---|")
+        for f, b, i, _, x in rows:
+            print(f"| {f} | {b} | {i} | {x} |")
+    else:
+        for f, b, i, c, x in rows:
+            print(f"{f:36s} blocks={b}  inductor={i} (counter {c})  fxsat={x}")
+    blocks = sum(r[1] for r in rows)
+    ind = sum(int(r[2]) for r in rows if r[2].isdigit())
+    errors = sum(1 for r in rows if not r[2].isdigit())
+    print(f"\ntotal: blocks={blocks} inductor={ind}{f' ({errors} errors)' if errors else ''} "
+          f"fxsat={sum(r[4] for r in rows)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
