@@ -8,10 +8,7 @@ use fxsat::{optimize, Options};
 
 /// Forward fixtures not fused yet, each with the reason. The test asserts they stay at 0, so
 /// fusing one forces this list (and the closing note) to be updated.
-const NOT_YET_FUSED: &[(&str, &str)] = &[(
-    "attn_causal_bool.forward.json",
-    "mask applied with masked_fill/where(bool, scores, finfo.min): needs the where-mask rules",
-)];
+const NOT_YET_FUSED: &[(&str, &str)] = &[];
 
 fn blocks(file: &str) -> usize {
     let index: serde_json::Value = serde_json::from_str(

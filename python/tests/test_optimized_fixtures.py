@@ -44,3 +44,18 @@ def test_optimized_fixture_matches(file, tmp_path):
         res = compare(FIXTURES / file, out, seed=seed, atol=1e-4, rtol=1e-4,
                       int_inputs=FIXTURES / "index.json", scaled=True)
         assert res.ok, f"float32, seed {seed}:\n" + "\n".join(res.lines)
+
+
+def test_fully_masked_rows_keep_their_numbers(tmp_path):
+    """attn_causal_bool fills masked scores with finfo.min; fxsat fuses it into SDPA with an
+    additive finfo.min mask. With every key masked (keep all False) each row is uniform in
+    both graphs: the fused graph must give exactly what the original gives, not NaN or 0."""
+    if not (BIN.is_file() and os.access(BIN, os.X_OK)):
+        pytest.fail(f"fxsat binary not found at {BIN}", pytrace=False)
+    src = FIXTURES / "attn_causal_bool.forward.json"
+    out = tmp_path / "out.json"
+    subprocess.run([str(BIN), "optimize", str(src), "-o", str(out)], check=True, timeout=300)
+    assert "aten.scaled_dot_product_attention.default" in out.read_text()
+    for keep in ([0, 1], [1, 2], [0, 2]):  # all masked, none masked, random
+        res = compare(src, out, seed=0, atol=1e-6, rtol=1e-6, int_inputs={"arg2_1": keep})
+        assert res.ok, f"keep range {keep}:\n" + "\n".join(res.lines)

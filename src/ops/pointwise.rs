@@ -164,10 +164,24 @@ pub(super) fn register(t: &mut OpTable) {
         (
             "where",
             Rule::Promote,
-            &[(
-                "aten.where.self",
-                "(Tensor condition, Tensor self, Tensor other)",
-            )],
+            &[
+                (
+                    "aten.where.self",
+                    "(Tensor condition, Tensor self, Tensor other)",
+                ),
+                (
+                    "aten.where.ScalarOther",
+                    "(Tensor condition, Tensor self, Scalar other)",
+                ),
+                (
+                    "aten.where.ScalarSelf",
+                    "(Tensor condition, Scalar self, Tensor other)",
+                ),
+                (
+                    "aten.where.Scalar",
+                    "(Tensor condition, Scalar self, Scalar other)",
+                ),
+            ],
             None,
         ),
         (

@@ -215,6 +215,15 @@ pub const CONDITIONS: &[Condition] = &[
             _ => false,
         },
     },
+    Condition {
+        name: "absorbing-fill",
+        arity: Some(1),
+        doc: "a number that is -inf or at most -2^125: adding any |s| < 2^100 to it gives it back exactly (float32/bfloat16 finfo.min qualify; float16's does not)",
+        test: |a| match a[0] {
+            Meta::Float(x) => *x == f64::NEG_INFINITY || *x <= -(2f64.powi(125)),
+            _ => false,
+        },
+    },
 ];
 
 /// Every computed attribute.
