@@ -7,7 +7,7 @@ VENV_PY = $(shell bash python/venv.sh)
 FXSAT   = target/release/fxsat
 DEMO    = tests/fixtures/gpt2.forward.json
 
-.PHONY: build demo test rust-test py-test lint bench fixtures
+.PHONY: build demo test rust-test py-test lint bench fixtures op-cases check-rules
 
 build:
 	cargo build --release --locked
@@ -35,3 +35,11 @@ bench:
 
 fixtures:
 	cd python && $(VENV_PY) gen_fixtures.py
+
+# PyTorch's outputs for the interpreter's per-op cases (tests/fixtures/interp/op_cases.json).
+op-cases:
+	$(VENV_PY) python/gen_op_cases.py
+
+# Every default rule, checked numerically in the reference interpreter.
+check-rules: build
+	$(FXSAT) check-rules --cases 1000

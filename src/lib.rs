@@ -16,19 +16,23 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod check;
 pub mod cost;
 pub mod egraph;
 pub mod error;
 pub mod extract;
+pub mod interp;
 pub mod io;
 pub mod ir;
 pub mod ops;
+pub mod partition;
 pub mod pipeline;
 pub mod rules;
 pub mod saturate;
 pub mod stats;
 
 pub use error::{Error, Result};
+pub use partition::{partition, PartitionOptions, Partitioned};
 pub use pipeline::{optimize, Optimized, Options, Report};
 
 /// The README's code examples, compiled as doctests.

@@ -75,6 +75,15 @@ pub struct Report {
     pub rules: IndexMap<String, usize>,
     /// Nodes in and out, opaque nodes.
     pub nodes: NodeReport,
+    /// Attention calls in the output graph.
+    pub attention: AttentionReport,
+}
+
+/// Attention figures.
+#[derive(Debug, Clone, Default)]
+pub struct AttentionReport {
+    /// `scaled_dot_product_attention` calls (any variant) in the output graph.
+    pub fused: usize,
 }
 
 /// Seconds per phase.
@@ -206,6 +215,13 @@ pub fn optimize(graph: &Graph, opts: &Options) -> Result<Optimized> {
             before: graph.nodes.len(),
             after: out.nodes.len(),
             opaque: built.opaque_count,
+        },
+        attention: AttentionReport {
+            fused: out
+                .nodes
+                .iter()
+                .filter(|n| n.target().is_some_and(|t| t.contains("scaled_dot_product")))
+                .count(),
         },
     };
     log::info!(

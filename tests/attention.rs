@@ -84,3 +84,69 @@ fn fused_graphs_are_cheaper() {
         );
     }
 }
+
+/// The attention fixture set (tests/fixtures/attention/index.json): Inductor's 30 patterns,
+/// model attention, forms outside Inductor's list, and traps. Each entry states how many SDPA
+/// calls a correct optimizer produces (0 for a trap where fusing would change numbers).
+///
+/// `tests/fixtures/attention/gaps.txt` lists, one `file count` per line, the fixtures fxsat does
+/// not fuse as it should yet, with the count it gives today. The test fails when a fixture
+/// outside that list is wrong, and when a listed fixture changes (fixed: remove the line; a
+/// regression: investigate) — so the list is always the true state, never a silent skip.
+#[test]
+fn attention_fixture_set_fuses_exactly_what_it_should() {
+    let dir = common::fixture_dir().join("attention");
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
+    let entries = index
+        .as_array()
+        .or_else(|| index["fixtures"].as_array())
+        .expect("index is a list of entries");
+    let gaps: std::collections::BTreeMap<String, usize> =
+        std::fs::read_to_string(dir.join("gaps.txt"))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .map(|l| {
+                let (f, n) = l.split_once(' ').expect("`file count`");
+                (f.to_string(), n.trim().parse().expect("count"))
+            })
+            .collect();
+    let (mut ok, mut failures, mut now) = (0, Vec::new(), Vec::new());
+    for e in entries {
+        let file = e["file"].as_str().unwrap();
+        let want = e["expected_sdpa"].as_u64().unwrap() as usize;
+        let g = common::load(&dir.join(file));
+        let out = optimize(
+            &g,
+            &Options {
+                file: file.into(),
+                ..Options::default()
+            },
+        )
+        .unwrap_or_else(|err| panic!("{file}: {err}"));
+        let got = out.report.attention.fused;
+        if got != want {
+            now.push(format!("{file} {got}"));
+        }
+        match gaps.get(file) {
+            None if got == want => ok += 1,
+            None => failures.push(format!(
+                "{file} ({}): {got} SDPA calls, expected {want} — {}",
+                e["group"], e["why"]
+            )),
+            Some(&g) if g == got && got != want => {}
+            Some(&g) => failures.push(format!(
+                "{file}: listed in gaps.txt with {g}, now {got} (expected {want}): update gaps.txt"
+            )),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{ok}/{} fixtures right, {} known gaps; problems:\n{}\n\ncurrent gaps (for gaps.txt):\n{}",
+        entries.len(),
+        gaps.len(),
+        failures.join("\n"),
+        now.join("\n")
+    );
+}

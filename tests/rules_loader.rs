@@ -259,6 +259,15 @@ fn applications_over_fixtures() -> IndexMap<String, usize> {
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
+    // ... and the attention fixtures (tests/fixtures/attention/), which hold every way models
+    // write attention (scale on q or k, split scales, pre-divided q, ...).
+    let attention = common::fixture_dir().join("attention");
+    if let Ok(rd) = std::fs::read_dir(&attention) {
+        extra.extend(
+            rd.map(|e| e.unwrap().path())
+                .filter(|p| common::is_graph_fixture(p)),
+        );
+    }
     extra.sort();
     graphs.extend(extra.iter().map(|p| (common::short(p), common::load(p))));
     for (name, g) in graphs {

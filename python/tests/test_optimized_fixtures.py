@@ -13,6 +13,7 @@ on random inputs (integer ranges from index.json), two seeds:
 The binary is ``$FXSAT_BIN`` or ``target/release/fxsat`` (build it with
 ``cargo build --release``). A missing binary is a failure, not a skip."""
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -59,3 +60,51 @@ def test_fully_masked_rows_keep_their_numbers(tmp_path):
     for keep in ([0, 1], [1, 2], [0, 2]):  # all masked, none masked, random
         res = compare(src, out, seed=0, atol=1e-6, rtol=1e-6, int_inputs={"arg2_1": keep})
         assert res.ok, f"keep range {keep}:\n" + "\n".join(res.lines)
+
+
+ATT = FIXTURES / "attention"
+
+
+def _attention_entries():
+    idx = json.loads((ATT / "index.json").read_text())
+    return idx if isinstance(idx, list) else idx["fixtures"]
+
+
+@pytest.mark.parametrize("entry", _attention_entries(), ids=lambda e: e["file"])
+def test_optimized_attention_fixture_matches(entry, tmp_path):
+    """Every attention fixture keeps its numbers: float64 to 1e-9 (value-preserving rewrites),
+    and in its own dtype within the attention issue's tolerance of each output's scale
+    (fp32 1e-4, bf16/fp16 2e-2)."""
+    if not (BIN.is_file() and os.access(BIN, os.X_OK)):
+        pytest.fail(f"fxsat binary not found at {BIN}", pytrace=False)
+    src = ATT / entry["file"]
+    out = tmp_path / entry["file"]
+    r = subprocess.run([str(BIN), "optimize", str(src), "-o", str(out)], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    ints = entry.get("int_inputs") or {}
+    tol = 1e-4 if entry.get("dtype", "float32") == "float32" else 2e-2
+    for seed in (0, 1):
+        res = compare(src, out, seed=seed, atol=1e-10, rtol=1e-9, int_inputs=ints, f64=True)
+        assert res.ok, f"float64, seed {seed}:\n" + "\n".join(res.lines)
+        res = compare(src, out, seed=seed, atol=tol, rtol=tol, int_inputs=ints, scaled=True)
+        assert res.ok, f"{entry.get('dtype')}, seed {seed}:\n" + "\n".join(res.lines)
+
+
+@pytest.mark.parametrize("file", fixture_files())
+def test_view_rules_keep_fixtures_allclose(file, tmp_path):
+    """The core pipeline with only the view canonicalisation rules (rules/views.rules, which
+    never reorder arithmetic) reproduces every fixture element-wise: torch.allclose with
+    atol = rtol = 1e-5 in float32."""
+    if not (BIN.is_file() and os.access(BIN, os.X_OK)):
+        pytest.fail(f"fxsat binary not found at {BIN}", pytrace=False)
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "views.rules").write_text((ROOT / "rules" / "views.rules").read_text())
+    out = tmp_path / file
+    subprocess.run([str(BIN), "optimize", str(FIXTURES / file), "-o", str(out), "--rules",
+                    str(rules)], check=True, capture_output=True, timeout=300)
+    for seed in (0, 1):
+        res = compare(FIXTURES / file, out, seed=seed, atol=1e-5, rtol=1e-5,
+                      int_inputs=FIXTURES / "index.json")
+        assert res.ok, f"seed {seed}:\n" + "\n".join(res.lines)

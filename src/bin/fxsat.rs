@@ -78,6 +78,45 @@ enum Cmd {
         #[arg(long)]
         trust_meta: bool,
     },
+    /// Check every rule numerically: random instances of its left side that satisfy its
+    /// conditions, evaluated against its right side by the reference interpreter. Prints one
+    /// line per rule; exits 1 if any rule fails (with a counterexample and its seed).
+    CheckRules {
+        /// Directory of .rules files to check (default: the compiled-in rules).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// Cases per rule.
+        #[arg(long, default_value_t = 100)]
+        cases: usize,
+        /// Base seed; case i uses seed + i.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Partition a joint graph into PREFIX.fw.json and PREFIX.bw.json (min-cut
+    /// rematerialization under a memory budget).
+    Partition {
+        /// Input joint FX-JSON file (kind "joint").
+        input: PathBuf,
+        /// Output prefix: writes PREFIX.fw.json and PREFIX.bw.json.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Memory budget in [0, 1]: 1 = runtime-optimised cut, 0 = save only inputs.
+        #[arg(long, default_value_t = 1.0)]
+        budget: f64,
+        /// Device the result runs on (picks the default cost profile).
+        #[arg(long, value_enum, default_value = "cpu")]
+        target: TargetArg,
+        /// Cost-model profile: cpu, a100, h100, or a JSON file (default: the target's).
+        #[arg(long)]
+        device: Option<String>,
+        /// Write a JSON report (saved values, bytes, recompute cost, peak, timings) here.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Print the budget → (activation bytes, recompute cost, peak) curve over 20 budgets
+        /// and write PREFIX.sweep.svg.
+        #[arg(long)]
+        sweep: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -191,6 +230,7 @@ fn run(cmd: Cmd) -> Result<()> {
                                "stop_reason": r.egraph.stop_reason},
                     "cost": {"before": r.cost.before, "after": r.cost.after, "greedy_tree": r.cost.greedy},
                     "nodes": {"before": r.nodes.before, "after": r.nodes.after, "opaque": r.nodes.opaque},
+                    "attention": {"fused": r.attention.fused},
                     "rules": r.rules.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<String, serde_json::Value>>(),
                 });
                 std::fs::write(&path, serde_json::to_string_pretty(&j)? + "\n")
@@ -209,5 +249,101 @@ fn run(cmd: Cmd) -> Result<()> {
             print!("{s}");
             Ok(())
         }
+        Cmd::CheckRules { rules, cases, seed } => {
+            let opts = fxsat::check::CheckOptions { cases, seed };
+            let failed =
+                fxsat::check::check_rules_command(rules.as_deref(), &opts, &mut std::io::stdout())?;
+            anyhow::ensure!(failed == 0, "check-rules: {failed} rule(s) failed");
+            Ok(())
+        }
+        Cmd::Partition {
+            input,
+            output,
+            budget,
+            target,
+            device,
+            report,
+            sweep,
+        } => partition_cmd(
+            &input,
+            &output,
+            budget,
+            target,
+            device.as_deref(),
+            report.as_deref(),
+            sweep,
+        ),
     }
+}
+
+/// `fxsat partition`: split a joint graph into PREFIX.fw.json and PREFIX.bw.json.
+#[allow(clippy::too_many_arguments)]
+fn partition_cmd(
+    input: &Path,
+    prefix: &Path,
+    budget: f64,
+    target: TargetArg,
+    device: Option<&str>,
+    report: Option<&Path>,
+    sweep: bool,
+) -> Result<()> {
+    use fxsat::partition::{partition, sweep as sweep_curve, PartitionOptions};
+    let t0 = Instant::now();
+    let graph = read(input)?;
+    let target = match target {
+        TargetArg::Cpu => Target::Cpu,
+        TargetArg::Cuda => Target::Cuda,
+    };
+    let opts = PartitionOptions {
+        budget,
+        target,
+        profile: Some(Profile::named(device.unwrap_or(target.default_profile()))?),
+        ..PartitionOptions::default()
+    };
+    let mut p = partition(&graph, &opts)?;
+    let with_suffix = |s: &str| {
+        let mut os = prefix.as_os_str().to_owned();
+        os.push(s);
+        PathBuf::from(os)
+    };
+    fxsat::io::write_file(&p.fw, &with_suffix(".fw.json"))?;
+    fxsat::io::write_file(&p.bw, &with_suffix(".bw.json"))?;
+    p.report.timings.total = t0.elapsed().as_secs_f64();
+    let r = &p.report;
+    eprintln!(
+        "{}: budget {}: saved {} values, {} bytes ({} activation bytes of {} at budget 1); recomputes {} nodes ({:.3e} s, {:.3e} flops); peak {} bytes; {:.1} ms",
+        input.display(),
+        r.budget,
+        r.saved.len(),
+        r.saved_bytes,
+        r.activation_bytes,
+        r.max_activation_bytes,
+        r.recomputed.len(),
+        r.recompute_seconds,
+        r.recompute_flops,
+        r.peak_bytes,
+        r.timings.total * 1e3
+    );
+    if let Some(path) = report {
+        std::fs::write(path, serde_json::to_string_pretty(&r.to_json())? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if sweep {
+        let points = sweep_curve(&graph, &opts)?;
+        println!("budget\tactivation_bytes\trecompute_seconds\trecompute_flops\tpeak_bytes");
+        for pt in &points {
+            println!(
+                "{:.2}\t{}\t{:.6e}\t{:.6e}\t{}",
+                pt.budget,
+                pt.activation_bytes,
+                pt.recompute_seconds,
+                pt.recompute_flops,
+                pt.peak_bytes
+            );
+        }
+        let svg = with_suffix(".sweep.svg");
+        std::fs::write(&svg, fxsat::partition::sweep_svg(&graph.name, &points))
+            .with_context(|| format!("writing {}", svg.display()))?;
+    }
+    Ok(())
 }

@@ -99,6 +99,7 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "attention.rules",
         include_str!("../../rules/attention.rules"),
     ),
+    ("scale.rules", include_str!("../../rules/scale.rules")),
     ("views.rules", include_str!("../../rules/views.rules")),
 ];
 

@@ -39,6 +39,10 @@ fn ints(m: &Meta) -> Option<Vec<i64>> {
     }
 }
 
+fn non_ones(s: &[i64]) -> Vec<i64> {
+    s.iter().copied().filter(|&n| n != 1).collect()
+}
+
 fn rank(m: &Meta) -> Option<usize> {
     m.tensor().map(|t| t.rank())
 }
@@ -174,19 +178,19 @@ pub const CONDITIONS: &[Condition] = &[
     Condition {
         name: "attention-shapes",
         arity: Some(3),
-        doc: "q [.., L, E], k [.., S, E], v [.., S, Ev] with equal batch dims and one float dtype",
+        doc: "q [.., L, E], kᵀ [.., E, S], v [.., S, Ev] with equal batch dims and one float dtype (?kt is kᵀ)",
         test: |a| match (a[0].tensor(), a[1].tensor(), a[2].tensor()) {
-            (Some(q), Some(k), Some(v)) => {
+            (Some(q), Some(kt), Some(v)) => {
                 let r = q.rank();
                 r >= 3
-                    && k.rank() == r
+                    && kt.rank() == r
                     && v.rank() == r
                     && q.dtype.is_float()
-                    && q.dtype == k.dtype
+                    && q.dtype == kt.dtype
                     && q.dtype == v.dtype
-                    && q.shape[r - 1] == k.shape[r - 1]
-                    && k.shape[r - 2] == v.shape[r - 2]
-                    && q.shape[..r - 2] == k.shape[..r - 2]
+                    && q.shape[r - 1] == kt.shape[r - 2]
+                    && kt.shape[r - 1] == v.shape[r - 2]
+                    && q.shape[..r - 2] == kt.shape[..r - 2]
                     && q.shape[..r - 2] == v.shape[..r - 2]
             }
             _ => false,
@@ -195,11 +199,11 @@ pub const CONDITIONS: &[Condition] = &[
     Condition {
         name: "additive-mask",
         arity: Some(3),
-        doc: "?m is a float tensor of ?q's dtype, of rank >= 2, broadcasting to the scores of ?q·?kᵀ without growing them",
+        doc: "?m is a float tensor of ?q's dtype, of rank >= 2, broadcasting to the scores ?q·?kt without growing them",
         test: |a| match (a[0].tensor(), a[1].tensor(), a[2].tensor()) {
-            (Some(m), Some(q), Some(k)) if q.rank() >= 2 && k.rank() == q.rank() => {
+            (Some(m), Some(q), Some(kt)) if q.rank() >= 2 && kt.rank() == q.rank() => {
                 let r = q.rank();
-                let scores: Vec<i64> = q.shape[..r - 1].iter().copied().chain([k.shape[r - 2]]).collect();
+                let scores: Vec<i64> = q.shape[..r - 1].iter().copied().chain([kt.shape[r - 1]]).collect();
                 m.dtype == q.dtype && m.rank() >= 2 && m.rank() <= r && crate::ops::broadcast(&m.shape, &scores).is_ok_and(|b| b == scores)
             }
             _ => false,
@@ -218,9 +222,36 @@ pub const CONDITIONS: &[Condition] = &[
     Condition {
         name: "absorbing-fill",
         arity: Some(1),
-        doc: "a number that is -inf or at most -2^125: adding any |s| < 2^100 to it gives it back exactly (float32/bfloat16 finfo.min qualify; float16's does not)",
+        doc: "a finite number at most -2^125: adding any |s| < 2^100 to it gives it back exactly (float32/bfloat16 finfo.min qualify; float16's does not). -inf does not qualify: a row masked with -inf everywhere is NaN in the original but 0 in fused SDPA",
         test: |a| match a[0] {
-            Meta::Float(x) => *x == f64::NEG_INFINITY || *x <= -(2f64.powi(125)),
+            Meta::Float(x) => x.is_finite() && *x <= -(2f64.powi(125)),
+            _ => false,
+        },
+    },
+    Condition {
+        name: "half",
+        arity: Some(1),
+        doc: "a float16 or bfloat16 tensor",
+        test: |a| a[0].tensor().is_some_and(|t| matches!(t.dtype, crate::ir::DType::F16 | crate::ir::DType::BF16)),
+    },
+    Condition {
+        name: "perm-moves-only-ones",
+        arity: Some(2),
+        doc: "permute(?x, ?p) keeps the order of ?x's dims of size > 1 (so it is a view)",
+        test: |a| match (a[0].tensor(), ints(a[1])) {
+            (Some(t), Some(p)) if p.len() == t.rank() => {
+                let big: Vec<usize> = p.iter().filter_map(|&d| norm(d, t.rank())).filter(|&d| t.shape[d] != 1).collect();
+                big.windows(2).all(|w| w[0] < w[1])
+            }
+            _ => false,
+        },
+    },
+    Condition {
+        name: "inserts-ones",
+        arity: Some(2),
+        doc: "int list ?s is ?y's shape with only dims of size 1 added or removed",
+        test: |a| match (a[0].tensor(), ints(a[1])) {
+            (Some(t), Some(s)) => non_ones(&t.shape) == non_ones(&s),
             _ => false,
         },
     },
@@ -283,6 +314,92 @@ pub const COMPUTED: &[Computed] = &[
             Meta::Float(x) => Some(Arg::Float(*x)),
             Meta::Int(i) => Some(Arg::Float(*i as f64)),
             _ => None,
+        },
+    },
+    Computed {
+        name: "swap-last-two",
+        arity: 1,
+        doc: "the permutation of rank(?x) dims that swaps the last two",
+        eval: |a| {
+            let r = rank(a[0])?;
+            if r < 2 {
+                return None;
+            }
+            let mut p: Vec<i64> = (0..r as i64).collect();
+            p.swap(r - 2, r - 1);
+            Some(int_list(p))
+        },
+    },
+    Computed {
+        name: "mul-scalars",
+        arity: 2,
+        doc: "?a * ?b for two compile-time numbers, as a float",
+        eval: |a| {
+            let f = |m: &Meta| match m {
+                Meta::Float(x) => Some(*x),
+                Meta::Int(i) => Some(*i as f64),
+                _ => None,
+            };
+            let v = f(a[0])? * f(a[1])?;
+            v.is_finite().then_some(Arg::Float(v))
+        },
+    },
+    Computed {
+        name: "permuted-shape",
+        arity: 2,
+        doc: "the shape of permute(?x, ?p)",
+        eval: |a| {
+            let t = a[0].tensor()?;
+            let p = ints(a[1])?;
+            Some(int_list(p.iter().map(|&d| norm(d, t.rank()).map(|d| t.shape[d])).collect::<Option<Vec<_>>>()?))
+        },
+    },
+    Computed {
+        name: "permuted-list",
+        arity: 2,
+        doc: "the int list ?s permuted by ?p: [s[p[0]], s[p[1]], ...]",
+        eval: |a| {
+            let s = ints(a[0])?;
+            let p = ints(a[1])?;
+            Some(int_list(p.iter().map(|&d| norm(d, s.len()).map(|d| s[d])).collect::<Option<Vec<_>>>()?))
+        },
+    },
+    Computed {
+        name: "ones-perm",
+        arity: 3,
+        doc: "for view(?y, ?s) that only adds/removes size-1 dims, the permutation of ?y's dims whose size>1 dims come in the order permute(view(?y, ?s), ?p) puts them (size-1 dims last)",
+        eval: |a| {
+            let y = a[0].tensor()?;
+            let s = ints(a[1])?;
+            let p = ints(a[2])?;
+            let y_big: Vec<usize> = (0..y.rank()).filter(|&d| y.shape[d] != 1).collect();
+            let s_rank: Vec<Option<usize>> = {
+                let mut k = 0;
+                s.iter().map(|&n| if n != 1 { k += 1; Some(k - 1) } else { None }).collect()
+            };
+            let mut out: Vec<i64> = Vec::new();
+            for &d in &p {
+                if let Some(r) = s_rank[norm(d, s.len())?] {
+                    out.push(*y_big.get(r)? as i64);
+                }
+            }
+            out.extend((0..y.rank()).filter(|&d| y.shape[d] == 1).map(|d| d as i64));
+            Some(int_list(out))
+        },
+    },
+    Computed {
+        name: "unsqueezed-shape",
+        arity: 2,
+        doc: "the shape of unsqueeze(?x, ?d)",
+        eval: |a| {
+            let t = a[0].tensor()?;
+            let d = match a[1] {
+                Meta::Int(d) => norm(*d, t.rank() + 1)?,
+                _ => return None,
+            };
+            let mut s = t.shape.clone();
+            s.insert(d, 1);
+            Some(int_list(s))
         },
     },
     Computed {

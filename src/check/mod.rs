@@ -1,0 +1,320 @@
+//! Numerical validation of rules (`fxsat check-rules`): for every rule, random instances of
+//! its left side that satisfy its conditions ([`gen`]), the right side built from the same
+//! bindings, both evaluated by the [reference interpreter](crate::interp) and compared with
+//! the per-dtype tolerance of [`crate::interp::tolerance`]. A right side whose shape or dtype
+//! differs from the left side's (an unsound merge) is a failure too. Where the left side is
+//! NaN the right side may be anything: a rewrite may define what the original left undefined
+//! (fused attention gives zeros for a fully masked row where the decomposed softmax gives NaN).
+//!
+//! Case `i` of a run with seed `S` uses seed `S + i`, so `--seed S+i --cases 1` reproduces it.
+//!
+//! ```
+//! use fxsat::check::{check_rules, CheckOptions};
+//! let rules = fxsat::rules::parse_rules(
+//!     "t.rules",
+//!     "(rule bad (permute (permute ?x ?p) ?q) (permute ?x (compose-perm ?q ?p)))",
+//! ).unwrap();
+//! let report = check_rules(&rules, &CheckOptions { cases: 50, seed: 0 });
+//! assert!(report[0].failure.is_some(), "composing in the wrong order is caught");
+//! ```
+
+pub mod gen;
+pub mod rng;
+pub mod term;
+
+use crate::error::Result;
+use crate::interp::{compare_rule, eval_term, Value};
+use crate::ops::Meta;
+use crate::rules::{default_rules, load_dir, Rhs, Rule};
+use rng::{fnv, Rng};
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+use term::Term;
+
+/// Options of a check.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// Cases per rule.
+    pub cases: usize,
+    /// Base seed; case `i` uses `seed + i`.
+    pub seed: u64,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            cases: 100,
+            seed: 0,
+        }
+    }
+}
+
+/// Draws tried per case before giving up on it.
+const ATTEMPTS: usize = 200;
+
+/// A failing case.
+#[derive(Debug, Clone)]
+pub struct Counterexample {
+    /// The seed that reproduces it with `--cases 1`.
+    pub seed: u64,
+    /// The variables' shapes and values.
+    pub bindings: String,
+    /// The left side's instance.
+    pub lhs: String,
+    /// The right side's instance.
+    pub rhs: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// The outcome for one rule.
+#[derive(Debug, Clone)]
+pub struct RuleCheck {
+    /// The rule's name.
+    pub rule: String,
+    /// Where it is defined.
+    pub origin: String,
+    /// Cases run (instances evaluated and compared).
+    pub cases: usize,
+    /// Largest error `|rhs - lhs| / (1 + |lhs|)` over all cases.
+    pub max_error: f64,
+    /// Elements where the left side was NaN and the right side a number (accepted: see the
+    /// module docs), over all cases.
+    pub refined: usize,
+    /// The first failure, if any.
+    pub failure: Option<Counterexample>,
+}
+
+impl RuleCheck {
+    /// True when the rule passed.
+    pub fn ok(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+impl fmt::Display for RuleCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let status = if self.ok() { "ok  " } else { "FAIL" };
+        write!(
+            f,
+            "{status} {:<28} {:>4} cases  max error {:.3e}  ({})",
+            self.rule, self.cases, self.max_error, self.origin
+        )?;
+        if self.refined > 0 {
+            write!(
+                f,
+                "  [{} NaN of the left side defined by the right]",
+                self.refined
+            )?;
+        }
+        if let Some(c) = &self.failure {
+            write!(
+                f,
+                "\n     rule `{}`: {}\n     inputs: {}\n     lhs: {}\n     rhs: {}\n     reproduce: fxsat check-rules --seed {} --cases 1",
+                self.rule, c.message, c.bindings, c.lhs, c.rhs, c.seed
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Builds the right side of `rule` for an instance; `Err(None)` when a computed attribute
+/// does not exist for it (the rule does not apply), `Err(Some(msg))` on a rule bug.
+fn rhs_term(rule: &Rule, inst: &gen::Instance) -> std::result::Result<Term, Option<String>> {
+    fn go(
+        r: &Rhs,
+        inst: &gen::Instance,
+        inputs: &[Meta],
+        out: &mut Term,
+    ) -> std::result::Result<egg::Id, Option<String>> {
+        Ok(match r {
+            Rhs::Var(v) => out.append(&inst.vars[v], inputs),
+            Rhs::Node(n, children) => {
+                let ids = children
+                    .iter()
+                    .map(|c| go(c, inst, inputs, out))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                let node = match n {
+                    crate::egraph::Lang::Call(op, _) => crate::egraph::Lang::Call(*op, ids.into()),
+                    leaf => leaf.clone(),
+                };
+                out.push(node, inputs)
+            }
+            Rhs::Compute(c, args) => {
+                let ids = args
+                    .iter()
+                    .map(|a| go(a, inst, inputs, out))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                let metas: Vec<&Meta> = ids.iter().map(|&i| &out.metas[usize::from(i)]).collect();
+                let value = (c.eval)(&metas).ok_or(None)?;
+                out.push_arg(&value, inputs)
+            }
+        })
+    }
+    let mut t = Term::default();
+    go(&rule.rhs, inst, &inst.input_metas(), &mut t)?;
+    Ok(t)
+}
+
+/// Elements where `want` is NaN and `got` is not.
+fn refined(got: &Value, want: &Value) -> usize {
+    match (got, want) {
+        (Value::Tensor(a), Value::Tensor(b)) => a
+            .data
+            .iter()
+            .zip(&b.data)
+            .filter(|(x, y)| y.is_nan() && !x.is_nan())
+            .count(),
+        (Value::Tuple(a), Value::Tuple(b)) => a.iter().zip(b).map(|(x, y)| refined(x, y)).sum(),
+        _ => 0,
+    }
+}
+
+/// What one case gave: largest error and refined elements.
+type CaseResult = std::result::Result<Option<(f64, usize)>, Counterexample>;
+
+/// One case: `Ok(Some(..))` when it ran, `Ok(None)` when no valid instance was drawn,
+/// `Err` on a failure.
+fn run_case(rule: &Rule, seed: u64) -> CaseResult {
+    let mut rng = Rng::new(fnv(&rule.name) ^ seed.wrapping_mul(0xA24B_AED4_963E_E407));
+    for _ in 0..ATTEMPTS {
+        let Ok(inst) = gen::instance(rule, &mut rng) else {
+            continue;
+        };
+        let rhs = match rhs_term(rule, &inst) {
+            Ok(t) => t,
+            Err(None) => continue,
+            Err(Some(m)) => return Err(fail(seed, &inst, "?".into(), m)),
+        };
+        let lhs_text = inst.lhs.expr.to_string();
+        let rhs_text = rhs.expr.to_string();
+        let bad = |m: String| Counterexample {
+            seed,
+            bindings: inst.describe(),
+            lhs: lhs_text.clone(),
+            rhs: rhs_text.clone(),
+            message: m,
+        };
+        let (lm, rm) = (inst.lhs.meta(), rhs.meta());
+        if let Meta::Invalid(why) = rm {
+            return Err(bad(format!("the right side is ill-typed: {why}")));
+        }
+        if !lm.same_as(rm) {
+            return Err(bad(format!(
+                "unsound merge: the left side is {lm} but the right side is {rm}"
+            )));
+        }
+        let Ok(want) = eval_term(&inst.lhs.expr, &inst.inputs) else {
+            continue;
+        };
+        let got = eval_term(&rhs.expr, &inst.inputs)
+            .map_err(|e| bad(format!("the right side cannot be evaluated: {e}")))?;
+        let wide: Vec<Value> = inst
+            .inputs
+            .iter()
+            .map(|v| match v {
+                Value::Tensor(t) if t.dtype.is_float() => {
+                    Value::Tensor(t.cast(crate::ir::DType::F64))
+                }
+                other => other.clone(),
+            })
+            .collect();
+        let exact = eval_term(&inst.lhs.expr, &wide).ok();
+        return compare_rule(&got, &want, exact.as_ref())
+            .map(|e| Some((e, refined(&got, &want))))
+            .map_err(|e| bad(format!("values differ: {e}")));
+    }
+    Ok(None)
+}
+
+fn fail(seed: u64, inst: &gen::Instance, rhs: String, message: String) -> Counterexample {
+    Counterexample {
+        seed,
+        bindings: inst.describe(),
+        lhs: inst.lhs.expr.to_string(),
+        rhs,
+        message,
+    }
+}
+
+/// Checks one rule.
+pub fn check_rule(rule: &Rule, opts: &CheckOptions) -> RuleCheck {
+    let mut out = RuleCheck {
+        rule: rule.name.clone(),
+        origin: rule.origin.clone(),
+        cases: 0,
+        max_error: 0.0,
+        refined: 0,
+        failure: None,
+    };
+    for i in 0..opts.cases {
+        let seed = opts.seed.wrapping_add(i as u64);
+        match run_case(rule, seed) {
+            Ok(Some((e, n))) => {
+                out.cases += 1;
+                out.max_error = out.max_error.max(e);
+                out.refined += n;
+            }
+            Ok(None) => {}
+            Err(c) => {
+                out.failure = Some(c);
+                return out;
+            }
+        }
+    }
+    if out.cases == 0 && opts.cases > 0 {
+        out.failure = Some(Counterexample {
+            seed: opts.seed,
+            bindings: String::new(),
+            lhs: rule.lhs.to_string(),
+            rhs: String::new(),
+            message: format!(
+                "no valid instance of the left side was found in {} draws per case",
+                ATTEMPTS
+            ),
+        });
+    }
+    out
+}
+
+/// Checks every rule.
+pub fn check_rules(rules: &[Rule], opts: &CheckOptions) -> Vec<RuleCheck> {
+    rules.iter().map(|r| check_rule(r, opts)).collect()
+}
+
+/// `fxsat check-rules`: loads the rules (`dir`, or the default ones), checks each, writes
+/// one line per rule (and the counterexample of a failure) to `out`. Returns the number of
+/// failing rules.
+pub fn check_rules_command(
+    dir: Option<&Path>,
+    opts: &CheckOptions,
+    out: &mut dyn Write,
+) -> Result<usize> {
+    let rules = match dir {
+        Some(d) => load_dir(d)?,
+        None => default_rules()?,
+    };
+    let t0 = std::time::Instant::now();
+    let mut failed = 0;
+    for r in &rules {
+        let c = check_rule(r, opts);
+        failed += !c.ok() as usize;
+        let mut text = c.to_string();
+        if let Some(d) = dir {
+            let with_dir = format!("fxsat check-rules --rules {} --seed", d.display());
+            text = text.replace("fxsat check-rules --seed", &with_dir);
+        }
+        let _ = writeln!(out, "{text}");
+    }
+    let _ = writeln!(
+        out,
+        "{} rules, {} failed; {} cases per rule, seed {}; {:.2} s",
+        rules.len(),
+        failed,
+        opts.cases,
+        opts.seed,
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(failed)
+}

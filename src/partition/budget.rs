@@ -1,0 +1,412 @@
+//! The memory budget (PyTorch's `choose_saved_values_set`, with an exact knapsack).
+//!
+//! A budget `b` in [0, 1] asks for at most `b × A` activation bytes, where `A` is the
+//! activation bytes of the runtime-optimised cut (budget 1) and 0 means "save only inputs".
+//! Budget 1 is the runtime-optimised cut. Below 1 the candidates are, as in PyTorch, the "more
+//! aggressive" cut (no far-apart, long-chain, materialized-backward bans), the "aggressive"
+//! cut (also denylist mode), and a 0/1 knapsack over the nodes the aggressive cut bans (those
+//! the backward needs, not inputs, not random) that keeps saved the ones with the most
+//! cost-model runtime within the budget, the rest being allowed to be recomputed, then
+//! re-cut. Beyond PyTorch: the same knapsack over the default cut's bans, re-cut with the
+//! default options; the knapsack is exact (weights in units of the items' byte gcd;
+//! quantised upwards only past 2·10⁶ table cells); when a re-cut overshoots the budget (it may
+//! save values the knapsack did not see) the capacity is lowered by the overshoot and the
+//! knapsack re-solved; and the choice is the least recompute time among the candidates that
+//! fit (PyTorch returns the first that fits). [`monotone`] then makes peak memory
+//! non-increasing over a set of budgets.
+
+use super::classify::{Classified, FAR};
+use super::network::{solve_min_cut, MinCutOptions};
+use super::report::{node_cost, peak_bytes};
+use super::{emit, PartitionOptions};
+use crate::cost::Model;
+use crate::error::Result;
+use crate::ir::{Graph, NodeId, Val};
+use std::collections::HashSet;
+
+/// One candidate saved set and what it costs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Solution {
+    /// Saved values the backward uses, in graph order.
+    pub saved: Vec<NodeId>,
+    /// Bytes of `saved`.
+    pub saved_bytes: u64,
+    /// Bytes of the saved values whose storage is not a graph input's (see
+    /// [`input_storage`]).
+    pub activation_bytes: u64,
+    /// Nodes the backward recomputes.
+    pub recomputed: Vec<NodeId>,
+    /// Cost-model seconds of the recomputation.
+    pub recompute_seconds: f64,
+    /// Flops of the recomputation.
+    pub recompute_flops: f64,
+    /// Peak bytes of the forward+backward schedule.
+    pub peak_bytes: u64,
+    /// Banned nodes in the cut that produced it.
+    pub banned: usize,
+}
+
+/// Evaluates a saved set: drops values the backward does not use, costs the rest.
+pub fn evaluate(
+    g: &Graph,
+    c: &Classified,
+    model: &Model,
+    saved: &[NodeId],
+    banned: usize,
+) -> Solution {
+    let n = g.nodes.len();
+    let mut stop = vec![false; n];
+    saved.iter().for_each(|s| stop[s.index()] = true);
+    c.tangents.iter().for_each(|t| stop[t.index()] = true);
+    let roots: Vec<NodeId> = c.grads.iter().flatten().copied().collect();
+    let bw = emit::needed(g, &roots, &stop);
+    let saved: Vec<NodeId> = saved.iter().copied().filter(|s| bw[s.index()]).collect();
+    let fw_roots: Vec<NodeId> = c.fwd_outputs.iter().chain(&saved).copied().collect();
+    let mut fw = emit::needed(g, &fw_roots, &vec![false; n]);
+    c.primals.iter().for_each(|p| fw[p.index()] = true);
+    let recomputed = emit::recomputed(g, c, &saved);
+    let (mut secs, mut flops) = (0.0, 0.0);
+    for &r in &recomputed {
+        let (s, f) = node_cost(g, model, r);
+        secs += s;
+        flops += f;
+    }
+    let is_input = input_storage(g, c);
+    let saved_bytes = saved.iter().map(|s| g.node(*s).val.bytes()).sum();
+    let activation_bytes = saved
+        .iter()
+        .filter(|s| !is_input[s.index()])
+        .map(|s| g.node(*s).val.bytes())
+        .sum();
+    let order = emit::bw_order(g, c, &saved);
+    let peak = peak_bytes(g, c, &fw, &saved, &order);
+    Solution {
+        saved,
+        saved_bytes,
+        activation_bytes,
+        recomputed,
+        recompute_seconds: secs,
+        recompute_flops: flops,
+        peak_bytes: peak,
+        banned,
+    }
+}
+
+/// Per node: its storage is a graph input's (a primal, or a view of one, through views).
+/// Saving such a value allocates nothing.
+pub fn input_storage(g: &Graph, c: &Classified) -> Vec<bool> {
+    let mut v = primal_mask(c);
+    for i in 0..c.n {
+        if c.kinds[i].view {
+            let mut first = None;
+            g.nodes[i].for_each_input(|x| {
+                if first.is_none() {
+                    first = Some(x)
+                }
+            });
+            v[i] = first.is_some_and(|x| v[x.index()]);
+        }
+    }
+    v
+}
+
+fn primal_mask(c: &Classified) -> Vec<bool> {
+    let mut v = vec![false; c.n];
+    c.primals.iter().for_each(|p| v[p.index()] = true);
+    v
+}
+
+/// Solves a 0/1 knapsack: `items` are (weight, value); returns the chosen indices, maximising
+/// the total value with total weight ≤ `capacity`. Zero-weight items are always taken.
+pub fn knapsack(items: &[(u64, f64)], capacity: u64) -> Vec<usize> {
+    let mut chosen: Vec<usize> = (0..items.len()).filter(|&i| items[i].0 == 0).collect();
+    let rest: Vec<usize> = (0..items.len())
+        .filter(|&i| items[i].0 > 0 && items[i].0 <= capacity)
+        .collect();
+    if rest.is_empty() {
+        return chosen;
+    }
+    let total: u64 = rest.iter().map(|&i| items[i].0).sum();
+    if total <= capacity {
+        chosen.extend(rest);
+        chosen.sort_unstable();
+        return chosen;
+    }
+    // unit: the weights' gcd, coarsened (weights rounded up) until the table is small enough
+    let gcd = rest.iter().fold(0u64, |a, &i| gcd(a, items[i].0)).max(1);
+    let mut unit = gcd;
+    let cells = |unit: u64| (capacity / unit + 1) as u128 * rest.len() as u128;
+    while cells(unit) > 2_000_000 {
+        unit *= 2;
+    }
+    let cap = (capacity / unit) as usize;
+    let w: Vec<usize> = rest
+        .iter()
+        .map(|&i| items[i].0.div_ceil(unit) as usize)
+        .collect();
+    let mut best = vec![0.0f64; cap + 1];
+    let mut take = vec![false; rest.len() * (cap + 1)];
+    for (k, &i) in rest.iter().enumerate() {
+        let (wk, vk) = (w[k], items[i].1);
+        if wk > cap {
+            continue;
+        }
+        for c in (wk..=cap).rev() {
+            let cand = best[c - wk] + vk;
+            if cand > best[c] {
+                best[c] = cand;
+                take[k * (cap + 1) + c] = true;
+            }
+        }
+    }
+    let mut c = cap;
+    for k in (0..rest.len()).rev() {
+        if take[k * (cap + 1) + c] {
+            chosen.push(rest[k]);
+            c -= w[k];
+        }
+    }
+    chosen.sort_unstable();
+    chosen
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// The solver state shared by the budgets of one graph.
+pub struct Solver<'a> {
+    g: &'a Graph,
+    c: &'a Classified,
+    model: &'a Model,
+    opts: &'a PartitionOptions,
+    /// The runtime-optimised solution (budget 1).
+    pub runtime_optimized: Solution,
+    default_banned: Vec<NodeId>,
+    aggressive: Option<(Solution, Vec<NodeId>)>,
+    more_aggressive: Option<Solution>,
+    /// Min-cuts solved so far.
+    pub cuts: usize,
+}
+
+impl<'a> Solver<'a> {
+    /// Solves the budget-1 cut. With `inputs_free_to_save` on, the cut with PyTorch's weights
+    /// (inputs not free) is solved too and the better of the two (fewer activation bytes, then
+    /// less recompute time) is the runtime-optimised solution.
+    pub fn new(
+        g: &'a Graph,
+        c: &'a Classified,
+        model: &'a Model,
+        opts: &'a PartitionOptions,
+    ) -> Result<Self> {
+        let mut cuts = 1;
+        let cut = solve_min_cut(g, c, &opts.mincut, &HashSet::new())?;
+        let mut runtime_optimized = evaluate(g, c, model, &cut.saved, cut.banned.len());
+        let mut default_banned: Vec<NodeId> = cut.banned.iter().map(|b| b.0).collect();
+        if opts.mincut.inputs_free_to_save {
+            let o = MinCutOptions {
+                inputs_free_to_save: false,
+                ..opts.mincut.clone()
+            };
+            cuts += 1;
+            let cut = solve_min_cut(g, c, &o, &HashSet::new())?;
+            let alt = evaluate(g, c, model, &cut.saved, cut.banned.len());
+            let key = |s: &Solution| (s.activation_bytes, s.recompute_seconds);
+            if key(&alt) < key(&runtime_optimized) {
+                runtime_optimized = alt;
+                default_banned = cut.banned.iter().map(|b| b.0).collect();
+            }
+        }
+        Ok(Solver {
+            g,
+            c,
+            model,
+            opts,
+            runtime_optimized,
+            default_banned,
+            aggressive: None,
+            more_aggressive: None,
+            cuts,
+        })
+    }
+
+    fn cut(
+        &mut self,
+        opts: &MinCutOptions,
+        dont_ban: &HashSet<NodeId>,
+    ) -> Result<(Solution, Vec<NodeId>)> {
+        self.cuts += 1;
+        let cut = solve_min_cut(self.g, self.c, opts, dont_ban)?;
+        let banned = cut.banned.iter().map(|b| b.0).collect();
+        Ok((
+            evaluate(self.g, self.c, self.model, &cut.saved, cut.banned.len()),
+            banned,
+        ))
+    }
+
+    /// The choice for `budget`: the least recompute time among the solutions that fit.
+    pub fn solve(&mut self, budget: f64) -> Result<Solution> {
+        let target = self.target(budget);
+        let all = self.solve_all(budget)?;
+        Ok(best_fit(&all, target).clone())
+    }
+
+    /// `budget × A` in bytes.
+    pub fn target(&self, budget: f64) -> u64 {
+        (budget * self.runtime_optimized.activation_bytes as f64).floor() as u64
+    }
+
+    /// Every candidate solution for `budget`: PyTorch's "more aggressive" and "aggressive"
+    /// cuts, the knapsack over the aggressive cut's bans re-cut with aggressive options
+    /// (PyTorch's), and the knapsack over the default cut's bans re-cut with default options
+    /// (fxsat's: a gentler curve near budget 1).
+    pub fn solve_all(&mut self, budget: f64) -> Result<Vec<Solution>> {
+        let max_act = self.runtime_optimized.activation_bytes;
+        if budget >= 1.0 || max_act == 0 {
+            return Ok(vec![self.runtime_optimized.clone()]);
+        }
+        let target = self.target(budget);
+        if self.more_aggressive.is_none() {
+            let o = self.opts.mincut.more_aggressive();
+            self.more_aggressive = Some(self.cut(&o, &HashSet::new())?.0);
+        }
+        if self.aggressive.is_none() {
+            let o = self.opts.mincut.aggressive();
+            self.aggressive = Some(self.cut(&o, &HashSet::new())?);
+        }
+        let more = self.more_aggressive.clone().expect("just set");
+        let (aggr, aggr_banned) = self.aggressive.clone().expect("just set");
+        let mut all = vec![more, aggr];
+        let aggressive = self.opts.mincut.aggressive();
+        if let Some(s) = self.knapsack_cut(&aggressive, aggr_banned, target)? {
+            all.push(s);
+        }
+        let default = self.opts.mincut.clone();
+        let banned = self.default_banned.clone();
+        if let Some(s) = self.knapsack_cut(&default, banned, target)? {
+            all.push(s);
+        }
+        Ok(all)
+    }
+
+    /// Knapsack over `banned` (those the backward needs, not inputs, not random), re-cut with
+    /// `opts`, lowering the capacity by the overshoot up to 8 rounds.
+    fn knapsack_cut(
+        &mut self,
+        opts: &MinCutOptions,
+        banned: Vec<NodeId>,
+        target: u64,
+    ) -> Result<Option<Solution>> {
+        let is_input = input_storage(self.g, self.c);
+        let candidates: Vec<NodeId> = banned
+            .into_iter()
+            .filter(|b| {
+                let i = b.index();
+                self.c.dist_from_bw[i] < FAR
+                    && !is_input[i]
+                    && matches!(self.g.nodes[i].val, Val::Tensor(_) | Val::Tuple(_))
+                    && !(self.c.kinds[i].random && self.opts.mincut.ban_random)
+            })
+            .collect();
+        if candidates.is_empty() {
+            return Ok(None);
+        }
+        let items: Vec<(u64, f64)> = candidates
+            .iter()
+            .map(|&b| {
+                let (secs, _) = node_cost(self.g, self.model, b);
+                (self.g.node(b).val.bytes(), secs.max(1e-12))
+            })
+            .collect();
+        let mut capacity = target;
+        let mut found: Vec<Solution> = Vec::new();
+        for _ in 0..8 {
+            let keep = knapsack(&items, capacity);
+            let mut dont_ban: HashSet<NodeId> = candidates.iter().copied().collect();
+            for k in keep {
+                dont_ban.remove(&candidates[k]);
+            }
+            let (sol, _) = self.cut(opts, &dont_ban)?;
+            let over = sol.activation_bytes.saturating_sub(target);
+            found.push(sol);
+            if over == 0 || capacity == 0 {
+                break;
+            }
+            capacity = capacity.saturating_sub(over);
+        }
+        Ok(Some(best_fit(&found, target).clone()))
+    }
+}
+
+/// Among `sols` (not empty), the least recompute time among those within `target` activation
+/// bytes (ties: fewer bytes); if none fits, the fewest bytes.
+fn best_fit(sols: &[Solution], target: u64) -> &Solution {
+    let key = |s: &Solution| (s.recompute_seconds, s.activation_bytes);
+    sols.iter()
+        .filter(|s| s.activation_bytes <= target)
+        .min_by(|a, b| {
+            key(a)
+                .partial_cmp(&key(b))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
+        .or_else(|| {
+            sols.iter()
+                .min_by_key(|s| (s.activation_bytes, s.peak_bytes))
+        })
+        .expect("at least one solution")
+}
+
+/// Solutions for `budgets` (any order), with peak memory non-increasing as the budget
+/// decreases. Every candidate solution computed for any of the budgets forms a pool. Walking
+/// from the highest budget down, each budget takes the least recompute time among the pool
+/// solutions that fit it (activation bytes ≤ budget × A, or the fewest bytes where none
+/// does) and whose peak is not above the previous budget's choice; if there is none, the
+/// fewest bytes among those whose peak is not above it. Budget 1 is the runtime-optimised
+/// cut (its only candidate).
+pub fn monotone(solver: &mut Solver, budgets: &[f64]) -> Result<Vec<(f64, Solution)>> {
+    let mut sorted: Vec<f64> = budgets.to_vec();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    sorted.dedup();
+    let mut own: Vec<Solution> = Vec::new();
+    let mut pool: Vec<Solution> = Vec::new();
+    for &b in &sorted {
+        let all = solver.solve_all(b)?;
+        own.push(best_fit(&all, solver.target(b)).clone());
+        pool.extend(all);
+    }
+    pool.sort_by(|a, b| a.saved.cmp(&b.saved));
+    pool.dedup_by(|a, b| a.saved == b.saved);
+    let min_act = pool.iter().map(|s| s.activation_bytes).min().unwrap_or(0);
+    let targets: Vec<u64> = sorted.iter().map(|&b| solver.target(b)).collect();
+    let fits = |j: usize, s: &Solution| s.activation_bytes <= targets[j].max(min_act);
+    // from the highest budget down: the least recompute time among the solutions that fit
+    // and do not raise the peak; if none, the fewest bytes among those not raising the peak
+    let key = |s: &Solution| (s.recompute_seconds, s.peak_bytes, s.activation_bytes);
+    let mut chosen = Vec::with_capacity(sorted.len());
+    let mut prev_peak = u64::MAX;
+    for (j, own_j) in own.iter().enumerate() {
+        let pick = pool
+            .iter()
+            .chain(std::iter::once(own_j))
+            .filter(|s| fits(j, s) && s.peak_bytes <= prev_peak)
+            .min_by(|a, b| {
+                key(a)
+                    .partial_cmp(&key(b))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            })
+            .or_else(|| {
+                pool.iter()
+                    .filter(|s| s.peak_bytes <= prev_peak)
+                    .min_by_key(|s| (s.activation_bytes, s.peak_bytes))
+            })
+            .unwrap_or(own_j)
+            .clone();
+        prev_peak = prev_peak.min(pick.peak_bytes);
+        chosen.push(pick);
+    }
+    Ok(sorted.into_iter().zip(chosen).collect())
+}

@@ -1,0 +1,80 @@
+//! Common-subexpression elimination of a joint graph before partitioning (PyTorch's
+//! partitioner runs `fx_graph_cse` first): two calls with the same target, arguments and
+//! keyword arguments become one, unless they are random ops. The key also holds whether the
+//! node depends on a tangent, so a forward value is never merged with a backward one.
+
+use super::classify::op_kinds;
+use crate::ir::{Arg, Graph, Node, NodeId, NodeKind};
+use std::collections::HashMap;
+
+fn remap(a: &Arg, map: &[u32]) -> Arg {
+    match a {
+        Arg::Node(x) => Arg::Node(NodeId(map[x.index()])),
+        Arg::List(items) => Arg::List(items.iter().map(|x| remap(x, map)).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The graph with duplicate calls merged (the first one is kept) and dead nodes dropped
+/// except placeholders; returns the graph and how many nodes were merged.
+pub fn cse(g: &Graph) -> (Graph, usize) {
+    let n = g.nodes.len();
+    let mut map = vec![u32::MAX; n];
+    let mut nodes: Vec<Node> = Vec::with_capacity(n);
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    let mut tangent: Vec<bool> = Vec::with_capacity(n);
+    let mut merged = 0;
+    for (i, node) in g.nodes.iter().enumerate() {
+        let kind = match &node.kind {
+            NodeKind::Call {
+                target,
+                args,
+                kwargs,
+            } => NodeKind::Call {
+                target: target.clone(),
+                args: args.iter().map(|a| remap(a, &map)).collect(),
+                kwargs: kwargs
+                    .iter()
+                    .map(|(k, a)| (k.clone(), remap(a, &map)))
+                    .collect(),
+            },
+            other => other.clone(),
+        };
+        let mut dep = node.kind == NodeKind::Placeholder && node.name.starts_with("tangents");
+        let new = Node {
+            name: node.name.clone(),
+            kind,
+            val: node.val.clone(),
+        };
+        new.for_each_input(|x| dep |= tangent[x.index()]);
+        if let NodeKind::Call { target, .. } = &new.kind {
+            if !op_kinds(target).random {
+                let key = format!("{dep}|{:?}|{:?}", new.kind, new.val);
+                if let Some(&prev) = seen.get(&key) {
+                    map[i] = prev;
+                    merged += 1;
+                    continue;
+                }
+                seen.insert(key, nodes.len() as u32);
+            }
+        }
+        map[i] = nodes.len() as u32;
+        nodes.push(new);
+        tangent.push(dep);
+    }
+    let outputs = g
+        .outputs
+        .iter()
+        .map(|o| o.map(|x| NodeId(map[x.index()])))
+        .collect();
+    (
+        Graph {
+            name: g.name.clone(),
+            kind: g.kind,
+            num_fwd_outputs: g.num_fwd_outputs,
+            nodes,
+            outputs,
+        },
+        merged,
+    )
+}

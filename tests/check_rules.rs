@@ -1,0 +1,156 @@
+//! Numerical validation of rules: every default rule agrees with its left side on random
+//! instances (proptest over seeds, bounded), and the checker catches wrong rules.
+
+mod common;
+
+use fxsat::check::{check_rule, check_rules, check_rules_command, CheckOptions};
+use fxsat::rules::{default_rules, load_dir};
+use proptest::prelude::*;
+
+fn wrong_dir() -> std::path::PathBuf {
+    common::fixture_dir().join("rules_wrong")
+}
+
+#[test]
+fn every_default_rule_passes() {
+    let rules = default_rules().unwrap();
+    let opts = CheckOptions {
+        cases: 100,
+        seed: 0,
+    };
+    for c in check_rules(&rules, &opts) {
+        assert!(c.ok(), "{c}");
+        assert!(c.cases >= 25, "only {} cases ran for `{}`", c.cases, c.rule);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, failure_persistence: None, ..ProptestConfig::default() })]
+    #[test]
+    fn default_rules_pass_for_any_seed(seed in any::<u64>()) {
+        let rules = default_rules().unwrap();
+        for c in check_rules(&rules, &CheckOptions { cases: 16, seed }) {
+            prop_assert!(c.ok(), "{}", c);
+        }
+    }
+}
+
+#[test]
+fn wrong_permute_composition_is_reported_with_a_reproducing_seed() {
+    let rules = load_dir(&wrong_dir()).unwrap();
+    let rule = rules
+        .iter()
+        .find(|r| r.name == "permute-permute-swapped")
+        .unwrap();
+    let c = check_rule(
+        rule,
+        &CheckOptions {
+            cases: 100,
+            seed: 0,
+        },
+    );
+    let f = c.failure.as_ref().expect("the wrong composition is caught");
+    assert!(
+        f.message.contains("values differ") || f.message.contains("unsound merge"),
+        "{c}"
+    );
+    let text = c.to_string();
+    assert!(
+        text.contains("permute-permute-swapped") && text.contains("reproduce"),
+        "{text}"
+    );
+    // The printed seed reproduces the counterexample as the first case.
+    let again = check_rule(
+        rule,
+        &CheckOptions {
+            cases: 1,
+            seed: f.seed,
+        },
+    );
+    let g = again.failure.expect("the seed reproduces the failure");
+    assert_eq!(g.lhs, f.lhs);
+    assert_eq!(g.bindings, f.bindings);
+}
+
+#[test]
+fn a_right_side_of_another_shape_is_an_unsound_merge() {
+    let rules = load_dir(&wrong_dir()).unwrap();
+    let rule = rules.iter().find(|r| r.name == "view-drop").unwrap();
+    let c = check_rule(
+        rule,
+        &CheckOptions {
+            cases: 100,
+            seed: 0,
+        },
+    );
+    let f = c.failure.expect("caught");
+    assert!(f.message.contains("unsound merge"), "{}", f.message);
+}
+
+#[test]
+fn the_command_names_each_failing_rule_and_passes_the_right_one() {
+    let mut out = Vec::new();
+    let failed = check_rules_command(
+        Some(&wrong_dir()),
+        &CheckOptions {
+            cases: 100,
+            seed: 7,
+        },
+        &mut out,
+    )
+    .unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(failed, 2, "{text}");
+    assert!(text.contains("FAIL permute-permute-swapped"), "{text}");
+    assert!(text.contains("FAIL view-drop"), "{text}");
+    assert!(text.contains("ok   transpose-transpose"), "{text}");
+}
+
+#[test]
+fn saturation_reports_an_unsound_merge_by_rule_name() {
+    let rules = load_dir(&wrong_dir()).unwrap();
+    let unsound: Vec<_> = rules
+        .into_iter()
+        .filter(|r| r.name == "view-drop")
+        .collect();
+    let g = common::load(&common::fixture_dir().join("attn_mul_scale.forward.json"));
+    let opts = fxsat::Options {
+        rules: Some(unsound),
+        ..fxsat::Options::default()
+    };
+    let err = fxsat::optimize(&g, &opts).unwrap_err();
+    match &err {
+        fxsat::Error::UnsoundMerge { rule, .. } => assert_eq!(rule, "view-drop"),
+        other => panic!("expected an unsound merge, got {other}"),
+    }
+    assert!(err.to_string().contains("view-drop"), "{err}");
+}
+
+#[test]
+fn cli_exits_1_naming_the_wrong_rule_and_0_on_the_defaults() {
+    let bin = env!("CARGO_BIN_EXE_fxsat");
+    let out = std::process::Command::new(bin)
+        .args(["check-rules", "--cases", "50", "--rules"])
+        .arg(wrong_dir())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL permute-permute-swapped"), "{stdout}");
+    assert!(
+        stdout.contains("--rules") && stdout.contains("--seed"),
+        "{stdout}"
+    );
+    let out = std::process::Command::new(bin)
+        .args(["check-rules", "--cases", "20", "--seed", "3"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let rules = default_rules().unwrap();
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("ok ")).count(),
+        rules.len(),
+        "{stdout}"
+    );
+}
