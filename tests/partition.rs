@@ -215,7 +215,7 @@ fn no_more_activation_bytes_than_pytorch_at_budget_1() {
             let theirs = &pt["fixtures"][&name][budget];
             assert!(
                 theirs.is_object(),
-                "{name} {budget}: not in pytorch_partition.json"
+                "{name} {budget}: not in pytorch_partition.json (rerun python/pytorch_partition.py)"
             );
             let their_act = theirs["activation_bytes"].as_u64().unwrap();
             let their_rec: Vec<String> = theirs["recomputed"]
@@ -276,7 +276,7 @@ fn pytorch_points_are_dominated_at_half_and_tenth() {
             let theirs = &pt["fixtures"][&name][budget];
             assert!(
                 theirs.is_object(),
-                "{name} {budget}: not in pytorch_partition.json"
+                "{name} {budget}: not in pytorch_partition.json (rerun python/pytorch_partition.py)"
             );
             let their_act = theirs["activation_bytes"].as_u64().unwrap();
             let their_rec: Vec<String> = theirs["recomputed"]

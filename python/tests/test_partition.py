@@ -79,3 +79,25 @@ def test_bad_inputs_exit_2(tmp_path):
     r = subprocess.run([str(BIN), "partition", str(FIXTURES / "gpt2.joint.json"), "-o",
                         str(tmp_path / "x"), "--budget", "1.5"], capture_output=True, text=True)
     assert r.returncode == 2 and "[0, 1]" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("file", JOINTS)
+def test_optimize_then_partition_reproduces_optimized_joint(file, tmp_path):
+    """The training pipeline: ``fxsat optimize`` a joint graph, then ``fxsat partition`` it;
+    fw then bw reproduce the optimised joint graph exactly."""
+    if not (BIN.is_file() and os.access(BIN, os.X_OK)):
+        pytest.fail(f"fxsat binary not found at {BIN}", pytrace=False)
+    opt = tmp_path / file
+    r = subprocess.run([str(BIN), "optimize", str(FIXTURES / file), "-o", str(opt)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    prefix = tmp_path / "opt"
+    r = subprocess.run([str(BIN), "partition", str(opt), "-o", str(prefix), "--budget", "0.5"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    with open(FIXTURES / "index.json") as f:
+        entries = json.load(f)["fixtures"]
+    ints = next((e.get("int_inputs", {}) for e in entries if e["file"] == file), {})
+    res = check_partition(opt, f"{prefix}.fw.json", f"{prefix}.bw.json", seed=0,
+                          int_inputs=ints)
+    assert res.ok, "\n".join(res.lines)

@@ -255,6 +255,19 @@ pub const CONDITIONS: &[Condition] = &[
             _ => false,
         },
     },
+    Condition {
+        name: "row-constant-factor",
+        arity: Some(2),
+        doc: "tensor ?t has ?q's dtype, size 1 in its last two dims (or fewer dims) and broadcasts into ?q without growing it: scaling q·kᵀ by ?t equals scaling q",
+        test: |a| match (a[0].tensor(), a[1].tensor()) {
+            (Some(t), Some(q)) if q.rank() >= 2 && t.rank() <= q.rank() && t.dtype == q.dtype => {
+                let r = t.rank();
+                t.shape[r.saturating_sub(2)..].iter().all(|&n| n == 1)
+                    && crate::ops::broadcast(&t.shape, &q.shape).is_ok_and(|b| b == q.shape)
+            }
+            _ => false,
+        },
+    },
 ];
 
 /// Every computed attribute.
