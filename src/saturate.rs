@@ -18,6 +18,10 @@ pub struct Limits {
     pub iterations: usize,
     /// Wall-clock limit.
     pub time: Duration,
+    /// Backoff scheduler: matches a rule may make in one iteration before it is banned for a
+    /// while (egg's default, 1,000, bans the view rules on large graphs and triples the
+    /// iterations; rules that really explode still hit it).
+    pub match_limit: usize,
 }
 
 impl Default for Limits {
@@ -26,6 +30,7 @@ impl Default for Limits {
             nodes: 200_000,
             iterations: 30,
             time: Duration::from_secs(10),
+            match_limit: 50_000,
         }
     }
 }
@@ -68,7 +73,7 @@ pub fn saturate(
         .with_node_limit(limits.nodes)
         .with_iter_limit(limits.iterations)
         .with_time_limit(limits.time)
-        .with_scheduler(BackoffScheduler::default())
+        .with_scheduler(BackoffScheduler::default().with_initial_match_limit(limits.match_limit))
         .run(&rewrites);
     let mut applications: IndexMap<String, usize> =
         rules.iter().map(|r| (r.name.clone(), 0)).collect();

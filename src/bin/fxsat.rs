@@ -196,6 +196,7 @@ fn run(cmd: Cmd) -> Result<()> {
                     nodes: node_limit,
                     iterations: iter_limit,
                     time: Duration::from_secs_f64(time_limit),
+                    ..Limits::default()
                 },
                 trust_meta,
                 file: input.display().to_string(),
