@@ -268,6 +268,15 @@ pub const CONDITIONS: &[Condition] = &[
             _ => false,
         },
     },
+    Condition {
+        name: "broadcasts-into",
+        arity: Some(2),
+        doc: "tensor ?a has ?s's dtype and broadcasts to ?s's shape without growing it",
+        test: |a| match (a[0].tensor(), a[1].tensor()) {
+            (Some(x), Some(s)) => x.dtype == s.dtype && x.rank() <= s.rank() && crate::ops::broadcast(&x.shape, &s.shape).is_ok_and(|b| b == s.shape),
+            _ => false,
+        },
+    },
 ];
 
 /// Every computed attribute.
