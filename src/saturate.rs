@@ -57,13 +57,14 @@ pub fn saturate(
     limits: &Limits,
 ) -> Result<(FxEGraph, SatReport)> {
     let log = Arc::new(Mutex::new(RuleLog::default()));
+    let deadline = std::time::Instant::now() + limits.time;
     let rewrites: Vec<Rewrite<Lang, FxAnalysis>> = rules
         .iter()
         .map(|r| {
             Rewrite::new(
                 r.name.clone(),
                 r.lhs.clone(),
-                RuleApplier::new(r.clone(), limits.nodes, log.clone()),
+                RuleApplier::new(r.clone(), limits.nodes, deadline, log.clone()),
             )
             .map_err(|e| Error::Rules(vec![format!("{}: rule `{}`: {e}", r.origin, r.name)]))
         })

@@ -22,17 +22,26 @@ pub struct RuleApplier {
     node_limit: usize,
     /// Upper bound on the e-nodes one application can add.
     rhs_size: usize,
+    /// No application after this instant, so the time limit holds inside an iteration too.
+    deadline: std::time::Instant,
     log: Arc<Mutex<RuleLog>>,
 }
 
 impl RuleApplier {
-    /// Wraps `rule`; the e-graph never grows past `node_limit` nodes through it.
-    pub fn new(rule: Rule, node_limit: usize, log: Arc<Mutex<RuleLog>>) -> Self {
+    /// Wraps `rule`; the e-graph never grows past `node_limit` nodes through it, and nothing is
+    /// applied after `deadline`.
+    pub fn new(
+        rule: Rule,
+        node_limit: usize,
+        deadline: std::time::Instant,
+        log: Arc<Mutex<RuleLog>>,
+    ) -> Self {
         let rhs_size = rhs_bound(&rule.rhs);
         RuleApplier {
             rule,
             node_limit,
             rhs_size,
+            deadline,
             log,
         }
     }
@@ -117,6 +126,7 @@ impl Applier<Lang, crate::egraph::FxAnalysis> for RuleApplier {
         _name: Symbol,
     ) -> Vec<Id> {
         if egraph.total_number_of_nodes() + self.rhs_size > self.node_limit
+            || std::time::Instant::now() > self.deadline
             || !self.conditions_hold(egraph, subst)
         {
             return vec![];
