@@ -43,14 +43,16 @@ def count_sdpa_gm(gm: torch.fx.GraphModule) -> int:
                if n.op == "call_function" and any(t in str(n.target) for t in SDPA_TARGETS))
 
 
-def inductor_fused(path: Path) -> tuple[int, int]:
+def inductor_fused(path: Path, int_inputs=None) -> tuple[int, int]:
     """(SDPA calls after Inductor's joint_graph_passes, its fuse_attention counter)."""
     from torch._inductor import config
     from torch._inductor.fx_passes.joint_graph import joint_graph_passes
 
     doc = read_fx_json(path)
     gm = to_graph_module(doc)
-    inputs = random_inputs(doc, 0, int_inputs_for(FIXTURES / "index.json", path))
+    if int_inputs is None:
+        int_inputs = int_inputs_for(FIXTURES / "index.json", path)
+    inputs = random_inputs(doc, 0, int_inputs)
     with FakeTensorMode(allow_non_fake_inputs=True) as mode:
         fake = [mode.from_tensor(t) if isinstance(t, torch.Tensor) else t for t in inputs]
         FakeTensorProp(gm, mode).propagate(*fake)
@@ -73,7 +75,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fxsat", default=str(ROOT / "target" / "release" / "fxsat"))
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    ap.add_argument("--attention-set", action="store_true",
+                    help="the attention fixture set (tests/fixtures/attention) instead of the "
+                         "main fixtures; prints per-group totals")
     args = ap.parse_args(argv)
+    if args.attention_set:
+        return attention_set(Path(args.fxsat))
     index = json.loads((FIXTURES / "index.json").read_text())
     rows = []
     for e in index["fixtures"]:
@@ -100,6 +107,33 @@ def main(argv=None) -> int:
     errors = sum(1 for r in rows if not r[2].isdigit())
     print(f"\ntotal: blocks={blocks} inductor={ind}{f' ({errors} errors)' if errors else ''} "
           f"fxsat={sum(r[4] for r in rows)}")
+    return 0
+
+
+def attention_set(binary: Path) -> int:
+    """Per group of tests/fixtures/attention: fixtures where the SDPA count equals the expected
+    one, for Inductor and for fxsat."""
+    att = FIXTURES / "attention"
+    idx = json.loads((att / "index.json").read_text())
+    idx = idx if isinstance(idx, list) else idx["fixtures"]
+    groups: dict[str, list[int]] = {}
+    for e in idx:
+        path = att / e["file"]
+        try:
+            ind, _ = inductor_fused(path, e.get("int_inputs") or {})
+        except Exception:  # noqa: BLE001 - counted as not fused
+            ind = -1
+        fx = fxsat_fused(path, binary)
+        g = groups.setdefault(e["group"], [0, 0, 0])
+        g[0] += 1
+        g[1] += ind == e["expected_sdpa"]
+        g[2] += fx == e["expected_sdpa"]
+        print(f"{e['file']:48s} expected={e['expected_sdpa']} inductor={ind} fxsat={fx}")
+    print("\n| group | fixtures | Inductor right | fxsat right |\n|---|---|---|---|")
+    for name, (n, i, f) in groups.items():
+        print(f"| {name} | {n} | {i} | {f} |")
+    tot = [sum(g[k] for g in groups.values()) for k in range(3)]
+    print(f"| all | {tot[0]} | {tot[1]} | {tot[2]} |")
     return 0
 
 
