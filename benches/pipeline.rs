@@ -10,9 +10,10 @@ fn fixtures() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("tests/fixtures exists")
         .filter_map(|e| e.ok().map(|e| e.path()))
+        // Graph fixtures are `<name>.forward.json` / `<name>.joint.json`; other JSON there is data.
         .filter(|p| {
-            p.extension().is_some_and(|x| x == "json")
-                && p.file_name().is_some_and(|n| n != "index.json")
+            let n = p.to_string_lossy();
+            n.ends_with(".forward.json") || n.ends_with(".joint.json")
         })
         .collect();
     v.sort();
