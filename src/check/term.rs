@@ -16,42 +16,12 @@ pub struct Term {
     pub metas: Vec<Meta>,
 }
 
-/// The meta of `node` given its children's metas; `inputs` are the metas of `(input i)`.
+/// The meta of a term node: [`crate::egraph::node_meta`], with rule inputs typed by `inputs`
+/// and no opaque calls (rules never see them).
 pub fn node_meta(node: &Lang, children: &[&Meta], inputs: &[Meta]) -> Meta {
-    let (op, _) = match node {
-        Lang::Int(i) => return Meta::Int(*i),
-        Lang::Float(x) => return Meta::Float(x.get()),
-        Lang::Bool(b) => return Meta::Bool(*b),
-        Lang::Dtype(d) => return Meta::Dtype(*d),
-        Lang::Attr(a) => return Meta::Attr(a.to_string()),
-        Lang::Call(op, c) => (*op, c),
-    };
-    if let Some(bad) = children.iter().find(|m| matches!(m, Meta::Invalid(_))) {
-        return (*bad).clone();
-    }
-    let index = |i: usize| match children.get(i) {
-        Some(Meta::Int(k)) if *k >= 0 => Some(*k as usize),
-        _ => None,
-    };
-    match op {
-        Op::INPUT => index(0)
-            .and_then(|k| inputs.get(k).cloned())
-            .unwrap_or_else(|| Meta::Invalid("input index out of range".into())),
-        Op::OPAQUE => Meta::Invalid("opaque calls have no rule semantics".into()),
-        Op::LIST => Meta::List(children.iter().map(|m| (*m).clone()).collect()),
-        Op::NONE => Meta::None,
-        Op::GETITEM => match (children.first(), index(1)) {
-            (Some(Meta::Tuple(items)), Some(i)) | (Some(Meta::List(items)), Some(i))
-                if i < items.len() =>
-            {
-                items[i].clone()
-            }
-            _ => Meta::Invalid("getitem of a non-tuple or out of range".into()),
-        },
-        _ => {
-            let owned: Vec<Meta> = children.iter().map(|m| (*m).clone()).collect();
-            (op.def().infer)(&owned).unwrap_or_else(|e| Meta::Invalid(format!("{op}: {e}")))
-        }
+    match node {
+        Lang::Call(Op::OPAQUE, _) => Meta::Invalid("opaque calls have no rule semantics".into()),
+        _ => crate::egraph::node_meta(node, children, &|k| inputs.get(k).cloned(), &|_| None),
     }
 }
 

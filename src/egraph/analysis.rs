@@ -3,7 +3,7 @@
 use super::lang::Lang;
 use crate::ir::{Arg, Val};
 use crate::ops::{Meta, Op};
-use egg::{DidMerge, EGraph, Id};
+use egg::{DidMerge, EGraph, Id, Language};
 
 /// An opaque call kept exactly as the graph had it.
 #[derive(Debug, Clone)]
@@ -98,15 +98,37 @@ impl egg::Analysis<Lang> for FxAnalysis {
 }
 
 fn make_meta(egraph: &FxEGraph, enode: &Lang) -> Meta {
-    let (op, children) = match enode {
+    let metas: Vec<&Meta> = enode
+        .children()
+        .iter()
+        .map(|&c| &egraph[c].data.meta)
+        .collect();
+    let a = &egraph.analysis;
+    node_meta(
+        enode,
+        &metas,
+        &|k| a.inputs.get(k).map(|i| Meta::from_val(&i.val)),
+        &|k| a.opaque.get(k).map(|o| Meta::from_val(&o.val)),
+    )
+}
+
+/// The meta of one e-node from its children's metas: the op table's shape rule, or the special
+/// ops' typing (`input` and `opaque` look their index up with `input` / `opaque`). Shared by
+/// the e-graph analysis and the rule checker, so both type terms identically.
+pub fn node_meta(
+    enode: &Lang,
+    metas: &[&Meta],
+    input: &dyn Fn(usize) -> Option<Meta>,
+    opaque: &dyn Fn(usize) -> Option<Meta>,
+) -> Meta {
+    let op = match enode {
         Lang::Int(i) => return Meta::Int(*i),
         Lang::Float(x) => return Meta::Float(x.get()),
         Lang::Bool(b) => return Meta::Bool(*b),
         Lang::Dtype(d) => return Meta::Dtype(*d),
         Lang::Attr(a) => return Meta::Attr(a.to_string()),
-        Lang::Call(op, c) => (*op, c),
+        Lang::Call(op, _) => *op,
     };
-    let metas: Vec<&Meta> = children.iter().map(|&c| &egraph[c].data.meta).collect();
     if let Some(bad) = metas.iter().find(|m| matches!(m, Meta::Invalid(_))) {
         return (*bad).clone();
     }
@@ -115,23 +137,24 @@ fn make_meta(egraph: &FxEGraph, enode: &Lang) -> Meta {
         _ => None,
     };
     match op {
-        Op::INPUT => match index(0).and_then(|k| egraph.analysis.inputs.get(k)) {
-            Some(inp) => Meta::from_val(&inp.val),
-            None => Meta::Invalid("input index out of range".into()),
-        },
-        Op::OPAQUE => match index(0).and_then(|k| egraph.analysis.opaque.get(k)) {
-            Some(o) => Meta::from_val(&o.val),
-            None => Meta::Invalid("opaque index out of range".into()),
-        },
-        Op::LIST => Meta::List(metas.into_iter().cloned().collect()),
+        Op::INPUT => index(0)
+            .and_then(input)
+            .unwrap_or_else(|| Meta::Invalid("input index out of range".into())),
+        Op::OPAQUE => index(0)
+            .and_then(opaque)
+            .unwrap_or_else(|| Meta::Invalid("opaque index out of range".into())),
+        Op::LIST => Meta::List(metas.iter().map(|m| (*m).clone()).collect()),
         Op::NONE => Meta::None,
         Op::GETITEM => match (metas.first(), index(1)) {
-            (Some(Meta::Tuple(items)), Some(i)) if i < items.len() => items[i].clone(),
-            (Some(Meta::List(items)), Some(i)) if i < items.len() => items[i].clone(),
+            (Some(Meta::Tuple(items)), Some(i)) | (Some(Meta::List(items)), Some(i))
+                if i < items.len() =>
+            {
+                items[i].clone()
+            }
             _ => Meta::Invalid("getitem of a non-tuple or out of range".into()),
         },
         _ => {
-            let owned: Vec<Meta> = metas.into_iter().cloned().collect();
+            let owned: Vec<Meta> = metas.iter().map(|m| (*m).clone()).collect();
             (op.def().infer)(&owned).unwrap_or_else(|e| Meta::Invalid(format!("{op}: {e}")))
         }
     }
