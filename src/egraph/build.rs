@@ -228,9 +228,5 @@ fn add_opaque(
 
 /// Replaces every node reference in `a` by `f(node)`.
 pub fn renumber_nodes(a: &Arg, f: &mut impl FnMut(NodeId) -> NodeId) -> Arg {
-    match a {
-        Arg::Node(n) => Arg::Node(f(*n)),
-        Arg::List(items) => Arg::List(items.iter().map(|x| renumber_nodes(x, f)).collect()),
-        other => other.clone(),
-    }
+    a.map_nodes(f)
 }

@@ -67,29 +67,11 @@ pub fn round_to(x: f64, dtype: DType) -> f64 {
     }
 }
 
-/// Broadcasts two shapes.
+/// Broadcasts two shapes (the op table's rule, on `usize` shapes).
 pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
-    let n = a.len().max(b.len());
-    (0..n)
-        .map(|i| {
-            let x = if i + a.len() >= n {
-                a[i + a.len() - n]
-            } else {
-                1
-            };
-            let y = if i + b.len() >= n {
-                b[i + b.len() - n]
-            } else {
-                1
-            };
-            match (x, y) {
-                (x, y) if x == y => Ok(x),
-                (1, y) => Ok(y),
-                (x, 1) => Ok(x),
-                _ => Err(format!("shapes {a:?} and {b:?} do not broadcast")),
-            }
-        })
-        .collect()
+    let to_i64 = |s: &[usize]| s.iter().map(|&d| d as i64).collect::<Vec<_>>();
+    crate::ops::broadcast(&to_i64(a), &to_i64(b))
+        .map(|s| s.into_iter().map(|d| d as usize).collect())
 }
 
 /// Row-major strides.

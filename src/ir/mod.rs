@@ -84,6 +84,15 @@ pub enum Arg {
 }
 
 impl Arg {
+    /// The same argument with every node reference `n` replaced by `f(n)`.
+    pub fn map_nodes(&self, f: &mut impl FnMut(NodeId) -> NodeId) -> Arg {
+        match self {
+            Arg::Node(n) => Arg::Node(f(*n)),
+            Arg::List(items) => Arg::List(items.iter().map(|x| x.map_nodes(f)).collect()),
+            other => other.clone(),
+        }
+    }
+
     /// Calls `f` on every node this argument refers to.
     pub fn for_each_node(&self, f: &mut impl FnMut(NodeId)) {
         match self {
@@ -129,6 +138,30 @@ impl Node {
         match &self.kind {
             NodeKind::Call { target, .. } => Some(target),
             _ => None,
+        }
+    }
+
+    /// A copy whose arguments refer to `f(n)` instead of each node `n`.
+    pub fn map_inputs(&self, mut f: impl FnMut(NodeId) -> NodeId) -> Node {
+        let kind = match &self.kind {
+            NodeKind::Call {
+                target,
+                args,
+                kwargs,
+            } => NodeKind::Call {
+                target: target.clone(),
+                args: args.iter().map(|a| a.map_nodes(&mut f)).collect(),
+                kwargs: kwargs
+                    .iter()
+                    .map(|(k, a)| (k.clone(), a.map_nodes(&mut f)))
+                    .collect(),
+            },
+            other => other.clone(),
+        };
+        Node {
+            name: self.name.clone(),
+            kind,
+            val: self.val.clone(),
         }
     }
 

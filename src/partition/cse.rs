@@ -4,16 +4,8 @@
 //! node depends on a tangent, so a forward value is never merged with a backward one.
 
 use super::classify::op_kinds;
-use crate::ir::{Arg, Graph, Node, NodeId, NodeKind};
+use crate::ir::{Graph, Node, NodeId, NodeKind};
 use std::collections::HashMap;
-
-fn remap(a: &Arg, map: &[u32]) -> Arg {
-    match a {
-        Arg::Node(x) => Arg::Node(NodeId(map[x.index()])),
-        Arg::List(items) => Arg::List(items.iter().map(|x| remap(x, map)).collect()),
-        other => other.clone(),
-    }
-}
 
 /// The graph with duplicate calls merged (the first one is kept) and dead nodes dropped
 /// except placeholders; returns the graph and how many nodes were merged.
@@ -25,27 +17,8 @@ pub fn cse(g: &Graph) -> (Graph, usize) {
     let mut tangent: Vec<bool> = Vec::with_capacity(n);
     let mut merged = 0;
     for (i, node) in g.nodes.iter().enumerate() {
-        let kind = match &node.kind {
-            NodeKind::Call {
-                target,
-                args,
-                kwargs,
-            } => NodeKind::Call {
-                target: target.clone(),
-                args: args.iter().map(|a| remap(a, &map)).collect(),
-                kwargs: kwargs
-                    .iter()
-                    .map(|(k, a)| (k.clone(), remap(a, &map)))
-                    .collect(),
-            },
-            other => other.clone(),
-        };
         let mut dep = node.kind == NodeKind::Placeholder && node.name.starts_with("tangents");
-        let new = Node {
-            name: node.name.clone(),
-            kind,
-            val: node.val.clone(),
-        };
+        let new = node.map_inputs(|x| NodeId(map[x.index()]));
         new.for_each_input(|x| dep |= tangent[x.index()]);
         if let NodeKind::Call { target, .. } = &new.kind {
             if !op_kinds(target).random {

@@ -4,37 +4,10 @@
 
 use super::classify::Classified;
 use crate::error::{Error, Result};
-use crate::ir::{Arg, Graph, GraphKind, Node, NodeId, NodeKind};
-
-fn remap_arg(a: &Arg, map: &[u32]) -> Arg {
-    match a {
-        Arg::Node(x) => Arg::Node(NodeId(map[x.index()])),
-        Arg::List(items) => Arg::List(items.iter().map(|x| remap_arg(x, map)).collect()),
-        other => other.clone(),
-    }
-}
+use crate::ir::{Graph, GraphKind, Node, NodeId, NodeKind};
 
 fn copy_node(node: &Node, map: &[u32]) -> Node {
-    let kind = match &node.kind {
-        NodeKind::Call {
-            target,
-            args,
-            kwargs,
-        } => NodeKind::Call {
-            target: target.clone(),
-            args: args.iter().map(|a| remap_arg(a, map)).collect(),
-            kwargs: kwargs
-                .iter()
-                .map(|(k, a)| (k.clone(), remap_arg(a, map)))
-                .collect(),
-        },
-        other => other.clone(),
-    };
-    Node {
-        name: node.name.clone(),
-        kind,
-        val: node.val.clone(),
-    }
+    node.map_inputs(|x| NodeId(map[x.index()]))
 }
 
 /// Marks every node `roots` need, not walking through `stop` nodes (which are marked).
