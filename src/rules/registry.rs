@@ -277,6 +277,12 @@ pub const CONDITIONS: &[Condition] = &[
             _ => false,
         },
     },
+    Condition {
+        name: "single-or-wider",
+        arity: Some(1),
+        doc: "a float32 or float64 tensor (reassociating its arithmetic stays within float tolerance; float16 rounding would not)",
+        test: |a| a[0].tensor().is_some_and(|t| matches!(t.dtype, crate::ir::DType::F32 | crate::ir::DType::F64)),
+    },
 ];
 
 /// Every computed attribute.
