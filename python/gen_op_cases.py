@@ -316,6 +316,20 @@ def build():
     case("aten.arange.start", 2, 7)
     case("aten._unsafe_index.Tensor", rn(4, 5), [None, torch.tensor([0, 0, 4])])
     case("aten._unsafe_index_put.default", rn(4, 2), [torch.tensor([3, 3])], rn(2, 2), True)
+    # --- training attention (rules/attention_train.rules) ---------------------------------
+    case("aten._softmax_backward_data.default", rn(2, 3, 5), torch.softmax(rn(2, 3, 5), -1), -1, torch.float32)
+    case("aten._softmax_backward_data.default", rn(4, 3), torch.softmax(rn(4, 3), 0), 0, torch.float32, note="dim 0")
+    flash = "aten._scaled_dot_product_flash_attention_for_cpu.default"
+    flash_bw = "aten._scaled_dot_product_flash_attention_for_cpu_backward.default"
+    q, k, v = rn(1, 2, 3, 4), rn(1, 2, 5, 4), rn(1, 2, 5, 4)
+    case(flash, q, k, v, 0.0, False, scale=0.5)
+    fm = rn(1, 1, 3, 5)
+    fm[0, 0, 0, 1] = FMIN
+    fm[0, 0, 2] = FMIN
+    case(flash, q, k, v, 0.0, False, attn_mask=fm, note="mask, an all finfo.min row")
+    for mask, note in ((None, ""), (fm, "all finfo.min row: the weights recomputed from the rounded logsumexp are 1, not 1/S")):
+        out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, 0.0, False, attn_mask=mask, scale=0.5)
+        case(flash_bw, rn(1, 2, 3, 4), q, k, v, out, lse, 0.0, False, attn_mask=mask, scale=0.5, note=note)
 
 
 def main():

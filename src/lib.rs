@@ -33,7 +33,7 @@ pub mod stats;
 
 pub use error::{Error, Result};
 pub use partition::{partition, PartitionOptions, Partitioned};
-pub use pipeline::{optimize, Optimized, Options, Report};
+pub use pipeline::{optimize, Optimized, Options, Report, Target};
 
 /// The README's code examples, compiled as doctests.
 #[cfg(doctest)]

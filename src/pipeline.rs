@@ -46,6 +46,9 @@ pub struct Options {
     pub file: String,
     /// Extraction options.
     pub extract: ExtractOptions,
+    /// Assumptions about the inputs that the caller asserts, enabling the rules that need
+    /// them (e.g. `no-fully-masked-rows`).
+    pub assume: Vec<String>,
 }
 
 impl Default for Options {
@@ -58,6 +61,7 @@ impl Default for Options {
             trust_meta: false,
             file: "<input>".into(),
             extract: ExtractOptions::default(),
+            assume: Vec::new(),
         }
     }
 }
@@ -82,8 +86,27 @@ pub struct Report {
 /// Attention figures.
 #[derive(Debug, Clone, Default)]
 pub struct AttentionReport {
-    /// `scaled_dot_product_attention` calls (any variant) in the output graph.
+    /// Forward `scaled_dot_product_attention` calls (any variant) in the output graph.
     pub fused: usize,
+    /// Their backward calls (`_scaled_dot_product_*_backward`).
+    pub fused_backward: usize,
+}
+
+impl AttentionReport {
+    /// Counts the SDPA forward and backward calls of a graph.
+    pub fn of(g: &Graph) -> Self {
+        let sdpa = |backward: bool| {
+            g.nodes
+                .iter()
+                .filter_map(|n| n.target())
+                .filter(|t| t.contains("scaled_dot_product") && t.contains("backward") == backward)
+                .count()
+        };
+        AttentionReport {
+            fused: sdpa(false),
+            fused_backward: sdpa(true),
+        }
+    }
 }
 
 /// Seconds per phase.
@@ -153,10 +176,13 @@ pub fn optimize(graph: &Graph, opts: &Options) -> Result<Optimized> {
         None => Profile::named(opts.target.default_profile())?,
     };
     let model = Model::new(profile);
-    let rules = match &opts.rules {
+    let rules: Vec<Rule> = match &opts.rules {
         Some(r) => r.clone(),
         None => default_rules()?,
-    };
+    }
+    .into_iter()
+    .filter(|r| r.enabled(opts.target, &opts.assume))
+    .collect();
     let built = build(
         graph,
         &BuildOptions {
@@ -216,13 +242,7 @@ pub fn optimize(graph: &Graph, opts: &Options) -> Result<Optimized> {
             after: out.nodes.len(),
             opaque: built.opaque_count,
         },
-        attention: AttentionReport {
-            fused: out
-                .nodes
-                .iter()
-                .filter(|n| n.target().is_some_and(|t| t.contains("scaled_dot_product")))
-                .count(),
-        },
+        attention: AttentionReport::of(&out),
     };
     log::info!(
         "{}: {} → {} nodes, cost {:.3e} → {:.3e} s, {} e-nodes, stop: {}",

@@ -4,8 +4,12 @@
 use crate::egraph::{FxAnalysis, FxEGraph, Lang};
 use crate::error::{Error, Result};
 use crate::rules::{Rule, RuleApplier, RuleLog};
-use egg::{BackoffScheduler, Rewrite, Runner, StopReason};
+use egg::{
+    BackoffScheduler, MultiPattern, Rewrite, RewriteScheduler, Runner, SearchMatches, StopReason,
+    Symbol,
+};
 use indexmap::IndexMap;
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,6 +26,11 @@ pub struct Limits {
     /// while (egg's default, 1,000, bans the view rules on large graphs and triples the
     /// iterations; rules that really explode still hit it).
     pub match_limit: usize,
+    /// Multi-pattern rules (`:with`) search only in the first this many iterations...
+    pub multi_iterations: usize,
+    /// ...and only while the e-graph has fewer e-nodes than this: their searches join
+    /// patterns across the whole e-graph, so they get a budget of their own.
+    pub multi_nodes: usize,
 }
 
 impl Default for Limits {
@@ -31,6 +40,8 @@ impl Default for Limits {
             iterations: 30,
             time: Duration::from_secs(10),
             match_limit: 50_000,
+            multi_iterations: 20,
+            multi_nodes: 100_000,
         }
     }
 }
@@ -58,23 +69,31 @@ pub fn saturate(
 ) -> Result<(FxEGraph, SatReport)> {
     let log = Arc::new(Mutex::new(RuleLog::default()));
     let deadline = std::time::Instant::now() + limits.time;
+    let mut multi = HashSet::new();
     let rewrites: Vec<Rewrite<Lang, FxAnalysis>> = rules
         .iter()
         .map(|r| {
-            Rewrite::new(
-                r.name.clone(),
-                r.lhs.clone(),
-                RuleApplier::new(r.clone(), limits.nodes, deadline, log.clone()),
-            )
-            .map_err(|e| Error::Rules(vec![format!("{}: rule `{}`: {e}", r.origin, r.name)]))
+            let applier = RuleApplier::new(r.clone(), limits.nodes, deadline, log.clone());
+            let rw = if r.with.is_empty() {
+                Rewrite::new(r.name.clone(), r.lhs.clone(), applier)
+            } else {
+                multi.insert(Symbol::from(&r.name));
+                Rewrite::new(r.name.clone(), multi_pattern(r), applier)
+            };
+            rw.map_err(|e| Error::Rules(vec![format!("{}: rule `{}`: {e}", r.origin, r.name)]))
         })
         .collect::<Result<_>>()?;
+    let scheduler = Scheduler {
+        inner: BackoffScheduler::default().with_initial_match_limit(limits.match_limit),
+        multi,
+        limits: limits.clone(),
+    };
     let runner = Runner::default()
         .with_egraph(egraph)
         .with_node_limit(limits.nodes)
         .with_iter_limit(limits.iterations)
         .with_time_limit(limits.time)
-        .with_scheduler(BackoffScheduler::default().with_initial_match_limit(limits.match_limit))
+        .with_scheduler(scheduler)
         .run(&rewrites);
     let mut applications: IndexMap<String, usize> =
         rules.iter().map(|r| (r.name.clone(), 0)).collect();
@@ -114,4 +133,58 @@ pub fn saturate(
         applications,
     };
     Ok((runner.egraph, report))
+}
+
+/// The root variable of a multi-pattern rule: the class that receives the right side.
+pub(crate) fn multi_root() -> egg::Var {
+    "?__root".parse().expect("a valid variable")
+}
+
+/// A rule's left side and its `:with` patterns as one egg multi-pattern.
+fn multi_pattern(r: &Rule) -> MultiPattern<Lang> {
+    let mut asts = vec![(multi_root(), r.lhs.ast.clone())];
+    for (i, w) in r.with.iter().enumerate() {
+        let v: egg::Var = format!("?__with{i}").parse().expect("a valid variable");
+        asts.push((v, w.clone()));
+    }
+    MultiPattern::new(asts)
+}
+
+/// egg's backoff scheduler, plus the multi-pattern rules' own budget.
+struct Scheduler {
+    inner: BackoffScheduler,
+    multi: HashSet<Symbol>,
+    limits: Limits,
+}
+
+impl RewriteScheduler<Lang, FxAnalysis> for Scheduler {
+    fn can_stop(&mut self, iteration: usize) -> bool {
+        RewriteScheduler::<Lang, FxAnalysis>::can_stop(&mut self.inner, iteration)
+    }
+
+    fn search_rewrite<'a>(
+        &mut self,
+        iteration: usize,
+        egraph: &FxEGraph,
+        rewrite: &'a Rewrite<Lang, FxAnalysis>,
+    ) -> Vec<SearchMatches<'a, Lang>> {
+        if self.multi.contains(&rewrite.name)
+            && (iteration >= self.limits.multi_iterations
+                || egraph.total_number_of_nodes() >= self.limits.multi_nodes)
+        {
+            return Vec::new();
+        }
+        self.inner.search_rewrite(iteration, egraph, rewrite)
+    }
+
+    fn apply_rewrite(
+        &mut self,
+        iteration: usize,
+        egraph: &mut FxEGraph,
+        rewrite: &Rewrite<Lang, FxAnalysis>,
+        matches: Vec<SearchMatches<Lang>>,
+    ) -> usize {
+        self.inner
+            .apply_rewrite(iteration, egraph, rewrite, matches)
+    }
 }

@@ -150,3 +150,103 @@ fn attention_fixture_set_fuses_exactly_what_it_should() {
         now.join("\n")
     );
 }
+
+/// Joint fixtures: SDPA forward/backward pairs per mode. A masked block fuses only under
+/// `--assume no-fully-masked-rows` (the kernels' backward is wrong in rows whose mask is all
+/// finfo.min, see rules/attention_train.rules). `(file, default, assumed cpu, assumed cuda)`.
+const JOINT_EXPECTED: &[(&str, usize, usize, usize, &str)] = &[
+    ("attn_bshd.joint.json", 1, 1, 1, "no mask"),
+    ("attn_causal_bool.joint.json", 0, 0, 0, "where(keep, scores, finfo.min) also masks the gradient of the scores; the fused backward does not, and differs in fully masked rows"),
+    ("attn_div.joint.json", 1, 1, 1, "no mask"),
+    ("attn_div_mask.joint.json", 0, 1, 0, "mask; CUDA: S = 8 is not a multiple of the efficient kernel's bias alignment 16"),
+    ("attn_mul_scale.joint.json", 1, 1, 1, "no mask"),
+    ("attn_unscaled.joint.json", 1, 1, 1, "no mask"),
+    ("attn_unscaled_mask.joint.json", 0, 1, 0, "mask; CUDA: S = 8 is not a multiple of 16"),
+    ("bert.joint.json", 0, 2, 2, "padding mask"),
+    ("example_attention.joint.json", 1, 1, 1, "no mask"),
+    ("gpt2.joint.json", 0, 2, 2, "causal + padding mask"),
+    ("llama.joint.json", 0, 2, 2, "causal + padding mask"),
+    ("vit.joint.json", 2, 2, 2, "no mask"),
+];
+
+#[test]
+fn joint_fixtures_fuse_forward_and_backward_together() {
+    use fxsat::Target;
+    let mut failures = Vec::new();
+    let mut seen = 0;
+    for path in common::fixtures() {
+        let file = common::short(&path);
+        if !file.ends_with(".joint.json") {
+            continue;
+        }
+        seen += 1;
+        let Some(&(_, plain, cpu, cuda, _)) = JOINT_EXPECTED.iter().find(|e| e.0 == file) else {
+            failures.push(format!("{file}: not in JOINT_EXPECTED"));
+            continue;
+        };
+        assert!(
+            plain.max(cpu).max(cuda) <= blocks(&file),
+            "{file}: more pairs than blocks"
+        );
+        let g = common::load(&path);
+        let assumed = vec!["no-fully-masked-rows".to_string()];
+        for (target, assume, want, fwd, bwd) in [
+            (
+                Target::Cpu,
+                vec![],
+                plain,
+                "aten._scaled_dot_product_flash_attention_for_cpu.default",
+                "aten._scaled_dot_product_flash_attention_for_cpu_backward.default",
+            ),
+            (
+                Target::Cpu,
+                assumed.clone(),
+                cpu,
+                "aten._scaled_dot_product_flash_attention_for_cpu.default",
+                "aten._scaled_dot_product_flash_attention_for_cpu_backward.default",
+            ),
+            (
+                Target::Cuda,
+                assumed.clone(),
+                cuda,
+                "aten._scaled_dot_product_efficient_attention.default",
+                "aten._scaled_dot_product_efficient_attention_backward.default",
+            ),
+        ] {
+            let out = optimize(
+                &g,
+                &Options {
+                    file: file.clone(),
+                    target,
+                    assume: assume.clone(),
+                    ..Options::default()
+                },
+            )
+            .unwrap();
+            let (f, b) = (
+                common::count_target(&out.graph, fwd),
+                common::count_target(&out.graph, bwd),
+            );
+            if f != want || b != want {
+                failures.push(format!(
+                    "{file} ({target:?}, assume {assume:?}): {f} forward and {b} backward calls, expected {want}"
+                ));
+            }
+            // Where every block fused, no softmax (forward or backward) is left.
+            if want == blocks(&file) {
+                let left = common::count_target(&out.graph, "aten._softmax.default")
+                    + common::count_target(&out.graph, "aten._softmax_backward_data.default")
+                    + common::count_target(&out.graph, "prims.fma.default");
+                if left != 0 {
+                    failures.push(format!("{file} ({target:?}): {left} softmax pieces left"));
+                }
+            }
+        }
+    }
+    assert_eq!(
+        seen,
+        JOINT_EXPECTED.len(),
+        "joint fixtures and JOINT_EXPECTED differ"
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

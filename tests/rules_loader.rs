@@ -4,7 +4,7 @@
 mod common;
 
 use fxsat::rules::{default_rules, load_dir, parse_rules};
-use fxsat::{optimize, Error, Options};
+use fxsat::{optimize, Error, Options, Target};
 use indexmap::IndexMap;
 use std::path::Path;
 
@@ -270,19 +270,38 @@ fn applications_over_fixtures() -> IndexMap<String, usize> {
     }
     extra.sort();
     graphs.extend(extra.iter().map(|p| (common::short(p), common::load(p))));
+    // Joint graphs also run for CUDA and with every assumption asserted, so the training
+    // rules of each target and the rules behind an assumption are exercised too.
+    let assumed: Vec<String> = default_rules()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.assume.clone())
+        .collect();
     for (name, g) in graphs {
-        let out = optimize(
-            &g,
-            &Options {
-                file: name.clone(),
-                ..Options::default()
-            },
-        )
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-        for (rule, n) in out.report.rules {
-            *total
-                .get_mut(&rule)
-                .unwrap_or_else(|| panic!("{name}: report names unknown rule {rule}")) += n;
+        let mut runs = vec![Options::default()];
+        if g.kind == fxsat::ir::GraphKind::Joint {
+            for target in [Target::Cpu, Target::Cuda] {
+                runs.push(Options {
+                    target,
+                    assume: assumed.clone(),
+                    ..Options::default()
+                });
+            }
+        }
+        for opts in runs {
+            let out = optimize(
+                &g,
+                &Options {
+                    file: name.clone(),
+                    ..opts
+                },
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+            for (rule, n) in out.report.rules {
+                *total
+                    .get_mut(&rule)
+                    .unwrap_or_else(|| panic!("{name}: report names unknown rule {rule}")) += n;
+            }
         }
     }
     total

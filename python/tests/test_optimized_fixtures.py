@@ -108,3 +108,32 @@ def test_view_rules_keep_fixtures_allclose(file, tmp_path):
         res = compare(FIXTURES / file, out, seed=seed, atol=1e-5, rtol=1e-5,
                       int_inputs=FIXTURES / "index.json")
         assert res.ok, f"seed {seed}:\n" + "\n".join(res.lines)
+
+
+MASKED_JOINT = ["attn_div_mask.joint.json", "attn_unscaled_mask.joint.json", "gpt2.joint.json",
+                "bert.joint.json", "llama.joint.json"]
+
+
+@pytest.mark.parametrize("file", MASKED_JOINT)
+def test_masked_training_attention_under_the_assumption(file, tmp_path):
+    """With ``--assume no-fully-masked-rows`` masked attention blocks of joint graphs become
+    the CPU flash kernel's forward and backward. On inputs that keep that promise (0/1 mask
+    inputs all 1, random float masks), forward outputs and gradients equal the original's:
+    float64 to 1e-9, float32 scale-relative 1e-4."""
+    if not (BIN.is_file() and os.access(BIN, os.X_OK)):
+        pytest.fail(f"fxsat binary not found at {BIN}", pytrace=False)
+    out = tmp_path / file
+    subprocess.run([str(BIN), "optimize", str(FIXTURES / file), "-o", str(out),
+                    "--assume", "no-fully-masked-rows"], check=True, timeout=300)
+    text = out.read_text()
+    assert "_scaled_dot_product_flash_attention_for_cpu_backward" in text
+    index = json.loads((FIXTURES / "index.json").read_text())
+    ranges = next(e for e in index["fixtures"] if e["file"] == file)["int_inputs"]
+    ints = {k: ([1, 2] if v == [0, 2] else v) for k, v in ranges.items()}
+    for seed in (0, 1):
+        res = compare(FIXTURES / file, out, seed=seed, atol=1e-10, rtol=1e-9, int_inputs=ints,
+                      f64=True)
+        assert res.ok, f"float64, seed {seed}:\n" + "\n".join(res.lines)
+        res = compare(FIXTURES / file, out, seed=seed, atol=1e-4, rtol=1e-4, int_inputs=ints,
+                      scaled=True)
+        assert res.ok, f"float32, seed {seed}:\n" + "\n".join(res.lines)

@@ -66,6 +66,12 @@ enum Cmd {
         /// Keep a node's recorded val where it contradicts the op's shape rule (the node becomes opaque).
         #[arg(long)]
         trust_meta: bool,
+        /// Assert a property of the inputs that some rules need (repeatable). Known:
+        /// `no-fully-masked-rows` (no attention mask hides a whole row of scores: lets masked
+        /// attention fuse in training graphs, whose SDPA backward gets such rows wrong when
+        /// the mask uses finfo.min).
+        #[arg(long, value_name = "NAME")]
+        assume: Vec<String>,
     },
     /// Print what a graph contains: ops, node counts, unknown ops, total flops and bytes.
     Stats {
@@ -173,6 +179,7 @@ fn run(cmd: Cmd) -> Result<()> {
             iter_limit,
             time_limit,
             trust_meta,
+            assume,
         } => {
             let t0 = Instant::now();
             let graph = read(&input)?;
@@ -185,6 +192,22 @@ fn run(cmd: Cmd) -> Result<()> {
                 Some(dir) => Some(fxsat::rules::load_dir(&dir)?),
                 None => None,
             };
+            let known: Vec<String> = match &rules {
+                Some(r) => r.clone(),
+                None => fxsat::rules::default_rules()?,
+            }
+            .iter()
+            .flat_map(|r| r.assume.iter().cloned())
+            .collect();
+            if let Some(a) = assume.iter().find(|a| !known.contains(a)) {
+                let mut k = known.clone();
+                k.sort();
+                k.dedup();
+                anyhow::bail!(
+                    "--assume {a}: no rule uses this assumption (known: {})",
+                    k.join(", ")
+                );
+            }
             if !(time_limit > 0.0 && time_limit.is_finite()) {
                 anyhow::bail!("--time-limit must be a positive number of seconds");
             }
@@ -199,6 +222,7 @@ fn run(cmd: Cmd) -> Result<()> {
                     ..Limits::default()
                 },
                 trust_meta,
+                assume,
                 file: input.display().to_string(),
                 ..Options::default()
             };
@@ -231,7 +255,7 @@ fn run(cmd: Cmd) -> Result<()> {
                                "stop_reason": r.egraph.stop_reason},
                     "cost": {"before": r.cost.before, "after": r.cost.after, "greedy_tree": r.cost.greedy},
                     "nodes": {"before": r.nodes.before, "after": r.nodes.after, "opaque": r.nodes.opaque},
-                    "attention": {"fused": r.attention.fused},
+                    "attention": {"fused": r.attention.fused, "fused_backward": r.attention.fused_backward},
                     "rules": r.rules.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<String, serde_json::Value>>(),
                 });
                 std::fs::write(&path, serde_json::to_string_pretty(&j)? + "\n")

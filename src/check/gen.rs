@@ -61,6 +61,10 @@ struct Slot {
 struct Gen<'a> {
     rng: &'a mut Rng,
     rule: &'a Rule,
+    /// The pattern being built: the left side, or one of its `:with` patterns.
+    ast: &'a egg::PatternAst<Lang>,
+    /// Whether masks may hide whole rows (not for rules that `:assume no-fully-masked-rows`).
+    full_rows: bool,
     inputs: Vec<Value>,
     vars: IndexMap<Var, Term>,
 }
@@ -72,15 +76,26 @@ pub fn instance(rule: &Rule, rng: &mut Rng) -> Result<Instance, String> {
     let mut g = Gen {
         rng,
         rule,
+        ast: &rule.lhs.ast,
+        full_rows: !rule.assume.iter().any(|a| a == "no-fully-masked-rows"),
         inputs: Vec::new(),
         vars: IndexMap::new(),
     };
-    let ast = rule.lhs.ast.as_ref();
     let mut lhs = Term::default();
-    let root = Id::from(ast.len() - 1);
+    let root = Id::from(rule.lhs.ast.as_ref().len() - 1);
     g.build(root, None, &mut lhs, None)?;
     if let Meta::Invalid(why) = lhs.meta() {
         return Err(format!("ill-typed left side: {why}"));
+    }
+    // A multi-pattern rule's `:with` patterns bind more variables: draw them too (their
+    // terms must be well-typed, but only the left side is compared with the right side).
+    for w in &rule.with {
+        g.ast = w;
+        let mut t = Term::default();
+        g.build(Id::from(w.as_ref().len() - 1), None, &mut t, None)?;
+        if let Meta::Invalid(why) = t.meta() {
+            return Err(format!("ill-typed `:with` pattern: {why}"));
+        }
     }
     let inst = Instance {
         inputs: g.inputs,
@@ -143,7 +158,7 @@ impl Gen<'_> {
         out: &mut Term,
         ctx: Option<&[Option<Meta>]>,
     ) -> Result<Id, String> {
-        let node = self.rule.lhs.ast[id].clone();
+        let node = self.ast[id].clone();
         match node {
             ENodeOrVar::Var(v) => {
                 if !self.vars.contains_key(&v) {
@@ -286,7 +301,16 @@ impl Gen<'_> {
                 *x = self.rng.pick(&[f64::NEG_INFINITY, fmin]);
             }
         }
-        if self.rng.chance(0.3) && m.rank() >= 1 {
+        if !self.full_rows {
+            // Keep one entry of every row (rows end along the last dim).
+            let n = m.shape.last().copied().unwrap_or(1).max(1);
+            for row in m.data.chunks_mut(n) {
+                if row.iter().all(|&x| x <= -1e4) {
+                    let j = self.rng.below(n);
+                    row[j] = 0.0;
+                }
+            }
+        } else if self.rng.chance(0.3) && m.rank() >= 1 {
             // A fully masked row.
             let n = *m.shape.last().unwrap();
             let fill = self.rng.pick(&[f64::NEG_INFINITY, fmin]);
@@ -449,6 +473,127 @@ impl Gen<'_> {
                 let m = self.mask(s.iter().map(|&d| d as usize).collect(), q.dtype);
                 self.add_input(m)
             }
+            ("scores-shapes", 0) | ("scores-grad-shapes", 1) if self.rng.chance(0.9) => {
+                // q: take [.., L] from the scores' gradient when it is there.
+                let mut s = match t(0).filter(|_| name == "scores-grad-shapes") {
+                    Some(g) if g.rank() >= 3 && g.rank() <= 4 => g.shape.clone(),
+                    _ => (0..3 + self.rng.below(2)).map(|_| pick(self.rng)).collect(),
+                };
+                let r = s.len();
+                s[r - 1] = pick(self.rng);
+                let d = t(0).map_or_else(|| self.rng.pick(&FLOATS), |g| g.dtype);
+                self.tensor_var(s, d)
+            }
+            ("scores-shapes", 1) => {
+                let q = t(0)?;
+                let r = q.rank();
+                if r < 3 {
+                    return None;
+                }
+                let mut s = q.shape.clone();
+                s[r - 2] = q.shape[r - 1];
+                s[r - 1] = pick(self.rng);
+                self.tensor_var(s, q.dtype)
+            }
+            ("scores-grad-shapes", 2) => {
+                let q = t(1)?;
+                let r = q.rank();
+                if r < 3 {
+                    return None;
+                }
+                let mut s = q.shape.clone();
+                s[r - 2] = t(0)
+                    .filter(|g| g.rank() == r)
+                    .map_or_else(|| pick(self.rng), |g| g.shape[r - 1]);
+                self.tensor_var(s, q.dtype)
+            }
+            ("scores-grad-shapes", 3) | ("flash-cpu-shapes" | "efficient-shapes", 3) => {
+                let (q, k) = if name == "scores-grad-shapes" {
+                    (t(1)?, t(2)?)
+                } else {
+                    (t(0)?, t(1)?)
+                };
+                let r = q.rank();
+                if self.rng.chance(0.3) || k.rank() != r || r < 2 {
+                    return Some(self.none());
+                }
+                let mut s: Vec<i64> = q.shape[..r - 1].to_vec();
+                s.push(k.shape[r - 2]);
+                for d in s.iter_mut() {
+                    if self.rng.chance(0.3) {
+                        *d = 1;
+                    }
+                }
+                let drop = self.rng.below(r - 1);
+                let s = s[drop..].to_vec();
+                let m = self.mask(s.iter().map(|&d| d as usize).collect(), q.dtype);
+                self.add_input(m)
+            }
+            ("flash-cpu-shapes" | "efficient-shapes", _) => {
+                // Roles: q [B, H, L, E], k [B, H, S, E], v [B, H, S, Ev], g [B, H, L, Ev];
+                // dims come from whichever are drawn already.
+                let known = |i: usize| t(i).filter(|m| m.rank() == 4);
+                let (q, k, v, g) = (known(0), known(1), known(2), known(4));
+                let any = q.clone().or(k.clone()).or(v.clone()).or(g.clone());
+                let efficient = name == "efficient-shapes";
+                let dim = |rng: &mut Rng, x: Option<i64>| {
+                    x.unwrap_or_else(|| {
+                        if efficient {
+                            rng.pick(&[8i64, 16])
+                        } else {
+                            pick(rng)
+                        }
+                    })
+                };
+                let b = dim(self.rng, any.as_ref().map(|m| m.shape[0]));
+                let h = dim(self.rng, any.as_ref().map(|m| m.shape[1]));
+                let l = dim(self.rng, q.as_ref().or(g.as_ref()).map(|m| m.shape[2]));
+                let s = match k.as_ref().or(v.as_ref()).map(|m| m.shape[2]) {
+                    Some(s) => s,
+                    None if efficient => self.rng.pick(&[16i64, 32]),
+                    None => pick(self.rng),
+                };
+                let e = dim(self.rng, q.as_ref().or(k.as_ref()).map(|m| m.shape[3]));
+                let ev = if name == "flash-cpu-shapes" {
+                    e
+                } else {
+                    dim(self.rng, v.as_ref().or(g.as_ref()).map(|m| m.shape[3]))
+                };
+                let dt = any.map_or_else(
+                    || {
+                        if efficient {
+                            self.rng.pick(&[DType::F32, DType::F16, DType::BF16])
+                        } else {
+                            self.rng.pick(&FLOATS)
+                        }
+                    },
+                    |m| m.dtype,
+                );
+                let shape = match pos {
+                    0 => vec![b, h, l, e],
+                    1 => vec![b, h, s, e],
+                    2 => vec![b, h, s, ev],
+                    _ => vec![b, h, l, ev],
+                };
+                self.tensor_var(shape, dt)
+            }
+            ("same-number", 0 | 1) => {
+                let other = metas.get(1 - pos).cloned().flatten()?;
+                match other {
+                    Meta::Float(x) => self.leaf(Lang::Float(F64(OrderedFloat(x)))),
+                    Meta::Int(i) => self.leaf(Lang::Int(i)),
+                    _ => return None,
+                }
+            }
+            ("recip-of", 1) => match metas.first().cloned().flatten()? {
+                Meta::Float(x) if x != 0.0 => self.leaf(Lang::Float(F64(OrderedFloat(1.0 / x)))),
+                _ => return None,
+            },
+            ("recip-of", 0) => {
+                let c = self.rng.pick(&[0.5, 2.0, 4.0, 8.0, 3.0, 0.125]);
+                self.leaf(Lang::Float(F64(OrderedFloat(1.0 / c))))
+            }
+            ("is-one", _) => self.leaf(Lang::Float(F64(OrderedFloat(1.0)))),
             _ => return None,
         })
     }

@@ -91,24 +91,20 @@ impl Model {
                 metas.first().map_or(0.0, |m| numel(m)) * 2.0,
                 in_bytes + out_bytes(&out),
             ),
-            OpClass::Attention => {
-                let (q, k, v) = (metas[0].tensor(), metas[1].tensor(), metas[2].tensor());
-                let flops = match (q, k, v) {
-                    (Some(q), Some(k), Some(v)) => {
-                        let r = q.rank();
-                        let (l, e, s, ev) = (
-                            q.shape[r - 2],
-                            q.shape[r - 1],
-                            k.shape[r - 2],
-                            v.shape[r - 1],
-                        );
-                        let batch: i64 = q.shape[..r - 2].iter().product();
-                        (2 * batch * l * s * (e + ev)) as f64 + 5.0 * (batch * l * s) as f64
-                    }
-                    _ => 0.0,
-                };
-                w(flops, in_bytes + out_bytes(&out))
-            }
+            OpClass::Attention => w(
+                attention_flops(metas.first(), metas.get(1), metas.get(2)),
+                in_bytes + out_bytes(&out),
+            ),
+            OpClass::AttentionBackward => w(
+                2.5 * attention_flops(metas.get(1), metas.get(2), metas.get(3)),
+                in_bytes + out_bytes(&out),
+            ),
+            OpClass::Phantom => Work {
+                flops: f64::INFINITY,
+                bytes: f64::INFINITY,
+                launches: 1.0,
+                efficiency: 1.0,
+            },
             OpClass::Matmul => {
                 let (flops, dims) = matmul_flops(op.name(), metas, &out);
                 let mut work = w(flops, in_bytes + out_bytes(&out));
@@ -124,6 +120,25 @@ impl Model {
                 work
             }
         }
+    }
+}
+
+/// Flops of attention over q [.., L, E], k [.., S, E], v [.., S, Ev]: the two matmuls and
+/// the softmax.
+fn attention_flops(q: Option<&&Meta>, k: Option<&&Meta>, v: Option<&&Meta>) -> f64 {
+    match (
+        q.and_then(|m| m.tensor()),
+        k.and_then(|m| m.tensor()),
+        v.and_then(|m| m.tensor()),
+    ) {
+        (Some(q), Some(k), Some(v)) if q.rank() >= 2 && k.rank() >= 2 && v.rank() >= 2 => {
+            let r = q.rank();
+            let (l, e) = (q.shape[r - 2], q.shape[r - 1]);
+            let (s, ev) = (k.shape[k.rank() - 2], v.shape[v.rank() - 1]);
+            let batch: i64 = q.shape[..r - 2].iter().product();
+            (2 * batch * l * s * (e + ev)) as f64 + 5.0 * (batch * l * s) as f64
+        }
+        _ => 0.0,
     }
 }
 

@@ -197,4 +197,145 @@ impl<'a> Dag<'a> {
         }
         improved
     }
+
+    /// Group moves for multi-output ops: a fused kernel (e.g. SDPA's forward and backward)
+    /// only pays when every class that can read one of its outputs switches to it at once, and
+    /// no single switch pays on its own. For each tuple-valued class, switch together all
+    /// classes that have a `getitem` of it (and of the tuples it reads through `getitem`s);
+    /// then, one at a time, the selected classes with a node reading one of those classes
+    /// (e.g. a transpose of a gradient), each kept only if it lowers the cost. The whole
+    /// group is kept when the DAG cost drops.
+    pub(super) fn improve_groups(&mut self, roots: &[Id]) -> bool {
+        let mut improved = false;
+        for group in self.tuple_groups() {
+            let before = self.cost;
+            // (class, previous choice, was referenced)
+            let mut done: Vec<(Id, usize, bool)> = Vec::new();
+            for &(class, i) in &group {
+                if self.choice[&class] == i || !self.can_choose(class, i) {
+                    continue;
+                }
+                let referenced = self.refc.contains_key(&class);
+                done.push((class, self.choice[&class], referenced));
+                if referenced {
+                    self.switch(class, i);
+                    self.renumber(roots);
+                } else {
+                    // Not in the DAG: choosing costs nothing until a parent reads it.
+                    self.choice.insert(class, i);
+                }
+            }
+            if done.is_empty() {
+                continue;
+            }
+            // Parents that could read the switched classes instead of their own subgraph.
+            let members: std::collections::HashSet<Id> = group.iter().map(|p| p.0).collect();
+            let mut parents: Vec<(Id, usize)> = Vec::new();
+            for &class in self.refc.keys() {
+                if members.contains(&class) {
+                    continue;
+                }
+                let cur = self.choice[&class];
+                if self
+                    .children(class)
+                    .iter()
+                    .any(|c| members.contains(&self.eg.find(*c)))
+                {
+                    continue;
+                }
+                if let Some(i) = self.eg[class].nodes.iter().position(|n| {
+                    n.children()
+                        .iter()
+                        .any(|c| members.contains(&self.eg.find(*c)))
+                }) {
+                    if i != cur {
+                        parents.push((class, i));
+                    }
+                }
+            }
+            parents.sort();
+            for (class, i) in parents {
+                if !self.refc.contains_key(&class) || !self.can_choose(class, i) {
+                    continue;
+                }
+                let (from, here) = (self.choice[&class], self.cost);
+                self.switch(class, i);
+                if self.cost < here - 1e-15 * here.abs().max(1e-12) {
+                    done.push((class, from, true));
+                    self.renumber(roots);
+                } else {
+                    self.switch(class, from);
+                    self.cost = here;
+                }
+            }
+            if self.cost < before - 1e-15 * before.abs().max(1e-12) {
+                improved = true;
+            } else {
+                for &(class, from, referenced) in done.iter().rev() {
+                    if referenced {
+                        self.switch(class, from);
+                    } else {
+                        self.choice.insert(class, from);
+                    }
+                }
+                self.cost = before;
+                self.renumber(roots);
+            }
+        }
+        improved
+    }
+
+    /// Whether `class` may choose node `i`: its children have choices and no cycle closes.
+    fn can_choose(&self, class: Id, i: usize) -> bool {
+        let node = &self.eg[class].nodes[i];
+        !node
+            .children()
+            .iter()
+            .any(|c| !self.choice.contains_key(&self.eg.find(*c)))
+            && !self.creates_cycle(class, node)
+    }
+
+    /// For each tuple-valued class (in id order): the `(class, node)` pairs that are a
+    /// `getitem` of it or of a tuple its nodes read through a `getitem`, forward tuples first.
+    fn tuple_groups(&self) -> Vec<Vec<(Id, usize)>> {
+        use crate::ops::{Meta, Op};
+        let getitem_of = |n: &Lang| -> Option<Id> {
+            match n {
+                Lang::Call(op, c) if *op == Op::GETITEM => Some(self.eg.find(c[0])),
+                _ => None,
+            }
+        };
+        let mut readers: std::collections::BTreeMap<Id, Vec<(Id, usize)>> = Default::default();
+        for class in self.eg.classes() {
+            for (i, n) in class.nodes.iter().enumerate() {
+                if let Some(t) = getitem_of(n) {
+                    readers.entry(t).or_default().push((class.id, i));
+                }
+            }
+        }
+        let mut groups = Vec::new();
+        for (&t, own) in &readers {
+            if !matches!(self.eg[t].data.meta, Meta::Tuple(_)) {
+                continue;
+            }
+            // Tuples that `t`'s nodes read through getitems come first.
+            let mut group: Vec<(Id, usize)> = Vec::new();
+            for n in &self.eg[t].nodes {
+                for &c in n.children() {
+                    for m in &self.eg[self.eg.find(c)].nodes {
+                        if let Some(inner) = getitem_of(m) {
+                            if let Some(r) = readers.get(&inner) {
+                                group.extend(r.iter().copied());
+                            }
+                        }
+                    }
+                }
+            }
+            group.extend(own.iter().copied());
+            let mut seen = std::collections::HashSet::new();
+            group.retain(|p| seen.insert(*p));
+            groups.push(group);
+        }
+        groups
+    }
 }

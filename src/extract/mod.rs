@@ -182,7 +182,9 @@ pub fn extract(eg: &FxEGraph, model: &Model, roots: &[Id], opts: &ExtractOptions
     let sel_greedy = sel;
     let mut dag = local::Dag::new(eg, choice, &cost_of, roots);
     for _ in 0..opts.rounds {
-        if !dag.improve(roots) {
+        let single = dag.improve(roots);
+        let groups = dag.improve_groups(roots);
+        if !single && !groups {
             break;
         }
     }

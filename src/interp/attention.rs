@@ -84,6 +84,406 @@ pub(super) fn eval(name: &str, a: &[Value], out: &Meta) -> Option<Result<Value, 
             )))
         })(),
         "scaled_dot_product_attention" => (|| Ok(Value::Tensor(sdpa(a, &ushape(out)?)?)))(),
+        _ => return eval_training(name, a, out),
+    };
+    Some(r)
+}
+
+/// Attention weights of q [.., L, E] and k [.., S, E]: `softmax(q·kᵀ·scale + mask)` per row
+/// (a bool mask keeps `true`), with each row's logsumexp. A row with nothing left has
+/// weights `nan_rows` (NaN as the decomposed softmax gives, or 0 as fused kernels give) and a
+/// logsumexp of -inf.
+struct Weights {
+    batch: Vec<usize>,
+    l: usize,
+    s: usize,
+    /// `[nb, l, s]` row-major.
+    p: Vec<f64>,
+    /// `[nb, l]`.
+    lse: Vec<f64>,
+}
+
+fn weights(
+    q: &Tensor,
+    k: &Tensor,
+    mask: Option<&Tensor>,
+    causal: bool,
+    scale: f64,
+    masked_row: f64,
+) -> Result<Weights, String> {
+    let r = q.rank();
+    let (l, e, s) = (q.shape[r - 2], q.shape[r - 1], k.shape[r - 2]);
+    let batch = q.shape[..r - 2].to_vec();
+    let mut scores_shape = batch.clone();
+    scores_shape.extend([l, s]);
+    let mask = mask.map(|m| m.broadcast_to(&scores_shape)).transpose()?;
+    let nb: usize = batch.iter().product();
+    let mut p = vec![0.0; nb * l * s];
+    let mut lse = vec![f64::NEG_INFINITY; nb * l];
+    for b in 0..nb {
+        for i in 0..l {
+            let row: Vec<f64> = (0..s)
+                .map(|j| {
+                    let mut x = (0..e)
+                        .map(|c| q.data[(b * l + i) * e + c] * k.data[(b * s + j) * e + c])
+                        .sum::<f64>()
+                        * scale;
+                    if causal && j > i {
+                        x = f64::NEG_INFINITY;
+                    }
+                    if let Some(m) = &mask {
+                        let mv = m.data[(b * l + i) * s + j];
+                        if m.dtype == DType::Bool {
+                            if mv == 0.0 {
+                                x = f64::NEG_INFINITY;
+                            }
+                        } else {
+                            x += mv;
+                        }
+                    }
+                    x
+                })
+                .collect();
+            let mx = row.iter().fold(f64::NEG_INFINITY, |m, &x| {
+                if m.is_nan() || x.is_nan() {
+                    f64::NAN
+                } else {
+                    m.max(x)
+                }
+            });
+            let out = &mut p[(b * l + i) * s..(b * l + i + 1) * s];
+            if mx == f64::NEG_INFINITY {
+                out.iter_mut().for_each(|x| *x = masked_row);
+                continue;
+            }
+            let w: Vec<f64> = row.iter().map(|&x| (x - mx).exp()).collect();
+            let sum: f64 = w.iter().sum();
+            for (o, x) in out.iter_mut().zip(&w) {
+                *o = x / sum;
+            }
+            lse[b * l + i] = mx + sum.ln();
+        }
+    }
+    Ok(Weights {
+        batch,
+        l,
+        s,
+        p,
+        lse,
+    })
+}
+
+/// The masked, scaled scores `q·kᵀ·scale + mask` (`-inf` where a bool mask or causality
+/// drops an entry), `[nb, l, s]` row-major.
+fn scores(
+    q: &Tensor,
+    k: &Tensor,
+    mask: Option<&Tensor>,
+    causal: bool,
+    scale: f64,
+) -> Result<Vec<f64>, String> {
+    let r = q.rank();
+    let (l, e, s) = (q.shape[r - 2], q.shape[r - 1], k.shape[r - 2]);
+    let mut scores_shape = q.shape[..r - 2].to_vec();
+    scores_shape.extend([l, s]);
+    let nb: usize = q.shape[..r - 2].iter().product();
+    let mask = mask.map(|m| m.broadcast_to(&scores_shape)).transpose()?;
+    let mut out = vec![0.0; nb * l * s];
+    for b in 0..nb {
+        for i in 0..l {
+            for j in 0..s {
+                let mut x = (0..e)
+                    .map(|c| q.data[(b * l + i) * e + c] * k.data[(b * s + j) * e + c])
+                    .sum::<f64>()
+                    * scale;
+                if causal && j > i {
+                    x = f64::NEG_INFINITY;
+                }
+                if let Some(m) = &mask {
+                    let mv = m.data[(b * l + i) * s + j];
+                    if m.dtype == DType::Bool {
+                        if mv == 0.0 {
+                            x = f64::NEG_INFINITY;
+                        }
+                    } else {
+                        x += mv;
+                    }
+                }
+                out[(b * l + i) * s + j] = x;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `P ⊙ (dP − rowsum(dP ⊙ P))`, the gradient of the scores from that of the weights.
+fn scores_grad(w: &Weights, dp: &[f64]) -> Vec<f64> {
+    let s = w.s;
+    let mut ds = vec![0.0; w.p.len()];
+    for row in 0..w.p.len() / s.max(1) {
+        let (p, g) = (&w.p[row * s..(row + 1) * s], &dp[row * s..(row + 1) * s]);
+        let d: f64 = p.iter().zip(g).map(|(a, b)| a * b).sum();
+        for j in 0..s {
+            ds[row * s + j] = p[j] * (g[j] - d);
+        }
+    }
+    ds
+}
+
+fn shaped(batch: &[usize], tail: [usize; 2], data: Vec<f64>, dtype: DType) -> Tensor {
+    let mut shape = batch.to_vec();
+    shape.extend(tail);
+    Tensor::new(shape, dtype, data)
+}
+
+/// Forward of the training kernels: `(out, logsumexp)`, fully masked rows giving zeros.
+fn train_forward(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: Option<&Tensor>,
+    causal: bool,
+    scale: Option<f64>,
+) -> Result<(Tensor, Weights), String> {
+    let e = q.shape[q.rank() - 1];
+    let scale = scale.unwrap_or(1.0 / (e as f64).sqrt());
+    let w = weights(q, k, mask, causal, scale, 0.0)?;
+    let ev = v.shape[v.rank() - 1];
+    let (l, s) = (w.l, w.s);
+    let nb: usize = w.batch.iter().product();
+    let mut out = vec![0.0; nb * l * ev];
+    for b in 0..nb {
+        for i in 0..l {
+            for j in 0..s {
+                let pij = w.p[(b * l + i) * s + j];
+                for c in 0..ev {
+                    out[(b * l + i) * ev + c] += pij * v.data[(b * s + j) * ev + c];
+                }
+            }
+        }
+    }
+    Ok((shaped(&w.batch, [l, ev], out, q.dtype), w))
+}
+
+/// Backward of the training kernels: `(dq, dk, dv, d_mask_unreduced)`. Like the kernels, it
+/// recomputes the weights as `exp(scores - logsumexp)` (not `exp(scores - max) / sum`) and
+/// takes `D = rowsum(dO ⊙ O)` from the output: in a row whose mask is all finfo.min the
+/// logsumexp rounds to finfo.min, and the weights come out 1 instead of 1/S, as they do in
+/// the kernels. (The logsumexp is recomputed in f64
+/// rather than read from the forward's rounded output, so that ordinary rows carry no more
+/// rounding than the kernels' own.)
+#[allow(clippy::too_many_arguments)]
+fn train_backward(
+    g: &Tensor,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: Option<&Tensor>,
+    causal: bool,
+    scale: Option<f64>,
+) -> Result<(Tensor, Tensor, Tensor, Vec<f64>), String> {
+    let e = q.shape[q.rank() - 1];
+    let scale = scale.unwrap_or(1.0 / (e as f64).sqrt());
+    let mut w = weights(q, k, mask, causal, scale, 0.0)?;
+    let ev = v.shape[v.rank() - 1];
+    let (l, s) = (w.l, w.s);
+    let nb: usize = w.batch.iter().product();
+    // D_i = rowsum(dO ⊙ O), with O the forward's (correctly normalised) output.
+    let mut d_row = vec![0.0; nb * l];
+    for (row, d) in d_row.iter_mut().enumerate() {
+        let b = row / l.max(1);
+        for c in 0..ev {
+            let o: f64 = (0..s)
+                .map(|j| w.p[row * s + j] * v.data[(b * s + j) * ev + c])
+                .sum();
+            *d += g.data[row * ev + c] * o;
+        }
+    }
+    {
+        let x = scores(q, k, mask, causal, scale)?;
+        for (row, chunk) in w.p.chunks_mut(s.max(1)).enumerate() {
+            let m = w.lse[row];
+            for (j, p) in chunk.iter_mut().enumerate() {
+                *p = if m == f64::NEG_INFINITY {
+                    0.0
+                } else {
+                    (x[row * s + j] - m).exp()
+                };
+            }
+        }
+    }
+    let mut dp = vec![0.0; nb * l * s];
+    let mut dv = vec![0.0; nb * s * ev];
+    for b in 0..nb {
+        for i in 0..l {
+            for j in 0..s {
+                let pij = w.p[(b * l + i) * s + j];
+                let mut acc = 0.0;
+                for c in 0..ev {
+                    let gic = g.data[(b * l + i) * ev + c];
+                    acc += gic * v.data[(b * s + j) * ev + c];
+                    dv[(b * s + j) * ev + c] += pij * gic;
+                }
+                dp[(b * l + i) * s + j] = acc;
+            }
+        }
+    }
+    // dS = P ⊙ (dP − D), as the kernels compute it.
+    let ds: Vec<f64> = (0..w.p.len())
+        .map(|i| w.p[i] * (dp[i] - d_row[i / s.max(1)]))
+        .collect();
+    let mut dq = vec![0.0; nb * l * e];
+    let mut dk = vec![0.0; nb * s * e];
+    for b in 0..nb {
+        for i in 0..l {
+            for j in 0..s {
+                let d = ds[(b * l + i) * s + j] * scale;
+                for c in 0..e {
+                    dq[(b * l + i) * e + c] += d * k.data[(b * s + j) * e + c];
+                    dk[(b * s + j) * e + c] += d * q.data[(b * l + i) * e + c];
+                }
+            }
+        }
+    }
+    let dt = q.dtype;
+    Ok((
+        shaped(&w.batch, [l, e], dq, dt),
+        shaped(&w.batch, [s, e], dk, dt),
+        shaped(&w.batch, [s, ev], dv, dt),
+        ds,
+    ))
+}
+
+fn no_dropout(a: &[Value], i: usize) -> Result<(), String> {
+    if number(a, i)? != 0.0 {
+        return Err("dropout_p > 0 is random: not evaluated".into());
+    }
+    Ok(())
+}
+
+fn eval_training(name: &str, a: &[Value], out: &Meta) -> Option<Result<Value, String>> {
+    let r = match name {
+        "_softmax_backward_data" => (|| {
+            let (g, y) = (tensor(a, 0)?, tensor(a, 1)?);
+            let d = super::value::dim(int(a, 2)?, g.rank())?;
+            let gy = Tensor::new(
+                g.shape.clone(),
+                DType::F64,
+                g.data.iter().zip(&y.data).map(|(a, b)| a * b).collect(),
+            );
+            let sums = super::reduce::along(&gy, d, |lane| {
+                let t: f64 = lane.iter().sum();
+                vec![t; lane.len()]
+            });
+            let data = (0..g.numel())
+                .map(|i| y.data[i] * (g.data[i] - sums.data[i]))
+                .collect();
+            Ok(Value::Tensor(Tensor::new(
+                g.shape.clone(),
+                DType::F64,
+                data,
+            )))
+        })(),
+        "attention_weights" => (|| {
+            let (q, k) = (tensor(a, 0)?, tensor(a, 1)?);
+            let m = opt_tensor(a, 2)?;
+            let w = weights(&q, &k, m.as_ref(), false, number(a, 3)?, f64::NAN)?;
+            Ok(Value::Tensor(shaped(&w.batch, [w.l, w.s], w.p, q.dtype)))
+        })(),
+        "attention_scores_grad" => (|| {
+            let (g, q, k) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?);
+            let m = opt_tensor(a, 3)?;
+            let scale = number(a, 4)?;
+            let w = weights(&q, &k, m.as_ref(), false, scale, f64::NAN)?;
+            let ds: Vec<f64> = scores_grad(&w, &g.data).iter().map(|x| x * scale).collect();
+            Ok(Value::Tensor(shaped(&w.batch, [w.l, w.s], ds, q.dtype)))
+        })(),
+        "_scaled_dot_product_flash_attention_for_cpu" => (|| {
+            no_dropout(a, 3)?;
+            let m = opt_tensor(a, 5)?;
+            let (q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?);
+            let (o, w) = train_forward(&q, &k, &v, m.as_ref(), boolean(a, 4)?, opt_number(a, 6)?)?;
+            let lse = Tensor::new(q.shape[..3].to_vec(), DType::F64, w.lse);
+            Ok(Value::Tuple(vec![Value::Tensor(o), Value::Tensor(lse)]))
+        })(),
+        "_scaled_dot_product_flash_attention_for_cpu_backward" => (|| {
+            no_dropout(a, 6)?;
+            let m = opt_tensor(a, 8)?;
+            let (g, q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?, tensor(a, 3)?);
+            let (dq, dk, dv, _) = train_backward(
+                &g,
+                &q,
+                &k,
+                &v,
+                m.as_ref(),
+                boolean(a, 7)?,
+                opt_number(a, 9)?,
+            )?;
+            Ok(Value::Tuple(vec![
+                Value::Tensor(dq),
+                Value::Tensor(dk),
+                Value::Tensor(dv),
+            ]))
+        })(),
+        "_scaled_dot_product_efficient_attention" => (|| {
+            no_dropout(a, 5)?;
+            let m = opt_tensor(a, 3)?;
+            let (q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?);
+            let (o, w) = train_forward(&q, &k, &v, m.as_ref(), boolean(a, 6)?, opt_number(a, 7)?)?;
+            let len = match out {
+                Meta::Tuple(p) => ushape(&p[1])?[2],
+                _ => return Err("efficient attention returns a tuple".into()),
+            };
+            let (bh, l) = (q.shape[0] * q.shape[1], q.shape[2]);
+            let lse = (0..bh * len)
+                .map(|i| {
+                    if i % len < l {
+                        w.lse[i / len * l + i % len]
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let lse = Tensor::new(vec![q.shape[0], q.shape[1], len], DType::F32, lse);
+            let zero = || Value::Tensor(Tensor::scalar(0.0, DType::I64));
+            Ok(Value::Tuple(vec![
+                Value::Tensor(o),
+                Value::Tensor(lse),
+                zero(),
+                zero(),
+            ]))
+        })(),
+        "_scaled_dot_product_efficient_attention_backward" => (|| {
+            no_dropout(a, 9)?;
+            let m = opt_tensor(a, 4)?;
+            let (g, q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?, tensor(a, 3)?);
+            let (dq, dk, dv, ds) = train_backward(
+                &g,
+                &q,
+                &k,
+                &v,
+                m.as_ref(),
+                boolean(a, 11)?,
+                opt_number(a, 12)?,
+            )?;
+            let bias = match (out, &m) {
+                (Meta::Tuple(p), Some(m)) if matches!(p[3], Meta::Tensor(_)) => {
+                    let full: Vec<usize> =
+                        q.shape[..3].iter().copied().chain([k.shape[2]]).collect();
+                    if m.shape != full {
+                        return Err("the gradient of a broadcast attn_bias is not evaluated".into());
+                    }
+                    Value::Tensor(Tensor::new(full, q.dtype, ds))
+                }
+                _ => Value::None,
+            };
+            Ok(Value::Tuple(vec![
+                Value::Tensor(dq),
+                Value::Tensor(dk),
+                Value::Tensor(dv),
+                bias,
+            ]))
+        })(),
         _ => return None,
     };
     Some(r)

@@ -40,7 +40,7 @@ fn reduce_with(x: &Tensor, dims: &[usize], shape: Vec<usize>, f: impl Fn(&[f64])
 }
 
 /// Applies `f` to every 1-d lane of `x` along `d`.
-fn along(x: &Tensor, d: usize, f: impl Fn(&[f64]) -> Vec<f64>) -> Tensor {
+pub(super) fn along(x: &Tensor, d: usize, f: impl Fn(&[f64]) -> Vec<f64>) -> Tensor {
     let mut out = x.map(|v| v);
     if x.rank() == 0 {
         out.data = f(&x.data);

@@ -2,10 +2,20 @@
 //! `scaled_dot_product_attention`. Both are real aten ops, so they lower to themselves:
 //! `aten.matmul.default` and `aten.scaled_dot_product_attention.default`, which PyTorch runs on
 //! CPU and CUDA alike (it dispatches to the device's fused kernel: flash/efficient/math).
+//!
+//! For training graphs, the device-specific SDPA forward (which also returns the row
+//! logsumexp its backward needs) and backward: `_scaled_dot_product_flash_attention_for_cpu`
+//! (+ `_backward`) for `--target cpu`, `_scaled_dot_product_efficient_attention` (+
+//! `_backward`) for `--target cuda`; and `_softmax_backward_data`, the softmax backward that
+//! AOTAutograd decomposes. Two phantom ops, `attention_weights` and `attention_scores_grad`,
+//! have no aten lowering and an infinite cost: rules use them as normalised handles on
+//! `softmax(q·kᵀ·scale + mask)` and on the gradient of the scores, so that the training rules
+//! need one spelling of each.
 
 use super::matmul::mm_shape;
 use super::meta::*;
 use super::{OpClass, OpTable};
+use crate::ir::DType;
 
 pub(super) fn register(t: &mut OpTable) {
     t.def_op(
@@ -59,6 +69,252 @@ pub(super) fn register(t: &mut OpTable) {
                 }
             }
             tensor_out(s, q.dtype)
+        },
+    );
+    register_training(t);
+}
+
+/// The shape rule of attention: q [B, H, L, E], k [B, H, S, E], v [B, H, S, Ev], an optional
+/// float mask of q's dtype broadcasting to [B, H, L, S]. `same_head` additionally requires
+/// Ev == E (the flash kernel's limit); `rank4` requires rank 4 (the training kernels').
+fn check_qkv(
+    q: &TMeta,
+    k: &TMeta,
+    v: &TMeta,
+    mask: Option<&Meta>,
+    same_head: bool,
+) -> Result<(), String> {
+    if q.rank() != 4 || k.rank() != 4 || v.rank() != 4 {
+        return Err(format!(
+            "training attention takes 4-D q, k, v, got {:?} {:?} {:?}",
+            q.shape, k.shape, v.shape
+        ));
+    }
+    if !q.dtype.is_float() || q.dtype != k.dtype || q.dtype != v.dtype {
+        return Err("attention q, k, v need one float dtype".into());
+    }
+    if q.shape[3] != k.shape[3]
+        || k.shape[2] != v.shape[2]
+        || q.shape[..2] != k.shape[..2]
+        || k.shape[..2] != v.shape[..2]
+    {
+        return Err(format!(
+            "attention shapes do not fit: q {:?} k {:?} v {:?}",
+            q.shape, k.shape, v.shape
+        ));
+    }
+    if same_head && v.shape[3] != q.shape[3] {
+        return Err("this attention kernel needs one head size for q, k and v".into());
+    }
+    check_mask(q, k, mask)
+}
+
+fn check_mask(q: &TMeta, k: &TMeta, mask: Option<&Meta>) -> Result<(), String> {
+    match mask {
+        None | Some(Meta::None) => Ok(()),
+        Some(Meta::Tensor(m)) => {
+            let r = q.rank();
+            let scores: Vec<i64> = q.shape[..r - 1]
+                .iter()
+                .copied()
+                .chain([k.shape[k.rank() - 2]])
+                .collect();
+            if m.dtype != q.dtype {
+                return Err(format!(
+                    "attention mask has dtype {}, q has {}",
+                    m.dtype, q.dtype
+                ));
+            }
+            if super::pointwise::broadcast(&m.shape, &scores)? != scores {
+                return Err(format!(
+                    "attention mask {:?} does not broadcast to {scores:?}",
+                    m.shape
+                ));
+            }
+            Ok(())
+        }
+        Some(other) => Err(format!("attention mask should be a tensor, got {other}")),
+    }
+}
+
+/// The logsumexp's dtype: float32 for half inputs, else the input's.
+fn lse_dtype(d: DType) -> DType {
+    if d.size() == 2 {
+        DType::F32
+    } else {
+        d
+    }
+}
+
+fn register_training(t: &mut OpTable) {
+    t.def_op(
+        "_softmax_backward_data",
+        OpClass::Reduction,
+        None,
+        &[(
+            "aten._softmax_backward_data.default",
+            "(Tensor grad_output, Tensor output, int dim, ScalarType input_dtype)",
+        )],
+        |a| {
+            let (g, y) = (tensor(a, 0)?, tensor(a, 1)?);
+            if g.shape != y.shape {
+                return Err(format!(
+                    "softmax backward: grad {:?} and output {:?} differ",
+                    g.shape, y.shape
+                ));
+            }
+            norm_dim(int(a, 2)?, g.rank())?;
+            let d = match &a[3] {
+                Meta::Dtype(d) => *d,
+                other => return Err(format!("input_dtype should be a dtype, got {other}")),
+            };
+            tensor_out(g.shape.clone(), d)
+        },
+    );
+    t.def_op(
+        "attention_weights",
+        OpClass::Phantom,
+        Some("(Tensor query, Tensor key, Tensor? attn_mask, float scale)"),
+        &[],
+        |a| {
+            let (q, k) = (tensor(a, 0)?, tensor(a, 1)?);
+            let r = q.rank();
+            if r < 3
+                || k.rank() != r
+                || q.shape[r - 1] != k.shape[r - 1]
+                || q.shape[..r - 2] != k.shape[..r - 2]
+            {
+                return Err(format!(
+                    "attention_weights: q {:?} and k {:?} do not fit",
+                    q.shape, k.shape
+                ));
+            }
+            if !q.dtype.is_float() || q.dtype != k.dtype {
+                return Err("attention_weights: q and k need one float dtype".into());
+            }
+            check_mask(q, k, a.get(2))?;
+            let mut s = q.shape[..r - 1].to_vec();
+            s.push(k.shape[r - 2]);
+            tensor_out(s, q.dtype)
+        },
+    );
+    t.def_op(
+        "attention_scores_grad",
+        OpClass::Phantom,
+        Some("(Tensor grad_weights, Tensor query, Tensor key, Tensor? attn_mask, float scale)"),
+        &[],
+        |a| {
+            let (g, q, k) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?);
+            let r = q.rank();
+            if r < 3
+                || k.rank() != r
+                || q.shape[r - 1] != k.shape[r - 1]
+                || q.shape[..r - 2] != k.shape[..r - 2]
+            {
+                return Err(format!(
+                    "attention_scores_grad: q {:?} and k {:?} do not fit",
+                    q.shape, k.shape
+                ));
+            }
+            let mut s = q.shape[..r - 1].to_vec();
+            s.push(k.shape[r - 2]);
+            if g.shape != s || g.dtype != q.dtype || q.dtype != k.dtype {
+                return Err(format!(
+                    "attention_scores_grad: grad {:?} is not the scores' {s:?}",
+                    g.shape
+                ));
+            }
+            check_mask(q, k, a.get(3))?;
+            tensor_out(s, q.dtype)
+        },
+    );
+    t.def_op(
+        "_scaled_dot_product_flash_attention_for_cpu",
+        OpClass::Attention,
+        None,
+        &[(
+            "aten._scaled_dot_product_flash_attention_for_cpu.default",
+            "(Tensor query, Tensor key, Tensor value, float dropout_p=0.0, bool is_causal=False, *, Tensor? attn_mask=None, float? scale=None)",
+        )],
+        |a| {
+            let (q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?);
+            check_qkv(q, k, v, a.get(5), true)?;
+            Ok(Meta::Tuple(vec![
+                Meta::Tensor(TMeta { shape: q.shape.clone(), dtype: q.dtype }),
+                Meta::Tensor(TMeta { shape: q.shape[..3].to_vec(), dtype: lse_dtype(q.dtype) }),
+            ]))
+        },
+    );
+    t.def_op(
+        "_scaled_dot_product_flash_attention_for_cpu_backward",
+        OpClass::AttentionBackward,
+        None,
+        &[(
+            "aten._scaled_dot_product_flash_attention_for_cpu_backward.default",
+            "(Tensor grad_out, Tensor query, Tensor key, Tensor value, Tensor out, Tensor logsumexp, float dropout_p, bool is_causal, *, Tensor? attn_mask=None, float? scale=None)",
+        )],
+        |a| {
+            let (g, q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?, tensor(a, 3)?);
+            check_qkv(q, k, v, a.get(8), true)?;
+            let (o, lse) = (tensor(a, 4)?, tensor(a, 5)?);
+            if g.shape != q.shape || o.shape != q.shape || lse.shape[..] != q.shape[..3] {
+                return Err("flash backward: grad_out/out/logsumexp do not fit q".into());
+            }
+            Ok(Meta::Tuple(vec![
+                Meta::Tensor(q.clone()),
+                Meta::Tensor(k.clone()),
+                Meta::Tensor(v.clone()),
+            ]))
+        },
+    );
+    t.def_op(
+        "_scaled_dot_product_efficient_attention",
+        OpClass::Attention,
+        None,
+        &[(
+            "aten._scaled_dot_product_efficient_attention.default",
+            "(Tensor query, Tensor key, Tensor value, Tensor? attn_bias, bool compute_log_sumexp, float dropout_p=0.0, bool is_causal=False, *, float? scale=None)",
+        )],
+        |a| {
+            let (q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?);
+            check_qkv(q, k, v, a.get(3), false)?;
+            let lse_len = if boolean(a, 4)? { (q.shape[2] + 31) / 32 * 32 } else { 0 };
+            let mut out = q.shape.clone();
+            out[3] = v.shape[3];
+            Ok(Meta::Tuple(vec![
+                Meta::Tensor(TMeta { shape: out, dtype: q.dtype }),
+                Meta::Tensor(TMeta { shape: vec![q.shape[0], q.shape[1], lse_len], dtype: DType::F32 }),
+                Meta::Tensor(TMeta { shape: vec![], dtype: DType::I64 }),
+                Meta::Tensor(TMeta { shape: vec![], dtype: DType::I64 }),
+            ]))
+        },
+    );
+    t.def_op(
+        "_scaled_dot_product_efficient_attention_backward",
+        OpClass::AttentionBackward,
+        None,
+        &[(
+            "aten._scaled_dot_product_efficient_attention_backward.default",
+            "(Tensor grad_out_, Tensor query, Tensor key, Tensor value, Tensor? attn_bias, Tensor out, Tensor logsumexp, Tensor philox_seed, Tensor philox_offset, float dropout_p, bool[4] grad_input_mask, bool is_causal=False, *, float? scale=None)",
+        )],
+        |a| {
+            let (g, q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?, tensor(a, 3)?);
+            check_qkv(q, k, v, a.get(4), false)?;
+            let o = tensor(a, 5)?;
+            if g.shape != o.shape || o.shape[..3] != q.shape[..3] || o.shape[3] != v.shape[3] {
+                return Err("efficient backward: grad_out/out do not fit q, v".into());
+            }
+            tensor(a, 6)?;
+            let bias = match (&a[4], &a[10]) {
+                (Meta::Tensor(m), Meta::List(mask)) if matches!(mask.get(3), Some(Meta::Bool(true))) => Meta::Tensor(m.clone()),
+                _ => Meta::None,
+            };
+            Ok(Meta::Tuple(vec![
+                Meta::Tensor(q.clone()),
+                Meta::Tensor(k.clone()),
+                Meta::Tensor(v.clone()),
+                bias,
+            ]))
         },
     );
 }

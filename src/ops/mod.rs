@@ -84,6 +84,11 @@ pub enum OpClass {
     Matmul,
     /// Fused attention: two matmuls and a softmax, reading q, k, v (and a mask) once.
     Attention,
+    /// Fused attention backward: its q, k, v are arguments 1..4; about 2.5× the forward's
+    /// flops (it recomputes the weights).
+    AttentionBackward,
+    /// A rewriting handle with no aten lowering (e.g. `attention_weights`): never extracted.
+    Phantom,
     /// Writes its output without reading tensors (full, iota, ...).
     Factory,
     /// Data movement: gather, scatter, cat, copies.

@@ -131,6 +131,13 @@ impl Applier<Lang, crate::egraph::FxAnalysis> for RuleApplier {
         {
             return vec![];
         }
+        // A multi-pattern rule's right side goes to its left side's class, not to the class
+        // where egg's search of the joined patterns started.
+        let eclass = if self.rule.with.is_empty() {
+            eclass
+        } else {
+            egraph.find(subst[crate::saturate::multi_root()])
+        };
         let Some(new) = self.instantiate(egraph, subst, &self.rule.rhs) else {
             return vec![];
         };
@@ -160,7 +167,7 @@ impl Applier<Lang, crate::egraph::FxAnalysis> for RuleApplier {
     }
 
     fn vars(&self) -> Vec<Var> {
-        self.rule.lhs.vars()
+        self.rule.vars()
     }
 }
 

@@ -25,6 +25,7 @@
 mod apply;
 pub mod registry;
 pub mod sexp;
+mod training;
 
 use crate::egraph::{param_list, Lang};
 use crate::error::{Error, Result};
@@ -34,6 +35,31 @@ use sexp::{read_forms, Sexp, Span};
 use std::path::Path;
 
 pub use apply::{RuleApplier, RuleLog};
+
+impl Rule {
+    /// Whether the rule applies when optimising for `target`.
+    pub fn is_for(&self, target: crate::pipeline::Target) -> bool {
+        self.target.map_or(true, |t| t == target)
+    }
+
+    /// Whether the rule applies for `target` under the asserted assumptions.
+    pub fn enabled(&self, target: crate::pipeline::Target, assumed: &[String]) -> bool {
+        self.is_for(target) && self.assume.iter().all(|a| assumed.contains(a))
+    }
+
+    /// Every variable the rule's patterns bind.
+    pub fn vars(&self) -> Vec<Var> {
+        let mut vars = self.lhs.vars();
+        for w in &self.with {
+            for v in Pattern::new(w.clone()).vars() {
+                if !vars.contains(&v) {
+                    vars.push(v);
+                }
+            }
+        }
+        vars
+    }
+}
 
 /// The right side of a rule.
 #[derive(Debug, Clone)]
@@ -83,8 +109,16 @@ pub struct Rule {
     pub name: String,
     /// The comment above it (its identity).
     pub doc: String,
-    /// Left side.
+    /// Left side: the class that receives the right side.
     pub lhs: Pattern<Lang>,
+    /// More patterns that must match too (`:with PATTERN`), joined with the left side on
+    /// their shared variables: a multi-pattern rule. They only bind variables.
+    pub with: Vec<PatternAst<Lang>>,
+    /// The only target the rule is for (`:target cpu|cuda`); `None`: every target.
+    pub target: Option<crate::pipeline::Target>,
+    /// Assumptions about the inputs the rule relies on (`:assume NAME`): it only applies when
+    /// the caller asserts all of them (`--assume NAME`).
+    pub assume: Vec<String>,
     /// Right side.
     pub rhs: Rhs,
     /// Conditions, all of which must hold.
@@ -98,6 +132,10 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
     (
         "attention.rules",
         include_str!("../../rules/attention.rules"),
+    ),
+    (
+        "attention_train.rules",
+        include_str!("../../rules/attention_train.rules"),
     ),
     ("scale.rules", include_str!("../../rules/scale.rules")),
     ("views.rules", include_str!("../../rules/views.rules")),
@@ -243,23 +281,56 @@ impl Parser<'_> {
         let mut ast = RecExpr::default();
         let mut vars = Vec::new();
         self.lhs(&items[2], &mut ast, &mut vars);
-        let rhs = self.rhs(&items[3], &vars);
-        let mut conds = Vec::new();
+        // Options first: `:with` patterns bind variables that the right side and the
+        // conditions may use.
+        let mut with = Vec::new();
+        let mut target = None;
+        let mut assume = Vec::new();
+        let mut cond_forms = Vec::new();
         let mut i = 4;
         while i < items.len() {
             match &items[i] {
                 Sexp::Atom(k, _) if k == ":if" => {}
-                Sexp::Atom(k, sp) => {
-                    self.err(*sp, format!("unknown rule option `{k}` (expected `:if`)"))
-                }
-                other => {
-                    if let Some(c) = self.cond(other, &vars) {
-                        conds.push(c);
+                Sexp::Atom(k, sp) if k == ":assume" => match items.get(i + 1) {
+                    Some(Sexp::Atom(a, _)) if !a.starts_with(['?', ':']) => {
+                        assume.push(a.clone());
+                        i += 1;
                     }
-                }
+                    _ => self.err(*sp, "`:assume` needs an assumption's name"),
+                },
+                Sexp::Atom(k, sp) if k == ":with" || k == ":target" => match items.get(i + 1) {
+                    Some(arg) if k == ":with" => {
+                        let mut w = RecExpr::default();
+                        self.lhs(arg, &mut w, &mut vars);
+                        if matches!(arg, Sexp::Atom(..)) {
+                            self.err(arg.span(), "a `:with` pattern must be a call");
+                        }
+                        with.push(w);
+                        i += 1;
+                    }
+                    Some(Sexp::Atom(t, tsp)) => {
+                        match t.as_str() {
+                            "cpu" => target = Some(crate::pipeline::Target::Cpu),
+                            "cuda" => target = Some(crate::pipeline::Target::Cuda),
+                            _ => self.err(*tsp, format!("unknown target `{t}` (cpu or cuda)")),
+                        }
+                        i += 1;
+                    }
+                    _ => self.err(*sp, format!("`{k}` needs an argument")),
+                },
+                Sexp::Atom(k, sp) => self.err(
+                    *sp,
+                    format!("unknown rule option `{k}` (expected `:if`, `:with`, `:target` or `:assume`)"),
+                ),
+                other => cond_forms.push(other),
             }
             i += 1;
         }
+        let rhs = self.rhs(&items[3], &vars);
+        let conds: Vec<Cond> = cond_forms
+            .into_iter()
+            .filter_map(|c| self.cond(c, &vars))
+            .collect();
         if matches!(items[2], Sexp::Atom(ref a, _) if a.starts_with('?')) {
             self.err(items[2].span(), "the left side must not be a bare variable");
         }
@@ -270,6 +341,9 @@ impl Parser<'_> {
             name,
             doc,
             lhs: Pattern::new(ast),
+            with,
+            target,
+            assume,
             rhs: rhs?,
             conds,
             origin: format!("{}:{}", self.file, span.line),

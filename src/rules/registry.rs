@@ -440,10 +440,16 @@ pub const COMPUTED: &[Computed] = &[
 
 /// Looks up a condition.
 pub fn condition(name: &str) -> Option<&'static Condition> {
-    CONDITIONS.iter().find(|c| c.name == name)
+    CONDITIONS
+        .iter()
+        .chain(super::training::CONDITIONS)
+        .find(|c| c.name == name)
 }
 
 /// Looks up a computed attribute.
 pub fn computed(name: &str) -> Option<&'static Computed> {
-    COMPUTED.iter().find(|c| c.name == name)
+    COMPUTED
+        .iter()
+        .chain(super::training::COMPUTED)
+        .find(|c| c.name == name)
 }

@@ -1,0 +1,178 @@
+//! Conditions and computed attributes of the training-attention rules
+//! (`rules/attention_train.rules`), registered beside [`super::registry`]'s.
+
+use super::registry::{Computed, Condition};
+use crate::ir::{Arg, DType};
+use crate::ops::{Meta, TMeta};
+
+fn number(m: &Meta) -> Option<f64> {
+    match m {
+        Meta::Float(x) => Some(*x),
+        Meta::Int(i) => Some(*i as f64),
+        _ => None,
+    }
+}
+
+/// The attention dims `[B, H, L, S, E, Ev]` of the training kernels from q, k, v, the mask
+/// (`None` or a tensor) and optionally the output's gradient; `None` if they do not fit.
+fn train_dims(a: &[&Meta], same_head: bool) -> Option<()> {
+    let (q, k, v) = (a[0].tensor()?, a[1].tensor()?, a[2].tensor()?);
+    if q.rank() != 4 || k.rank() != 4 || v.rank() != 4 {
+        return None;
+    }
+    let dt = q.dtype;
+    if !dt.is_float() || k.dtype != dt || v.dtype != dt {
+        return None;
+    }
+    let (b, h, l, e) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3]);
+    let (s, ev) = (k.shape[2], v.shape[3]);
+    if k.shape[..2] != [b, h] || v.shape[..2] != [b, h] || k.shape[3] != e || v.shape[2] != s {
+        return None;
+    }
+    if same_head && ev != e {
+        return None;
+    }
+    match a.get(3) {
+        Some(Meta::None) | None => {}
+        Some(Meta::Tensor(m)) => {
+            let scores = [b, h, l, s];
+            if m.dtype != dt
+                || crate::ops::broadcast(&m.shape, &scores).ok()? != scores
+                || m.rank() < 2
+            {
+                return None;
+            }
+        }
+        _ => return None,
+    }
+    if let Some(g) = a.get(4) {
+        if g.tensor()?
+            != &(TMeta {
+                shape: vec![b, h, l, ev],
+                dtype: dt,
+            })
+        {
+            return None;
+        }
+    }
+    Some(())
+}
+
+/// The scores' shape `[.., L, S]` of q `[.., L, E]` and k `[.., S, E]` (rank >= 3, one float
+/// dtype, equal batch dims).
+fn scores_of(q: &TMeta, k: &TMeta) -> Option<Vec<i64>> {
+    let r = q.rank();
+    (r >= 3
+        && k.rank() == r
+        && q.dtype.is_float()
+        && q.dtype == k.dtype
+        && q.shape[r - 1] == k.shape[r - 1]
+        && q.shape[..r - 2] == k.shape[..r - 2])
+        .then(|| [&q.shape[..r - 1], &k.shape[r - 2..r - 1]].concat())
+}
+
+/// Training-attention conditions.
+pub const CONDITIONS: &[Condition] = &[
+    Condition {
+        name: "scores-shapes",
+        arity: Some(2),
+        doc: "q [.., L, E] and kᵀ [.., E, S] (rank >= 3, equal batch dims, one float dtype)",
+        test: |a| match (a[0].tensor(), a[1].tensor()) {
+            (Some(q), Some(kt)) if kt.rank() >= 2 => {
+                let r = kt.rank();
+                let mut k = kt.clone();
+                k.shape.swap(r - 2, r - 1);
+                scores_of(q, &k).is_some()
+            }
+            _ => false,
+        },
+    },
+    Condition {
+        name: "scores-grad-shapes",
+        arity: Some(4),
+        doc: "?gw has the shape and dtype of the scores of q ?q and k ?k [.., S, E]; mask ?m is None or of their dtype and broadcasts to them",
+        test: |a| match (a[0].tensor(), a[1].tensor(), a[2].tensor()) {
+            (Some(g), Some(q), Some(k)) => scores_of(q, k).is_some_and(|s| {
+                g.shape == s
+                    && g.dtype == q.dtype
+                    && match a[3] {
+                        Meta::None => true,
+                        Meta::Tensor(m) => {
+                            m.dtype == q.dtype
+                                && crate::ops::broadcast(&m.shape, &s).is_ok_and(|b| b == s)
+                        }
+                        _ => false,
+                    }
+            }),
+            _ => false,
+        },
+    },
+    Condition {
+        name: "flash-cpu-shapes",
+        arity: None,
+        doc: "(?q ?k ?v ?m [?g]): 4-D q, k, v [B, H, ·, E] of one float dtype with v's head size E, mask None or of q's dtype broadcasting to [B, H, L, S], output gradient [B, H, L, E]: what _scaled_dot_product_flash_attention_for_cpu takes",
+        test: |a| a.len() >= 4 && train_dims(a, true).is_some(),
+    },
+    Condition {
+        name: "efficient-shapes",
+        arity: None,
+        doc: "(?q ?k ?v ?m [?g]): 4-D q, k, v of float32/16/bfloat16 with head sizes multiple of 8, mask None or of q's dtype broadcasting to [B, H, L, S] with S a multiple of 16 (the kernel's bias alignment): what _scaled_dot_product_efficient_attention takes",
+        test: |a| {
+            a.len() >= 4
+                && train_dims(a, false).is_some()
+                && a[0].tensor().is_some_and(|q| {
+                    matches!(q.dtype, DType::F32 | DType::F16 | DType::BF16) && q.shape[3] % 8 == 0
+                })
+                && a[2].tensor().is_some_and(|v| v.shape[3] % 8 == 0)
+                && a[1].tensor().is_some_and(|k| matches!(a[3], Meta::None) || k.shape[2] % 16 == 0)
+        },
+    },
+    Condition {
+        name: "same-number",
+        arity: Some(2),
+        doc: "two compile-time numbers with equal values (an int and a float may be equal)",
+        test: |a| matches!((number(a[0]), number(a[1])), (Some(x), Some(y)) if x == y),
+    },
+    Condition {
+        name: "recip-of",
+        arity: Some(2),
+        doc: "compile-time number ?s is 1 / ?c, as the computed attribute `recip` gives it",
+        test: |a| matches!((number(a[0]), number(a[1])), (Some(s), Some(c)) if c != 0.0 && c.is_finite() && s == 1.0 / c),
+    },
+    Condition {
+        name: "is-one",
+        arity: Some(1),
+        doc: "the compile-time number 1",
+        test: |a| number(a[0]) == Some(1.0),
+    },
+];
+
+/// Training-attention computed attributes.
+pub const COMPUTED: &[Computed] = &[
+    Computed {
+        name: "dtype-of",
+        arity: 1,
+        doc: "the dtype of tensor ?x",
+        eval: |a| Some(Arg::Dtype(a[0].tensor()?.dtype)),
+    },
+    Computed {
+        name: "swapped-last-two",
+        arity: 1,
+        doc: "int list ?s with its last two entries swapped",
+        eval: |a| match a[0] {
+            Meta::List(items) if items.len() >= 2 => {
+                let mut v: Vec<Arg> = items
+                    .iter()
+                    .map(|m| match m {
+                        Meta::Int(i) => Some(Arg::Int(*i)),
+                        _ => None,
+                    })
+                    .collect::<Option<_>>()?;
+                let n = v.len();
+                v.swap(n - 2, n - 1);
+                Some(Arg::List(v))
+            }
+            _ => None,
+        },
+    },
+];
