@@ -65,14 +65,12 @@ def cases():
     for tag, dims, sums in (("a", [11, 3, 4, 2], [18, 17, 16, 15, 14, 13, 11, 7, 6, 5]),
                             ("b", [3, 5, 11, 17, 14], [42, 30, 19, 8, 3])):
         total = sum(dims)
-        xs = [rnd(U, U)] * 0
         x = rnd(U, U)
         ws = [rnd(U, d * U) for d in dims]
         out[f"uneven_chain_{tag}"] = (
             lambda x, *ws: independent_pairs(*([x] * len(ws)), *ws), [x] + ws,
             f"test_matmul_uneven_chain: sum of mm(x, w_i).cos(), w_i 512 x {dims} x 512",
             [(s / total, {"mem_mib": s}) for s in sums])
-        del xs
     for name, pairs, budgets in (
             ("cheaper_matmul", [(1, 4), (2, 2)], [(0.5, {"mem_mib": 4, "recomputed_mm": ["mm"]})]),
             ("cheaper_matmul2", [(4, 4), (6, 2), (2, 6)],

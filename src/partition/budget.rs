@@ -23,7 +23,7 @@ use super::{emit, PartitionOptions};
 use crate::cost::Model;
 use crate::error::Result;
 use crate::ir::{Graph, NodeId, Val};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// One candidate saved set and what it costs.
 #[derive(Debug, Clone, PartialEq)]
@@ -212,8 +212,9 @@ pub struct Solver<'a> {
     default_banned: Vec<NodeId>,
     aggressive: Option<(Solution, Vec<NodeId>)>,
     more_aggressive: Option<Solution>,
-    /// Min-cuts solved so far.
+    /// Min-cuts solved so far (distinct ones: repeated cuts come from `memo`).
     pub cuts: usize,
+    memo: HashMap<(String, Vec<NodeId>), (Solution, Vec<NodeId>)>,
 }
 
 impl<'a> Solver<'a> {
@@ -254,6 +255,7 @@ impl<'a> Solver<'a> {
             aggressive: None,
             more_aggressive: None,
             cuts,
+            memo: HashMap::new(),
         })
     }
 
@@ -262,13 +264,22 @@ impl<'a> Solver<'a> {
         opts: &MinCutOptions,
         dont_ban: &HashSet<NodeId>,
     ) -> Result<(Solution, Vec<NodeId>)> {
+        // budgets close to each other often ask for the same cut: solve it once
+        let mut key: Vec<NodeId> = dont_ban.iter().copied().collect();
+        key.sort_unstable();
+        let key = (format!("{opts:?}"), key);
+        if let Some(hit) = self.memo.get(&key) {
+            return Ok(hit.clone());
+        }
         self.cuts += 1;
         let cut = solve_min_cut(self.g, self.c, opts, dont_ban)?;
         let banned = cut.banned.iter().map(|b| b.0).collect();
-        Ok((
+        let res = (
             evaluate(self.g, self.c, self.model, &cut.saved, cut.banned.len()),
             banned,
-        ))
+        );
+        self.memo.insert(key, res.clone());
+        Ok(res)
     }
 
     /// The choice for `budget`: the least recompute time among the solutions that fit.
