@@ -40,9 +40,9 @@ pub struct PartitionReport {
     pub budget: f64,
     /// Saved values in graph order.
     pub saved: Vec<SavedValue>,
-    /// Bytes of all saved values.
+    /// Bytes of the storages the saved values keep alive (a value and its views count once).
     pub saved_bytes: u64,
-    /// Bytes of the saved values that are not graph inputs (nor views of them).
+    /// Those of `saved_bytes` that are not graph inputs' storages (primals, views of them).
     pub activation_bytes: u64,
     /// Activation bytes of the runtime-optimised cut (budget 1).
     pub max_activation_bytes: u64,
