@@ -32,6 +32,7 @@ test: lint rust-test py-test
 
 bench:
 	cargo bench --bench pipeline
+	cargo bench --bench partition
 
 fixtures:
 	cd python && $(VENV_PY) gen_fixtures.py

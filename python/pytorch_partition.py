@@ -7,9 +7,14 @@ For every ``tests/fixtures/*.joint.json`` and every budget in 1.0, 0.5, 0.1
 (``torch._functorch.config.activation_memory_budget``), the joint graph is rebuilt with
 ``fxsat.load`` (fake-tensor ``meta["val"]`` from the FX-JSON shapes), partitioned, and the
 saved values (the forward module's outputs after the forward outputs) are recorded with their
-bytes: ``saved_bytes`` (all saved tensors), ``activation_bytes`` (saved tensors whose storage is
-not a forward placeholder's, i.e. neither a placeholder nor a view of one: fxsat's definition), and the backward's forward nodes
+bytes: ``saved_bytes`` (the storages the saved tensors keep alive, each counted once: a value
+and its views share one), ``activation_bytes`` (those storages that are not a forward
+placeholder's: fxsat's definition), and the backward's forward nodes
 (``recomputed``: call nodes of the backward that do not depend on tangents).
+
+Also, under ``partition_tests``: PyTorch's memory-budget tests re-expressed as fixtures
+(``tests/fixtures/partition/*.joint.json``, ``python/gen_partition_fixtures.py``), each at the
+budgets its ``index.json`` lists, with the same fields plus ``budget``.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from fxsat.fxjson import read_fx_json  # noqa: E402
 from fxsat.load import random_inputs, to_graph_module  # noqa: E402
 
 FIXTURES = HERE.parent / "tests" / "fixtures"
+PARTITION_TESTS = FIXTURES / "partition"
 BUDGETS = (1.0, 0.5, 0.1)
 
 
@@ -55,19 +61,34 @@ def _prepare(path: Path):
     return doc, gm, fake
 
 
-def _input_storage(gm: torch.fx.GraphModule) -> set[str]:
-    """Names of the nodes whose storage is a placeholder's (placeholders and views of them,
-    through PyTorch's own view ops): saving them allocates nothing (fxsat's rule)."""
+def _storage_roots(gm: torch.fx.GraphModule) -> dict[str, torch.fx.Node]:
+    """Per node name, the node owning its storage: itself, or for a view (PyTorch's own view
+    ops) its first input's owner (fxsat's rule)."""
     views = get_default_op_list().view_ops
-    res: set[str] = set()
+    root: dict[str, torch.fx.Node] = {}
     for n in gm.graph.nodes:
-        if n.op == "placeholder":
-            res.add(n.name)
-        elif n.op == "call_function" and getattr(n.target, "overloadpacket", None) in views:
+        root[n.name] = n
+        if n.op == "call_function" and getattr(n.target, "overloadpacket", None) in views:
             base = n.args[0] if n.args else None
-            if isinstance(base, torch.fx.Node) and base.name in res:
-                res.add(n.name)
-    return res
+            if isinstance(base, torch.fx.Node):
+                root[n.name] = root[base.name]
+    return root
+
+
+def _storage_bytes(saved_nodes, root) -> tuple[int, int]:
+    """(saved, activation) bytes counting each storage once at its owner's size; activation
+    bytes leave out placeholders' storages."""
+    seen, total, act = set(), 0, 0
+    for n in saved_nodes:
+        r = root[n.name]
+        if r.name in seen:
+            continue
+        seen.add(r.name)
+        b = _nbytes(r.meta.get("val"))
+        total += b
+        if r.op != "placeholder":
+            act += b
+    return total, act
 
 
 def _tangent_dependent(gm: torch.fx.GraphModule) -> set[str]:
@@ -89,18 +110,19 @@ def partition_one(path: Path, budget: float) -> dict:
         seconds = time.perf_counter() - t0
     out = next(n for n in fw.graph.nodes if n.op == "output")
     saved_nodes = [a for a in out.args[0][nf:] if isinstance(a, torch.fx.Node)]
-    inputs = _input_storage(fw)
+    root = _storage_roots(fw)
     saved = []
     for n in saved_nodes:
         saved.append({"name": n.name, "bytes": _nbytes(n.meta.get("val")),
-                      "input": n.name in inputs})
+                      "input": root[n.name].op == "placeholder"})
+    saved_bytes, activation_bytes = _storage_bytes(saved_nodes, root)
     dep = _tangent_dependent(bw)
     recomputed = [n.name for n in bw.graph.nodes
                   if n.op == "call_function" and n.name not in dep]
     return {
         "saved": saved,
-        "saved_bytes": sum(s["bytes"] for s in saved),
-        "activation_bytes": sum(s["bytes"] for s in saved if not s["input"]),
+        "saved_bytes": saved_bytes,
+        "activation_bytes": activation_bytes,
         "recomputed": recomputed,
         "fw_nodes": sum(1 for n in fw.graph.nodes if n.op not in ("output",)),
         "bw_nodes": sum(1 for n in bw.graph.nodes if n.op not in ("output",)),
@@ -118,9 +140,9 @@ def main(argv=None) -> int:
         "generator": "python/pytorch_partition.py",
         "torch": torch.__version__,
         "notes": "PyTorch's min_cut_rematerialization_partition (default config) per joint "
-                 "fixture and activation_memory_budget; activation_bytes counts saved tensors "
-                 "whose storage is not a forward placeholder's (placeholders and their views "
-                 "excluded); seconds is wall time of the partitioner "
+                 "fixture and activation_memory_budget; saved_bytes counts the storages the saved "
+                 "tensors keep alive, once each (views share their base's); activation_bytes "
+                 "those that are not a forward placeholder's; seconds is wall time of the partitioner "
                  "on this machine (not stable)",
         "fixtures": {},
     }
@@ -133,6 +155,20 @@ def main(argv=None) -> int:
                   f"{r['activation_bytes']} activation bytes, {len(r['recomputed'])} recomputed",
                   file=sys.stderr)
         res["fixtures"][path.name] = per
+    with open(PARTITION_TESTS / "index.json") as f:
+        tests = json.load(f)["fixtures"]
+    res["partition_tests"] = {}
+    for e in tests:
+        path = PARTITION_TESTS / e["file"]
+        rows = []
+        for b in e["budgets"]:
+            r = partition_one(path, b["budget"])
+            rows.append({"budget": b["budget"], **r})
+            print(f"partition/{path.name} budget {b['budget']:.3f}: "
+                  f"{r['activation_bytes']} activation bytes, recomputed "
+                  f"{[n for n in r['recomputed'] if n.startswith(('mm', '_scaled'))]}",
+                  file=sys.stderr)
+        res["partition_tests"][e["file"]] = rows
     with open(a.out, "w") as f:
         json.dump(res, f, indent=1)
         f.write("\n")

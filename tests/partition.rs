@@ -8,6 +8,7 @@ use fxsat::cost::{Model, Profile};
 use fxsat::ir::{Graph, GraphKind, NodeId, NodeKind};
 use fxsat::partition::{
     budget::knapsack, classify::classify, partition, report::node_cost, sweep, PartitionOptions,
+    PeakRule,
 };
 use std::collections::{HashMap, HashSet};
 
@@ -153,29 +154,70 @@ fn bad_inputs_give_clear_errors() {
     assert!(e.contains("primals_") && e.contains("`x`"), "{e}");
 }
 
+fn rule(budget: f64, peak_rule: PeakRule) -> PartitionOptions {
+    PartitionOptions {
+        budget,
+        peak_rule,
+        ..PartitionOptions::default()
+    }
+}
+
+/// The 20-point sweep: with the strict peak rule the peak never rises as the budget decreases;
+/// with the default (within-budget) rule every budget is honoured, and the peak rises only
+/// where every candidate within the budget raises it (printed); both match single partitions.
 #[test]
 fn sweep_peak_is_monotone_and_budgets_are_honoured() {
+    let mut rises = Vec::new();
     for (name, g) in joints() {
-        let points = sweep(&g, &PartitionOptions::default()).unwrap();
-        assert_eq!(points.len(), 20, "{name}");
-        for w in points.windows(2) {
+        let strict = sweep(&g, &rule(1.0, PeakRule::Strict)).unwrap();
+        assert_eq!(strict.len(), 20, "{name}");
+        for w in strict.windows(2) {
             assert!(w[0].budget > w[1].budget);
             assert!(
                 w[1].peak_bytes <= w[0].peak_bytes,
-                "{name}: peak rises from {} at {} to {} at {}",
+                "{name} (strict): peak rises from {} at {} to {} at {}",
                 w[0].peak_bytes,
                 w[0].budget,
                 w[1].peak_bytes,
                 w[1].budget
             );
         }
+        let points = sweep(&g, &PartitionOptions::default()).unwrap();
+        let max_act = points[0].activation_bytes;
+        let floor = partition(&g, &opts(0.0)).unwrap().report.activation_bytes;
+        for (k, pt) in points.iter().enumerate() {
+            let target = (pt.budget * max_act as f64 * (1.0 + 1e-12)).floor() as u64;
+            assert!(
+                pt.activation_bytes <= target.max(floor),
+                "{name}: budget {} allows {target} bytes, saves {}",
+                pt.budget,
+                pt.activation_bytes
+            );
+            if k > 0 && pt.peak_bytes > points[k - 1].peak_bytes {
+                rises.push(format!(
+                    "{name}: {} → {} bytes at {:.2}",
+                    points[k - 1].peak_bytes,
+                    pt.peak_bytes,
+                    pt.budget
+                ));
+            }
+        }
         // the sweep makes the same choices as single partitions
-        for pt in [&points[0], &points[10]] {
-            let p = partition(&g, &opts(pt.budget)).unwrap();
-            assert_eq!(p.report.activation_bytes, pt.activation_bytes, "{name}");
-            assert_eq!(p.report.peak_bytes, pt.peak_bytes, "{name}");
+        for (curve, r) in [
+            (&points, PeakRule::WithinBudget),
+            (&strict, PeakRule::Strict),
+        ] {
+            for pt in [&curve[0], &curve[10], &curve[18]] {
+                let p = partition(&g, &rule(pt.budget, r)).unwrap();
+                assert_eq!(p.report.activation_bytes, pt.activation_bytes, "{name}");
+                assert_eq!(p.report.peak_bytes, pt.peak_bytes, "{name}");
+            }
         }
     }
+    println!(
+        "peak rises under the within-budget rule:\n{}",
+        rises.join("\n")
+    );
 }
 
 fn pytorch() -> serde_json::Value {
@@ -200,46 +242,75 @@ fn cost_of(g: &Graph, names: &[String]) -> f64 {
         .sum()
 }
 
-const BUDGETS_STRICT: [&str; 1] = ["1.0"];
-
-/// At budget 1.0 fxsat saves no more activation bytes than PyTorch's partitioner (on every
-/// joint fixture it saves exactly as many, at the same recompute time).
+/// At budget 1.0 fxsat saves no more activation bytes than PyTorch's partitioner and
+/// recomputes no more (cost model, both priced by node name on the joint graph).
 #[test]
 fn no_more_activation_bytes_than_pytorch_at_budget_1() {
     let pt = pytorch();
-    let mut lines = Vec::new();
-    let mut worse = Vec::new();
+    let (mut lines, mut worse) = (Vec::new(), Vec::new());
     for (name, g) in joints() {
-        let curve = sweep(&g, &PartitionOptions::default()).unwrap();
-        for budget in BUDGETS_STRICT {
-            let theirs = &pt["fixtures"][&name][budget];
-            assert!(
-                theirs.is_object(),
-                "{name} {budget}: not in pytorch_partition.json (rerun python/pytorch_partition.py)"
-            );
-            let their_act = theirs["activation_bytes"].as_u64().unwrap();
-            let their_rec: Vec<String> = theirs["recomputed"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_str().unwrap().to_string())
-                .collect();
-            let p = partition(&g, &opts(budget.parse().unwrap())).unwrap();
-            let ours_rec = cost_of(&g, &p.report.recomputed);
-            let their_cost = cost_of(&g, &their_rec);
+        let (their_act, their_cost) = pytorch_point(&pt, &name, &g, "1.0");
+        let p = partition(&g, &opts(1.0)).unwrap();
+        let ours_rec = cost_of(&g, &p.report.recomputed);
+        let line = format!(
+            "{name} 1.0: fxsat {} bytes / {ours_rec:.3e} s, PyTorch {their_act} bytes / {their_cost:.3e} s",
+            p.report.activation_bytes
+        );
+        if p.report.activation_bytes > their_act || ours_rec > their_cost * (1.0 + 1e-9) {
+            worse.push(line.clone());
+        }
+        lines.push(line);
+    }
+    println!("{}", lines.join("\n"));
+    assert!(
+        worse.is_empty(),
+        "PyTorch does better:\n{}",
+        worse.join("\n")
+    );
+}
+
+/// PyTorch's recorded saved set and recomputed nodes at `budget` (its activation bytes, its
+/// recompute time priced by fxsat's cost model).
+fn pytorch_point(pt: &serde_json::Value, name: &str, g: &Graph, budget: &str) -> (u64, f64) {
+    let theirs = &pt["fixtures"][name][budget];
+    assert!(
+        theirs.is_object(),
+        "{name} {budget}: not in pytorch_partition.json (rerun python/pytorch_partition.py)"
+    );
+    let rec: Vec<String> = theirs["recomputed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    (
+        theirs["activation_bytes"].as_u64().unwrap(),
+        cost_of(g, &rec),
+    )
+}
+
+/// The budgets' scales differ: PyTorch's knapsack capacity is `b × (S − I)` (S = bytes its
+/// budget-1 cut saves, inputs included; I = bytes of all inputs), fxsat's `b × A` (A = its
+/// budget-1 activation bytes), so at the same nominal budget PyTorch may be allowed fewer
+/// bytes. Given the bytes PyTorch actually saved at 0.5 and 0.1 as the budget
+/// (`budget = bytes / A`), fxsat's default saves no more and recomputes no more.
+#[test]
+fn at_pytorchs_bytes_fxsat_saves_no_more_and_recomputes_no_more() {
+    let pt = pytorch();
+    let (mut lines, mut worse) = (Vec::new(), Vec::new());
+    for (name, g) in joints() {
+        let max_act = partition(&g, &opts(1.0)).unwrap().report.activation_bytes;
+        for budget in ["0.5", "0.1"] {
+            let (their_act, their_cost) = pytorch_point(&pt, &name, &g, budget);
+            let r = (their_act as f64 / max_act.max(1) as f64).min(1.0);
+            let p = partition(&g, &opts(r)).unwrap();
             let line = format!(
-                "{name} {budget}: fxsat {} bytes / {ours_rec:.3e} s, PyTorch {their_act} bytes / {their_cost:.3e} s",
-                p.report.activation_bytes
+                "{name} {budget} (fxsat budget {r:.3}): fxsat {} bytes / {:.3e} s, PyTorch {their_act} bytes / {their_cost:.3e} s",
+                p.report.activation_bytes, p.report.recompute_seconds
             );
-            let ok = if budget == "1.0" {
-                p.report.activation_bytes <= their_act
-            } else {
-                curve.iter().any(|pt| {
-                    pt.activation_bytes <= their_act
-                        && pt.recompute_seconds <= their_cost * (1.0 + 1e-9)
-                })
-            };
-            if !ok {
+            if p.report.activation_bytes > their_act
+                || p.report.recompute_seconds > their_cost * (1.0 + 1e-9)
+            {
                 worse.push(line.clone());
             }
             lines.push(line);
@@ -248,15 +319,39 @@ fn no_more_activation_bytes_than_pytorch_at_budget_1() {
     println!("{}", lines.join("\n"));
     assert!(
         worse.is_empty(),
-        "fxsat does not match PyTorch:\n{}",
+        "PyTorch does better:\n{}",
         worse.join("\n")
     );
 }
 
+/// At the same nominal budget (0.5 and 0.1), PyTorch's choice never dominates fxsat's default
+/// choice: fxsat saves fewer bytes, or recomputes less, or both. (Where fxsat saves more it is
+/// within its budget; see the test above for equal bytes.)
+#[test]
+fn pytorch_never_dominates_at_the_same_budget() {
+    let pt = pytorch();
+    let mut worse = Vec::new();
+    for (name, g) in joints() {
+        for budget in ["0.5", "0.1"] {
+            let (their_act, their_cost) = pytorch_point(&pt, &name, &g, budget);
+            let p = partition(&g, &opts(budget.parse().unwrap())).unwrap();
+            let (act, rec) = (p.report.activation_bytes, p.report.recompute_seconds);
+            let dominated = their_act <= act
+                && their_cost <= rec * (1.0 + 1e-9)
+                && (their_act < act || their_cost < rec * (1.0 - 1e-9));
+            if dominated {
+                worse.push(format!(
+                    "{name} {budget}: fxsat {act} bytes / {rec:.3e} s, PyTorch {their_act} bytes / {their_cost:.3e} s"
+                ));
+            }
+        }
+    }
+    assert!(worse.is_empty(), "{}", worse.join("\n"));
+}
+
 /// At 0.5 and 0.1 the two budgets' scales differ (PyTorch's is relative to all input bytes),
-/// so the criterion is dominance: fxsat's budget curve (20 budgets, without the
-/// monotone-peak rule, which trades activation bytes for a non-increasing peak) must have a
-/// point with no more activation bytes at no more recompute time (cost model; PyTorch's
+/// so another form of the criterion is dominance: fxsat's budget curve (20 budgets, each
+/// budget alone, `PeakRule::Off`) must have a point with no more activation bytes at no more recompute time (cost model; PyTorch's
 /// recomputed nodes priced by name on the joint graph).
 #[test]
 fn pytorch_points_are_dominated_at_half_and_tenth() {
@@ -267,7 +362,7 @@ fn pytorch_points_are_dominated_at_half_and_tenth() {
         let curve = sweep(
             &g,
             &PartitionOptions {
-                monotone_peak: false,
+                peak_rule: PeakRule::Off,
                 ..PartitionOptions::default()
             },
         )
@@ -609,132 +704,6 @@ fn optimize_then_partition() {
     assert_well_formed("gpt2 optimised bw", &p.bw);
 }
 
-/// PyTorch's `test_matmul_even_chain` (test_ac.py): `cos`, then 5 × `mm(·, w).cos()`, every
-/// value 1 MiB. Budget b/10: b = 10 saves 10 MiB; 5 ≤ b < 10 recomputes no matmul (PyTorch:
-/// saves 5); b < 5 saves b MiB and recomputes 5 − b matmuls.
-#[test]
-fn matmul_even_chain() {
-    let mut nodes = vec![ph("primals_1"), ph("primals_2"), ph("tangents_1")];
-    nodes.push(call("c0", "aten.cos.default", &n("primals_1")));
-    for k in 1..=5 {
-        nodes.push(call(
-            &format!("mm{k}"),
-            "aten.mm.default",
-            &format!("{}, {}", n(&format!("c{}", k - 1)), n("primals_2")),
-        ));
-        nodes.push(call(
-            &format!("c{k}"),
-            "aten.cos.default",
-            &n(&format!("mm{k}")),
-        ));
-    }
-    nodes.push(call(
-        "wt",
-        "aten.permute.default",
-        &format!("{}, [1, 0]", n("primals_2")),
-    ));
-    let mut g = "tangents_1".to_string();
-    let mut gw: Option<String> = None;
-    for k in (1..=5).rev() {
-        nodes.push(call(
-            &format!("s{k}"),
-            "aten.sin.default",
-            &n(&format!("mm{k}")),
-        ));
-        nodes.push(call(
-            &format!("ns{k}"),
-            "aten.neg.default",
-            &n(&format!("s{k}")),
-        ));
-        nodes.push(call(
-            &format!("gm{k}"),
-            "aten.mul.Tensor",
-            &format!("{}, {}", n(&g), n(&format!("ns{k}"))),
-        ));
-        nodes.push(call(
-            &format!("ht{k}"),
-            "aten.permute.default",
-            &format!("{}, [1, 0]", n(&format!("c{}", k - 1))),
-        ));
-        nodes.push(call(
-            &format!("gw{k}"),
-            "aten.mm.default",
-            &format!("{}, {}", n(&format!("ht{k}")), n(&format!("gm{k}"))),
-        ));
-        let acc = match gw {
-            None => format!("gw{k}"),
-            Some(prev) => {
-                nodes.push(call(
-                    &format!("acc{k}"),
-                    "aten.add.Tensor",
-                    &format!("{}, {}", n(&prev), n(&format!("gw{k}"))),
-                ));
-                format!("acc{k}")
-            }
-        };
-        gw = Some(acc);
-        nodes.push(call(
-            &format!("gh{k}"),
-            "aten.mm.default",
-            &format!("{}, {}", n(&format!("gm{k}")), n("wt")),
-        ));
-        g = format!("gh{k}");
-    }
-    nodes.push(call("s0", "aten.sin.default", &n("primals_1")));
-    nodes.push(call("ns0", "aten.neg.default", &n("s0")));
-    nodes.push(call(
-        "gx",
-        "aten.mul.Tensor",
-        &format!("{}, {}", n(&g), n("ns0")),
-    ));
-    let graph = joint(
-        &nodes.join(",\n"),
-        &format!("[{}, {}, {}]", n("c5"), n("gx"), n(&gw.unwrap())),
-    );
-    const MIB: u64 = 1 << 20;
-    let mut last_peak = u64::MAX;
-    for b in (0..=10).rev() {
-        let monotone = partition(&graph, &opts(b as f64 / 10.0)).unwrap();
-        assert!(
-            monotone.report.peak_bytes <= last_peak,
-            "budget {b}/10: peak rises"
-        );
-        assert!(monotone.report.activation_bytes <= 10 * MIB);
-        last_peak = monotone.report.peak_bytes;
-        let p = partition(
-            &graph,
-            &PartitionOptions {
-                monotone_peak: false,
-                ..opts(b as f64 / 10.0)
-            },
-        )
-        .unwrap();
-        let mem = p.report.activation_bytes;
-        let extra_mm = p
-            .report
-            .recomputed
-            .iter()
-            .filter(|r| r.starts_with("mm"))
-            .count();
-        // PyTorch returns its first cut that fits (5 MiB for every b in 5..=9); fxsat takes
-        // the least recompute time within the budget, so it may keep more saved there (still
-        // no matmul recomputed). Below 5, without the monotone-peak rule: exactly b MiB and
-        // 5 − b recomputed matmuls, as in PyTorch. With it (the default), recomputing a matmul
-        // would raise the simulated peak above the 5-MiB solution's, so fxsat keeps 5 MiB.
-        let ok = match b {
-            10 => (mem, extra_mm) == (10 * MIB, 0),
-            5..=9 => mem <= b as u64 * MIB && mem >= 5 * MIB && extra_mm == 0,
-            _ => (mem, extra_mm) == (b as u64 * MIB, 5 - b as usize),
-        };
-        assert!(
-            ok,
-            "budget {b}/10: {} MiB, {extra_mm} matmuls recomputed; saved {:?}",
-            mem / MIB,
-            p.report.saved
-        );
-    }
-}
-
 /// PyTorch's `test_rematerializes_cheap`: `mm(cos(x), w).sum()`. Budget 1 saves the cos output
 /// (1 MiB: the backward's weight-gradient matmul materialises it anyway), with PyTorch's
 /// weights or fxsat's; budget 0.5 saves nothing but inputs. The matmul is never recomputed.
@@ -776,4 +745,119 @@ fn rematerializes_cheap() {
     let p = partition(&g, &opts(0.5)).unwrap();
     assert_eq!(p.report.activation_bytes, 0, "{:?}", p.report.saved);
     assert!(!p.report.recomputed.contains(&"mm".to_string()));
+}
+
+/// PyTorch's `MemoryBudgetTest` (`test/functorch/test_ac.py`) as fixtures
+/// (`tests/fixtures/partition/`, `python/gen_partition_fixtures.py`; every 512×512 fp32
+/// value is 1 MiB): at each budget the test asks for, fxsat with each budget solved alone
+/// (`PeakRule::Off`, PyTorch's semantics) makes the test's expected choice — the activation
+/// MiB (rounded to 0.1 MiB as the test does) and which matmuls / attention are recomputed — and
+/// so does PyTorch's own partitioner on the same graphs (recorded under `partition_tests`),
+/// except where noted:
+///
+/// * `test_matmul_even_chain` at 6–9/10: PyTorch saves 5 MiB (its "more aggressive" cut is
+///   the first candidate that fits, and it returns it); fxsat saves b MiB, recomputes no matmul
+///   either, and recomputes fewer `cos` nodes, so its recompute time is strictly lower (tested)
+///   while staying within the budget (b × 10 MiB).
+/// * `test_attention_vs_linear`: on the CPU graphs PyTorch 2.15 always recomputes the
+///   attention, because `_scaled_dot_product_flash_attention_for_cpu` is not in its
+///   compute-intensive list (the test runs on CUDA, where the kernel is); fxsat lists it and
+///   makes the test's choice: it recomputes whichever of attention and matmul costs less.
+///
+/// The default rule (`WithinBudget`) honours each budget too.
+#[test]
+fn pytorch_memory_budget_tests() {
+    const MIB: u64 = 1 << 20;
+    let dir = common::fixture_dir().join("partition");
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
+    let pt = pytorch();
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for e in index["fixtures"].as_array().unwrap() {
+        let file = e["file"].as_str().unwrap();
+        let g = common::load(&dir.join(file));
+        let theirs = pt["partition_tests"][file].as_array().unwrap_or_else(|| {
+            panic!("{file}: not in pytorch_partition.json (rerun python/pytorch_partition.py)")
+        });
+        let max_act = partition(&g, &opts(1.0)).unwrap().report.activation_bytes;
+        for (k, b) in e["budgets"].as_array().unwrap().iter().enumerate() {
+            let budget = b["budget"].as_f64().unwrap();
+            let exp = &b["expected"];
+            let p = partition(&g, &rule(budget, PeakRule::Off)).unwrap().report;
+            let mib = |bytes: u64| (bytes as f64 / MIB as f64 * 10.0).round() / 10.0;
+            let mm = |rec: &[String]| -> Vec<String> {
+                rec.iter()
+                    .filter(|r| r.starts_with("mm"))
+                    .cloned()
+                    .collect()
+            };
+            let attn = |rec: &[String]| rec.iter().any(|r| r.contains("scaled_dot_product"));
+            let row = &theirs[k];
+            assert_eq!(row["budget"].as_f64(), Some(budget), "{file}");
+            let their_rec: Vec<String> = row["recomputed"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect();
+            let their_act = row["activation_bytes"].as_u64().unwrap();
+            let want_mib = exp["mem_mib"].as_f64().unwrap();
+            let mut ok = mib(p.activation_bytes) == want_mib;
+            let mut theirs_ok = mib(their_act) == want_mib;
+            if let Some(n) = exp["recomputed_mm"].as_u64() {
+                ok &= mm(&p.recomputed).len() as u64 == n;
+                theirs_ok &= mm(&their_rec).len() as u64 == n;
+            }
+            if let Some(names) = exp["recomputed_mm"].as_array() {
+                let names: Vec<String> = names
+                    .iter()
+                    .map(|v| v.as_str().unwrap().to_string())
+                    .collect();
+                let (mut a, mut t) = (mm(&p.recomputed), mm(&their_rec));
+                a.sort();
+                t.sort();
+                ok &= a == names;
+                theirs_ok &= t == names;
+            }
+            if let Some(which) = exp["recomputed"].as_str() {
+                let want_attn = which == "attn";
+                ok &= attn(&p.recomputed) == want_attn && mm(&p.recomputed).is_empty() == want_attn;
+                theirs_ok = true; // PyTorch's CPU choice differs (see the doc comment)
+            }
+            let tenths = (budget * 10.0).round() as u64;
+            if file == "even_chain.joint.json" && (6..=9).contains(&tenths) {
+                // fxsat: b MiB, no matmul, less recompute time than PyTorch's 5 MiB cut
+                let their_cost = cost_of(&g, &their_rec);
+                ok = p.activation_bytes == tenths * MIB
+                    && mm(&p.recomputed).is_empty()
+                    && p.recompute_seconds < their_cost;
+            }
+            if !ok {
+                failures.push(format!(
+                    "{file} at {budget:.3}: fxsat {} MiB, recomputes {:?}; expected {exp}",
+                    mib(p.activation_bytes),
+                    p.recomputed
+                ));
+            }
+            if !theirs_ok {
+                failures.push(format!(
+                    "{file} at {budget:.3}: the recorded PyTorch result ({} MiB, {:?}) is not the test's {exp}",
+                    mib(their_act),
+                    mm(&their_rec)
+                ));
+            }
+            let d = partition(&g, &opts(budget)).unwrap().report;
+            let target = (budget * max_act as f64 * (1.0 + 1e-12)).floor() as u64;
+            if d.activation_bytes > target {
+                failures.push(format!(
+                    "{file} at {budget:.3}: default rule saves {} bytes, budget {target}",
+                    d.activation_bytes
+                ));
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 30, "only {checked} cases");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

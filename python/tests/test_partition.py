@@ -62,12 +62,20 @@ def test_activation_bytes_not_above_pytorch(file, tmp_path):
 
 
 def test_sweep_prints_20_points_and_writes_svg(tmp_path):
-    prefix, _, r = _partition("gpt2.joint.json", tmp_path, 1.0, ["--sweep"])
+    """--sweep: 20 budgets; with --peak-rule strict the peak never rises as the budget falls;
+    with the default rule every budget is honoured."""
+    prefix, _, r = _partition("gpt2.joint.json", tmp_path, 1.0, ["--sweep", "--peak-rule",
+                                                                  "strict"])
     rows = [line.split("\t") for line in r.stdout.strip().splitlines()[1:]]
     assert len(rows) == 20
     peaks = [int(row[4]) for row in rows]
     assert all(a >= b for a, b in zip(peaks, peaks[1:])), peaks
     assert Path(f"{prefix}.sweep.svg").read_text().startswith("<svg")
+    _, _, r = _partition("gpt2.joint.json", tmp_path, 1.0, ["--sweep"])
+    rows = [line.split("\t") for line in r.stdout.strip().splitlines()[1:]]
+    full = int(rows[0][1])
+    for row in rows:
+        assert int(row[1]) <= float(row[0]) * full + 1, row
 
 
 def test_bad_inputs_exit_2(tmp_path):
@@ -101,3 +109,27 @@ def test_optimize_then_partition_reproduces_optimized_joint(file, tmp_path):
     res = check_partition(opt, f"{prefix}.fw.json", f"{prefix}.bw.json", seed=0,
                           int_inputs=ints)
     assert res.ok, "\n".join(res.lines)
+
+
+@pytest.mark.parametrize("file,budget", [("even_chain.joint.json", 0.3),
+                                         ("even_chain.joint.json", 0.7),
+                                         ("cheaper_matmul.joint.json", 0.5),
+                                         ("attn_vs_linear_s1_d1.joint.json", 0.6)])
+def test_memory_budget_fixtures_reproduce_joint(file, budget, tmp_path):
+    """PyTorch's memory-budget test graphs (tests/fixtures/partition/): fw then bw, with the
+    recomputed matmuls / attention, reproduce the joint graph exactly."""
+    if not (BIN.is_file() and os.access(BIN, os.X_OK)):
+        pytest.fail(f"fxsat binary not found at {BIN}", pytrace=False)
+    path = FIXTURES / "partition" / file
+    prefix = tmp_path / "p"
+    report = tmp_path / "r.json"
+    r = subprocess.run([str(BIN), "partition", str(path), "-o", str(prefix), "--budget",
+                        str(budget), "--report", str(report)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    with open(report) as f:
+        rep = json.load(f)
+    assert rep["activation_bytes"] <= budget * rep["max_activation_bytes"]
+    res = check_partition(path, f"{prefix}.fw.json", f"{prefix}.bw.json", seed=0, int_inputs={})
+    assert res.ok, "\n".join(res.lines)
+    assert res.num_saved == len(rep["saved"])

@@ -30,6 +30,16 @@ enum TargetArg {
     Cuda,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum PeakRuleArg {
+    /// Honour the budget; among the solutions within it, do not raise the peak where possible.
+    WithinBudget,
+    /// Never raise the peak as the budget decreases, even above the budget.
+    Strict,
+    /// Each budget alone: the least recompute time within it.
+    Off,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Optimise a graph: saturate with the rules, extract the cheapest equivalent graph.
@@ -122,6 +132,9 @@ enum Cmd {
         /// and write PREFIX.sweep.svg.
         #[arg(long)]
         sweep: bool,
+        /// How budgets below 1 treat peak memory (see the README).
+        #[arg(long, value_enum, default_value = "within-budget")]
+        peak_rule: PeakRuleArg,
     },
 }
 
@@ -289,6 +302,7 @@ fn run(cmd: Cmd) -> Result<()> {
             device,
             report,
             sweep,
+            peak_rule,
         } => partition_cmd(
             &input,
             &output,
@@ -297,6 +311,7 @@ fn run(cmd: Cmd) -> Result<()> {
             device.as_deref(),
             report.as_deref(),
             sweep,
+            peak_rule,
         ),
     }
 }
@@ -311,8 +326,9 @@ fn partition_cmd(
     device: Option<&str>,
     report: Option<&Path>,
     sweep: bool,
+    peak_rule: PeakRuleArg,
 ) -> Result<()> {
-    use fxsat::partition::{partition, sweep as sweep_curve, PartitionOptions};
+    use fxsat::partition::{partition, sweep as sweep_curve, PartitionOptions, PeakRule};
     let t0 = Instant::now();
     let graph = read(input)?;
     let target = match target {
@@ -323,6 +339,11 @@ fn partition_cmd(
         budget,
         target,
         profile: Some(Profile::named(device.unwrap_or(target.default_profile()))?),
+        peak_rule: match peak_rule {
+            PeakRuleArg::WithinBudget => PeakRule::WithinBudget,
+            PeakRuleArg::Strict => PeakRule::Strict,
+            PeakRuleArg::Off => PeakRule::Off,
+        },
         ..PartitionOptions::default()
     };
     let mut p = partition(&graph, &opts)?;

@@ -12,8 +12,9 @@
 //! quantised upwards only past 2·10⁶ table cells); when a re-cut overshoots the budget (it may
 //! save values the knapsack did not see) the capacity is lowered by the overshoot and the
 //! knapsack re-solved; and the choice is the least recompute time among the candidates that
-//! fit (PyTorch returns the first that fits). [`monotone`] then makes peak memory
-//! non-increasing over a set of budgets.
+//! fit (PyTorch returns the first that fits). [`choose`] then picks over a set of budgets at
+//! once so that peak memory does not rise as the budget decreases (within the budget, or
+//! strictly).
 
 use super::classify::{Classified, FAR};
 use super::network::{solve_min_cut, MinCutOptions};
@@ -22,17 +23,16 @@ use super::{emit, PartitionOptions};
 use crate::cost::Model;
 use crate::error::Result;
 use crate::ir::{Graph, NodeId, Val};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// One candidate saved set and what it costs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Solution {
     /// Saved values the backward uses, in graph order.
     pub saved: Vec<NodeId>,
-    /// Bytes of `saved`.
+    /// Bytes of the storages `saved` keeps alive (see [`storage_bytes`]).
     pub saved_bytes: u64,
-    /// Bytes of the saved values whose storage is not a graph input's (see
-    /// [`input_storage`]).
+    /// Bytes of those storages that are not graph inputs' (see [`storage_bytes`]).
     pub activation_bytes: u64,
     /// Nodes the backward recomputes.
     pub recomputed: Vec<NodeId>,
@@ -71,13 +71,7 @@ pub fn evaluate(
         secs += s;
         flops += f;
     }
-    let is_input = input_storage(g, c);
-    let saved_bytes = saved.iter().map(|s| g.node(*s).val.bytes()).sum();
-    let activation_bytes = saved
-        .iter()
-        .filter(|s| !is_input[s.index()])
-        .map(|s| g.node(*s).val.bytes())
-        .sum();
+    let (saved_bytes, activation_bytes) = storage_bytes(g, c, &saved);
     let order = emit::bw_order(g, c, &saved);
     let peak = peak_bytes(g, c, &fw, &saved, &order);
     Solution {
@@ -92,10 +86,10 @@ pub fn evaluate(
     }
 }
 
-/// Per node: its storage is a graph input's (a primal, or a view of one, through views).
-/// Saving such a value allocates nothing.
-pub fn input_storage(g: &Graph, c: &Classified) -> Vec<bool> {
-    let mut v = primal_mask(c);
+/// Per node, the node that owns its storage: itself, or for a view (PyTorch's view ops) the
+/// owner of its first input's storage.
+pub fn storage_roots(g: &Graph, c: &Classified) -> Vec<NodeId> {
+    let mut root: Vec<NodeId> = (0..c.n).map(|i| NodeId(i as u32)).collect();
     for i in 0..c.n {
         if c.kinds[i].view {
             let mut first = None;
@@ -104,16 +98,45 @@ pub fn input_storage(g: &Graph, c: &Classified) -> Vec<bool> {
                     first = Some(x)
                 }
             });
-            v[i] = first.is_some_and(|x| v[x.index()]);
+            if let Some(x) = first {
+                root[i] = root[x.index()];
+            }
         }
     }
-    v
+    root
 }
 
-fn primal_mask(c: &Classified) -> Vec<bool> {
-    let mut v = vec![false; c.n];
-    c.primals.iter().for_each(|p| v[p.index()] = true);
-    v
+/// Per node: its storage is a graph input's (a primal, or a view of one, through views).
+/// Saving such a value allocates nothing.
+pub fn input_storage(g: &Graph, c: &Classified) -> Vec<bool> {
+    let mut primal = vec![false; c.n];
+    c.primals.iter().for_each(|p| primal[p.index()] = true);
+    storage_roots(g, c)
+        .iter()
+        .map(|r| primal[r.index()])
+        .collect()
+}
+
+/// (saved bytes, activation bytes) of a saved set, counting storage: values that share one
+/// storage (a value and its views, or several views of one value) count it once, at its
+/// owner's size; activation bytes leave out the storages of graph inputs.
+pub fn storage_bytes(g: &Graph, c: &Classified, saved: &[NodeId]) -> (u64, u64) {
+    let roots = storage_roots(g, c);
+    let mut primal = vec![false; c.n];
+    c.primals.iter().for_each(|p| primal[p.index()] = true);
+    let mut seen = HashSet::new();
+    let (mut all, mut act) = (0u64, 0u64);
+    for s in saved {
+        let r = roots[s.index()];
+        if seen.insert(r) {
+            let b = g.node(r).val.bytes();
+            all += b;
+            if !primal[r.index()] {
+                act += b;
+            }
+        }
+    }
+    (all, act)
 }
 
 /// Solves a 0/1 knapsack: `items` are (weight, value); returns the chosen indices, maximising
@@ -189,8 +212,9 @@ pub struct Solver<'a> {
     default_banned: Vec<NodeId>,
     aggressive: Option<(Solution, Vec<NodeId>)>,
     more_aggressive: Option<Solution>,
-    /// Min-cuts solved so far.
+    /// Min-cuts solved so far (distinct ones: repeated cuts come from `memo`).
     pub cuts: usize,
+    memo: HashMap<(String, Vec<NodeId>), (Solution, Vec<NodeId>)>,
 }
 
 impl<'a> Solver<'a> {
@@ -231,6 +255,7 @@ impl<'a> Solver<'a> {
             aggressive: None,
             more_aggressive: None,
             cuts,
+            memo: HashMap::new(),
         })
     }
 
@@ -239,13 +264,22 @@ impl<'a> Solver<'a> {
         opts: &MinCutOptions,
         dont_ban: &HashSet<NodeId>,
     ) -> Result<(Solution, Vec<NodeId>)> {
+        // budgets close to each other often ask for the same cut: solve it once
+        let mut key: Vec<NodeId> = dont_ban.iter().copied().collect();
+        key.sort_unstable();
+        let key = (format!("{opts:?}"), key);
+        if let Some(hit) = self.memo.get(&key) {
+            return Ok(hit.clone());
+        }
         self.cuts += 1;
         let cut = solve_min_cut(self.g, self.c, opts, dont_ban)?;
         let banned = cut.banned.iter().map(|b| b.0).collect();
-        Ok((
+        let res = (
             evaluate(self.g, self.c, self.model, &cut.saved, cut.banned.len()),
             banned,
-        ))
+        );
+        self.memo.insert(key, res.clone());
+        Ok(res)
     }
 
     /// The choice for `budget`: the least recompute time among the solutions that fit.
@@ -255,9 +289,12 @@ impl<'a> Solver<'a> {
         Ok(best_fit(&all, target).clone())
     }
 
-    /// `budget × A` in bytes.
+    /// `budget × A` in bytes, rounded down (after a 1e-12 relative allowance, so that a
+    /// budget written as `k / n` of a byte count `A` divisible by `n` gives exactly `k × A / n`
+    /// despite floating-point rounding).
     pub fn target(&self, budget: f64) -> u64 {
-        (budget * self.runtime_optimized.activation_bytes as f64).floor() as u64
+        let x = budget * self.runtime_optimized.activation_bytes as f64;
+        (x + x * 1e-12).floor() as u64
     }
 
     /// Every candidate solution for `budget`: PyTorch's "more aggressive" and "aggressive"
@@ -360,14 +397,19 @@ fn best_fit(sols: &[Solution], target: u64) -> &Solution {
         .expect("at least one solution")
 }
 
-/// Solutions for `budgets` (any order), with peak memory non-increasing as the budget
-/// decreases. Every candidate solution computed for any of the budgets forms a pool. Walking
-/// from the highest budget down, each budget takes the least recompute time among the pool
-/// solutions that fit it (activation bytes ≤ budget × A, or the fewest bytes where none
-/// does) and whose peak is not above the previous budget's choice; if there is none, the
-/// fewest bytes among those whose peak is not above it. Budget 1 is the runtime-optimised
-/// cut (its only candidate).
-pub fn monotone(solver: &mut Solver, budgets: &[f64]) -> Result<Vec<(f64, Solution)>> {
+/// Solutions for `budgets` (any order) chosen together, so that peak memory does not rise as
+/// the budget decreases where the budget allows it. Every candidate solution computed for any
+/// of the budgets forms a pool (a solution found for a low budget also fits the higher ones).
+/// Walking from the highest budget down, each budget takes, among the pool solutions that fit
+/// it (activation bytes ≤ budget × A; where none does, those with the fewest bytes), the least
+/// recompute time among those whose peak is not above the previous budget's choice.
+///
+/// With `strict` off ([`PeakRule::WithinBudget`](super::PeakRule)), when every fitting
+/// solution raises the peak, the budget wins: the fitting solution with the lowest peak is
+/// taken (the peak rises there). With `strict` on ([`PeakRule::Strict`](super::PeakRule)), the
+/// peak wins: the fewest bytes among the pool solutions not raising it, even above the budget.
+/// Budget 1 is the runtime-optimised cut (its only candidate).
+pub fn choose(solver: &mut Solver, budgets: &[f64], strict: bool) -> Result<Vec<(f64, Solution)>> {
     let mut sorted: Vec<f64> = budgets.to_vec();
     sorted.sort_by(|a, b| b.total_cmp(a));
     sorted.dedup();
@@ -383,29 +425,38 @@ pub fn monotone(solver: &mut Solver, budgets: &[f64]) -> Result<Vec<(f64, Soluti
     let min_act = pool.iter().map(|s| s.activation_bytes).min().unwrap_or(0);
     let targets: Vec<u64> = sorted.iter().map(|&b| solver.target(b)).collect();
     let fits = |j: usize, s: &Solution| s.activation_bytes <= targets[j].max(min_act);
-    // from the highest budget down: the least recompute time among the solutions that fit
-    // and do not raise the peak; if none, the fewest bytes among those not raising the peak
+    let cmp = |a: (f64, u64, u64), b: (f64, u64, u64)| {
+        a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal)
+    };
     let key = |s: &Solution| (s.recompute_seconds, s.peak_bytes, s.activation_bytes);
     let mut chosen = Vec::with_capacity(sorted.len());
     let mut prev_peak = u64::MAX;
     for (j, own_j) in own.iter().enumerate() {
-        let pick = pool
-            .iter()
-            .chain(std::iter::once(own_j))
+        let candidates = || pool.iter().chain(std::iter::once(own_j));
+        let keeps_peak = candidates()
             .filter(|s| fits(j, s) && s.peak_bytes <= prev_peak)
-            .min_by(|a, b| {
-                key(a)
-                    .partial_cmp(&key(b))
-                    .unwrap_or(std::cmp::Ordering::Equal)
-            })
-            .or_else(|| {
-                pool.iter()
-                    .filter(|s| s.peak_bytes <= prev_peak)
-                    .min_by_key(|s| (s.activation_bytes, s.peak_bytes))
-            })
-            .unwrap_or(own_j)
-            .clone();
-        prev_peak = prev_peak.min(pick.peak_bytes);
+            .min_by(|a, b| cmp(key(a), key(b)));
+        let pick = match keeps_peak {
+            Some(s) => s,
+            None if strict => pool
+                .iter()
+                .filter(|s| s.peak_bytes <= prev_peak)
+                .min_by_key(|s| (s.activation_bytes, s.peak_bytes))
+                .unwrap_or(own_j),
+            None => candidates()
+                .filter(|s| fits(j, s))
+                .min_by(|a, b| {
+                    let k = |s: &Solution| (s.recompute_seconds, s.activation_bytes, 0);
+                    a.peak_bytes.cmp(&b.peak_bytes).then(cmp(k(a), k(b)))
+                })
+                .unwrap_or(own_j),
+        }
+        .clone();
+        prev_peak = if strict {
+            prev_peak.min(pick.peak_bytes)
+        } else {
+            pick.peak_bytes
+        };
         chosen.push(pick);
     }
     Ok(sorted.into_iter().zip(chosen).collect())

@@ -109,6 +109,9 @@ const COMPUTE_INTENSIVE_OPS: &[&str] = &[
     "convolution",
     "convolution_backward",
     "_scaled_dot_product_flash_attention",
+    // not in PyTorch 2.15's list (its CUDA siblings are); without it, denylist mode would
+    // recompute CPU attention for free
+    "_scaled_dot_product_flash_attention_for_cpu",
     "_scaled_dot_product_efficient_attention",
     "_scaled_dot_product_cudnn_attention",
     "_flash_attention_forward",

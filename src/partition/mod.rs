@@ -48,9 +48,28 @@ pub struct PartitionOptions {
     pub profile: Option<Profile>,
     /// Merge duplicate calls first, as PyTorch does (`functorch.config.cse`).
     pub cse: bool,
-    /// Keep peak memory non-increasing as the budget decreases (see [`budget::monotone`]);
-    /// off: each budget takes its own least-recompute fitting solution.
-    pub monotone_peak: bool,
+    /// How the choice at one budget relates to the peak memory of the others (see
+    /// [`PeakRule`]).
+    pub peak_rule: PeakRule,
+}
+
+/// How budgets below 1 trade recompute time, activation bytes and peak memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PeakRule {
+    /// The budgets of a 20-point grid, 0 and the asked one are solved together (one pool of
+    /// candidates); walking down from budget 1, each takes the least recompute time among the
+    /// solutions within its budget whose peak is not above the previous budget's choice; when
+    /// every solution within the budget raises the peak, the lowest peak among them. The
+    /// budget is always honoured (where any solution meets it); the peak is non-increasing
+    /// wherever the budget allows it. See [`budget::choose`].
+    #[default]
+    WithinBudget,
+    /// The same pool, but peak memory never rises as the budget decreases: where every
+    /// solution within the budget would raise it, the fewest bytes among those that do not,
+    /// above the budget.
+    Strict,
+    /// Each budget alone: the least recompute time among its own candidates that fit.
+    Off,
 }
 
 impl Default for PartitionOptions {
@@ -61,7 +80,7 @@ impl Default for PartitionOptions {
             target: Target::Cpu,
             profile: None,
             cse: true,
-            monotone_peak: true,
+            peak_rule: PeakRule::WithinBudget,
         }
     }
 }
@@ -117,13 +136,13 @@ pub fn partition(g: &Graph, opts: &PartitionOptions) -> Result<Partitioned> {
     let mut solver = budget::Solver::new(g, &c, &model, opts)?;
     let sol = if opts.budget >= 1.0 {
         solver.runtime_optimized.clone()
-    } else if !opts.monotone_peak {
+    } else if opts.peak_rule == PeakRule::Off {
         solver.solve(opts.budget)?
     } else {
         let mut budgets = sweep_budgets();
         budgets.push(0.0);
         budgets.push(opts.budget);
-        let all = budget::monotone(&mut solver, &budgets)?;
+        let all = budget::choose(&mut solver, &budgets, opts.peak_rule == PeakRule::Strict)?;
         all.into_iter()
             .find(|(b, _)| *b == opts.budget)
             .map(|(_, s)| s)
@@ -228,8 +247,8 @@ pub fn sweep(g: &Graph, opts: &PartitionOptions) -> Result<Vec<SweepPoint>> {
     let mut solver = budget::Solver::new(g, &c, &model, opts)?;
     let mut budgets = sweep_budgets();
     budgets.push(0.0);
-    let all = if opts.monotone_peak {
-        budget::monotone(&mut solver, &budgets)?
+    let all = if opts.peak_rule != PeakRule::Off {
+        budget::choose(&mut solver, &budgets, opts.peak_rule == PeakRule::Strict)?
     } else {
         budgets
             .iter()

@@ -40,9 +40,9 @@ pub struct PartitionReport {
     pub budget: f64,
     /// Saved values in graph order.
     pub saved: Vec<SavedValue>,
-    /// Bytes of all saved values.
+    /// Bytes of the storages the saved values keep alive (a value and its views count once).
     pub saved_bytes: u64,
-    /// Bytes of the saved values that are not graph inputs (nor views of them).
+    /// Those of `saved_bytes` that are not graph inputs' storages (primals, views of them).
     pub activation_bytes: u64,
     /// Activation bytes of the runtime-optimised cut (budget 1).
     pub max_activation_bytes: u64,
@@ -97,6 +97,21 @@ fn arg_meta(g: &Graph, a: &Arg) -> Meta {
     }
 }
 
+/// The fused scaled-dot-product-attention forward kernels AOTAutograd leaves in joint graphs
+/// (`aten._scaled_dot_product_flash_attention_for_cpu.default`, the CUDA flash, efficient and
+/// cuDNN ones): the op table does not know them, but they compute the same attention.
+pub fn is_fused_attention_kernel(target: &str) -> bool {
+    let name = target.strip_prefix("aten.").unwrap_or(target);
+    let name = name.split('.').next().unwrap_or(name);
+    matches!(
+        name,
+        "_scaled_dot_product_flash_attention"
+            | "_scaled_dot_product_flash_attention_for_cpu"
+            | "_scaled_dot_product_efficient_attention"
+            | "_scaled_dot_product_cudnn_attention"
+    )
+}
+
 /// Cost-model (seconds, flops) of computing node `id` once.
 pub fn node_cost(g: &Graph, model: &Model, id: NodeId) -> (f64, f64) {
     let node = g.node(id);
@@ -105,13 +120,32 @@ pub fn node_cost(g: &Graph, model: &Model, id: NodeId) -> (f64, f64) {
     };
     let op = if target == "getitem" {
         Op::GETITEM
+    } else if is_fused_attention_kernel(target) {
+        // priced as the attention it computes (q, k, v are its first three arguments)
+        table()
+            .by_name("scaled_dot_product_attention")
+            .unwrap_or(Op::OPAQUE)
     } else {
         table().by_target(target).map_or(Op::OPAQUE, |(op, _)| op)
     };
     let metas: Vec<Meta> = args.iter().map(|a| arg_meta(g, a)).collect();
     let refs: Vec<&Meta> = metas.iter().collect();
-    let w = model.work_of(op, &refs, &Meta::from_val(&node.val));
-    let dtype = node.val.tensor().map(|t| t.dtype);
+    let out = match (&node.val, op == Op::OPAQUE) {
+        // a kernel returning (out, logsumexp, ...): the attention output is its first item
+        (crate::ir::Val::Tuple(items), false) if is_fused_attention_kernel(target) => {
+            items.first().map_or(Meta::None, Meta::from_val)
+        }
+        _ => Meta::from_val(&node.val),
+    };
+    let w = model.work_of(op, &refs, &out);
+    let dtype = node
+        .val
+        .tensor()
+        .map(|t| t.dtype)
+        .or_else(|| match &node.val {
+            crate::ir::Val::Tuple(items) => items.iter().find_map(|v| v.tensor().map(|t| t.dtype)),
+            _ => None,
+        });
     (model.seconds(&w, dtype), w.flops)
 }
 
