@@ -33,6 +33,7 @@ A markdown table is printed at the end; the raw results go to ``--json``.
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime
 import gc
 import json
@@ -356,10 +357,16 @@ def joint_case(name, wrap, inputs, a, work: Path, device) -> dict:
 
     # pairs: name -> (fw, bw, extra info)
     pairs: dict[str, tuple] = {}
-    for b in BUDGETS:
+    ind_cache: list = []
+
+    def inductor_joint():
+        if not ind_cache:  # the passes once; the partitioner gets a copy per budget
+            ind_cache.append(inductor_passes(to_graph_module(doc), joint_in, True))
+        return copy.deepcopy(ind_cache[0])
+
+    for b in a.budgets:
         for label, gm_fn in (("pytorch", lambda: to_graph_module(doc)),
-                             ("inductor_passes+pytorch",
-                              lambda: inductor_passes(to_graph_module(doc), joint_in, True))):
+                             ("inductor_passes+pytorch", inductor_joint)):
             key = f"{label}@{b}"
             try:
                 gm = gm_fn()
@@ -453,8 +460,9 @@ def tables(results: dict) -> str:
                      f"{mib(o['peak_bytes'])} / {mib(x['peak_bytes'])} |")
     lines += ["", "Joint graphs, forward+backward (fw then bw; time median; peak = max allocated "
               "above inputs and tangents; act = saved activation bytes):", "",
-              "| graph | partitioner | budget 1.0: time / peak / act | 0.5 | 0.1 |",
-              "|---|---|---|---|---|"]
+              "| graph | partitioner | " + " | ".join(
+                  f"budget {b}: time / peak / act" for b in results.get("budgets", BUDGETS))
+              + " |", "|---|---|" + "---|" * len(results.get("budgets", BUDGETS))]
     for name, m in results["models"].items():
         j = m.get("joint")
         if not j or "variants" not in j:
@@ -463,10 +471,11 @@ def tables(results: dict) -> str:
         u = vs.get("joint_unpartitioned")
         if u:
             lines.append(f"| {name}.joint | unpartitioned joint graph | {ms(u)} / "
-                         f"{mib(u['peak_bytes'])} | | |")
+                         f"{mib(u['peak_bytes'])} |" + " |" * (len(results.get("budgets",
+                                                                               BUDGETS)) - 1))
         for label in ("pytorch", "inductor_passes+pytorch", "fxsat_partition", "fxsat"):
             cells = []
-            for b in BUDGETS:
+            for b in results.get("budgets", BUDGETS):
                 v = vs.get(f"{label}@{b}")
                 cells.append("error" if f"{label}@{b}" in j.get("errors", {}) else "-" if not v
                              else f"{ms(v)} / {mib(v['peak_bytes'])} / "
@@ -504,12 +513,15 @@ def main(argv=None) -> int:
     ap.add_argument("--workdir", default=None, help="where graphs go (default: a temp dir)")
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--budgets", default=",".join(map(str, BUDGETS)),
+                    help="memory budgets for the partitioners (default 1.0,0.5,0.1)")
     ap.add_argument("--dtype", default=None, help="default: bfloat16 (float32 with --tiny)")
     a = ap.parse_args(argv)
     device = torch.device(a.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         print("no CUDA device", file=sys.stderr)
         return 2
+    a.budgets = [float(b) for b in a.budgets.split(",")]
     a.target = "cuda" if device.type == "cuda" else "cpu"
     a.profile = a.profile or ("h100" if device.type == "cuda" else "cpu")
     dtype = getattr(torch, a.dtype or ("float32" if a.tiny else "bfloat16"))
@@ -526,7 +538,7 @@ def main(argv=None) -> int:
                         else platform.processor() or "cpu"),
         "torch": torch.__version__, "dtype": str(dtype).removeprefix("torch."),
         "profile": a.profile, "target": a.target, "runs": a.runs, "warmup": a.warmup,
-        "argv": sys.argv[1:], "models": {},
+        "argv": sys.argv[1:], "budgets": a.budgets, "models": {},
     }
     try:
         import transformers
