@@ -70,3 +70,26 @@ def test_gpu_matmul_sweep_tiny_cpu(tmp_path):
     assert 0 < after["misaligned_matmul_efficiency"] <= 1
     assert after["calibration"]["script"] == "python/gpu_matmul_sweep.py"
     assert "gpu_matmul_sweep.py" in after["source"]
+
+
+def test_capture_inlines_scalar_constants():
+    """A 0-d tensor constant (transformers' masks: ``torch.where(m, torch.tensor(0.0), min)``)
+    is lifted by dynamo to a ``get_attr`` in joint graphs; the exporter writes it as
+    ``aten.full.default`` with its value, so the FX-JSON is self-contained (a get_attr would be
+    loaded as zeros, and fxsat's partitioner cannot recompute from one)."""
+    import torch
+
+    from fxsat.export import capture
+    from fxsat.load import to_graph_module
+
+    def f(x, m):
+        return torch.where(m, torch.tensor(0.5, dtype=x.dtype), torch.finfo(x.dtype).min) * x
+
+    x = torch.randn(4, 4, requires_grad=True)
+    m = torch.rand(4, 4) > 0.5
+    (doc,) = capture(f, [x, m], mode="joint", name="t")
+    assert not [n for n in doc["nodes"] if n["op"] == "get_attr"]
+    full = [n for n in doc["nodes"] if n.get("target") == "aten.full.default"]
+    assert len(full) == 1 and full[0]["args"] == [[], 0.5]
+    out = to_graph_module(doc)(x.detach(), m, torch.ones(4, 4))
+    assert torch.equal(out[0], f(x, m).detach())
