@@ -9,9 +9,9 @@ Measures, on the device as found (no clock or power changes):
 * ``bandwidth``: a large device-to-device copy, bytes read + bytes written over time;
 * ``peak_flops``: large aligned ``mm`` per dtype (bfloat16, float16, float32 with PyTorch's
   default ``allow_tf32=False``, and tf32 for reference);
-* ``launch_overhead``: the time per op of a long chain of tiny eager ``aten.add`` calls (what
-  an eager graph pays per node: dispatch + launch), and the same chain replayed as a CUDA graph
-  (the bare launch cost);
+* ``launch_overhead``: the time per kernel of a long chain of tiny ``aten.add`` calls
+  replayed as a CUDA graph (the device's own per-kernel cost); the same chain run eagerly
+  gives the host's dispatch + launch cost per op, recorded as ``eager_dispatch_overhead``;
 * alignment: for bfloat16 and float32, ``C = A @ B`` with A (M, K), B (K, N) at aligned sizes
   and with one of M, K, N off by one (and N = 50257, GPT-2's vocabulary), timing (a) the
   misaligned mm, (b) the mm of operands already padded to the alignment (8 elements for
@@ -20,9 +20,9 @@ Measures, on the device as found (no clock or power changes):
   costs when nothing is padded ahead. The efficiency of a misaligned mm is its achieved
   flop rate over the padded mm's (b).
 
-The fit: ``misaligned_matmul_efficiency`` is the median efficiency over the compute-bound
-misaligned cases (K or N misaligned: those change the operands' row alignment; M only changes
-tiling) of both dtypes; per dtype and per dim medians are recorded too. With
+The fit: ``misaligned_matmul_efficiency`` is the median efficiency over the misaligned cases
+of the tensor-core dtypes with K or N misaligned (those change the operands' row alignment;
+M only changes tiling); medians per dtype (float32 too) and per dim are recorded beside it. With
 ``--profile-out`` the measured numbers are written into that profile JSON (existing keys kept,
 ``source`` and ``calibration`` updated). Results (every timing) go to ``--json``; a markdown
 table is printed.
@@ -167,52 +167,69 @@ def cases(tiny: bool):
         # GPT-2's LM head: tokens x hidden @ hidden x vocab(50257)
         out += [(dt, 8192, 1024, 50257, "N"), (dt, 8192, 1024, 50264, "aligned"),
                 # a ViT with 1025 tokens: activations (batch*1025) x hidden
-                (dt, 4 * 1025, 1024, 4096, "aligned"), (dt, 4096, 1025, 1024, "K")]
+                (dt, 4 * 1025, 1024, 4096, "M"), (dt, 4096, 1025, 1024, "K")]
     return out
 
 
+TENSOR_CORE = ("bfloat16", "float16")
+
+
 def fit(res: dict) -> dict:
+    """Profile numbers from the measurements (see the module docstring)."""
     mis = [c for c in res["matmul"] if c["which"] in ("K", "N")]
     by_dt = {}
     for dt in sorted({c["dtype"] for c in mis}):
         by_dt[dt] = statistics.median(c["efficiency"] for c in mis if c["dtype"] == dt)
     by_dim = {}
     for w in ("M", "K", "N"):
-        es = [c["efficiency"] for c in res["matmul"] if c["which"] == w]
+        es = [c["efficiency"] for c in res["matmul"] if c["which"] == w
+              and c["dtype"] in TENSOR_CORE]
         if es:
             by_dim[w] = statistics.median(es)
     peak = {}
     for p in res["peak"]:
         if "(tf32)" not in p["dtype"]:
             peak[p["dtype"]] = max(peak.get(p["dtype"], 0.0), p["flops"])
+    tc = [c["efficiency"] for c in mis if c["dtype"] in TENSOR_CORE]
+    launch = res["launch"]
     return {
         "bandwidth": res["bandwidth"]["bandwidth"],
         "peak_flops": peak,
-        "launch_overhead": res["launch"]["eager_per_op"],
-        "misaligned_matmul_efficiency": min(1.0, statistics.median(c["efficiency"] for c in mis))
-        if mis else 1.0,
+        # the device's per-kernel cost (CUDA-graph replay); eager dispatch is recorded apart
+        "launch_overhead": launch.get("graph_per_op", launch["eager_per_op"]),
+        "eager_dispatch_overhead": launch["eager_per_op"],
+        # the tensor-core dtypes: alignment is a tensor-core matter (float32 without TF32
+        # runs on the CUDA cores and is recorded per dtype)
+        "misaligned_matmul_efficiency": min(1.0, statistics.median(tc)) if tc else 1.0,
         "misaligned_matmul_efficiency_by_dtype": by_dt,
         "misaligned_matmul_efficiency_by_dim": by_dim,
     }
 
 
 def update_profile(path: Path, res: dict) -> dict:
+    """Write the fit into the profile at ``path``: existing keys keep their meaning (and the
+    datasheet's float64/int peaks, which were not measured); ``source`` says where each number
+    comes from; ``calibration`` holds the rest (per dtype and per dim efficiencies, TF32 rate,
+    eager dispatch cost)."""
     prof = json.loads(path.read_text())
     f = res["fit"]
+    launch = res["launch"]
     prof["bandwidth"] = float(f"{f['bandwidth']:.3g}")
     for dt, v in f["peak_flops"].items():
         prof["peak_flops"][dt] = float(f"{v:.3g}")
-    prof["launch_overhead"] = float(f"{f['launch_overhead']:.2g}")
+    prof["launch_overhead"] = float(f"{f['launch_overhead']:.3g}")
     prof["misaligned_matmul_efficiency"] = round(f["misaligned_matmul_efficiency"], 2)
     prof["source"] = (
-        f"Measured {res['date'][:10]} on {res['device_name']} (torch {res['torch']}) by "
-        "python/gpu_matmul_sweep.py (raw: python/gpu_results/matmul_sweep.json): bandwidth = "
-        "device-to-device copy (read+write bytes); peak_flops = 8192^3 mm per dtype on random "
-        "data (float32 without TF32, PyTorch's default; float64 and int kept from the "
-        "datasheet); launch_overhead = per-op time of a chain of tiny eager aten.add calls "
-        "(dispatch + launch, what an eager graph pays per node); misaligned_matmul_efficiency "
-        "= median over K- or N-misaligned mm shapes (bf16 and fp32) of achieved flop rate over "
-        "that of the mm on operands padded to 16 bytes.")
+        f"Measured {res['date'][:10]} on {res['device_name']} (torch {res['torch']}), fit by "
+        "python/gpu_matmul_sweep.py (raw: python/gpu_results/matmul_sweep.json). bandwidth: "
+        "1 GiB device-to-device copy, bytes read + written. peak_flops: 8192^3 mm per dtype on "
+        "random data (float32 without TF32, PyTorch's default); float64 and int from the "
+        "datasheet. launch_overhead: per-kernel time of a chain of tiny kernels replayed as a "
+        "CUDA graph (the device's cost; eager PyTorch adds host dispatch, "
+        "calibration.eager_dispatch_overhead). misaligned_matmul_efficiency: bfloat16 mm with "
+        "K or N not a multiple of 8, achieved flop rate over that of the mm on operands padded "
+        "to 16 bytes (median over the sweep's shapes); float32 without TF32 showed no penalty "
+        "(calibration.misaligned_matmul_efficiency_by_dtype), M misaligned none either.")
     prof["calibration"] = {
         "date": res["date"], "device": res["device_name"], "torch": res["torch"],
         "script": "python/gpu_matmul_sweep.py",
@@ -221,7 +238,7 @@ def update_profile(path: Path, res: dict) -> dict:
         "misaligned_matmul_efficiency_by_dim": {
             k: round(v, 3) for k, v in f["misaligned_matmul_efficiency_by_dim"].items()},
         "tf32_flops": float(f"{next((p['flops'] for p in res['peak'] if '(tf32)' in p['dtype']), 0):.3g}"),
-        "cuda_graph_launch_overhead": float(f"{res['launch'].get('graph_per_op', 0):.2g}"),
+        "eager_dispatch_overhead": float(f"{launch['eager_per_op']:.3g}"),
     }
     path.write_text(json.dumps(prof, indent=2) + "\n")
     return prof
@@ -231,8 +248,8 @@ def table(res: dict) -> str:
     f = res["fit"]
     lines = [f"Device: {res['device_name']} (torch {res['torch']}), medians of {res['runs']} runs.",
              "", f"bandwidth (D2D copy, read+write): {f['bandwidth'] / 1e12:.2f} TB/s; "
-             f"launch overhead: eager {res['launch']['eager_per_op'] * 1e6:.1f} µs/op"
-             + (f", CUDA graph {res['launch']['graph_per_op'] * 1e6:.2f} µs/op"
+             f"per-op cost: eager dispatch+launch {res['launch']['eager_per_op'] * 1e6:.1f} µs"
+             + (f", kernel in a CUDA graph {res['launch']['graph_per_op'] * 1e6:.2f} µs"
                 if "graph_per_op" in res["launch"] else "") + "; peak: "
              + ", ".join(f"{p['dtype']} {p['flops'] / 1e12:.0f} TFLOP/s" for p in res["peak"]),
              "", "| dtype | M×K×N | misaligned | mis. mm | padded mm | pad+mm+slice | "
@@ -243,7 +260,8 @@ def table(res: dict) -> str:
                      f"{c['t_misaligned'] * 1e3:.3f} ms | {c['t_padded_mm'] * 1e3:.3f} ms | "
                      f"{c['t_pad_copies_mm_slice'] * 1e3:.3f} ms | {c['efficiency']:.2f} | "
                      f"{c['speedup_pad_with_copies']:.2f}× | {c['speedup_pad_ahead']:.2f}× |")
-    lines += ["", f"fit: misaligned_matmul_efficiency = {f['misaligned_matmul_efficiency']:.2f} "
+    lines += ["", f"fit: launch_overhead = {f['launch_overhead'] * 1e6:.2f} µs; "
+              f"misaligned_matmul_efficiency = {f['misaligned_matmul_efficiency']:.2f} "
               f"(by dtype {json.dumps({k: round(v, 2) for k, v in f['misaligned_matmul_efficiency_by_dtype'].items()})}, "
               f"by dim {json.dumps({k: round(v, 2) for k, v in f['misaligned_matmul_efficiency_by_dim'].items()})})"]
     return "\n".join(lines)
@@ -256,7 +274,12 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="write raw results here")
     ap.add_argument("--profile-out", help="update this profile JSON with the fit")
     ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--refit", metavar="RESULTS.json",
+                    help="measure nothing: re-fit (and --profile-out) from saved raw results")
     a = ap.parse_args(argv)
+    if a.refit:
+        res = json.loads(Path(a.refit).read_text())
+        return finish(res, a)
     dev = torch.device(a.device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         print("no CUDA device", file=sys.stderr)
@@ -283,7 +306,12 @@ def main(argv=None) -> int:
               flush=True)
         if dev.type == "cuda":
             torch.cuda.empty_cache()
+    return finish(res, a)
+
+
+def finish(res: dict, a) -> int:
     res["fit"] = fit(res)
+    res.pop("profile", None)
     if a.profile_out:
         res["profile"] = update_profile(Path(a.profile_out), res)
     res["table"] = table(res)

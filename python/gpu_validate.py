@@ -42,6 +42,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -597,9 +598,11 @@ def tables(results: dict) -> str:
                     "fxsat partition (original graph)",
                     "fxsat": "fxsat optimize + partition"}[label]
             lines.append(f"| {name}.joint | {desc} | " + " | ".join(cells) + " |")
-    lines += ["", "Predicted (cost model) vs measured speedup, fxsat over the original graph "
+    lines += ["", "Predicted (cost model: before/after seconds of `fxsat optimize --report`) vs "
+              "measured speedup, fxsat over the original graph "
               "(joint: the unpartitioned joint graphs, fw+bw in one graph):", "",
-              "| graph | predicted (profile) | predicted (2nd profile) | measured (eager) "
+              f"| graph | predicted ({results.get('profile')}) | predicted "
+              f"({results.get('also_profile') or '-'}) | measured (eager) "
               "| measured (CUDA graph) | fxsat output rel. error (max / median) |",
               "|---|---|---|---|---|---|"]
     for name, m in results["models"].items():
@@ -619,6 +622,24 @@ def tables(results: dict) -> str:
     return "\n".join(lines)
 
 
+def table_from(a) -> int:
+    """Tables of saved results; predictions with ``--also-profile`` redone from ``--graphs``."""
+    results = json.loads(Path(a.table_from).read_text())
+    if a.graphs and a.also_profile:
+        a.target = results["target"]
+        results["also_profile"] = a.also_profile
+        for name, m in results["models"].items():
+            for mode in ("forward", "joint"):
+                if mode in m and "cost_model" in m[mode]:
+                    orig = Path(a.graphs) / f"{name}.{mode}.json"
+                    m[mode].update(predict_with(a, orig, Path(tempfile.mkdtemp()) / "p"))
+    results["table"] = tables(results)
+    if a.json:
+        Path(a.json).write_text(json.dumps(results, indent=1) + "\n")
+    print(results["table"])
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
@@ -633,12 +654,19 @@ def main(argv=None) -> int:
     ap.add_argument("--workdir", default=None, help="where graphs go (default: a temp dir)")
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--table-from", metavar="RESULTS.json",
+                    help="run nothing: print the tables of saved results (with --graphs and "
+                         "--also-profile, first recompute the second-profile predictions)")
+    ap.add_argument("--graphs", metavar="DIR",
+                    help="with --table-from: the captured graphs (a --workdir of the run)")
     ap.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
                     help="skip the CUDA-graph replay timings")
     ap.add_argument("--budgets", default=",".join(map(str, BUDGETS)),
                     help="memory budgets for the partitioners (default 1.0,0.5,0.1)")
     ap.add_argument("--dtype", default=None, help="default: bfloat16 (float32 with --tiny)")
     a = ap.parse_args(argv)
+    if a.table_from:
+        return table_from(a)
     device = torch.device(a.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         print("no CUDA device", file=sys.stderr)
@@ -648,8 +676,6 @@ def main(argv=None) -> int:
     a.profile = a.profile or ("h100" if device.type == "cuda" else "cpu")
     dtype = getattr(torch, a.dtype or ("float32" if a.tiny else "bfloat16"))
     sizes = TINY if a.tiny else REAL
-    import tempfile
-
     work = Path(a.workdir or tempfile.mkdtemp(prefix="fxsat-gpu-"))
     work.mkdir(parents=True, exist_ok=True)
     results = {
