@@ -213,6 +213,7 @@ def update_profile(path: Path, res: dict) -> dict:
     eager dispatch cost)."""
     prof = json.loads(path.read_text())
     f = res["fit"]
+    tf32 = next((p["flops"] for p in res["peak"] if "(tf32)" in p["dtype"]), 0.0)
     launch = res["launch"]
     prof["bandwidth"] = float(f"{f['bandwidth']:.3g}")
     for dt, v in f["peak_flops"].items():
@@ -237,11 +238,15 @@ def update_profile(path: Path, res: dict) -> dict:
             k: round(v, 3) for k, v in f["misaligned_matmul_efficiency_by_dtype"].items()},
         "misaligned_matmul_efficiency_by_dim": {
             k: round(v, 3) for k, v in f["misaligned_matmul_efficiency_by_dim"].items()},
-        "tf32_flops": float(f"{next((p['flops'] for p in res['peak'] if '(tf32)' in p['dtype']), 0):.3g}"),
+        "tf32_flops": float(f"{tf32:.3g}"),
         "eager_dispatch_overhead": float(f"{launch['eager_per_op']:.3g}"),
     }
     path.write_text(json.dumps(prof, indent=2) + "\n")
     return prof
+
+
+def rounded(d: dict) -> str:
+    return json.dumps({k: round(v, 2) for k, v in d.items()})
 
 
 def table(res: dict) -> str:
@@ -262,8 +267,8 @@ def table(res: dict) -> str:
                      f"{c['speedup_pad_with_copies']:.2f}× | {c['speedup_pad_ahead']:.2f}× |")
     lines += ["", f"fit: launch_overhead = {f['launch_overhead'] * 1e6:.2f} µs; "
               f"misaligned_matmul_efficiency = {f['misaligned_matmul_efficiency']:.2f} "
-              f"(by dtype {json.dumps({k: round(v, 2) for k, v in f['misaligned_matmul_efficiency_by_dtype'].items()})}, "
-              f"by dim {json.dumps({k: round(v, 2) for k, v in f['misaligned_matmul_efficiency_by_dim'].items()})})"]
+              f"(by dtype {rounded(f['misaligned_matmul_efficiency_by_dtype'])}, "
+              f"by dim {rounded(f['misaligned_matmul_efficiency_by_dim'])})"]
     return "\n".join(lines)
 
 

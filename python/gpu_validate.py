@@ -14,8 +14,10 @@ attention, dropout 0, as in ``gen_fixtures.py`` but at realistic sizes in bfloat
 * ``fxsat optimize --target cuda --device h100 --report`` (``--target cpu`` with ``--device
   cpu``) gives the optimized graph and the cost model's predicted before/after seconds;
 * forward: the original graph, the fxsat graph and the graph after Inductor's own
-  ``joint_graph_passes`` (its SDPA patterns) run eagerly (``fxsat.load``), each timed with CUDA
-  events (warm-up, median of ``--runs``), with ``torch.cuda.max_memory_allocated`` over a run
+  ``joint_graph_passes`` (its SDPA patterns) run eagerly (``fxsat.load``), timed with CUDA
+  events (warm-up, then ``--runs`` rounds that time every variant once, interleaved; medians),
+  and again captured as one CUDA graph and replayed (device time without host dispatch;
+  ``--no-cuda-graphs`` skips that), with ``torch.cuda.max_memory_allocated`` over a run
   minus what was allocated before it (inputs and weights) as the peak;
 * joint: forward+backward through (a) the unpartitioned joint graph, (b) PyTorch's
   ``min_cut_rematerialization_partition`` (``activation_memory_budget`` 1.0/0.5/0.1) of the
@@ -27,7 +29,11 @@ attention, dropout 0, as in ``gen_fixtures.py`` but at realistic sizes in bfloat
 Outputs of every variant are checked against the original graph's (relative L2 error per
 output, reported). All graphs run eagerly op by op: the numbers compare graphs, not compilers.
 ``--tiny --device cpu`` runs the same code paths on tiny models (the pytest does that).
-A markdown table is printed at the end; the raw results go to ``--json``.
+A markdown table is printed at the end; the raw results go to ``--json``; ``--table-from``
+prints the tables of saved results again (with ``--graphs`` and ``--also-profile``, after
+recomputing the cost model's predictions with another profile). Predicted speedups are
+``cost.before / cost.after`` of ``fxsat optimize --report``; for joint graphs they are compared
+with the unpartitioned joint graphs' times.
 """
 
 from __future__ import annotations
@@ -37,7 +43,6 @@ import copy
 import datetime
 import gc
 import json
-import os
 import platform
 import statistics
 import subprocess
@@ -56,7 +61,7 @@ import torch.fx  # noqa: E402
 
 from fxsat.export import capture  # noqa: E402
 from fxsat.fxjson import read_fx_json, write_fx_json  # noqa: E402
-from fxsat.load import output_vals, placeholder_vals, to_graph_module  # noqa: E402
+from fxsat.load import placeholder_vals, to_graph_module  # noqa: E402
 
 BUDGETS = (1.0, 0.5, 0.1)
 MODELS = ("gpt2", "bert", "llama", "vit")
@@ -685,7 +690,8 @@ def main(argv=None) -> int:
         "device_name": (torch.cuda.get_device_name() if device.type == "cuda"
                         else platform.processor() or "cpu"),
         "torch": torch.__version__, "dtype": str(dtype).removeprefix("torch."),
-        "profile": a.profile, "also_profile": a.also_profile, "target": a.target, "runs": a.runs, "warmup": a.warmup,
+        "profile": a.profile, "also_profile": a.also_profile, "target": a.target,
+        "runs": a.runs, "warmup": a.warmup,
         "argv": sys.argv[1:], "budgets": a.budgets, "models": {},
     }
     try:

@@ -28,7 +28,8 @@ def test_gpu_validate_tiny_cpu(tmp_path, capsys):
 
     out = tmp_path / "v.json"
     rc = gpu_validate.main(["--device", "cpu", "--tiny", "--models", "llama", "--runs", "2",
-                            "--warmup", "0", "--budgets", "1.0,0.1", "--fxsat", str(BIN), "--json", str(out),
+                            "--warmup", "0", "--budgets", "1.0,0.1", "--fxsat", str(BIN),
+                            "--json", str(out),
                             "--workdir", str(tmp_path / "w")])
     assert rc == 0
     res = json.loads(out.read_text())
