@@ -31,7 +31,7 @@ import torch.fx
 
 from fxsat.fxjson import FxJsonError, validate, write_fx_json  # noqa: F401  (re-export)
 
-__all__ = ["capture", "graph_to_doc", "write_fx_json", "target_name", "encode_arg", "encode_val",
+__all__ = ["capture", "graph_to_doc", "inline_scalar_constants", "write_fx_json", "target_name", "encode_arg", "encode_val",
            "dtype_name"]
 
 
@@ -128,6 +128,38 @@ def encode_val(v: Any, where: str = "val") -> Any:
     if isinstance(v, (torch.SymInt, torch.SymFloat, torch.SymBool, int, float)):
         return encode_arg(v, where)
     raise FxJsonError(f"{where}: cannot encode val {v!r} of type {type(v).__name__}")
+
+
+def inline_scalar_constants(gm: torch.fx.GraphModule) -> int:
+    """Replace every ``get_attr`` of a 0-d tensor constant (e.g. the ``torch.tensor(0.0)`` of
+    a mask that dynamo lifts to ``_tensor_constant0``) with ``aten.full.default([], value,
+    dtype=..., device=...)``, so that the FX-JSON carries the constant's value (a get_attr
+    carries none: ``fxsat.load`` can only fill it with zeros). Returns how many were
+    replaced; larger constants stay ``get_attr`` nodes."""
+    import operator as _op
+
+    count = 0
+    for n in list(gm.graph.nodes):
+        if n.op != "get_attr":
+            continue
+        try:
+            t = _op.attrgetter(n.target)(gm)
+        except AttributeError:
+            continue
+        if not isinstance(t, torch.Tensor) or t.dim() != 0 or t.is_complex():
+            continue
+        with gm.graph.inserting_before(n):
+            new = gm.graph.call_function(
+                torch.ops.aten.full.default, ([], t.item()),
+                {"dtype": t.dtype, "layout": torch.strided, "device": t.device,
+                 "pin_memory": False})
+        new.meta = dict(n.meta)
+        n.replace_all_uses_with(new)
+        gm.graph.erase_node(n)
+        count += 1
+    if count:
+        gm.recompile()
+    return count
 
 
 def graph_to_doc(gm: torch.fx.GraphModule, *, name: str, kind: str,
@@ -241,6 +273,7 @@ def capture(fn: Callable | torch.nn.Module, example_inputs: Sequence[Any], *,
     docs = []
     for i, (gm, nfo) in enumerate(captured):
         gname = name if len(captured) == 1 else f"{name}.g{i}"
+        inline_scalar_constants(gm)
         doc = graph_to_doc(gm, name=gname, kind=kind, num_fwd_outputs=nfo)
         # Not part of FX-JSON (the writer drops it): for each placeholder, the dynamo-level
         # input it stands for (e.g. "L_input_ids_", "L_self_modules_..._weight_"), or None

@@ -1,0 +1,96 @@
+"""The GPU validation scripts' code paths, on CPU with tiny sizes (``--device cpu --tiny``):
+``gpu_validate.py`` captures, optimizes, partitions (fxsat and PyTorch), runs and times a tiny
+LLaMA (forward and joint); ``gpu_matmul_sweep.py`` runs its sweep and fits a profile. The real
+runs are on a GPU (README, "GPU validation")."""
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import PYDIR, ROOT
+
+sys.path.insert(0, str(PYDIR))
+
+BIN = Path(os.environ.get("FXSAT_BIN", ROOT / "target" / "release" / "fxsat"))
+if not BIN.is_absolute():
+    BIN = ROOT / BIN
+
+
+def test_gpu_validate_tiny_cpu(tmp_path, capsys):
+    if not (BIN.is_file() and os.access(BIN, os.X_OK)):
+        pytest.fail(f"fxsat binary not found at {BIN}: run `cargo build --release`",
+                    pytrace=False)
+    import gpu_validate
+
+    out = tmp_path / "v.json"
+    rc = gpu_validate.main(["--device", "cpu", "--tiny", "--models", "llama", "--runs", "2",
+                            "--warmup", "0", "--budgets", "1.0,0.1", "--fxsat", str(BIN),
+                            "--json", str(out),
+                            "--workdir", str(tmp_path / "w")])
+    assert rc == 0
+    res = json.loads(out.read_text())
+    fw, joint = res["models"]["llama"]["forward"], res["models"]["llama"]["joint"]
+    assert "error" not in fw and "error" not in joint, (fw.get("error"), joint.get("error"))
+    assert set(fw["variants"]) == {"original", "fxsat", "inductor_passes"}
+    assert fw["variants"]["fxsat"]["sdpa_calls"] == 1
+    assert fw["variants"]["fxsat"]["rel_err_vs_original"]["max"] < 1e-4
+    assert fw["predicted_speedup"] > 0 and fw["measured_speedup"] > 0
+    assert not joint["errors"], joint["errors"]
+    for b in ("1.0", "0.1"):
+        for label in ("pytorch", "inductor_passes+pytorch", "fxsat_partition", "fxsat"):
+            v = joint["variants"][f"{label}@{b}"]
+            assert v["rel_err_vs_original"]["max"] < 1e-4, (label, b, v["rel_err_vs_original"])
+            assert v["activation_bytes"] > 0 and v["time"]["median_ms"] > 0
+        # fxsat's partition of the unoptimized graph reproduces the joint graph bit for bit
+        assert joint["variants"][f"fxsat_partition@{b}"]["rel_err_vs_original"]["max"] == 0.0
+    table = capsys.readouterr().out
+    assert "| llama.forward |" in table and "fxsat optimize + partition" in table
+
+
+def test_gpu_matmul_sweep_tiny_cpu(tmp_path):
+    import gpu_matmul_sweep
+
+    prof = tmp_path / "h100.json"
+    shutil.copy(ROOT / "profiles" / "h100.json", prof)
+    before = json.loads(prof.read_text())
+    out = tmp_path / "s.json"
+    assert gpu_matmul_sweep.main(["--device", "cpu", "--tiny", "--runs", "2", "--json", str(out),
+                                  "--profile-out", str(prof)]) == 0
+    res = json.loads(out.read_text())
+    assert {c["which"] for c in res["matmul"]} == {"aligned", "M", "K", "N"}
+    for c in res["matmul"]:
+        assert c["abs_err_padded_vs_plain"] < 1e-2 * (c["k"] ** 0.5) * 8
+    after = json.loads(prof.read_text())
+    # existing keys kept with their meaning; calibration recorded
+    assert set(before) <= set(after)
+    assert after["matmul_alignment"] == before["matmul_alignment"]
+    assert 0 < after["misaligned_matmul_efficiency"] <= 1
+    assert after["calibration"]["script"] == "python/gpu_matmul_sweep.py"
+    assert "gpu_matmul_sweep.py" in after["source"]
+
+
+def test_capture_inlines_scalar_constants():
+    """A 0-d tensor constant (transformers' masks: ``torch.where(m, torch.tensor(0.0), min)``)
+    is lifted by dynamo to a ``get_attr`` in joint graphs; the exporter writes it as
+    ``aten.full.default`` with its value, so the FX-JSON is self-contained (a get_attr would be
+    loaded as zeros, and fxsat's partitioner cannot recompute from one)."""
+    import torch
+
+    from fxsat.export import capture
+    from fxsat.load import to_graph_module
+
+    def f(x, m):
+        return torch.where(m, torch.tensor(0.5, dtype=x.dtype), torch.finfo(x.dtype).min) * x
+
+    x = torch.randn(4, 4, requires_grad=True)
+    m = torch.rand(4, 4) > 0.5
+    (doc,) = capture(f, [x, m], mode="joint", name="t")
+    assert not [n for n in doc["nodes"] if n["op"] == "get_attr"]
+    full = [n for n in doc["nodes"] if n.get("target") == "aten.full.default"]
+    assert len(full) == 1 and full[0]["args"] == [[], 0.5]
+    out = to_graph_module(doc)(x.detach(), m, torch.ones(4, 4))
+    assert torch.equal(out[0], f(x, m).detach())
