@@ -278,6 +278,32 @@ pub const CONDITIONS: &[Condition] = &[
         },
     },
     Condition {
+        name: "bool-broadcasts-into",
+        arity: Some(2),
+        doc: "?c is a bool tensor of rank >= 1 broadcasting to tensor ?s's shape without growing it",
+        test: |a| match (a[0].tensor(), a[1].tensor()) {
+            (Some(c), Some(s)) => c.dtype == crate::ir::DType::Bool && c.rank() >= 1 && c.rank() <= s.rank() && crate::ops::broadcast(&c.shape, &s.shape).is_ok_and(|b| b == s.shape),
+            _ => false,
+        },
+    },
+    Condition {
+        name: "row-flag",
+        arity: Some(3),
+        doc: "?r is a bool tensor with size 1 in its last dim (one flag per row) broadcasting into ?p without growing it, and ?p, ?v have rank >= 2 (so rows of ?p are rows of ?p·?v)",
+        test: |a| match (a[0].tensor(), a[1].tensor(), a[2].tensor()) {
+            (Some(r), Some(p), Some(v)) => {
+                r.dtype == crate::ir::DType::Bool
+                    && r.rank() >= 1
+                    && r.shape[r.rank() - 1] == 1
+                    && p.rank() >= 2
+                    && v.rank() >= 2
+                    && r.rank() <= p.rank()
+                    && crate::ops::broadcast(&r.shape, &p.shape).is_ok_and(|b| b == p.shape)
+            }
+            _ => false,
+        },
+    },
+    Condition {
         name: "single-or-wider",
         arity: Some(1),
         doc: "a float32 or float64 tensor (reassociating its arithmetic stays within float tolerance; float16 rounding would not)",
