@@ -304,6 +304,21 @@ pub const CONDITIONS: &[Condition] = &[
         },
     },
     Condition {
+        name: "view-keeps-rows",
+        arity: Some(3),
+        doc: "view(?x, ?s) keeps the last dim (?s has no -1 and ends with ?x's last size) and ?d names the view's last dim: rows of the view are rows of ?x",
+        test: |a| match (a[0].tensor(), ints(a[1]), a[2]) {
+            (Some(x), Some(s), Meta::Int(d)) => {
+                x.rank() >= 1
+                    && !s.is_empty()
+                    && s.iter().all(|&n| n >= 0)
+                    && s.last() == x.shape.last()
+                    && norm(*d, s.len()) == Some(s.len() - 1)
+            }
+            _ => false,
+        },
+    },
+    Condition {
         name: "single-or-wider",
         arity: Some(1),
         doc: "a float32 or float64 tensor (reassociating its arithmetic stays within float tolerance; float16 rounding would not)",
@@ -454,6 +469,56 @@ pub const COMPUTED: &[Computed] = &[
             let mut s = t.shape.clone();
             s.insert(d, 1);
             Some(int_list(s))
+        },
+    },
+    Computed {
+        name: "ones-in-place-perm",
+        arity: 2,
+        doc: "the permutation that moves ?x's dims of size > 1 as ?p does and leaves its size-1 dims where they are (None when that is ?p itself)",
+        eval: |a| {
+            let t = a[0].tensor()?;
+            let p = ints(a[1])?;
+            let r = t.rank();
+            if p.len() != r {
+                return None;
+            }
+            let p: Vec<usize> = p.iter().map(|&d| norm(d, r)).collect::<Option<Vec<_>>>()?;
+            let mut big = p.iter().copied().filter(|&d| t.shape[d] != 1);
+            let q: Vec<usize> = (0..r)
+                .map(|i| if t.shape[i] == 1 { Some(i) } else { big.next() })
+                .collect::<Option<Vec<_>>>()?;
+            (q != p).then(|| int_list(q.into_iter().map(|d| d as i64)))
+        },
+    },
+    Computed {
+        name: "resolved-size",
+        arity: 2,
+        doc: "the view size ?s for tensor ?x with its -1 replaced by the inferred size (None when ?s has no -1)",
+        eval: |a| {
+            let t = a[0].tensor()?;
+            let s = ints(a[1])?;
+            if s.iter().filter(|&&n| n == -1).count() != 1 || s.iter().any(|&n| n < -1) {
+                return None;
+            }
+            let known: i64 = s.iter().filter(|&&n| n != -1).product();
+            let numel: i64 = t.shape.iter().product();
+            if known == 0 || numel % known != 0 {
+                return None;
+            }
+            Some(int_list(s.iter().map(|&n| if n == -1 { numel / known } else { n })))
+        },
+    },
+    Computed {
+        name: "flat-matmul-shape",
+        arity: 2,
+        doc: "for ?a [..., m, k] and ?b [..., k, n] of one rank >= 3 with equal batch dims, the shape [prod(batch), m, n] of bmm over their batch-flattened views",
+        eval: |a| {
+            let (x, y) = (a[0].tensor()?, a[1].tensor()?);
+            let r = x.rank();
+            if r < 3 || y.rank() != r || x.shape[..r - 2] != y.shape[..r - 2] || x.shape[r - 1] != y.shape[r - 2] {
+                return None;
+            }
+            Some(int_list([x.shape[..r - 2].iter().product(), x.shape[r - 2], y.shape[r - 1]]))
         },
     },
     Computed {
