@@ -319,6 +319,28 @@ pub const CONDITIONS: &[Condition] = &[
         },
     },
     Condition {
+        name: "widens",
+        arity: Some(2),
+        doc: "dtype ?w holds every value of float tensor ?x's dtype exactly (float16/bfloat16 in float32 or float64, float32 in float64)",
+        test: |a| {
+            use crate::ir::DType::{BF16, F16, F32, F64};
+            matches!((a[0].tensor().map(|t| t.dtype), a[1]), (Some(F16 | BF16), Meta::Dtype(F32 | F64)) | (Some(F32), Meta::Dtype(F64)))
+        },
+    },
+    Condition {
+        name: "power-of-two",
+        arity: Some(1),
+        doc: "a compile-time number ±2^k: multiplying by it is exact in every float dtype (barring overflow)",
+        test: |a| {
+            let x = match a[0] {
+                Meta::Float(x) => *x,
+                Meta::Int(i) => *i as f64,
+                _ => return false,
+            };
+            x.is_finite() && x != 0.0 && x.abs().log2().fract() == 0.0
+        },
+    },
+    Condition {
         name: "single-or-wider",
         arity: Some(1),
         doc: "a float32 or float64 tensor (reassociating its arithmetic stays within float tolerance; float16 rounding would not)",
