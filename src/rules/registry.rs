@@ -341,6 +341,38 @@ pub const CONDITIONS: &[Condition] = &[
         },
     },
     Condition {
+        name: "splits-bmm-batch",
+        arity: Some(3),
+        doc: "int list ?s is the shape of bmm(?a, ?b) (3-D, one batch dim B) with B split into several dims: [B1, .., Bn, m, n], B1·..·Bn = B",
+        test: |a| match (a[0].tensor(), a[1].tensor(), ints(a[2])) {
+            (Some(x), Some(y), Some(s)) if x.rank() == 3 && y.rank() == 3 && s.len() >= 3 => {
+                let r = s.len();
+                x.shape[0] == y.shape[0]
+                    && x.shape[2] == y.shape[1]
+                    && s[r - 2] == x.shape[1]
+                    && s[r - 1] == y.shape[2]
+                    && s.iter().all(|&n| n >= 0)
+                    && s[..r - 2].iter().product::<i64>() == x.shape[0]
+            }
+            _ => false,
+        },
+    },
+    Condition {
+        name: "unflattens-rhs",
+        arity: Some(3),
+        doc: "?a [B1, .., Bn, m, k] (rank >= 3) and 3-D ?b [B1·..·Bn, k, n]; int list ?s is [B1, .., Bn, m, n]",
+        test: |a| match (a[0].tensor(), a[1].tensor(), ints(a[2])) {
+            (Some(x), Some(y), Some(s)) if x.rank() >= 3 && y.rank() == 3 && s.len() == x.rank() => {
+                let r = x.rank();
+                y.shape[0] == x.shape[..r - 2].iter().product::<i64>()
+                    && y.shape[1] == x.shape[r - 1]
+                    && s[..r - 1] == x.shape[..r - 1]
+                    && s[r - 1] == y.shape[2]
+            }
+            _ => false,
+        },
+    },
+    Condition {
         name: "single-or-wider",
         arity: Some(1),
         doc: "a float32 or float64 tensor (reassociating its arithmetic stays within float tolerance; float16 rounding would not)",
@@ -541,6 +573,27 @@ pub const COMPUTED: &[Computed] = &[
                 return None;
             }
             Some(int_list([x.shape[..r - 2].iter().product(), x.shape[r - 2], y.shape[r - 1]]))
+        },
+    },
+    Computed {
+        name: "split-batch",
+        arity: 2,
+        doc: "for 3-D ?x [B, m, n] (B = 1 or the product of ?s's dims but the last two), ?x's shape with B split as in ?s: [B1, .., Bn, m, n] (all 1 when B = 1)",
+        eval: |a| {
+            let x = a[0].tensor()?;
+            let s = ints(a[1])?;
+            if x.rank() != 3 || s.len() < 3 {
+                return None;
+            }
+            let batch = &s[..s.len() - 2];
+            let lead: Vec<i64> = if x.shape[0] == batch.iter().product::<i64>() {
+                batch.to_vec()
+            } else if x.shape[0] == 1 {
+                vec![1; batch.len()]
+            } else {
+                return None;
+            };
+            Some(int_list(lead.into_iter().chain(x.shape[1..].iter().copied())))
         },
     },
     Computed {
