@@ -137,3 +137,28 @@ def test_masked_training_attention_under_the_assumption(file, tmp_path):
         res = compare(FIXTURES / file, out, seed=seed, atol=1e-4, rtol=1e-4, int_inputs=ints,
                       scaled=True)
         assert res.ok, f"float32, seed {seed}:\n" + "\n".join(res.lines)
+
+
+NEG_INF_FILLS = ["sfdp_15_fp32_b2.forward.json", "sfdp_15_bf16_b2.forward.json",
+                 "sfdp_17_fp32_b2.forward.json", "sfdp_20_bf16_b2.forward.json",
+                 "x_masked_fill_bool_fp32_b1.forward.json",
+                 "trap_mask_eq0_values012_fp32_b2.forward.json"]
+
+
+@pytest.mark.parametrize("file", NEG_INF_FILLS)
+def test_neg_inf_fills_keep_nan_rows(file, tmp_path):
+    """masked_fill(c, -inf) fused into SDPA: every row masked everywhere is NaN in the original
+    and must stay NaN (SDPA alone gives 0 there); all masked, none masked, the fixture's range."""
+    if not (BIN.is_file() and os.access(BIN, os.X_OK)):
+        pytest.fail(f"fxsat binary not found at {BIN}", pytrace=False)
+    entry = {e["file"]: e for e in _attention_entries()}[file]
+    src, out = ATT / file, tmp_path / file
+    r = subprocess.run([str(BIN), "optimize", str(src), "-o", str(out)], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "aten.scaled_dot_product_attention.default" in out.read_text()
+    (name, (lo, hi)), = entry["int_inputs"].items()
+    # all-zero mask: every row masked (mask == 0, ~keep); all non-zero: none masked
+    for rng in ([lo, lo + 1], [hi - 1, hi], [lo, hi]):
+        res = compare(src, out, seed=0, atol=1e-10, rtol=1e-9, f64=True, int_inputs={name: rng})
+        assert res.ok, f"{name} in {rng}:\n" + "\n".join(res.lines)

@@ -278,6 +278,101 @@ pub const CONDITIONS: &[Condition] = &[
         },
     },
     Condition {
+        name: "bool-broadcasts-into",
+        arity: Some(2),
+        doc: "?c is a bool tensor of rank >= 1 broadcasting to tensor ?s's shape without growing it",
+        test: |a| match (a[0].tensor(), a[1].tensor()) {
+            (Some(c), Some(s)) => c.dtype == crate::ir::DType::Bool && c.rank() >= 1 && c.rank() <= s.rank() && crate::ops::broadcast(&c.shape, &s.shape).is_ok_and(|b| b == s.shape),
+            _ => false,
+        },
+    },
+    Condition {
+        name: "row-flag",
+        arity: Some(3),
+        doc: "?r is a bool tensor with size 1 in its last dim (one flag per row) broadcasting into ?p without growing it, and ?p, ?v have rank >= 2 (so rows of ?p are rows of ?p·?v)",
+        test: |a| match (a[0].tensor(), a[1].tensor(), a[2].tensor()) {
+            (Some(r), Some(p), Some(v)) => {
+                r.dtype == crate::ir::DType::Bool
+                    && r.rank() >= 1
+                    && r.shape[r.rank() - 1] == 1
+                    && p.rank() >= 2
+                    && v.rank() >= 2
+                    && r.rank() <= p.rank()
+                    && crate::ops::broadcast(&r.shape, &p.shape).is_ok_and(|b| b == p.shape)
+            }
+            _ => false,
+        },
+    },
+    Condition {
+        name: "view-keeps-rows",
+        arity: Some(3),
+        doc: "view(?x, ?s) keeps the last dim (?s has no -1 and ends with ?x's last size) and ?d names the view's last dim: rows of the view are rows of ?x",
+        test: |a| match (a[0].tensor(), ints(a[1]), a[2]) {
+            (Some(x), Some(s), Meta::Int(d)) => {
+                x.rank() >= 1
+                    && !s.is_empty()
+                    && s.iter().all(|&n| n >= 0)
+                    && s.last() == x.shape.last()
+                    && norm(*d, s.len()) == Some(s.len() - 1)
+            }
+            _ => false,
+        },
+    },
+    Condition {
+        name: "widens",
+        arity: Some(2),
+        doc: "dtype ?w holds every value of float tensor ?x's dtype exactly (float16/bfloat16 in float32 or float64, float32 in float64)",
+        test: |a| {
+            use crate::ir::DType::{BF16, F16, F32, F64};
+            matches!((a[0].tensor().map(|t| t.dtype), a[1]), (Some(F16 | BF16), Meta::Dtype(F32 | F64)) | (Some(F32), Meta::Dtype(F64)))
+        },
+    },
+    Condition {
+        name: "power-of-two",
+        arity: Some(1),
+        doc: "a compile-time number ±2^k: multiplying by it is exact in every float dtype (barring overflow)",
+        test: |a| {
+            let x = match a[0] {
+                Meta::Float(x) => *x,
+                Meta::Int(i) => *i as f64,
+                _ => return false,
+            };
+            x.is_finite() && x != 0.0 && x.abs().log2().fract() == 0.0
+        },
+    },
+    Condition {
+        name: "splits-bmm-batch",
+        arity: Some(3),
+        doc: "int list ?s is the shape of bmm(?a, ?b) (3-D, one batch dim B) with B split into several dims: [B1, .., Bn, m, n], B1·..·Bn = B",
+        test: |a| match (a[0].tensor(), a[1].tensor(), ints(a[2])) {
+            (Some(x), Some(y), Some(s)) if x.rank() == 3 && y.rank() == 3 && s.len() >= 3 => {
+                let r = s.len();
+                x.shape[0] == y.shape[0]
+                    && x.shape[2] == y.shape[1]
+                    && s[r - 2] == x.shape[1]
+                    && s[r - 1] == y.shape[2]
+                    && s.iter().all(|&n| n >= 0)
+                    && s[..r - 2].iter().product::<i64>() == x.shape[0]
+            }
+            _ => false,
+        },
+    },
+    Condition {
+        name: "unflattens-rhs",
+        arity: Some(3),
+        doc: "?a [B1, .., Bn, m, k] (rank >= 3) and 3-D ?b [B1·..·Bn, k, n]; int list ?s is [B1, .., Bn, m, n]",
+        test: |a| match (a[0].tensor(), a[1].tensor(), ints(a[2])) {
+            (Some(x), Some(y), Some(s)) if x.rank() >= 3 && y.rank() == 3 && s.len() == x.rank() => {
+                let r = x.rank();
+                y.shape[0] == x.shape[..r - 2].iter().product::<i64>()
+                    && y.shape[1] == x.shape[r - 1]
+                    && s[..r - 1] == x.shape[..r - 1]
+                    && s[r - 1] == y.shape[2]
+            }
+            _ => false,
+        },
+    },
+    Condition {
         name: "single-or-wider",
         arity: Some(1),
         doc: "a float32 or float64 tensor (reassociating its arithmetic stays within float tolerance; float16 rounding would not)",
@@ -428,6 +523,77 @@ pub const COMPUTED: &[Computed] = &[
             let mut s = t.shape.clone();
             s.insert(d, 1);
             Some(int_list(s))
+        },
+    },
+    Computed {
+        name: "ones-in-place-perm",
+        arity: 2,
+        doc: "the permutation that moves ?x's dims of size > 1 as ?p does and leaves its size-1 dims where they are (None when that is ?p itself)",
+        eval: |a| {
+            let t = a[0].tensor()?;
+            let p = ints(a[1])?;
+            let r = t.rank();
+            if p.len() != r {
+                return None;
+            }
+            let p: Vec<usize> = p.iter().map(|&d| norm(d, r)).collect::<Option<Vec<_>>>()?;
+            let mut big = p.iter().copied().filter(|&d| t.shape[d] != 1);
+            let q: Vec<usize> = (0..r)
+                .map(|i| if t.shape[i] == 1 { Some(i) } else { big.next() })
+                .collect::<Option<Vec<_>>>()?;
+            (q != p).then(|| int_list(q.into_iter().map(|d| d as i64)))
+        },
+    },
+    Computed {
+        name: "resolved-size",
+        arity: 2,
+        doc: "the view size ?s for tensor ?x with its -1 replaced by the inferred size (None when ?s has no -1)",
+        eval: |a| {
+            let t = a[0].tensor()?;
+            let s = ints(a[1])?;
+            if s.iter().filter(|&&n| n == -1).count() != 1 || s.iter().any(|&n| n < -1) {
+                return None;
+            }
+            let known: i64 = s.iter().filter(|&&n| n != -1).product();
+            let numel: i64 = t.shape.iter().product();
+            if known == 0 || numel % known != 0 {
+                return None;
+            }
+            Some(int_list(s.iter().map(|&n| if n == -1 { numel / known } else { n })))
+        },
+    },
+    Computed {
+        name: "flat-matmul-shape",
+        arity: 2,
+        doc: "for ?a [..., m, k] and ?b [..., k, n] of one rank >= 3 with equal batch dims, the shape [prod(batch), m, n] of bmm over their batch-flattened views",
+        eval: |a| {
+            let (x, y) = (a[0].tensor()?, a[1].tensor()?);
+            let r = x.rank();
+            if r < 3 || y.rank() != r || x.shape[..r - 2] != y.shape[..r - 2] || x.shape[r - 1] != y.shape[r - 2] {
+                return None;
+            }
+            Some(int_list([x.shape[..r - 2].iter().product(), x.shape[r - 2], y.shape[r - 1]]))
+        },
+    },
+    Computed {
+        name: "split-batch",
+        arity: 2,
+        doc: "for 3-D ?x [B, m, n] (B = 1 or the product of ?s's dims but the last two), ?x's shape with B split as in ?s: [B1, .., Bn, m, n] (all 1 when B = 1)",
+        eval: |a| {
+            let x = a[0].tensor()?;
+            let s = ints(a[1])?;
+            if x.rank() != 3 || s.len() < 3 {
+                return None;
+            }
+            let batch = &s[..s.len() - 2];
+            let lead: Vec<i64> = if x.shape[0] == batch.iter().product::<i64>() {
+                batch.to_vec()
+            } else if x.shape[0] == 1 {
+                vec![1; batch.len()]
+            } else {
+                return None;
+            };
+            Some(int_list(lead.into_iter().chain(x.shape[1..].iter().copied())))
         },
     },
     Computed {

@@ -155,24 +155,4 @@ pub const COMPUTED: &[Computed] = &[
         doc: "the dtype of tensor ?x",
         eval: |a| Some(Arg::Dtype(a[0].tensor()?.dtype)),
     },
-    Computed {
-        name: "swapped-last-two",
-        arity: 1,
-        doc: "int list ?s with its last two entries swapped",
-        eval: |a| match a[0] {
-            Meta::List(items) if items.len() >= 2 => {
-                let mut v: Vec<Arg> = items
-                    .iter()
-                    .map(|m| match m {
-                        Meta::Int(i) => Some(Arg::Int(*i)),
-                        _ => None,
-                    })
-                    .collect::<Option<_>>()?;
-                let n = v.len();
-                v.swap(n - 2, n - 1);
-                Some(Arg::List(v))
-            }
-            _ => None,
-        },
-    },
 ];
