@@ -112,6 +112,15 @@ impl Profile {
             .unwrap_or(1e12)
     }
 
+    /// Every (dtype, alignment > 1) of the profile, in dtype-name order (unknown names skipped).
+    pub fn alignments(&self) -> Vec<(DType, i64)> {
+        self.matmul_alignment
+            .iter()
+            .filter(|(_, &a)| a > 1)
+            .filter_map(|(n, &a)| n.parse::<DType>().ok().map(|d| (d, a)))
+            .collect()
+    }
+
     /// The alignment a matmul of this dtype wants, if any.
     pub fn alignment(&self, dtype: DType) -> Option<i64> {
         self.matmul_alignment

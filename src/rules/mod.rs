@@ -23,6 +23,7 @@
 //! ```
 
 mod apply;
+mod env_registry;
 pub mod registry;
 pub mod sexp;
 
@@ -43,13 +44,7 @@ pub enum Rhs {
     /// A leaf or call whose children are right sides.
     Node(Lang, Vec<Rhs>),
     /// A computed attribute applied to right sides.
-    Compute(&'static registry::Computed, Vec<Rhs>),
-}
-
-impl std::fmt::Debug for registry::Computed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name)
-    }
+    Compute(registry::ComputedRef, Vec<Rhs>),
 }
 
 /// An argument of a condition.
@@ -65,14 +60,14 @@ pub enum CondArg {
 #[derive(Clone)]
 pub struct Cond {
     /// The condition.
-    pub cond: &'static registry::Condition,
+    pub cond: registry::CondRef,
     /// Its arguments.
     pub args: Vec<CondArg>,
 }
 
 impl std::fmt::Debug for Cond {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "({} {:?})", self.cond.name, self.args)
+        write!(f, "({} {:?})", self.cond.name(), self.args)
     }
 }
 
@@ -99,6 +94,8 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "attention.rules",
         include_str!("../../rules/attention.rules"),
     ),
+    ("index.rules", include_str!("../../rules/index.rules")),
+    ("pad.rules", include_str!("../../rules/pad.rules")),
     ("scale.rules", include_str!("../../rules/scale.rules")),
     ("views.rules", include_str!("../../rules/views.rules")),
 ];
@@ -359,12 +356,12 @@ impl Parser<'_> {
                     items[1..].iter().map(|c| self.rhs(c, vars)).collect();
                 let children: Option<Vec<Rhs>> = children.into_iter().collect();
                 if let Some(c) = registry::computed(op) {
-                    if c.arity != items.len() - 1 {
+                    if c.arity() != items.len() - 1 {
                         self.err(
                             *op_span,
                             format!(
                                 "computed attribute `{op}` takes {} arguments, got {}",
-                                c.arity,
+                                c.arity(),
                                 items.len() - 1
                             ),
                         );
@@ -394,7 +391,7 @@ impl Parser<'_> {
             self.err(*name_span, format!("unknown condition `{name}`"));
             return None;
         };
-        if let Some(n) = cond.arity {
+        if let Some(n) = cond.arity() {
             if n != items.len() - 1 {
                 self.err(
                     *name_span,
