@@ -270,11 +270,30 @@ fn applications_over_fixtures() -> IndexMap<String, usize> {
     }
     extra.sort();
     graphs.extend(extra.iter().map(|p| (common::short(p), common::load(p))));
-    for (name, g) in graphs {
+    // ... and the matmul-padding and index fixtures (tests/fixtures/{pad,index}/), optimised
+    // for the h100 profile: padding rules need a device with matmul alignment.
+    let mut device_graphs = Vec::new();
+    for sub in ["pad", "index"] {
+        let mut v: Vec<std::path::PathBuf> = std::fs::read_dir(common::fixture_dir().join(sub))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| common::is_graph_fixture(p))
+            .collect();
+        v.sort();
+        device_graphs.extend(v.iter().map(|p| (common::short(p), common::load(p))));
+    }
+    let h100 = fxsat::cost::Profile::named("h100").unwrap();
+    let runs = graphs.into_iter().map(|(n, g)| (n, g, None)).chain(
+        device_graphs
+            .into_iter()
+            .map(|(n, g)| (n, g, Some(h100.clone()))),
+    );
+    for (name, g, profile) in runs {
         let out = optimize(
             &g,
             &Options {
                 file: name.clone(),
+                profile,
                 ..Options::default()
             },
         )
