@@ -35,6 +35,7 @@ use sexp::{read_forms, Sexp, Span};
 use std::path::Path;
 
 pub use apply::{RuleApplier, RuleLog};
+pub use env_registry::padded_length;
 
 /// The right side of a rule.
 #[derive(Debug, Clone)]
