@@ -193,3 +193,26 @@ fn the_analysis_proves_distinct_indices_for_randperm_prefixes_only() {
         .count();
     assert_eq!(opaque, 1);
 }
+
+/// The committed fixtures are canonical FX-JSON (they round-trip byte for byte).
+#[test]
+fn pad_and_index_fixtures_are_canonical() {
+    for sub in ["pad", "index"] {
+        let dir = common::fixture_dir().join(sub);
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if common::is_graph_fixture(&p) {
+                let text = std::fs::read_to_string(&p).unwrap();
+                assert_eq!(
+                    fxsat::io::write_string(&common::load(&p)),
+                    text,
+                    "{}",
+                    p.display()
+                );
+                n += 1;
+            }
+        }
+        assert!(n >= 7, "{sub}: {n} fixtures");
+    }
+}
