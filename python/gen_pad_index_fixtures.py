@@ -4,9 +4,9 @@
     $(python/venv.sh) python/gen_pad_index_fixtures.py [--out tests/fixtures]
 
 ``pad/<name>.forward.json``: inference graphs of mm / bmm / addmm / 4-D matmul in float32 with
-M, K or N not a multiple of 4 (the h100 profile's float32 alignment), compute-bound on an H100
-(fxsat pads them with ``--device h100``), plus one memory-bound misaligned mm it must leave
-alone. ``index/<name>.forward.json``: Inductor's four randperm forms (index_add of a prefix
+M, K or N not a multiple of 4 (the float32 alignment), compute-bound on an H100 with TF32
+(fxsat pads them with ``--device h100-tf32``; with ``h100``, float32 on CUDA cores, misalignment
+costs nothing and nothing is padded), plus one memory-bound misaligned mm it must leave alone. ``index/<name>.forward.json``: Inductor's four randperm forms (index_add of a prefix
 slice and of the full permutation, indexing by the full permutation and by a prefix), alpha != 1,
 a view of the permutation, and near misses that must not match (randperm of another n, a slice
 that is not a prefix, indices from randint). ``pad/cases.json`` and ``index/cases.json`` say,
@@ -36,18 +36,18 @@ def f32(*shape):
 
 # name -> (function, example inputs, expect, why)
 PAD = {
-    "mm_misaligned": (lambda a, b: a @ b, (f32(1021, 1023), f32(1023, 1025)), "pad",
-                      "M, K, N all odd: 2.1 GFLOP, compute-bound"),
-    "mm_k_only": (lambda a, b: a @ b, (f32(1024, 1022), f32(1022, 1024)), "pad",
+    "mm_misaligned": (lambda a, b: a @ b, (f32(1791, 1793), f32(1793, 1795)), "pad",
+                      "M, K, N all odd: 11.5 GFLOP, compute-bound"),
+    "mm_k_only": (lambda a, b: a @ b, (f32(1792, 1790), f32(1790, 1792)), "pad",
                   "only K misaligned: both operands padded in K, nothing sliced back"),
-    "mm_m_only": (lambda a, b: a @ b, (f32(1022, 1024), f32(1024, 1024)), "pad",
+    "mm_m_only": (lambda a, b: a @ b, (f32(1790, 1792), f32(1792, 1792)), "pad",
                   "only M misaligned: mat2 not padded, only rows sliced back"),
-    "bmm_misaligned": (lambda a, b: torch.bmm(a, b), (f32(8, 509, 511), f32(8, 511, 513)), "pad",
+    "bmm_misaligned": (lambda a, b: torch.bmm(a, b), (f32(4, 1535, 1537), f32(4, 1537, 1539)), "pad",
                        "batched, batch dim never padded"),
     "addmm_bias": (lambda x, w, b: torch.nn.functional.linear(x, w, b),
-                   (f32(1021, 1023), f32(1025, 1023), f32(1025)), "pad",
+                   (f32(1791, 1793), f32(1795, 1793), f32(1795)), "pad",
                    "linear with a 1-D bias: bias padded along N only"),
-    "matmul_4d": (lambda a, b: a @ b, (f32(2, 4, 509, 511), f32(2, 4, 511, 513)), "pad",
+    "matmul_4d": (lambda a, b: a @ b, (f32(2, 2, 1535, 1537), f32(2, 2, 1537, 1539)), "pad",
                   "4-D matmul: expand/view/bmm/view becomes matmul, padded in its last two dims"),
     "mm_memory_bound": (lambda a, b: a @ b, (f32(4096, 7), f32(7, 4096)), "keep",
                         "K = 7 misaligned but memory-bound: padding cannot pay"),

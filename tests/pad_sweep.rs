@@ -8,18 +8,61 @@ use fxsat::cost::Profile;
 use fxsat::pad_sweep::{default_cases, sweep, threshold};
 use std::collections::BTreeSet;
 
-fn listed() -> BTreeSet<String> {
+/// The cases listed under `kind:` (`rule` or `bench`), each with its reason.
+fn listed(kind: &str) -> BTreeSet<String> {
     let p = common::fixture_dir().join("pad/sweep_disagreements.txt");
     std::fs::read_to_string(&p)
         .unwrap()
         .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.strip_prefix(&format!("{kind}: ")))
         .map(|l| {
             let (id, why) = l.split_once('|').expect("`case | reason`");
             assert!(!why.trim().is_empty(), "{l}: no reason given");
             id.trim().to_string()
         })
         .collect()
+}
+
+/// `case -> (original us, padded us)` measured on an H100 (`tests/fixtures/pad/h100_measured.txt`).
+fn measured() -> std::collections::BTreeMap<String, (f64, f64)> {
+    let p = common::fixture_dir().join("pad/h100_measured.txt");
+    std::fs::read_to_string(&p)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (id, t) = l.split_once('|').unwrap();
+            let t: Vec<f64> = t.split_whitespace().map(|x| x.parse().unwrap()).collect();
+            (id.trim().to_string(), (t[0], t[1]))
+        })
+        .collect()
+}
+
+#[test]
+fn h100_agrees_with_inductors_measured_benchmark_except_the_listed_cases() {
+    let p = Profile::named("h100").unwrap();
+    let rows = sweep(&p, &default_cases()).unwrap();
+    let times = measured();
+    assert_eq!(
+        times.len(),
+        rows.len(),
+        "h100_measured.txt covers the sweep"
+    );
+    let differ: BTreeSet<String> = rows
+        .iter()
+        .filter(|r| {
+            let (orig, padded) = times[&r.case.id()];
+            // Inductor: its rule, then pad iff original > 1.1 x padded.
+            let bench = r.inductor && orig > 1.1 * padded;
+            bench != r.fxsat
+        })
+        .map(|r| r.case.id())
+        .collect();
+    assert_eq!(differ, listed("bench"));
+    assert!(
+        differ.len() <= 2,
+        "fxsat should match the measured decision"
+    );
 }
 
 #[test]
@@ -34,7 +77,7 @@ fn h100_agrees_with_inductor_except_the_listed_cases() {
         .collect();
     assert_eq!(
         differ,
-        listed(),
+        listed("rule"),
         "disagreements changed: update tests/fixtures/pad/sweep_disagreements.txt (with reasons)"
     );
     for r in &rows {

@@ -1,6 +1,6 @@
 """Matmul padding and randperm index rewrites keep PyTorch's numbers.
 
-* ``tests/fixtures/pad/``: ``fxsat optimize --target cpu --device h100`` (the h100 profile's
+* ``tests/fixtures/pad/``: ``fxsat optimize --target cpu --device h100-tf32`` (the h100-tf32 profile's
   alignment, a graph PyTorch runs on CPU) pads exactly the fixtures ``cases.json`` marks
   ``pad``; the padded graph gives the original's outputs in float32 (allclose atol/rtol 1e-5,
   inputs of unit-variance rows scaled by 1/sqrt(K) so outputs are O(1)) and, run in float64,
@@ -72,7 +72,7 @@ def test_padded_matmul_matches(case, tmp_path):
     src = FIXTURES / "pad" / case["file"]
     with open(src) as f:
         orig = json.load(f)
-    new = optimize(src, tmp_path / "out.json", "--target", "cpu", "--device", "h100")
+    new = optimize(src, tmp_path / "out.json", "--target", "cpu", "--device", "h100-tf32")
     padded = "aten.constant_pad_nd.default" in targets(new)
     assert padded == (case["expect"] == "pad"), f"{case['file']}: {case['why']}"
     for seed in (0, 1):

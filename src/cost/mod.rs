@@ -131,11 +131,10 @@ impl Model {
                     out.tensor(),
                     out.tensor().and_then(|t| self.profile.alignment(t.dtype)),
                 ) {
-                    let _ = t;
                     // A dim of size 1 is squeezable: cuBLAS does not slow down for it, and
                     // Inductor's pad_mm never pads it.
                     if dims.iter().any(|&d| d != 1 && d % align != 0) {
-                        work.efficiency = self.profile.misaligned_matmul_efficiency;
+                        work.efficiency = self.profile.misaligned_efficiency(t.dtype);
                     }
                 }
                 work
