@@ -7,7 +7,7 @@ VENV_PY = $(shell bash python/venv.sh)
 FXSAT   = target/release/fxsat
 DEMO    = tests/fixtures/gpt2.forward.json
 
-.PHONY: build demo test rust-test py-test lint bench fixtures op-cases check-rules
+.PHONY: build demo test rust-test py-test lint bench fixtures op-cases check-rules pad-sweep
 
 build:
 	cargo build --release --locked
@@ -36,6 +36,11 @@ bench:
 
 fixtures:
 	cd python && $(VENV_PY) gen_fixtures.py
+	$(VENV_PY) python/gen_pad_index_fixtures.py
+
+# Matmul padding decisions (fxsat vs Inductor's rule) over a sweep of shapes, h100 profile.
+pad-sweep: build
+	$(FXSAT) pad-sweep --device h100
 
 # PyTorch's outputs for the interpreter's per-op cases (tests/fixtures/interp/op_cases.json).
 op-cases:

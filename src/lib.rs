@@ -25,6 +25,7 @@ pub mod interp;
 pub mod io;
 pub mod ir;
 pub mod ops;
+pub mod pad_sweep;
 pub mod partition;
 pub mod pipeline;
 pub mod rules;

@@ -183,13 +183,15 @@ pub fn optimize(graph: &Graph, opts: &Options) -> Result<Optimized> {
     .into_iter()
     .filter(|r| r.enabled(opts.target, &opts.assume))
     .collect();
-    let built = build(
+    let mut built = build(
         graph,
         &BuildOptions {
             trust_meta: opts.trust_meta,
             file: opts.file.clone(),
         },
     )?;
+    // Rules that depend on the device (matmul padding) read its alignment from the analysis.
+    built.egraph.analysis.matmul_alignment = model.profile.alignments();
     let roots: Vec<egg::Id> = built.outputs.iter().flatten().copied().collect();
     let before = dag_cost(
         &built.egraph,

@@ -270,6 +270,19 @@ fn applications_over_fixtures() -> IndexMap<String, usize> {
     }
     extra.sort();
     graphs.extend(extra.iter().map(|p| (common::short(p), common::load(p))));
+    // ... and the matmul-padding and index fixtures (tests/fixtures/{pad,index}/), optimised
+    // for the h100 profile: padding rules need a device with matmul alignment.
+    let mut device_graphs = Vec::new();
+    for sub in ["pad", "index"] {
+        let mut v: Vec<std::path::PathBuf> = std::fs::read_dir(common::fixture_dir().join(sub))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| common::is_graph_fixture(p))
+            .collect();
+        v.sort();
+        device_graphs.extend(v.iter().map(|p| (common::short(p), common::load(p))));
+    }
+    let h100 = fxsat::cost::Profile::named("h100").unwrap();
     // Joint graphs also run for CUDA and with every assumption asserted, so the training
     // rules of each target and the rules behind an assumption are exercised too.
     let assumed: Vec<String> = default_rules()
@@ -277,8 +290,16 @@ fn applications_over_fixtures() -> IndexMap<String, usize> {
         .iter()
         .flat_map(|r| r.assume.clone())
         .collect();
-    for (name, g) in graphs {
-        let mut runs = vec![Options::default()];
+    let graphs = graphs.into_iter().map(|(n, g)| (n, g, None)).chain(
+        device_graphs
+            .into_iter()
+            .map(|(n, g)| (n, g, Some(h100.clone()))),
+    );
+    for (name, g, profile) in graphs {
+        let mut runs = vec![Options {
+            profile,
+            ..Options::default()
+        }];
         if g.kind == fxsat::ir::GraphKind::Joint {
             for target in [Target::Cpu, Target::Cuda] {
                 runs.push(Options {

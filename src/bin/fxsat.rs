@@ -108,6 +108,14 @@ enum Cmd {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Matmul padding over a sweep of M, K, N and dtypes: fxsat's decision (padding rules +
+    /// cost model) beside Inductor's rule (misaligned and compute-bound), with the reason for
+    /// every disagreement.
+    PadSweep {
+        /// Cost-model profile: cpu, a100, h100, or a JSON file.
+        #[arg(long, default_value = "h100")]
+        device: String,
+    },
     /// Partition a joint graph into PREFIX.fw.json and PREFIX.bw.json (min-cut
     /// rematerialization under a memory budget).
     Partition {
@@ -285,6 +293,12 @@ fn run(cmd: Cmd) -> Result<()> {
             let model = Model::new(Profile::named(&device)?);
             let s = fxsat::stats::stats(&graph, &model, trust_meta, &input.display().to_string())?;
             print!("{s}");
+            Ok(())
+        }
+        Cmd::PadSweep { device } => {
+            let profile = Profile::named(&device)?;
+            let rows = fxsat::pad_sweep::sweep(&profile, &fxsat::pad_sweep::default_cases())?;
+            print!("{}", fxsat::pad_sweep::table_text(&profile, &rows));
             Ok(())
         }
         Cmd::CheckRules { rules, cases, seed } => {

@@ -12,11 +12,12 @@
 
 use super::rng::Rng;
 use super::term::Term;
-use crate::egraph::{Attr, Lang, F64};
+use crate::egraph::{Attr, Facts, Lang, F64};
 use crate::interp::{Tensor, Value};
 use crate::ir::DType;
 use crate::ops::schema::ParamType;
 use crate::ops::{Meta, Op, TMeta};
+use crate::rules::registry::Env;
 use crate::rules::{CondArg, Rule};
 use egg::{ENodeOrVar, Id, Var};
 use indexmap::IndexMap;
@@ -31,6 +32,8 @@ pub struct Instance {
     pub vars: IndexMap<Var, Term>,
     /// The left side.
     pub lhs: Term,
+    /// What is known of each input's elements (see [`Facts`]), as drawn.
+    pub facts: Vec<Facts>,
 }
 
 impl Instance {
@@ -66,6 +69,7 @@ struct Gen<'a> {
     /// Whether masks may hide whole rows (not for rules that `:assume no-fully-masked-rows`).
     full_rows: bool,
     inputs: Vec<Value>,
+    facts: Vec<Facts>,
     vars: IndexMap<Var, Term>,
 }
 
@@ -79,6 +83,7 @@ pub fn instance(rule: &Rule, rng: &mut Rng) -> Result<Instance, String> {
         ast: &rule.lhs.ast,
         full_rows: !rule.assume.iter().any(|a| a == "no-fully-masked-rows"),
         inputs: Vec::new(),
+        facts: Vec::new(),
         vars: IndexMap::new(),
     };
     let mut lhs = Term::default();
@@ -101,11 +106,29 @@ pub fn instance(rule: &Rule, rng: &mut Rng) -> Result<Instance, String> {
         inputs: g.inputs,
         vars: g.vars,
         lhs,
+        facts: g.facts,
     };
     if let Some(c) = rule.conds.iter().find(|c| !holds(c, &inst)) {
-        return Err(format!("condition `{}` does not hold", c.cond.name));
+        return Err(format!("condition `{}` does not hold", c.cond.name()));
     }
     Ok(inst)
+}
+
+/// The matmul alignment rules are checked with: the `h100` profile's (fp16/bf16 8, fp32 4).
+pub fn check_alignment() -> Vec<(DType, i64)> {
+    crate::cost::Profile::named("h100")
+        .map(|p| p.alignments())
+        .unwrap_or_default()
+}
+
+/// The facts of a variable's term: those drawn for it when it is an input.
+pub fn term_facts(t: &Term, facts: &[Facts]) -> Facts {
+    match t.expr.as_ref() {
+        [Lang::Int(k), Lang::Call(Op::INPUT, _)] => {
+            facts.get(*k as usize).copied().unwrap_or_default()
+        }
+        _ => Facts::default(),
+    }
 }
 
 fn holds(c: &crate::rules::Cond, inst: &Instance) -> bool {
@@ -117,8 +140,21 @@ fn holds(c: &crate::rules::Cond, inst: &Instance) -> bool {
             CondArg::Lit(l) => super::term::node_meta(l, &[], &[]),
         })
         .collect();
+    let facts: Vec<Facts> = c
+        .args
+        .iter()
+        .map(|a| match a {
+            CondArg::Var(v) => term_facts(&inst.vars[v], &inst.facts),
+            CondArg::Lit(_) => Facts::default(),
+        })
+        .collect();
     let refs: Vec<&Meta> = metas.iter().collect();
-    (c.cond.test)(&refs)
+    let alignment = check_alignment();
+    let env = Env {
+        alignment: &alignment,
+        facts: &facts,
+    };
+    c.cond.test(&env, &refs)
 }
 
 impl Gen<'_> {
@@ -143,7 +179,7 @@ impl Gen<'_> {
                         CondArg::Lit(l) => Some(super::term::node_meta(l, &[], &[])),
                     })
                     .collect();
-                out.push((c.cond.name, metas, pos));
+                out.push((c.cond.name(), metas, pos));
             }
         }
         out
@@ -219,6 +255,7 @@ impl Gen<'_> {
     fn add_input(&mut self, t: Tensor) -> Term {
         let k = self.inputs.len() as i64;
         self.inputs.push(Value::Tensor(t));
+        self.facts.push(Facts::default());
         let inputs = self.input_metas();
         let mut term = Term::default();
         let i = term.push(Lang::Int(k), &inputs);
@@ -594,6 +631,106 @@ impl Gen<'_> {
                 self.leaf(Lang::Float(F64(OrderedFloat(1.0 / c))))
             }
             ("is-one", _) => self.leaf(Lang::Float(F64(OrderedFloat(1.0)))),
+            ("mm-misaligned", 0) => {
+                let r = 2 + self.rng.below(2);
+                let s: Vec<i64> = (0..r)
+                    .map(|_| self.rng.pick(&[1, 2, 3, 4, 5, 7, 8, 9]))
+                    .collect();
+                let d = self.rng.pick(&[DType::F32, DType::F16, DType::BF16]);
+                self.tensor_var(s, d)
+            }
+            ("mm-misaligned", 1) => {
+                let a = t(0)?;
+                let r = a.rank();
+                if r < 2 {
+                    return None;
+                }
+                let mut s = a.shape[..r - 2].to_vec();
+                s.extend([a.shape[r - 1], self.rng.pick(&[1, 2, 3, 4, 5, 8, 9])]);
+                self.tensor_var(s, a.dtype)
+            }
+            ("addmm-misaligned", 0) => {
+                let (m, n) = (
+                    self.rng.pick(&[1, 2, 3, 5, 8, 9]),
+                    self.rng.pick(&[1, 2, 3, 5, 8, 9]),
+                );
+                let s = match self.rng.below(5) {
+                    0 => vec![n],
+                    1 => vec![1, n],
+                    2 => vec![m, 1],
+                    3 => vec![],
+                    _ => vec![m, n],
+                };
+                let d = self.rng.pick(&[DType::F32, DType::F16, DType::BF16]);
+                self.tensor_var(s, d)
+            }
+            ("addmm-misaligned", 1) => {
+                let c = t(0)?;
+                let m = match c.shape.as_slice() {
+                    [m, _] if *m != 1 => *m,
+                    _ => self.rng.pick(&[1, 2, 3, 5, 8, 9]),
+                };
+                let k = self.rng.pick(&[1, 2, 3, 5, 8, 9]);
+                self.tensor_var(vec![m, k], c.dtype)
+            }
+            ("addmm-misaligned", 2) => {
+                let (c, a) = (t(0)?, t(1)?);
+                let n = match c.shape.last() {
+                    Some(&n) if n != 1 => n,
+                    _ => self.rng.pick(&[1, 2, 3, 5, 8, 9]),
+                };
+                self.tensor_var(vec![*a.shape.last()?, n], c.dtype)
+            }
+            ("zero-pads", 0) => {
+                let n = 2 * self.rng.below(rank + 1);
+                self.ints(&vec![0; n])
+            }
+            ("slice-covers", 2) => {
+                let y = t(0)?;
+                if y.rank() == 0 {
+                    return None;
+                }
+                let d = match metas.get(1) {
+                    Some(Some(Meta::Int(d))) => crate::ops::meta::norm_dim(*d, y.rank()).ok()?,
+                    _ => return None,
+                };
+                let e = if self.rng.chance(0.3) {
+                    i64::MAX
+                } else {
+                    y.shape[d] + self.rng.below(3) as i64
+                };
+                self.leaf(Lang::Int(e))
+            }
+            ("distinct-rows", 0) => {
+                let x = t(1)?;
+                let n = *x.shape.first()?;
+                if n < 1 {
+                    return None;
+                }
+                let k = 1 + self.rng.below(n as usize);
+                let mut p = self.rng.permutation(n as usize);
+                p.truncate(k);
+                let data = p.into_iter().map(|v| v as f64).collect();
+                let term = self.add_input(Tensor::new(vec![k], DType::I64, data));
+                if let Some(f) = self.facts.last_mut() {
+                    f.distinct_below = Some(n);
+                }
+                term
+            }
+            ("index-put-values", 2) => {
+                let (x, i) = (t(0)?, t(1)?);
+                if x.rank() == 0 {
+                    return None;
+                }
+                let mut s: Vec<i64> = i.shape.iter().chain(&x.shape[1..]).copied().collect();
+                for d in s.iter_mut() {
+                    if self.rng.chance(0.2) {
+                        *d = 1;
+                    }
+                }
+                let drop = self.rng.below(s.len().min(2) + 1).min(s.len());
+                self.tensor_var(s[drop..].to_vec(), x.dtype)
+            }
             _ => return None,
         })
     }
@@ -635,7 +772,7 @@ impl Gen<'_> {
                         .rule
                         .conds
                         .iter()
-                        .filter(|c| c.cond.name == "equal")
+                        .filter(|c| c.cond.name() == "equal")
                         .flat_map(|c| c.args.iter())
                         .find(|a| matches!(a, CondArg::Var(x) if *x != v && self.vars.contains_key(x)))
                     {

@@ -147,7 +147,19 @@ fn rhs_term(rule: &Rule, inst: &gen::Instance) -> std::result::Result<Term, Opti
                     .map(|a| go(a, inst, inputs, out))
                     .collect::<std::result::Result<Vec<_>, _>>()?;
                 let metas: Vec<&Meta> = ids.iter().map(|&i| &out.metas[usize::from(i)]).collect();
-                let value = (c.eval)(&metas).ok_or(None)?;
+                let facts: Vec<crate::egraph::Facts> = args
+                    .iter()
+                    .map(|a| match a {
+                        Rhs::Var(v) => gen::term_facts(&inst.vars[v], &inst.facts),
+                        _ => crate::egraph::Facts::default(),
+                    })
+                    .collect();
+                let alignment = gen::check_alignment();
+                let env = crate::rules::registry::Env {
+                    alignment: &alignment,
+                    facts: &facts,
+                };
+                let value = c.eval(&env, &metas).ok_or(None)?;
                 out.push_arg(&value, inputs)
             }
         })

@@ -48,7 +48,7 @@ impl Model {
 
     /// Seconds for `w` on this device.
     pub fn seconds(&self, w: &Work, dtype: Option<crate::ir::DType>) -> f64 {
-        if w.launches == 0.0 {
+        if w.launches == 0.0 && w.flops == 0.0 && w.bytes == 0.0 {
             return 0.0;
         }
         let peak = self.profile.peak(dtype) * w.efficiency.max(1e-3);
@@ -62,7 +62,19 @@ impl Model {
             return Work::default();
         };
         let metas: Vec<&Meta> = children.iter().map(|&c| &eg[c].data.meta).collect();
-        self.work_of(*op, &metas, &eg[id].data.meta)
+        let out = &eg[id].data.meta;
+        if op.name() == "constant_pad_nd" && children.first().is_some_and(|&c| fusible(eg, c)) {
+            // Inductor plans such a pad away: the producer writes straight into the padded
+            // buffer; what is left is filling the pad region with zeros.
+            let grown = out.bytes().saturating_sub(metas[0].bytes()) as f64;
+            return Work {
+                flops: 0.0,
+                bytes: grown,
+                launches: 0.0,
+                efficiency: 1.0,
+            };
+        }
+        self.work_of(*op, &metas, out)
     }
 
     /// The work of one call of `op` on arguments with metas `metas` producing `out`
@@ -82,6 +94,9 @@ impl Model {
             launches: 1.0,
             efficiency: 1.0,
         };
+        if let Some(work) = index_work(op.name(), metas, &out) {
+            return work;
+        }
         match class {
             OpClass::Free | OpClass::View => Work::default(),
             OpClass::Factory => w(0.0, out_bytes(&out)),
@@ -112,9 +127,10 @@ impl Model {
                     out.tensor(),
                     out.tensor().and_then(|t| self.profile.alignment(t.dtype)),
                 ) {
-                    let _ = t;
-                    if dims.iter().any(|d| d % align != 0) {
-                        work.efficiency = self.profile.misaligned_matmul_efficiency;
+                    // A dim of size 1 is squeezable: cuBLAS does not slow down for it, and
+                    // Inductor's pad_mm never pads it.
+                    if dims.iter().any(|&d| d != 1 && d % align != 0) {
+                        work.efficiency = self.profile.misaligned_efficiency(t.dtype);
                     }
                 }
                 work
@@ -139,6 +155,70 @@ fn attention_flops(q: Option<&&Meta>, k: Option<&&Meta>, v: Option<&&Meta>) -> f
             (2 * batch * l * s * (e + ev)) as f64 + 5.0 * (batch * l * s) as f64
         }
         _ => 0.0,
+    }
+}
+
+/// Whether the class's value comes from an op Inductor fuses with what follows (pointwise
+/// or reduction), so a pad of it can be written by its producer (Inductor's
+/// `should_exclude_padding_time`: not an input, not a matmul, convolution or attention).
+fn fusible(eg: &FxEGraph, class: egg::Id) -> bool {
+    let nodes = &eg[class].nodes;
+    let class_of = |n: &Lang| match n {
+        Lang::Call(op, _) if matches!(*op, Op::INPUT | Op::OPAQUE) => None,
+        Lang::Call(op, _) => Some(op.def().class),
+        _ => None,
+    };
+    nodes.iter().all(|n| {
+        !matches!(n, Lang::Call(op, _) if matches!(*op, Op::INPUT | Op::OPAQUE))
+            && !matches!(class_of(n), Some(OpClass::Matmul | OpClass::Attention))
+    }) && nodes.iter().any(|n| {
+        matches!(
+            class_of(n),
+            Some(OpClass::Pointwise { .. } | OpClass::Reduction)
+        )
+    })
+}
+
+/// Bytes of the tensors of a value, lists included (index lists).
+fn all_bytes(m: &Meta) -> f64 {
+    match m {
+        Meta::List(items) => items.iter().map(all_bytes).sum(),
+        other => other.bytes() as f64,
+    }
+}
+
+/// Gathers and scatters by index tensors, priced by what they touch:
+/// * `index` / `_unsafe_index` read the gathered rows and the indices and write the result;
+///   the checked `index` reads the indices once more (the bounds check).
+/// * `index_put` / `_unsafe_index_put` are out of place: copy `self`, read values and
+///   indices, write the rows; the checked form reads the indices once more. With
+///   `accumulate=True` repeated indices must add up in order: PyTorch sorts the indices first
+///   (CUDA `index_put_with_sort_kernel`: linearise, radix sort, accumulate), modelled as three
+///   more launches and two more passes over the indices (keys and positions).
+fn index_work(name: &str, metas: &[&Meta], out: &Meta) -> Option<Work> {
+    let idx = metas.get(1).map_or(0.0, |m| all_bytes(m));
+    let w = |bytes: f64, launches: f64| Work {
+        flops: 0.0,
+        bytes,
+        launches,
+        efficiency: 1.0,
+    };
+    match name {
+        "index" | "_unsafe_index" => {
+            let checked = (name == "index") as u8 as f64;
+            Some(w(2.0 * out.bytes() as f64 + idx * (1.0 + checked), 1.0))
+        }
+        "index_put" | "_unsafe_index_put" => {
+            let checked = (name == "index_put") as u8 as f64;
+            let values = metas.get(2).map_or(0.0, |m| m.bytes() as f64);
+            let base = 2.0 * out.bytes() as f64 + values + idx * (1.0 + checked);
+            if matches!(metas.get(3), Some(Meta::Bool(true))) {
+                Some(w(base + 4.0 * idx, 4.0))
+            } else {
+                Some(w(base, 1.0))
+            }
+        }
+        _ => None,
     }
 }
 

@@ -9,6 +9,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("cpu", include_str!("../../profiles/cpu.json")),
     ("a100", include_str!("../../profiles/a100.json")),
     ("h100", include_str!("../../profiles/h100.json")),
+    ("h100-tf32", include_str!("../../profiles/h100-tf32.json")),
 ];
 
 /// A device: peak throughput, bandwidth, launch overhead and matmul alignment.
@@ -34,6 +35,12 @@ pub struct Profile {
     /// Fraction of peak a misaligned matmul reaches.
     #[serde(default = "one")]
     pub misaligned_matmul_efficiency: f64,
+    /// The same per dtype name, where it differs from `misaligned_matmul_efficiency`.
+    #[serde(default)]
+    pub misaligned_matmul_efficiency_by_dtype: BTreeMap<String, f64>,
+    /// Where the misaligned efficiencies come from.
+    #[serde(default)]
+    pub misaligned_source: String,
 }
 
 fn one() -> f64 {
@@ -92,8 +99,14 @@ impl Profile {
         {
             return Err("peak_flops needs positive values and a float32 entry".into());
         }
-        if !(self.misaligned_matmul_efficiency > 0.0 && self.misaligned_matmul_efficiency <= 1.0) {
-            return Err("misaligned_matmul_efficiency must be in (0, 1]".into());
+        let in_range = |e: f64| e > 0.0 && e <= 1.0;
+        if !in_range(self.misaligned_matmul_efficiency)
+            || !self
+                .misaligned_matmul_efficiency_by_dtype
+                .values()
+                .all(|&e| in_range(e))
+        {
+            return Err("misaligned_matmul_efficiency (and per dtype) must be in (0, 1]".into());
         }
         Ok(())
     }
@@ -110,6 +123,23 @@ impl Profile {
             .or(self.peak_flops.get("float32"))
             .copied()
             .unwrap_or(1e12)
+    }
+
+    /// Every (dtype, alignment > 1) of the profile, in dtype-name order (unknown names skipped).
+    pub fn alignments(&self) -> Vec<(DType, i64)> {
+        self.matmul_alignment
+            .iter()
+            .filter(|(_, &a)| a > 1)
+            .filter_map(|(n, &a)| n.parse::<DType>().ok().map(|d| (d, a)))
+            .collect()
+    }
+
+    /// Fraction of peak a matmul of this dtype with a misaligned dim reaches.
+    pub fn misaligned_efficiency(&self, dtype: DType) -> f64 {
+        self.misaligned_matmul_efficiency_by_dtype
+            .get(dtype.name())
+            .copied()
+            .unwrap_or(self.misaligned_matmul_efficiency)
     }
 
     /// The alignment a matmul of this dtype wants, if any.

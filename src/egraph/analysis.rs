@@ -34,6 +34,30 @@ pub struct Input {
 pub struct ClassData {
     /// What the class's value is.
     pub meta: Meta,
+    /// What is proved about its elements.
+    pub facts: Facts,
+}
+
+/// What the analysis proved about the elements of a class's value, beyond its meta.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// `Some(n)`: an integer tensor whose elements are distinct and in `[0, n)`. Made by
+    /// `randperm(n)` (an opaque call), kept by its prefix slices (`[:k]` of a 1-D index) and
+    /// by views of it (`view`, `unsqueeze`, `squeeze`, `permute`, `transpose`, `t`, `alias`,
+    /// `clone`); never by `expand`, which repeats elements.
+    pub distinct_below: Option<i64>,
+}
+
+impl Facts {
+    /// Both facts hold of one value (the classes were merged): keep the stronger of each.
+    pub fn meet(self, other: Facts) -> Facts {
+        Facts {
+            distinct_below: match (self.distinct_below, other.distinct_below) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+        }
+    }
 }
 
 /// A merge of two classes whose metas disagree.
@@ -54,6 +78,9 @@ pub struct FxAnalysis {
     pub opaque: Vec<Opaque>,
     /// Merges whose metas disagreed (a rule bug).
     pub conflicts: Vec<Conflict>,
+    /// Matmul alignment (elements) per dtype of the device the rules run for, set by the
+    /// pipeline from the device profile; empty (the default): no padding rule applies.
+    pub matmul_alignment: Vec<(crate::ir::DType, i64)>,
 }
 
 /// The e-graph type.
@@ -71,30 +98,100 @@ impl egg::Analysis<Lang> for FxAnalysis {
     type Data = ClassData;
 
     fn make(egraph: &mut FxEGraph, enode: &Lang, _id: Id) -> ClassData {
-        ClassData {
-            meta: make_meta(egraph, enode),
-        }
+        let meta = make_meta(egraph, enode);
+        let facts = make_facts(egraph, enode, &meta);
+        ClassData { meta, facts }
     }
 
     fn merge(&mut self, a: &mut ClassData, b: ClassData) -> DidMerge {
-        if a.meta.same_as(&b.meta) {
-            return DidMerge(false, false);
-        }
-        match (&a.meta, &b.meta) {
-            (Meta::Invalid(_), _) => {
-                a.meta = b.meta;
-                DidMerge(true, false)
+        let facts = a.facts.meet(b.facts);
+        let facts_merge = DidMerge(facts != a.facts, facts != b.facts);
+        a.facts = facts;
+        let meta_merge = if a.meta.same_as(&b.meta) {
+            DidMerge(false, false)
+        } else {
+            match (&a.meta, &b.meta) {
+                (Meta::Invalid(_), _) => {
+                    a.meta = b.meta;
+                    DidMerge(true, false)
+                }
+                (_, Meta::Invalid(_)) => DidMerge(false, true),
+                _ => {
+                    self.conflicts.push(Conflict {
+                        left: a.meta.clone(),
+                        right: b.meta,
+                    });
+                    DidMerge(false, true)
+                }
             }
-            (_, Meta::Invalid(_)) => DidMerge(false, true),
-            _ => {
-                self.conflicts.push(Conflict {
-                    left: a.meta.clone(),
-                    right: b.meta,
-                });
-                DidMerge(false, true)
-            }
-        }
+        };
+        meta_merge | facts_merge
     }
+}
+
+/// Ops whose result holds exactly the elements of their first operand (rearranged or not).
+const KEEPS_ELEMENTS: &[&str] = &[
+    "view",
+    "unsqueeze",
+    "squeeze",
+    "permute",
+    "transpose",
+    "t",
+    "alias",
+    "clone",
+];
+
+/// The facts of one e-node's value (see [`Facts`]).
+fn make_facts(egraph: &FxEGraph, enode: &Lang, meta: &Meta) -> Facts {
+    let Lang::Call(op, children) = enode else {
+        return Facts::default();
+    };
+    let is_int = meta.tensor().is_some_and(|t| {
+        matches!(
+            t.dtype,
+            crate::ir::DType::I64 | crate::ir::DType::I32 | crate::ir::DType::I16
+        )
+    });
+    if !is_int {
+        return Facts::default();
+    }
+    let child = |i: usize| children.get(i).map(|&c| &egraph[c].data);
+    let int = |i: usize| {
+        child(i).and_then(|d| match d.meta {
+            Meta::Int(k) => Some(k),
+            _ => None,
+        })
+    };
+    let distinct_below = match *op {
+        Op::OPAQUE => int(0)
+            .and_then(|k| egraph.analysis.opaque.get(k as usize))
+            .and_then(|o| randperm_n(o, meta)),
+        Op::INPUT | Op::LIST | Op::NONE | Op::GETITEM => None,
+        _ if KEEPS_ELEMENTS.contains(&op.name()) => child(0).and_then(|d| d.facts.distinct_below),
+        _ if op.name() == "slice" => child(0).and_then(|src| {
+            // slice(self, dim, start, end, step) of a 1-D index, from its start: a prefix.
+            let prefix = src.meta.tensor().is_some_and(|t| t.rank() == 1)
+                && matches!(int(1), Some(0 | -1))
+                && (int(2) == Some(0) || child(2).is_some_and(|d| matches!(d.meta, Meta::None)))
+                && int(4) == Some(1);
+            src.facts.distinct_below.filter(|_| prefix)
+        }),
+        _ => None,
+    };
+    Facts { distinct_below }
+}
+
+/// `Some(n)` when the opaque call is `randperm(n)` producing `n` integers.
+fn randperm_n(o: &Opaque, meta: &Meta) -> Option<i64> {
+    let op = o.target.split('.').nth(1)?;
+    if op != "randperm" {
+        return None;
+    }
+    let n = match o.args.first() {
+        Some(Arg::Int(n)) => *n,
+        _ => return None,
+    };
+    (meta.tensor()?.shape == [n]).then_some(n)
 }
 
 fn make_meta(egraph: &FxEGraph, enode: &Lang) -> Meta {

@@ -6,7 +6,7 @@ mod lang;
 mod to_graph;
 
 pub use analysis::{
-    class_int, node_meta, ClassData, Conflict, FxAnalysis, FxEGraph, Input, Opaque,
+    class_int, node_meta, ClassData, Conflict, Facts, FxAnalysis, FxEGraph, Input, Opaque,
 };
 pub use build::{add_arg, build, is_random, BuildOptions, Built};
 pub use lang::{param_list, Attr, Lang, LangKind, F64};

@@ -119,6 +119,9 @@ pub(super) fn register(t: &mut OpTable) {
         )],
         |a| {
             let x = tensor(a, 0)?;
+            if x.rank() == 0 {
+                return Err("slice() cannot be applied to a 0-dim tensor".into());
+            }
             let d = norm_dim(int(a, 1)?, x.rank())?;
             let n = x.shape[d];
             let (start, end) = slice_bounds(opt_int(a, 2)?, opt_int(a, 3)?, n);

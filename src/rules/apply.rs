@@ -1,8 +1,9 @@
 //! Applying a rule: check conditions, build the right side, check it agrees with the matched
 //! class's meta, union — and never go past the node limit.
 
+use super::registry::Env;
 use super::{CondArg, Rhs, Rule};
-use crate::egraph::{add_arg, FxEGraph, Lang};
+use crate::egraph::{add_arg, Facts, FxEGraph, Lang};
 use crate::ops::Meta;
 use egg::{Applier, Id, PatternAst, Subst, Symbol, Var};
 use std::sync::{Arc, Mutex};
@@ -67,8 +68,20 @@ impl RuleApplier {
                 .iter()
                 .map(|a| Self::meta_of(egraph, subst, a))
                 .collect();
+            let facts: Vec<Facts> = c
+                .args
+                .iter()
+                .map(|a| match a {
+                    CondArg::Var(v) => egraph[subst[*v]].data.facts,
+                    CondArg::Lit(_) => Facts::default(),
+                })
+                .collect();
             let refs: Vec<&Meta> = metas.iter().collect();
-            (c.cond.test)(&refs)
+            let env = Env {
+                alignment: &egraph.analysis.matmul_alignment,
+                facts: &facts,
+            };
+            c.cond.test(&env, &refs)
         })
     }
 
@@ -93,8 +106,13 @@ impl RuleApplier {
                     .map(|a| self.instantiate(egraph, subst, a))
                     .collect::<Option<Vec<Id>>>()?;
                 let metas: Vec<Meta> = ids.iter().map(|&i| egraph[i].data.meta.clone()).collect();
+                let facts: Vec<Facts> = ids.iter().map(|&i| egraph[i].data.facts).collect();
                 let refs: Vec<&Meta> = metas.iter().collect();
-                let value = (c.eval)(&refs)?;
+                let env = Env {
+                    alignment: &egraph.analysis.matmul_alignment,
+                    facts: &facts,
+                };
+                let value = c.eval(&env, &refs)?;
                 if arg_size(&value) > COMPUTED_BOUND {
                     return None;
                 }

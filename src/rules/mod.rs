@@ -23,6 +23,7 @@
 //! ```
 
 mod apply;
+mod env_registry;
 pub mod registry;
 pub mod sexp;
 mod training;
@@ -35,6 +36,7 @@ use sexp::{read_forms, Sexp, Span};
 use std::path::Path;
 
 pub use apply::{RuleApplier, RuleLog};
+pub use env_registry::padded_length;
 
 impl Rule {
     /// Whether the rule applies when optimising for `target`.
@@ -69,13 +71,7 @@ pub enum Rhs {
     /// A leaf or call whose children are right sides.
     Node(Lang, Vec<Rhs>),
     /// A computed attribute applied to right sides.
-    Compute(&'static registry::Computed, Vec<Rhs>),
-}
-
-impl std::fmt::Debug for registry::Computed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name)
-    }
+    Compute(registry::ComputedRef, Vec<Rhs>),
 }
 
 /// An argument of a condition.
@@ -91,14 +87,14 @@ pub enum CondArg {
 #[derive(Clone)]
 pub struct Cond {
     /// The condition.
-    pub cond: &'static registry::Condition,
+    pub cond: registry::CondRef,
     /// Its arguments.
     pub args: Vec<CondArg>,
 }
 
 impl std::fmt::Debug for Cond {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "({} {:?})", self.cond.name, self.args)
+        write!(f, "({} {:?})", self.cond.name(), self.args)
     }
 }
 
@@ -137,6 +133,8 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "attention_train.rules",
         include_str!("../../rules/attention_train.rules"),
     ),
+    ("index.rules", include_str!("../../rules/index.rules")),
+    ("pad.rules", include_str!("../../rules/pad.rules")),
     ("scale.rules", include_str!("../../rules/scale.rules")),
     ("views.rules", include_str!("../../rules/views.rules")),
 ];
@@ -433,12 +431,12 @@ impl Parser<'_> {
                     items[1..].iter().map(|c| self.rhs(c, vars)).collect();
                 let children: Option<Vec<Rhs>> = children.into_iter().collect();
                 if let Some(c) = registry::computed(op) {
-                    if c.arity != items.len() - 1 {
+                    if c.arity() != items.len() - 1 {
                         self.err(
                             *op_span,
                             format!(
                                 "computed attribute `{op}` takes {} arguments, got {}",
-                                c.arity,
+                                c.arity(),
                                 items.len() - 1
                             ),
                         );
@@ -468,7 +466,7 @@ impl Parser<'_> {
             self.err(*name_span, format!("unknown condition `{name}`"));
             return None;
         };
-        if let Some(n) = cond.arity {
+        if let Some(n) = cond.arity() {
             if n != items.len() - 1 {
                 self.err(
                     *name_span,

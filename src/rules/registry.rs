@@ -1,8 +1,161 @@
 //! Named conditions (`:if (name ?a ...)`) and computed attributes (`(name ?a ...)` on a right
 //! side), registered in one table. A rule file that names one not listed here fails to load.
+//!
+//! Most see only their arguments' metas ([`CONDITIONS`], [`COMPUTED`]); those of
+//! [`ENV_CONDITIONS`] and [`ENV_COMPUTED`] also see the [`Env`]: the device's matmul alignment
+//! and the analysis's [`Facts`] about each argument.
 
-use crate::ir::Arg;
+use crate::egraph::Facts;
+use crate::ir::{Arg, DType};
 use crate::ops::Meta;
+
+/// What a condition or computed attribute may know besides its arguments' metas.
+#[derive(Debug, Clone, Copy)]
+pub struct Env<'a> {
+    /// Matmul alignment (elements) per dtype of the device the rules run for; empty when the
+    /// device has none (then no padding rule applies).
+    pub alignment: &'a [(DType, i64)],
+    /// What is proved about each argument (parallel to the metas; shorter means unknown).
+    pub facts: &'a [Facts],
+}
+
+impl Env<'_> {
+    /// An environment that knows nothing: no alignment, no facts.
+    pub const EMPTY: Env<'static> = Env {
+        alignment: &[],
+        facts: &[],
+    };
+
+    /// The alignment a matmul of this dtype wants, if any (> 1).
+    pub fn align(&self, d: DType) -> Option<i64> {
+        self.alignment
+            .iter()
+            .find(|(x, _)| *x == d)
+            .map(|&(_, a)| a)
+            .filter(|&a| a > 1)
+    }
+
+    /// The facts of argument `i`.
+    pub fn fact(&self, i: usize) -> Facts {
+        self.facts.get(i).copied().unwrap_or_default()
+    }
+}
+
+/// A condition that also sees the [`Env`].
+pub struct EnvCondition {
+    /// Name used in rule files.
+    pub name: &'static str,
+    /// Number of arguments (`None`: any).
+    pub arity: Option<usize>,
+    /// One line of documentation.
+    pub doc: &'static str,
+    /// The test.
+    pub test: fn(&Env, &[&Meta]) -> bool,
+}
+
+/// A computed attribute that also sees the [`Env`].
+pub struct EnvComputed {
+    /// Name used in rule files.
+    pub name: &'static str,
+    /// Number of arguments.
+    pub arity: usize,
+    /// One line of documentation.
+    pub doc: &'static str,
+    /// The function.
+    pub eval: fn(&Env, &[&Meta]) -> Option<Arg>,
+}
+
+/// A registered condition of either kind.
+#[derive(Clone, Copy)]
+pub enum CondRef {
+    /// Over metas only.
+    Plain(&'static Condition),
+    /// Over metas and the environment.
+    Env(&'static EnvCondition),
+}
+
+impl CondRef {
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            CondRef::Plain(c) => c.name,
+            CondRef::Env(c) => c.name,
+        }
+    }
+    /// Its number of arguments (`None`: any).
+    pub fn arity(self) -> Option<usize> {
+        match self {
+            CondRef::Plain(c) => c.arity,
+            CondRef::Env(c) => c.arity,
+        }
+    }
+    /// Its documentation.
+    pub fn doc(self) -> &'static str {
+        match self {
+            CondRef::Plain(c) => c.doc,
+            CondRef::Env(c) => c.doc,
+        }
+    }
+    /// Whether it holds.
+    pub fn test(self, env: &Env, args: &[&Meta]) -> bool {
+        match self {
+            CondRef::Plain(c) => (c.test)(args),
+            CondRef::Env(c) => (c.test)(env, args),
+        }
+    }
+}
+
+/// A registered computed attribute of either kind.
+#[derive(Clone, Copy)]
+pub enum ComputedRef {
+    /// Over metas only.
+    Plain(&'static Computed),
+    /// Over metas and the environment.
+    Env(&'static EnvComputed),
+}
+
+impl ComputedRef {
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ComputedRef::Plain(c) => c.name,
+            ComputedRef::Env(c) => c.name,
+        }
+    }
+    /// Its number of arguments.
+    pub fn arity(self) -> usize {
+        match self {
+            ComputedRef::Plain(c) => c.arity,
+            ComputedRef::Env(c) => c.arity,
+        }
+    }
+    /// Its documentation.
+    pub fn doc(self) -> &'static str {
+        match self {
+            ComputedRef::Plain(c) => c.doc,
+            ComputedRef::Env(c) => c.doc,
+        }
+    }
+    /// Its value, or `None` when it does not exist for these arguments.
+    pub fn eval(self, env: &Env, args: &[&Meta]) -> Option<Arg> {
+        match self {
+            ComputedRef::Plain(c) => (c.eval)(args),
+            ComputedRef::Env(c) => (c.eval)(env, args),
+        }
+    }
+}
+
+impl std::fmt::Debug for CondRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::fmt::Debug for ComputedRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// A condition over the metas of its arguments.
 pub struct Condition {
@@ -605,17 +758,33 @@ pub const COMPUTED: &[Computed] = &[
 ];
 
 /// Looks up a condition.
-pub fn condition(name: &str) -> Option<&'static Condition> {
+pub fn condition(name: &str) -> Option<CondRef> {
     CONDITIONS
         .iter()
         .chain(super::training::CONDITIONS)
         .find(|c| c.name == name)
+        .map(CondRef::Plain)
+        .or_else(|| {
+            super::env_registry::ENV_CONDITIONS
+                .iter()
+                .find(|c| c.name == name)
+                .map(CondRef::Env)
+        })
 }
 
 /// Looks up a computed attribute.
-pub fn computed(name: &str) -> Option<&'static Computed> {
+pub fn computed(name: &str) -> Option<ComputedRef> {
     COMPUTED
         .iter()
         .chain(super::training::COMPUTED)
         .find(|c| c.name == name)
+        .map(ComputedRef::Plain)
+        .or_else(|| {
+            super::env_registry::ENV_COMPUTED
+                .iter()
+                .find(|c| c.name == name)
+                .map(ComputedRef::Env)
+        })
 }
+
+pub use super::env_registry::{ENV_COMPUTED, ENV_CONDITIONS};

@@ -148,11 +148,9 @@ pub const CONDITIONS: &[Condition] = &[
 ];
 
 /// Training-attention computed attributes.
-pub const COMPUTED: &[Computed] = &[
-    Computed {
-        name: "dtype-of",
-        arity: 1,
-        doc: "the dtype of tensor ?x",
-        eval: |a| Some(Arg::Dtype(a[0].tensor()?.dtype)),
-    },
-];
+pub const COMPUTED: &[Computed] = &[Computed {
+    name: "dtype-of",
+    arity: 1,
+    doc: "the dtype of tensor ?x",
+    eval: |a| Some(Arg::Dtype(a[0].tensor()?.dtype)),
+}];
