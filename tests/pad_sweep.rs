@@ -102,9 +102,9 @@ fn h100_agrees_with_inductor_except_the_listed_cases() {
 #[test]
 fn inductor_thresholds_come_from_the_profile() {
     let p = Profile::named("h100").unwrap();
-    // 0.5 * 989 TFLOP/s / 3.35 TB/s and 0.5 * 67 / 3.35.
-    assert!((threshold(&p, fxsat::ir::DType::F16) - 147.6).abs() < 0.1);
-    assert!((threshold(&p, fxsat::ir::DType::F32) - 10.0).abs() < 0.01);
+    // The calibrated h100 profile: 0.5 * 698 TFLOP/s / 2.93 TB/s and 0.5 * 51.1 / 2.93.
+    assert!((threshold(&p, fxsat::ir::DType::F16) - 119.1).abs() < 0.1);
+    assert!((threshold(&p, fxsat::ir::DType::F32) - 8.72).abs() < 0.01);
 }
 
 #[test]
