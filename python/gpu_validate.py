@@ -296,7 +296,7 @@ def predict_with(a, orig: Path, stem: Path) -> dict:
         return {}
     rep = Path(str(stem) + ".report.json")
     run_fxsat(a.fxsat, ["optimize", str(orig), "-o", str(stem) + ".json", "--target", a.target,
-                        "--device", a.also_profile, "--report", str(rep)])
+                        "--device", a.also_profile, "--report", str(rep), *a.optimize_arg])
     cost = json.loads(rep.read_text())["cost"]
     return {"cost_model_also": cost, "predicted_speedup_also": cost["before"] / cost["after"]}
 
@@ -355,7 +355,7 @@ def forward_case(name, wrap, inputs, a, work: Path, device) -> dict:
     write_fx_json(doc, orig)
     t0 = time.perf_counter()
     run_fxsat(a.fxsat, ["optimize", str(orig), "-o", str(opt), "--target", a.target,
-                        "--device", a.profile, "--report", str(rep)])
+                        "--device", a.profile, "--report", str(rep), *a.optimize_arg])
     opt_s = time.perf_counter() - t0
     report = json.loads(rep.read_text())
     extra = predict_with(a, orig, work / f"{name}.forward.cal")
@@ -444,7 +444,7 @@ def joint_case(name, wrap, inputs, a, work: Path, device) -> dict:
     write_fx_json(doc, orig)
     t0 = time.perf_counter()
     run_fxsat(a.fxsat, ["optimize", str(orig), "-o", str(opt), "--target", a.target,
-                        "--device", a.profile, "--report", str(rep)])
+                        "--device", a.profile, "--report", str(rep), *a.optimize_arg])
     opt_s = time.perf_counter() - t0
     report = json.loads(rep.read_text())
     odoc = read_fx_json(opt)
@@ -652,6 +652,9 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--modes", default="forward,joint")
     ap.add_argument("--fxsat", default=str(ROOT / "target" / "release" / "fxsat"))
+    ap.add_argument("--optimize-arg", action="append", default=[], metavar="ARG",
+                    help="extra argument for `fxsat optimize` (repeatable), e.g. "
+                         "--optimize-arg=--assume --optimize-arg=no-fully-masked-rows")
     ap.add_argument("--profile", help="fxsat cost profile (default: h100 on cuda, cpu on cpu)")
     ap.add_argument("--also-profile", help="a second cost profile (e.g. the calibrated one) "
                     "whose predicted speedups are recorded too")

@@ -3,13 +3,18 @@
 
     $(python/venv.sh) python/inductor_compare.py [--fxsat target/release/fxsat] [--markdown]
 
-For every inference fixture: the graph is rebuilt with fxsat.load, its node metadata is filled
+For every inference fixture (and, with ``--joint``, every joint graph): the graph is rebuilt with fxsat.load, its node metadata is filled
 by fake-tensor propagation (as AOTAutograd leaves it), and Inductor's
 ``joint_graph_passes`` (the pass that holds its 30 SDPA patterns) runs on it; fused blocks are
 counted as the SDPA calls in the resulting graph (and cross-checked with Inductor's
 ``fuse_attention`` counter). fxsat's count is the number of
 ``aten.scaled_dot_product_attention`` calls in ``fxsat optimize``'s output. The table goes
 into the README.
+
+``--joint``: the joint (forward + backward) fixtures. Inductor's passes run with grad enabled,
+so its training patterns (which match a block's forward and backward together) may apply;
+counted are SDPA forward calls and SDPA backward calls (``*_backward``) in the result. fxsat is
+run as by default (masked blocks stay unfused) and with ``--assume no-fully-masked-rows``.
 """
 
 from __future__ import annotations
@@ -38,13 +43,15 @@ FIXTURES = ROOT / "tests" / "fixtures"
 SDPA_TARGETS = ("scaled_dot_product", "_scaled_dot_product")
 
 
-def count_sdpa_gm(gm: torch.fx.GraphModule) -> int:
+def count_sdpa_gm(gm: torch.fx.GraphModule, backward: bool = False) -> int:
     return sum(1 for n in gm.graph.nodes
-               if n.op == "call_function" and any(t in str(n.target) for t in SDPA_TARGETS))
+               if n.op == "call_function" and any(t in str(n.target) for t in SDPA_TARGETS)
+               and ("backward" in str(n.target)) == backward)
 
 
-def inductor_fused(path: Path, int_inputs=None) -> tuple[int, int]:
-    """(SDPA calls after Inductor's joint_graph_passes, its fuse_attention counter)."""
+def inductor_fused(path: Path, int_inputs=None, joint: bool = False):
+    """(SDPA calls after Inductor's joint_graph_passes, its fuse_attention counter); for a
+    joint graph (``joint=True``), ((forward calls, backward calls), counter)."""
     from torch._inductor import config
     from torch._inductor.fx_passes.joint_graph import joint_graph_passes
 
@@ -57,18 +64,54 @@ def inductor_fused(path: Path, int_inputs=None) -> tuple[int, int]:
         fake = [mode.from_tensor(t) if isinstance(t, torch.Tensor) else t for t in inputs]
         FakeTensorProp(gm, mode).propagate(*fake)
     counters.clear()
+    if joint:
+        with config.patch(pattern_matcher=True), torch.enable_grad():
+            gm = joint_graph_passes(gm)
+        return ((count_sdpa_gm(gm), count_sdpa_gm(gm, backward=True)),
+                counters["inductor"]["fuse_attention"])
     with config.patch(pattern_matcher=True), torch.no_grad():
         gm = joint_graph_passes(gm)
     return count_sdpa_gm(gm), counters["inductor"]["fuse_attention"]
 
 
-def fxsat_fused(path: Path, binary: Path) -> int:
+def fxsat_fused(path: Path, binary: Path, extra=(), backward: bool = False) -> int:
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "out.json"
-        subprocess.run([str(binary), "optimize", str(path), "-o", str(out)], check=True,
+        subprocess.run([str(binary), "optimize", str(path), "-o", str(out), *extra], check=True,
                        capture_output=True)
         doc = read_fx_json(out)
-    return sum(1 for n in doc["nodes"] if "scaled_dot_product" in str(n.get("target", "")))
+    return sum(1 for n in doc["nodes"] if "scaled_dot_product" in str(n.get("target", ""))
+               and ("backward" in str(n.get("target", ""))) == backward)
+
+
+def joint_table(binary: Path, markdown: bool) -> int:
+    index = json.loads((FIXTURES / "index.json").read_text())
+    rows = []
+    for e in index["fixtures"]:
+        if e["kind"] != "joint":
+            continue
+        path = FIXTURES / e["file"]
+        try:
+            (f, b), _ = inductor_fused(path, joint=True)
+            ind = f"{f} / {b}"
+        except Exception as ex:  # noqa: BLE001 - report, do not hide
+            ind = f"error: {type(ex).__name__}"
+        plain = (fxsat_fused(path, binary), fxsat_fused(path, binary, backward=True))
+        assume = ("--assume", "no-fully-masked-rows")
+        assumed = (fxsat_fused(path, binary, assume), fxsat_fused(path, binary, assume, True))
+        rows.append((e["file"], e["attention_blocks"], ind, plain, assumed))
+    if markdown:
+        print("| joint fixture | attention blocks | Inductor fwd / bwd | fxsat fwd / bwd | "
+              "fxsat, `--assume no-fully-masked-rows` |")
+        print("|---|---|---|---|---|")
+        for f, b, i, p, a in rows:
+            print(f"| {f} | {b} | {i} | {p[0]} / {p[1]} | {a[0]} / {a[1]} |")
+    else:
+        for f, b, i, p, a in rows:
+            print(f"{f:32s} blocks={b}  inductor={i}  fxsat={p[0]}/{p[1]}  assumed={a[0]}/{a[1]}")
+    print(f"\ntotal: blocks={sum(r[1] for r in rows)} "
+          f"fxsat pairs={sum(min(r[3]) for r in rows)} assumed={sum(min(r[4]) for r in rows)}")
+    return 0
 
 
 def main(argv=None) -> int:
@@ -78,7 +121,11 @@ def main(argv=None) -> int:
     ap.add_argument("--attention-set", action="store_true",
                     help="the attention fixture set (tests/fixtures/attention) instead of the "
                          "main fixtures; prints per-group totals")
+    ap.add_argument("--joint", action="store_true",
+                    help="the joint (training) fixtures: SDPA forward and backward calls")
     args = ap.parse_args(argv)
+    if args.joint:
+        return joint_table(Path(args.fxsat), args.markdown)
     if args.attention_set:
         return attention_set(Path(args.fxsat))
     index = json.loads((FIXTURES / "index.json").read_text())

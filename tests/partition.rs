@@ -289,11 +289,43 @@ fn pytorch_point(pt: &serde_json::Value, name: &str, g: &Graph, budget: &str) ->
     )
 }
 
+/// PyTorch's saved set at `budget` (from `pytorch_partition.json`) evaluated like fxsat's own
+/// choices: on the CSE'd joint graph that [`partition`] works on, with fxsat's cost model and
+/// peak simulation. Returns its simulated peak bytes.
+fn pytorch_peak(pt: &serde_json::Value, name: &str, g: &Graph, budget: &str) -> u64 {
+    let g = fxsat::partition::cse::cse(g).0;
+    let c = classify(&g).unwrap();
+    let by_name: HashMap<&str, usize> = g
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.name.as_str(), i))
+        .collect();
+    let ids: Vec<NodeId> = pt["fixtures"][name][budget]["saved"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| by_name.get(s["name"].as_str().unwrap()))
+        .map(|&i| NodeId(i as u32))
+        .collect();
+    let model = Model::new(Profile::named("cpu").unwrap());
+    fxsat::partition::budget::evaluate(&g, &c, &model, &ids, 0).peak_bytes
+}
+
 /// The budgets' scales differ: PyTorch's knapsack capacity is `b × (S − I)` (S = bytes its
 /// budget-1 cut saves, inputs included; I = bytes of all inputs), fxsat's `b × A` (A = its
 /// budget-1 activation bytes), so at the same nominal budget PyTorch may be allowed fewer
 /// bytes. Given the bytes PyTorch actually saved at 0.5 and 0.1 as the budget
-/// (`budget = bytes / A`), fxsat's default saves no more and recomputes no more.
+/// (`budget = bytes / A`):
+/// * with each budget solved alone (`PeakRule::Off`: PyTorch's semantics, it has no peak
+///   rule) fxsat saves no more and recomputes no more;
+/// * fxsat's default (`PeakRule::WithinBudget`) saves no more, and recomputes no more unless
+///   the peak rule paid recompute time for peak memory: then its simulated peak is below that
+///   of the budget solved alone and below that of PyTorch's saved set (the same simulation), so
+///   PyTorch's choice does not dominate it in (bytes, recompute time, peak). E.g. bert at 0.5:
+///   the default keeps the peak of the budgets above (walking down from 1) by taking a
+///   44976-byte solution with a lower peak than any other candidate, at more recompute time
+///   than PyTorch's 91696 bytes.
 #[test]
 fn at_pytorchs_bytes_fxsat_saves_no_more_and_recomputes_no_more() {
     let pt = pytorch();
@@ -303,14 +335,35 @@ fn at_pytorchs_bytes_fxsat_saves_no_more_and_recomputes_no_more() {
         for budget in ["0.5", "0.1"] {
             let (their_act, their_cost) = pytorch_point(&pt, &name, &g, budget);
             let r = (their_act as f64 / max_act.max(1) as f64).min(1.0);
-            let p = partition(&g, &opts(r)).unwrap();
+            let alone = partition(
+                &g,
+                &PartitionOptions {
+                    peak_rule: PeakRule::Off,
+                    ..opts(r)
+                },
+            )
+            .unwrap()
+            .report;
+            let p = partition(&g, &opts(r)).unwrap().report;
+            let their_peak = pytorch_peak(&pt, &name, &g, budget);
             let line = format!(
-                "{name} {budget} (fxsat budget {r:.3}): fxsat {} bytes / {:.3e} s, PyTorch {their_act} bytes / {their_cost:.3e} s",
-                p.report.activation_bytes, p.report.recompute_seconds
+                "{name} {budget} (fxsat budget {r:.3}): fxsat {} bytes / {:.3e} s / peak {} \
+                 (each budget alone: {} bytes / {:.3e} s / peak {}), \
+                 PyTorch {their_act} bytes / {their_cost:.3e} s / peak {their_peak}",
+                p.activation_bytes,
+                p.recompute_seconds,
+                p.peak_bytes,
+                alone.activation_bytes,
+                alone.recompute_seconds,
+                alone.peak_bytes
             );
-            if p.report.activation_bytes > their_act
-                || p.report.recompute_seconds > their_cost * (1.0 + 1e-9)
-            {
+            let more_time = |s: f64| s > their_cost * (1.0 + 1e-9);
+            let alone_ok =
+                alone.activation_bytes <= their_act && !more_time(alone.recompute_seconds);
+            let default_ok = p.activation_bytes <= their_act
+                && (!more_time(p.recompute_seconds)
+                    || (p.peak_bytes < alone.peak_bytes && p.peak_bytes < their_peak));
+            if !alone_ok || !default_ok {
                 worse.push(line.clone());
             }
             lines.push(line);

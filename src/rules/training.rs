@@ -148,7 +148,16 @@ pub const CONDITIONS: &[Condition] = &[
 ];
 
 /// Training-attention computed attributes.
-pub const COMPUTED: &[Computed] = &[Computed {
+pub const COMPUTED: &[Computed] = &[
+    Computed {
+        name: "scores-shape",
+        arity: 2,
+        doc: "the shape [.., L, S] of the scores of q [.., L, E] and k [.., S, E]",
+        eval: |a| {
+            let s = scores_of(a[0].tensor()?, a[1].tensor()?)?;
+            Some(Arg::List(s.into_iter().map(Arg::Int).collect()))
+        },
+    },Computed {
     name: "dtype-of",
     arity: 1,
     doc: "the dtype of tensor ?x",
