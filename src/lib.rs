@@ -27,6 +27,7 @@ pub mod ir;
 pub mod ops;
 pub mod partition;
 pub mod pipeline;
+pub mod progress;
 pub mod rules;
 pub mod saturate;
 pub mod stats;

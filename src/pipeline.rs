@@ -3,10 +3,11 @@
 use crate::cost::{Model, Profile};
 use crate::egraph::{build, to_graph, BuildOptions, Template};
 use crate::error::Result;
-use crate::extract::{dag_cost, extract, greedy, ExtractOptions};
+use crate::extract::{dag_cost, extract_with, greedy, ExtractOptions};
 use crate::ir::Graph;
+use crate::progress::Progress;
 use crate::rules::{default_rules, Rule};
-use crate::saturate::{saturate, Limits, SatReport};
+use crate::saturate::{saturate_with, Limits, SatReport};
 use indexmap::IndexMap;
 use std::time::Instant;
 
@@ -46,6 +47,8 @@ pub struct Options {
     pub file: String,
     /// Extraction options.
     pub extract: ExtractOptions,
+    /// Progress of saturation and extraction (default: reported nowhere).
+    pub progress: Progress,
 }
 
 impl Default for Options {
@@ -58,6 +61,7 @@ impl Default for Options {
             trust_meta: false,
             file: "<input>".into(),
             extract: ExtractOptions::default(),
+            progress: Progress::default(),
         }
     }
 }
@@ -175,11 +179,12 @@ pub fn optimize(graph: &Graph, opts: &Options) -> Result<Optimized> {
     let t_import = t0.elapsed().as_secs_f64();
 
     let t1 = Instant::now();
-    let (egraph, sat): (_, SatReport) = saturate(built.egraph, &rules, &opts.limits)?;
+    let (egraph, sat): (_, SatReport) =
+        saturate_with(built.egraph, &rules, &opts.limits, &opts.progress)?;
     let t_sat = t1.elapsed().as_secs_f64();
 
     let t2 = Instant::now();
-    let ex = extract(&egraph, &model, &roots, &opts.extract);
+    let ex = extract_with(&egraph, &model, &roots, &opts.extract, &opts.progress);
     let out = to_graph(
         &egraph,
         &ex.selection,

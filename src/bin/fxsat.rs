@@ -11,6 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+#[path = "fxsat/bench.rs"]
+mod bench;
+#[path = "fxsat/progress_bar.rs"]
+mod progress_bar;
+
 /// Equality-saturation optimizer for PyTorch aten graphs (FX-JSON in, FX-JSON out).
 #[derive(Parser)]
 #[command(name = "fxsat", version, about, long_about = None)]
@@ -91,6 +96,39 @@ enum Cmd {
         /// Base seed; case i uses seed + i.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+    },
+    /// Time the whole pipeline (read → build e-graph → saturate → extract → partition →
+    /// export) on each graph: per-phase medians, e-graph sizes, peak RSS.
+    ///
+    /// Without FILES, runs the scaling fixtures tests/fixtures/scale/llama{1,4,16,32,64}
+    /// (made by python/gen_scale_fixtures.py).
+    Bench {
+        /// Graphs to run (FX-JSON; `.json.gz` is read gunzipped).
+        files: Vec<PathBuf>,
+        /// Which scaling fixtures to run when no FILES are given.
+        #[arg(long, value_enum, default_value = "joint")]
+        family: bench::Family,
+        /// Directory of the scaling fixtures.
+        #[arg(long, default_value = "tests/fixtures/scale")]
+        dir: PathBuf,
+        /// Timed runs per graph.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Untimed runs per graph first.
+        #[arg(long, default_value_t = 1)]
+        warmup: usize,
+        /// Memory budget of the partition of joint graphs.
+        #[arg(long, default_value_t = 1.0)]
+        budget: f64,
+        /// Device the result runs on (picks the cost profile).
+        #[arg(long, value_enum, default_value = "cpu")]
+        target: TargetArg,
+        /// Print a Markdown table.
+        #[arg(long)]
+        markdown: bool,
+        /// Write every sample and the medians as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
     /// Partition a joint graph into PREFIX.fw.json and PREFIX.bw.json (min-cut
     /// rematerialization under a memory budget).
@@ -200,6 +238,7 @@ fn run(cmd: Cmd) -> Result<()> {
                 },
                 trust_meta,
                 file: input.display().to_string(),
+                progress: progress_bar::stderr_bar(),
                 ..Options::default()
             };
             let mut out = optimize(&graph, &opts)?;
@@ -238,6 +277,50 @@ fn run(cmd: Cmd) -> Result<()> {
                     .with_context(|| format!("writing {}", path.display()))?;
             }
             Ok(())
+        }
+        Cmd::Bench {
+            files,
+            family,
+            dir,
+            runs,
+            warmup,
+            budget,
+            target,
+            markdown,
+            json,
+        } => {
+            let target = match target {
+                TargetArg::Cpu => Target::Cpu,
+                TargetArg::Cuda => Target::Cuda,
+            };
+            anyhow::ensure!(runs > 0, "--runs must be at least 1");
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&budget),
+                "--budget must be in [0, 1], got {budget}"
+            );
+            let files = if files.is_empty() {
+                bench::family(&dir, family)
+            } else {
+                files
+            };
+            let args = bench::BenchArgs {
+                files,
+                runs,
+                warmup,
+                options: Options {
+                    target,
+                    rules: Some(fxsat::rules::default_rules()?),
+                    ..Options::default()
+                },
+                partition: fxsat::PartitionOptions {
+                    budget,
+                    target,
+                    ..fxsat::PartitionOptions::default()
+                },
+                markdown,
+                json,
+            };
+            bench::run(&args)
         }
         Cmd::Stats {
             input,

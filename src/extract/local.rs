@@ -156,8 +156,9 @@ impl<'a> Dag<'a> {
         }
     }
 
-    /// One pass over the selected classes; returns whether anything improved.
-    pub(super) fn improve(&mut self, roots: &[Id]) -> bool {
+    /// One pass over the selected classes; returns whether anything improved. `report(done,
+    /// total)` is called every few hundred classes.
+    pub(super) fn improve(&mut self, roots: &[Id], report: &dyn Fn(usize, usize)) -> bool {
         let mut classes: Vec<Id> = self
             .refc
             .keys()
@@ -166,7 +167,11 @@ impl<'a> Dag<'a> {
             .collect();
         classes.sort();
         let mut improved = false;
-        for class in classes {
+        let total = classes.len();
+        for (k, class) in classes.into_iter().enumerate() {
+            if k % 256 == 0 {
+                report(k, total);
+            }
             if !self.refc.contains_key(&class) {
                 continue;
             }

@@ -9,6 +9,7 @@
 
 use crate::cost::Model;
 use crate::egraph::{FxEGraph, Lang, Selection};
+use crate::progress::{Phase, Progress};
 mod local;
 
 use egg::{Id, Language};
@@ -154,6 +155,29 @@ fn dag_cost_cached(
 
 /// Extracts the selection for `roots`.
 pub fn extract(eg: &FxEGraph, model: &Model, roots: &[Id], opts: &ExtractOptions) -> Extracted {
+    extract_with(eg, model, roots, opts, &Progress::default())
+}
+
+/// [`extract`], reporting the local search's progress to `progress`.
+pub fn extract_with(
+    eg: &FxEGraph,
+    model: &Model,
+    roots: &[Id],
+    opts: &ExtractOptions,
+    progress: &Progress,
+) -> Extracted {
+    let out = extract_inner(eg, model, roots, opts, progress);
+    progress.finish(Phase::Extract);
+    out
+}
+
+fn extract_inner(
+    eg: &FxEGraph,
+    model: &Model,
+    roots: &[Id],
+    opts: &ExtractOptions,
+    progress: &Progress,
+) -> Extracted {
     let costs = Costs::new(eg, model);
     let sel = greedy_with(eg, &costs);
     let cost_of = |id: Id, i: usize| costs.node[&(id, i)];
@@ -181,8 +205,14 @@ pub fn extract(eg: &FxEGraph, model: &Model, roots: &[Id], opts: &ExtractOptions
         .collect();
     let sel_greedy = sel;
     let mut dag = local::Dag::new(eg, choice, &cost_of, roots);
-    for _ in 0..opts.rounds {
-        if !dag.improve(roots) {
+    for round in 0..opts.rounds {
+        let report = |done: usize, total: usize| {
+            if progress.is_enabled() {
+                let detail = format!("local search, round {}/{}", round + 1, opts.rounds);
+                progress.step(Phase::Extract, done, total, &detail);
+            }
+        };
+        if !dag.improve(roots, &report) {
             break;
         }
     }

@@ -5,7 +5,35 @@ use super::{CondArg, Rhs, Rule};
 use crate::egraph::{add_arg, FxEGraph, Lang};
 use crate::ops::Meta;
 use egg::{Applier, Id, PatternAst, Subst, Symbol, Var};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+
+/// The e-graph's e-node count during an iteration, without walking every class on each
+/// application: [`reset`](NodeCount::reset) at the start of an iteration (a runner hook), then
+/// the count is the count then plus the e-nodes added since (the hash-cons grows by one per new
+/// e-node; unions do not change the count until the next rebuild). Exactly
+/// `egraph.total_number_of_nodes()` between a reset and the next rebuild.
+#[derive(Debug, Default)]
+pub struct NodeCount {
+    base: AtomicUsize,
+    memo: AtomicUsize,
+}
+
+impl NodeCount {
+    /// Takes the count of `egraph` now.
+    pub fn reset(&self, egraph: &FxEGraph) {
+        self.base
+            .store(egraph.total_number_of_nodes(), Ordering::Relaxed);
+        self.memo.store(egraph.total_size(), Ordering::Relaxed);
+    }
+
+    /// The e-nodes of `egraph` now (it must not have been rebuilt since the reset).
+    pub fn get(&self, egraph: &FxEGraph) -> usize {
+        let base = self.base.load(Ordering::Relaxed);
+        let memo = self.memo.load(Ordering::Relaxed);
+        base + egraph.total_size().saturating_sub(memo)
+    }
+}
 
 /// What happened while rules were applied: unsound merges that were refused, per rule.
 #[derive(Debug, Default)]
@@ -25,6 +53,8 @@ pub struct RuleApplier {
     /// No application after this instant, so the time limit holds inside an iteration too.
     deadline: std::time::Instant,
     log: Arc<Mutex<RuleLog>>,
+    /// Kept e-node count; `None`: count the e-graph's classes on each application.
+    count: Option<Arc<NodeCount>>,
 }
 
 impl RuleApplier {
@@ -43,6 +73,21 @@ impl RuleApplier {
             rhs_size,
             deadline,
             log,
+            count: None,
+        }
+    }
+
+    /// Reads the e-node count from `count` (which the caller resets at the start of every
+    /// iteration) instead of summing over every class on each application.
+    pub fn with_node_count(mut self, count: Arc<NodeCount>) -> Self {
+        self.count = Some(count);
+        self
+    }
+
+    fn nodes(&self, egraph: &FxEGraph) -> usize {
+        match &self.count {
+            Some(c) => c.get(egraph),
+            None => egraph.total_number_of_nodes(),
         }
     }
 
@@ -125,7 +170,7 @@ impl Applier<Lang, crate::egraph::FxAnalysis> for RuleApplier {
         _ast: Option<&PatternAst<Lang>>,
         _name: Symbol,
     ) -> Vec<Id> {
-        if egraph.total_number_of_nodes() + self.rhs_size > self.node_limit
+        if self.nodes(egraph) + self.rhs_size > self.node_limit
             || std::time::Instant::now() > self.deadline
             || !self.conditions_hold(egraph, subst)
         {

@@ -33,7 +33,7 @@ use egg::{ENodeOrVar, Id, Pattern, PatternAst, RecExpr, Var};
 use sexp::{read_forms, Sexp, Span};
 use std::path::Path;
 
-pub use apply::{RuleApplier, RuleLog};
+pub use apply::{NodeCount, RuleApplier, RuleLog};
 
 /// The right side of a rule.
 #[derive(Debug, Clone)]
