@@ -5,6 +5,7 @@ use super::{CondArg, Rhs, Rule};
 use crate::egraph::{add_arg, FxEGraph, Lang};
 use crate::ops::Meta;
 use egg::{Applier, Id, PatternAst, Subst, Symbol, Var};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -55,6 +56,13 @@ pub struct RuleApplier {
     log: Arc<Mutex<RuleLog>>,
     /// Kept e-node count; `None`: count the e-graph's classes on each application.
     count: Option<Arc<NodeCount>>,
+    /// The left side's variables, in the order of the keys of `done`.
+    vars: Vec<Var>,
+    /// Matches already merged with their right side: `[class, vars...]` as canonical ids at
+    /// that time. Applying such a match again adds no e-node and unions nothing (the right
+    /// side's e-nodes exist and are in the class; the metas it was typed with do not change),
+    /// so it is skipped: saturation re-finds every old match in every iteration.
+    done: Mutex<HashSet<Vec<Id>>>,
 }
 
 impl RuleApplier {
@@ -67,7 +75,10 @@ impl RuleApplier {
         log: Arc<Mutex<RuleLog>>,
     ) -> Self {
         let rhs_size = rhs_bound(&rule.rhs);
+        let vars = rule.lhs.vars();
         RuleApplier {
+            vars,
+            done: Mutex::new(HashSet::new()),
             rule,
             node_limit,
             rhs_size,
@@ -82,6 +93,22 @@ impl RuleApplier {
     pub fn with_node_count(mut self, count: Arc<NodeCount>) -> Self {
         self.count = Some(count);
         self
+    }
+
+    /// `[class, vars...]`, canonical; `None` if a class's meta is invalid (it may still change).
+    fn key(&self, egraph: &FxEGraph, eclass: Id, subst: &Subst) -> Option<Vec<Id>> {
+        let mut key = Vec::with_capacity(self.vars.len() + 1);
+        key.push(egraph.find(eclass));
+        for v in &self.vars {
+            key.push(egraph.find(*subst.get(*v)?));
+        }
+        if key
+            .iter()
+            .any(|&id| matches!(egraph[id].data.meta, Meta::Invalid(_)))
+        {
+            return None;
+        }
+        Some(key)
     }
 
     fn nodes(&self, egraph: &FxEGraph) -> usize {
@@ -170,6 +197,12 @@ impl Applier<Lang, crate::egraph::FxAnalysis> for RuleApplier {
         _ast: Option<&PatternAst<Lang>>,
         _name: Symbol,
     ) -> Vec<Id> {
+        if self
+            .key(egraph, eclass, subst)
+            .is_some_and(|k| self.done.lock().unwrap().contains(&k))
+        {
+            return vec![];
+        }
         if self.nodes(egraph) + self.rhs_size > self.node_limit
             || std::time::Instant::now() > self.deadline
             || !self.conditions_hold(egraph, subst)
@@ -197,7 +230,11 @@ impl Applier<Lang, crate::egraph::FxAnalysis> for RuleApplier {
                 .push((self.rule.name.clone(), l, r));
             return vec![];
         }
-        if egraph.union(eclass, new) {
+        let merged = egraph.union(eclass, new);
+        if let Some(k) = self.key(egraph, eclass, subst) {
+            self.done.lock().unwrap().insert(k);
+        }
+        if merged {
             vec![eclass]
         } else {
             vec![]
@@ -205,7 +242,7 @@ impl Applier<Lang, crate::egraph::FxAnalysis> for RuleApplier {
     }
 
     fn vars(&self) -> Vec<Var> {
-        self.rule.lhs.vars()
+        self.vars.clone()
     }
 }
 
