@@ -13,7 +13,7 @@ use crate::progress::{Phase, Progress};
 mod local;
 
 use egg::{Id, Language};
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// Extraction result.
 #[derive(Debug)]
@@ -46,7 +46,7 @@ struct Costs {
 
 impl Costs {
     fn new(eg: &FxEGraph, model: &Model) -> Costs {
-        let mut node = HashMap::new();
+        let mut node = HashMap::default();
         for class in eg.classes() {
             for (i, n) in class.nodes.iter().enumerate() {
                 node.insert((class.id, i), model.node_cost(eg, class.id, n));
@@ -63,7 +63,7 @@ pub fn greedy(eg: &FxEGraph, model: &Model) -> Selection {
 }
 
 fn greedy_with(eg: &FxEGraph, costs: &Costs) -> Selection {
-    let mut best: HashMap<Id, (f64, usize)> = HashMap::new();
+    let mut best: HashMap<Id, (f64, usize)> = HashMap::default();
     let mut classes: Vec<&egg::EClass<Lang, _>> = eg.classes().collect();
     classes.sort_by_key(|c| c.id);
     loop {
@@ -107,7 +107,7 @@ fn greedy_with(eg: &FxEGraph, costs: &Costs) -> Selection {
 
 /// DAG cost of a selection from `roots`, or `None` if it has a cycle or misses a class.
 pub fn dag_cost(eg: &FxEGraph, model: &Model, sel: &Selection, roots: &[Id]) -> Option<f64> {
-    let mut cache = HashMap::new();
+    let mut cache = HashMap::default();
     dag_cost_cached(eg, sel, roots, &mut |id, n| {
         *cache
             .entry((id, n.clone()))
@@ -122,7 +122,7 @@ fn dag_cost_cached(
     cost: &mut impl FnMut(Id, &Lang) -> f64,
 ) -> Option<f64> {
     // Iterative DFS with colours: 1 = on the stack, 2 = done.
-    let mut colour: HashMap<Id, u8> = HashMap::new();
+    let mut colour: HashMap<Id, u8> = HashMap::default();
     let mut total = 0.0;
     for &r in roots {
         let mut stack = vec![(eg.find(r), false)];
@@ -247,7 +247,7 @@ fn extract_inner(
 
 /// Classes reachable from `roots` under `sel`, in a stable order.
 fn reachable(eg: &FxEGraph, sel: &Selection, roots: &[Id]) -> Vec<Id> {
-    let mut seen = HashSet::new();
+    let mut seen = HashSet::default();
     let mut order = Vec::new();
     let mut stack: Vec<Id> = roots.iter().rev().map(|&r| eg.find(r)).collect();
     while let Some(id) = stack.pop() {

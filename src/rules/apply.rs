@@ -5,7 +5,7 @@ use super::{CondArg, Rhs, Rule};
 use crate::egraph::{add_arg, FxEGraph, Lang};
 use crate::ops::Meta;
 use egg::{Applier, Id, PatternAst, Subst, Symbol, Var};
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -58,10 +58,11 @@ pub struct RuleApplier {
     count: Option<Arc<NodeCount>>,
     /// The left side's variables, in the order of the keys of `done`.
     vars: Vec<Var>,
-    /// Matches already merged with their right side: `[class, vars...]` as canonical ids at
-    /// that time. Applying such a match again adds no e-node and unions nothing (the right
-    /// side's e-nodes exist and are in the class; the metas it was typed with do not change),
-    /// so it is skipped: saturation re-finds every old match in every iteration.
+    /// Matches already applied: `[class, vars...]` as canonical ids at that time. The outcome
+    /// of a match depends only on the metas of its classes (conditions, computed attributes,
+    /// the right side's type), which do not change once valid; after a merge, applying it again
+    /// adds no e-node and unions nothing. So a match seen again is skipped: saturation re-finds
+    /// every old match in every iteration, and re-applying them was most of its time.
     done: Mutex<HashSet<Vec<Id>>>,
 }
 
@@ -78,7 +79,7 @@ impl RuleApplier {
         let vars = rule.lhs.vars();
         RuleApplier {
             vars,
-            done: Mutex::new(HashSet::new()),
+            done: Mutex::new(HashSet::default()),
             rule,
             node_limit,
             rhs_size,
@@ -93,6 +94,36 @@ impl RuleApplier {
     pub fn with_node_count(mut self, count: Arc<NodeCount>) -> Self {
         self.count = Some(count);
         self
+    }
+
+    /// Checks the conditions, adds the right side and merges it into `eclass`; whether the
+    /// merge changed the e-graph.
+    fn apply_match(&self, egraph: &mut FxEGraph, eclass: Id, subst: &Subst) -> bool {
+        if !self.conditions_hold(egraph, subst) {
+            return false;
+        }
+        let Some(new) = self.instantiate(egraph, subst, &self.rule.rhs) else {
+            return false;
+        };
+        let (left, right) = (&egraph[eclass].data.meta, &egraph[new].data.meta);
+        if let Meta::Invalid(why) = right {
+            self.log
+                .lock()
+                .unwrap()
+                .ill_typed
+                .push((self.rule.name.clone(), why.clone()));
+            return false;
+        }
+        if !left.same_as(right) {
+            let (l, r) = (left.clone(), right.clone());
+            self.log
+                .lock()
+                .unwrap()
+                .refused
+                .push((self.rule.name.clone(), l, r));
+            return false;
+        }
+        egraph.union(eclass, new)
     }
 
     /// `[class, vars...]`, canonical; `None` if a class's meta is invalid (it may still change).
@@ -197,41 +228,23 @@ impl Applier<Lang, crate::egraph::FxAnalysis> for RuleApplier {
         _ast: Option<&PatternAst<Lang>>,
         _name: Symbol,
     ) -> Vec<Id> {
-        if self
-            .key(egraph, eclass, subst)
-            .is_some_and(|k| self.done.lock().unwrap().contains(&k))
+        let key = self.key(egraph, eclass, subst);
+        if key
+            .as_ref()
+            .is_some_and(|k| self.done.lock().unwrap().contains(k))
         {
             return vec![];
         }
         if self.nodes(egraph) + self.rhs_size > self.node_limit
             || std::time::Instant::now() > self.deadline
-            || !self.conditions_hold(egraph, subst)
         {
+            // Not marked done: the match may apply in a later run with more room.
             return vec![];
         }
-        let Some(new) = self.instantiate(egraph, subst, &self.rule.rhs) else {
-            return vec![];
-        };
-        let (left, right) = (&egraph[eclass].data.meta, &egraph[new].data.meta);
-        if let Meta::Invalid(why) = right {
-            self.log
-                .lock()
-                .unwrap()
-                .ill_typed
-                .push((self.rule.name.clone(), why.clone()));
-            return vec![];
-        }
-        if !left.same_as(right) {
-            let (l, r) = (left.clone(), right.clone());
-            self.log
-                .lock()
-                .unwrap()
-                .refused
-                .push((self.rule.name.clone(), l, r));
-            return vec![];
-        }
-        let merged = egraph.union(eclass, new);
-        if let Some(k) = self.key(egraph, eclass, subst) {
+        let merged = self.apply_match(egraph, eclass, subst);
+        // Whatever the outcome (conditions false, no computed attribute, ill-typed, merged),
+        // it depends only on the metas of the match's classes, which no longer change.
+        if let Some(k) = self.key(egraph, eclass, subst).or(key) {
             self.done.lock().unwrap().insert(k);
         }
         if merged {
