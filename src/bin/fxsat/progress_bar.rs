@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Show nothing before a phase has run this long.
+/// Show nothing before a phase has run this long (`FXSAT_PROGRESS_AFTER`, seconds, overrides).
 const DELAY: Duration = Duration::from_secs(1);
 /// Redraw at most this often.
 const EVERY: Duration = Duration::from_millis(100);
@@ -23,6 +23,11 @@ pub fn stderr_bar() -> Progress {
     if !std::io::stderr().is_terminal() {
         return Progress::default();
     }
+    let delay = std::env::var("FXSAT_PROGRESS_AFTER")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map_or(DELAY, Duration::from_secs_f64);
     let state = Mutex::new(State {
         phase: None,
         start: Instant::now(),
@@ -46,7 +51,7 @@ pub fn stderr_bar() -> Progress {
             s.start = now;
             s.last_draw = None;
         }
-        if now.duration_since(s.start) < DELAY
+        if now.duration_since(s.start) < delay
             || s.last_draw.is_some_and(|t| now.duration_since(t) < EVERY)
         {
             return;
