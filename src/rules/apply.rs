@@ -45,6 +45,9 @@ pub struct RuleLog {
     pub ill_typed: Vec<(String, String)>,
 }
 
+/// A match as `[class, vars...]`: inline up to 8 ids, so most keys allocate nothing.
+type MatchKey = smallvec::SmallVec<[Id; 8]>;
+
 /// The applier of one rule.
 pub struct RuleApplier {
     rule: Rule,
@@ -63,7 +66,7 @@ pub struct RuleApplier {
     /// the right side's type), which do not change once valid; after a merge, applying it again
     /// adds no e-node and unions nothing. So a match seen again is skipped: saturation re-finds
     /// every old match in every iteration, and re-applying them was most of its time.
-    done: Mutex<HashSet<Vec<Id>>>,
+    done: Mutex<HashSet<MatchKey>>,
 }
 
 impl RuleApplier {
@@ -126,20 +129,23 @@ impl RuleApplier {
         egraph.union(eclass, new)
     }
 
-    /// `[class, vars...]`, canonical; `None` if a class's meta is invalid (it may still change).
-    fn key(&self, egraph: &FxEGraph, eclass: Id, subst: &Subst) -> Option<Vec<Id>> {
-        let mut key = Vec::with_capacity(self.vars.len() + 1);
+    /// `[class, vars...]`, canonical ids now.
+    fn key(&self, egraph: &FxEGraph, eclass: Id, subst: &Subst) -> Option<MatchKey> {
+        let mut key = MatchKey::new();
         key.push(egraph.find(eclass));
         for v in &self.vars {
             key.push(egraph.find(*subst.get(*v)?));
         }
-        if key
-            .iter()
-            .any(|&id| matches!(egraph[id].data.meta, Meta::Invalid(_)))
-        {
-            return None;
-        }
         Some(key)
+    }
+
+    /// No class of the key has an invalid meta (an invalid meta may still become valid, and
+    /// with it the outcome of the match; a valid one never changes). Checked only when a key
+    /// is stored: a key that holds an invalid meta now held it at every earlier time too, so
+    /// it was never stored, and looking it up misses without the check.
+    fn settled(egraph: &FxEGraph, key: &MatchKey) -> bool {
+        key.iter()
+            .all(|&id| !matches!(egraph[id].data.meta, Meta::Invalid(_)))
     }
 
     fn nodes(&self, egraph: &FxEGraph) -> usize {
@@ -228,10 +234,9 @@ impl Applier<Lang, crate::egraph::FxAnalysis> for RuleApplier {
         _ast: Option<&PatternAst<Lang>>,
         _name: Symbol,
     ) -> Vec<Id> {
-        let key = self.key(egraph, eclass, subst);
-        if key
-            .as_ref()
-            .is_some_and(|k| self.done.lock().unwrap().contains(k))
+        if self
+            .key(egraph, eclass, subst)
+            .is_some_and(|k| self.done.lock().unwrap().contains(&k))
         {
             return vec![];
         }
@@ -244,8 +249,10 @@ impl Applier<Lang, crate::egraph::FxAnalysis> for RuleApplier {
         let merged = self.apply_match(egraph, eclass, subst);
         // Whatever the outcome (conditions false, no computed attribute, ill-typed, merged),
         // it depends only on the metas of the match's classes, which no longer change.
-        if let Some(k) = self.key(egraph, eclass, subst).or(key) {
-            self.done.lock().unwrap().insert(k);
+        if let Some(k) = self.key(egraph, eclass, subst) {
+            if Self::settled(egraph, &k) {
+                self.done.lock().unwrap().insert(k);
+            }
         }
         if merged {
             vec![eclass]
