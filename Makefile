@@ -7,7 +7,7 @@ VENV_PY = $(shell bash python/venv.sh)
 FXSAT   = target/release/fxsat
 DEMO    = tests/fixtures/gpt2.forward.json
 
-.PHONY: build demo test rust-test py-test lint bench fixtures op-cases check-rules pad-sweep
+.PHONY: build demo test rust-test py-test lint bench bench-scale scale-compare scale-fixtures fixtures op-cases check-rules pad-sweep
 
 build:
 	cargo build --release --locked
@@ -33,6 +33,18 @@ test: lint rust-test py-test
 bench:
 	cargo bench --bench pipeline
 	cargo bench --bench partition
+
+# The whole pipeline on the LLaMA scaling fixtures (1-64 layers): criterion, then the
+# per-phase table; scale-compare times PyTorch on the same graphs in the same run.
+bench-scale: build
+	cargo bench --bench scale
+	$(FXSAT) bench
+
+scale-compare: build
+	$(VENV_PY) python/scale_compare.py --markdown
+
+scale-fixtures:
+	$(VENV_PY) python/gen_scale_fixtures.py
 
 fixtures:
 	cd python && $(VENV_PY) gen_fixtures.py

@@ -28,6 +28,7 @@ pub mod ops;
 pub mod pad_sweep;
 pub mod partition;
 pub mod pipeline;
+pub mod progress;
 pub mod rules;
 pub mod saturate;
 pub mod stats;

@@ -3,10 +3,11 @@
 use crate::cost::{Model, Profile};
 use crate::egraph::{build, to_graph, BuildOptions, Template};
 use crate::error::Result;
-use crate::extract::{dag_cost, extract, greedy, ExtractOptions};
+use crate::extract::{dag_cost, extract_with, greedy, ExtractOptions};
 use crate::ir::Graph;
+use crate::progress::Progress;
 use crate::rules::{default_rules, Rule};
-use crate::saturate::{saturate, Limits, SatReport};
+use crate::saturate::{saturate_with, Limits, SatReport};
 use indexmap::IndexMap;
 use std::time::Instant;
 
@@ -49,6 +50,8 @@ pub struct Options {
     /// Assumptions about the inputs that the caller asserts, enabling the rules that need
     /// them (e.g. `no-fully-masked-rows`).
     pub assume: Vec<String>,
+    /// Progress of saturation and extraction (default: reported nowhere).
+    pub progress: Progress,
 }
 
 impl Default for Options {
@@ -62,6 +65,7 @@ impl Default for Options {
             file: "<input>".into(),
             extract: ExtractOptions::default(),
             assume: Vec::new(),
+            progress: Progress::default(),
         }
     }
 }
@@ -203,11 +207,12 @@ pub fn optimize(graph: &Graph, opts: &Options) -> Result<Optimized> {
     let t_import = t0.elapsed().as_secs_f64();
 
     let t1 = Instant::now();
-    let (egraph, sat): (_, SatReport) = saturate(built.egraph, &rules, &opts.limits)?;
+    let (egraph, sat): (_, SatReport) =
+        saturate_with(built.egraph, &rules, &opts.limits, &opts.progress)?;
     let t_sat = t1.elapsed().as_secs_f64();
 
     let t2 = Instant::now();
-    let ex = extract(&egraph, &model, &roots, &opts.extract);
+    let ex = extract_with(&egraph, &model, &roots, &opts.extract, &opts.progress);
     let out = to_graph(
         &egraph,
         &ex.selection,

@@ -3,7 +3,8 @@
 
 use crate::egraph::{FxAnalysis, FxEGraph, Lang};
 use crate::error::{Error, Result};
-use crate::rules::{Rule, RuleApplier, RuleLog};
+use crate::progress::{Phase, Progress};
+use crate::rules::{NodeCount, Rule, RuleApplier, RuleLog};
 use egg::{
     BackoffScheduler, MultiPattern, Rewrite, RewriteScheduler, Runner, SearchMatches, StopReason,
     Symbol,
@@ -67,13 +68,25 @@ pub fn saturate(
     rules: &[Rule],
     limits: &Limits,
 ) -> Result<(FxEGraph, SatReport)> {
+    saturate_with(egraph, rules, limits, &Progress::default())
+}
+
+/// [`saturate`], reporting each iteration to `progress`.
+pub fn saturate_with(
+    egraph: FxEGraph,
+    rules: &[Rule],
+    limits: &Limits,
+    progress: &Progress,
+) -> Result<(FxEGraph, SatReport)> {
     let log = Arc::new(Mutex::new(RuleLog::default()));
+    let count = Arc::new(NodeCount::default());
     let deadline = std::time::Instant::now() + limits.time;
     let mut multi = HashSet::new();
     let rewrites: Vec<Rewrite<Lang, FxAnalysis>> = rules
         .iter()
         .map(|r| {
-            let applier = RuleApplier::new(r.clone(), limits.nodes, deadline, log.clone());
+            let applier = RuleApplier::new(r.clone(), limits.nodes, deadline, log.clone())
+                .with_node_count(count.clone());
             let rw = if r.with.is_empty() {
                 Rewrite::new(r.name.clone(), r.lhs.clone(), applier)
             } else {
@@ -88,8 +101,26 @@ pub fn saturate(
         multi,
         limits: limits.clone(),
     };
+    let hook_count = count.clone();
+    let hook_progress = progress.clone();
+    let max_iter = limits.iterations;
     let runner = Runner::default()
         .with_egraph(egraph)
+        .with_hook(move |runner| {
+            // Every iteration starts on a rebuilt e-graph: take its e-node count once here.
+            hook_count.reset(&runner.egraph);
+            if hook_progress.is_enabled() {
+                let i = runner.iterations.len();
+                let detail = format!(
+                    "iteration {}: {} e-nodes, {} e-classes",
+                    i + 1,
+                    runner.egraph.total_size(),
+                    runner.egraph.number_of_classes()
+                );
+                hook_progress.step(Phase::Saturate, i, max_iter, &detail);
+            }
+            Ok(())
+        })
         .with_node_limit(limits.nodes)
         .with_iter_limit(limits.iterations)
         .with_time_limit(limits.time)
@@ -110,6 +141,7 @@ pub fn saturate(
         Some(StopReason::Other(s)) => s.clone(),
         None => "none".to_string(),
     };
+    progress.finish(Phase::Saturate);
     let log = log.lock().unwrap();
     if let Some((rule, l, r)) = log.refused.first() {
         return Err(Error::UnsoundMerge {

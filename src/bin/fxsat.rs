@@ -11,6 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+#[path = "fxsat/bench.rs"]
+mod bench;
+#[path = "fxsat/progress_bar.rs"]
+mod progress_bar;
+
 /// Equality-saturation optimizer for PyTorch aten graphs (FX-JSON in, FX-JSON out).
 #[derive(Parser)]
 #[command(name = "fxsat", version, about, long_about = None)]
@@ -115,6 +120,43 @@ enum Cmd {
         /// Cost-model profile: cpu, a100, h100, or a JSON file.
         #[arg(long, default_value = "h100")]
         device: String,
+    },
+    /// Time the whole pipeline (read → build e-graph → saturate → extract → partition →
+    /// export) on each graph: per-phase medians, e-graph sizes, peak RSS.
+    ///
+    /// Without FILES, runs the scaling fixtures tests/fixtures/scale/llama{1,4,16,32,64}
+    /// (made by python/gen_scale_fixtures.py).
+    Bench {
+        /// Graphs to run (FX-JSON; `.json.gz` is read gunzipped).
+        files: Vec<PathBuf>,
+        /// Which scaling fixtures to run when no FILES are given.
+        #[arg(long, value_enum, default_value = "joint")]
+        family: bench::Family,
+        /// Directory of the scaling fixtures.
+        #[arg(long, default_value = "tests/fixtures/scale")]
+        dir: PathBuf,
+        /// Timed runs per graph.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Untimed runs per graph first.
+        #[arg(long, default_value_t = 1)]
+        warmup: usize,
+        /// Memory budget of the partition of joint graphs.
+        #[arg(long, default_value_t = 1.0)]
+        budget: f64,
+        /// Device the result runs on (picks the cost profile).
+        #[arg(long, value_enum, default_value = "cpu")]
+        target: TargetArg,
+        /// Print a Markdown table.
+        #[arg(long)]
+        markdown: bool,
+        /// Write every sample and the medians as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Assert a property of the inputs, as for `optimize` (e.g. `no-fully-masked-rows`:
+        /// lets the masked attention blocks of joint graphs fuse).
+        #[arg(long, value_name = "NAME")]
+        assume: Vec<String>,
     },
     /// Partition a joint graph into PREFIX.fw.json and PREFIX.bw.json (min-cut
     /// rematerialization under a memory budget).
@@ -245,6 +287,7 @@ fn run(cmd: Cmd) -> Result<()> {
                 trust_meta,
                 assume,
                 file: input.display().to_string(),
+                progress: progress_bar::stderr_bar(),
                 ..Options::default()
             };
             let mut out = optimize(&graph, &opts)?;
@@ -283,6 +326,52 @@ fn run(cmd: Cmd) -> Result<()> {
                     .with_context(|| format!("writing {}", path.display()))?;
             }
             Ok(())
+        }
+        Cmd::Bench {
+            files,
+            family,
+            dir,
+            runs,
+            warmup,
+            budget,
+            target,
+            markdown,
+            json,
+            assume,
+        } => {
+            let target = match target {
+                TargetArg::Cpu => Target::Cpu,
+                TargetArg::Cuda => Target::Cuda,
+            };
+            anyhow::ensure!(runs > 0, "--runs must be at least 1");
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&budget),
+                "--budget must be in [0, 1], got {budget}"
+            );
+            let files = if files.is_empty() {
+                bench::family(&dir, family)
+            } else {
+                files
+            };
+            let args = bench::BenchArgs {
+                files,
+                runs,
+                warmup,
+                options: Options {
+                    target,
+                    rules: Some(fxsat::rules::default_rules()?),
+                    assume,
+                    ..Options::default()
+                },
+                partition: fxsat::PartitionOptions {
+                    budget,
+                    target,
+                    ..fxsat::PartitionOptions::default()
+                },
+                markdown,
+                json,
+            };
+            bench::run(&args)
         }
         Cmd::Stats {
             input,

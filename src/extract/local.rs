@@ -4,7 +4,7 @@
 //! the cycle check cheap (a full search only when the positions cannot decide).
 
 use egg::{Id, Language};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::egraph::{FxEGraph, Lang};
 
@@ -31,9 +31,9 @@ impl<'a> Dag<'a> {
             eg,
             choice,
             cost_of,
-            refc: HashMap::new(),
+            refc: HashMap::default(),
             cost: 0.0,
-            pos: HashMap::new(),
+            pos: HashMap::default(),
         };
         for &r in roots {
             d.add_ref(eg.find(r));
@@ -115,7 +115,7 @@ impl<'a> Dag<'a> {
                 _ => stack.push(c),
             }
         }
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = rustc_hash::FxHashSet::default();
         while let Some(id) = stack.pop() {
             if id == class {
                 return true;
@@ -156,8 +156,9 @@ impl<'a> Dag<'a> {
         }
     }
 
-    /// One pass over the selected classes; returns whether anything improved.
-    pub(super) fn improve(&mut self, roots: &[Id]) -> bool {
+    /// One pass over the selected classes; returns whether anything improved. `report(done,
+    /// total)` is called every few hundred classes.
+    pub(super) fn improve(&mut self, roots: &[Id], report: &dyn Fn(usize, usize)) -> bool {
         let mut classes: Vec<Id> = self
             .refc
             .keys()
@@ -166,7 +167,11 @@ impl<'a> Dag<'a> {
             .collect();
         classes.sort();
         let mut improved = false;
-        for class in classes {
+        let total = classes.len();
+        for (k, class) in classes.into_iter().enumerate() {
+            if k % 256 == 0 {
+                report(k, total);
+            }
             if !self.refc.contains_key(&class) {
                 continue;
             }

@@ -9,10 +9,11 @@
 
 use crate::cost::Model;
 use crate::egraph::{FxEGraph, Lang, Selection};
+use crate::progress::{Phase, Progress};
 mod local;
 
 use egg::{Id, Language};
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// Extraction result.
 #[derive(Debug)]
@@ -45,7 +46,7 @@ struct Costs {
 
 impl Costs {
     fn new(eg: &FxEGraph, model: &Model) -> Costs {
-        let mut node = HashMap::new();
+        let mut node = HashMap::default();
         for class in eg.classes() {
             for (i, n) in class.nodes.iter().enumerate() {
                 node.insert((class.id, i), model.node_cost(eg, class.id, n));
@@ -62,7 +63,7 @@ pub fn greedy(eg: &FxEGraph, model: &Model) -> Selection {
 }
 
 fn greedy_with(eg: &FxEGraph, costs: &Costs) -> Selection {
-    let mut best: HashMap<Id, (f64, usize)> = HashMap::new();
+    let mut best: HashMap<Id, (f64, usize)> = HashMap::default();
     let mut classes: Vec<&egg::EClass<Lang, _>> = eg.classes().collect();
     classes.sort_by_key(|c| c.id);
     loop {
@@ -106,7 +107,7 @@ fn greedy_with(eg: &FxEGraph, costs: &Costs) -> Selection {
 
 /// DAG cost of a selection from `roots`, or `None` if it has a cycle or misses a class.
 pub fn dag_cost(eg: &FxEGraph, model: &Model, sel: &Selection, roots: &[Id]) -> Option<f64> {
-    let mut cache = HashMap::new();
+    let mut cache = HashMap::default();
     dag_cost_cached(eg, sel, roots, &mut |id, n| {
         *cache
             .entry((id, n.clone()))
@@ -121,7 +122,7 @@ fn dag_cost_cached(
     cost: &mut impl FnMut(Id, &Lang) -> f64,
 ) -> Option<f64> {
     // Iterative DFS with colours: 1 = on the stack, 2 = done.
-    let mut colour: HashMap<Id, u8> = HashMap::new();
+    let mut colour: HashMap<Id, u8> = HashMap::default();
     let mut total = 0.0;
     for &r in roots {
         let mut stack = vec![(eg.find(r), false)];
@@ -154,6 +155,29 @@ fn dag_cost_cached(
 
 /// Extracts the selection for `roots`.
 pub fn extract(eg: &FxEGraph, model: &Model, roots: &[Id], opts: &ExtractOptions) -> Extracted {
+    extract_with(eg, model, roots, opts, &Progress::default())
+}
+
+/// [`extract`], reporting the local search's progress to `progress`.
+pub fn extract_with(
+    eg: &FxEGraph,
+    model: &Model,
+    roots: &[Id],
+    opts: &ExtractOptions,
+    progress: &Progress,
+) -> Extracted {
+    let out = extract_inner(eg, model, roots, opts, progress);
+    progress.finish(Phase::Extract);
+    out
+}
+
+fn extract_inner(
+    eg: &FxEGraph,
+    model: &Model,
+    roots: &[Id],
+    opts: &ExtractOptions,
+    progress: &Progress,
+) -> Extracted {
     let costs = Costs::new(eg, model);
     let sel = greedy_with(eg, &costs);
     let cost_of = |id: Id, i: usize| costs.node[&(id, i)];
@@ -181,8 +205,14 @@ pub fn extract(eg: &FxEGraph, model: &Model, roots: &[Id], opts: &ExtractOptions
         .collect();
     let sel_greedy = sel;
     let mut dag = local::Dag::new(eg, choice, &cost_of, roots);
-    for _ in 0..opts.rounds {
-        let single = dag.improve(roots);
+    for round in 0..opts.rounds {
+        let report = |done: usize, total: usize| {
+            if progress.is_enabled() {
+                let detail = format!("local search, round {}/{}", round + 1, opts.rounds);
+                progress.step(Phase::Extract, done, total, &detail);
+            }
+        };
+        let single = dag.improve(roots, &report);
         let groups = dag.improve_groups(roots);
         if !single && !groups {
             break;
@@ -219,7 +249,7 @@ pub fn extract(eg: &FxEGraph, model: &Model, roots: &[Id], opts: &ExtractOptions
 
 /// Classes reachable from `roots` under `sel`, in a stable order.
 fn reachable(eg: &FxEGraph, sel: &Selection, roots: &[Id]) -> Vec<Id> {
-    let mut seen = HashSet::new();
+    let mut seen = HashSet::default();
     let mut order = Vec::new();
     let mut stack: Vec<Id> = roots.iter().rev().map(|&r| eg.find(r)).collect();
     while let Some(id) = stack.pop() {

@@ -9,11 +9,28 @@ use std::path::Path;
 /// Largest number of elements a tensor may claim (2^48): anything bigger is a corrupt file.
 const MAX_NUMEL: u128 = 1 << 48;
 
-/// Reads an FX-JSON file.
+/// Reads an FX-JSON file; a name ending in `.gz` is gunzipped first.
 pub fn read_file(path: &Path) -> Result<Graph> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+    let io_err = |source| Error::Io {
         path: path.to_path_buf(),
         source,
+    };
+    let bytes = std::fs::read(path).map_err(io_err)?;
+    let bytes = if path.extension().is_some_and(|e| e == "gz") {
+        use std::io::Read;
+        let mut out = Vec::with_capacity(bytes.len() * 16);
+        flate2::read::MultiGzDecoder::new(&bytes[..])
+            .read_to_end(&mut out)
+            .map_err(io_err)?;
+        out
+    } else {
+        bytes
+    };
+    let text = String::from_utf8(bytes).map_err(|e| {
+        io_err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8: {e}"),
+        ))
     })?;
     read_str(&text, &path.display().to_string())
 }

@@ -6,7 +6,36 @@ use super::{CondArg, Rhs, Rule};
 use crate::egraph::{add_arg, Facts, FxEGraph, Lang};
 use crate::ops::Meta;
 use egg::{Applier, Id, PatternAst, Subst, Symbol, Var};
+use rustc_hash::FxHashSet as HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+
+/// The e-graph's e-node count during an iteration, without walking every class on each
+/// application: [`reset`](NodeCount::reset) at the start of an iteration (a runner hook), then
+/// the count is the count then plus the e-nodes added since (the hash-cons grows by one per new
+/// e-node; unions do not change the count until the next rebuild). Exactly
+/// `egraph.total_number_of_nodes()` between a reset and the next rebuild.
+#[derive(Debug, Default)]
+pub struct NodeCount {
+    base: AtomicUsize,
+    memo: AtomicUsize,
+}
+
+impl NodeCount {
+    /// Takes the count of `egraph` now.
+    pub fn reset(&self, egraph: &FxEGraph) {
+        self.base
+            .store(egraph.total_number_of_nodes(), Ordering::Relaxed);
+        self.memo.store(egraph.total_size(), Ordering::Relaxed);
+    }
+
+    /// The e-nodes of `egraph` now (it must not have been rebuilt since the reset).
+    pub fn get(&self, egraph: &FxEGraph) -> usize {
+        let base = self.base.load(Ordering::Relaxed);
+        let memo = self.memo.load(Ordering::Relaxed);
+        base + egraph.total_size().saturating_sub(memo)
+    }
+}
 
 /// What happened while rules were applied: unsound merges that were refused, per rule.
 #[derive(Debug, Default)]
@@ -17,6 +46,9 @@ pub struct RuleLog {
     pub ill_typed: Vec<(String, String)>,
 }
 
+/// A match as `[class, vars...]`: inline up to 8 ids, so most keys allocate nothing.
+type MatchKey = smallvec::SmallVec<[Id; 8]>;
+
 /// The applier of one rule.
 pub struct RuleApplier {
     rule: Rule,
@@ -26,6 +58,29 @@ pub struct RuleApplier {
     /// No application after this instant, so the time limit holds inside an iteration too.
     deadline: std::time::Instant,
     log: Arc<Mutex<RuleLog>>,
+    /// Kept e-node count; `None`: count the e-graph's classes on each application.
+    count: Option<Arc<NodeCount>>,
+    /// The left side's variables, in the order of the keys of `done`.
+    vars: Vec<Var>,
+    /// Matches already applied: `[class, vars...]` as canonical ids at that time. The outcome
+    /// of a match depends only on the metas of its classes (conditions, computed attributes,
+    /// the right side's type), which do not change once valid; after a merge, applying it again
+    /// adds no e-node and unions nothing. So a match seen again is skipped: saturation re-finds
+    /// every old match in every iteration, and re-applying them was most of its time.
+    done: Mutex<HashSet<MatchKey>>,
+    /// Whether a condition or computed attribute reads the analysis's facts (which grow when
+    /// classes merge): such a rule's outcomes are not settled, and are never skipped.
+    reads_facts: bool,
+}
+
+fn rhs_reads_facts(rhs: &Rhs) -> bool {
+    match rhs {
+        Rhs::Var(_) => false,
+        Rhs::Node(_, c) => c.iter().any(rhs_reads_facts),
+        Rhs::Compute(f, c) => {
+            matches!(f, super::registry::ComputedRef::Env(_)) || c.iter().any(rhs_reads_facts)
+        }
+    }
 }
 
 impl RuleApplier {
@@ -38,12 +93,92 @@ impl RuleApplier {
         log: Arc<Mutex<RuleLog>>,
     ) -> Self {
         let rhs_size = rhs_bound(&rule.rhs);
+        let vars = rule.vars();
+        let reads_facts = rule
+            .conds
+            .iter()
+            .any(|c| matches!(c.cond, super::registry::CondRef::Env(_)))
+            || rhs_reads_facts(&rule.rhs);
         RuleApplier {
+            vars,
+            reads_facts,
+            done: Mutex::new(HashSet::default()),
             rule,
             node_limit,
             rhs_size,
             deadline,
             log,
+            count: None,
+        }
+    }
+
+    /// Reads the e-node count from `count` (which the caller resets at the start of every
+    /// iteration) instead of summing over every class on each application.
+    pub fn with_node_count(mut self, count: Arc<NodeCount>) -> Self {
+        self.count = Some(count);
+        self
+    }
+
+    /// Checks the conditions, adds the right side and merges it into `eclass`; whether the
+    /// merge changed the e-graph.
+    fn apply_match(&self, egraph: &mut FxEGraph, eclass: Id, subst: &Subst) -> bool {
+        if !self.conditions_hold(egraph, subst) {
+            return false;
+        }
+        // A multi-pattern rule's right side goes to its left side's class, not to the class
+        // where egg's search of the joined patterns started.
+        let eclass = if self.rule.with.is_empty() {
+            eclass
+        } else {
+            egraph.find(subst[crate::saturate::multi_root()])
+        };
+        let Some(new) = self.instantiate(egraph, subst, &self.rule.rhs) else {
+            return false;
+        };
+        let (left, right) = (&egraph[eclass].data.meta, &egraph[new].data.meta);
+        if let Meta::Invalid(why) = right {
+            self.log
+                .lock()
+                .unwrap()
+                .ill_typed
+                .push((self.rule.name.clone(), why.clone()));
+            return false;
+        }
+        if !left.same_as(right) {
+            let (l, r) = (left.clone(), right.clone());
+            self.log
+                .lock()
+                .unwrap()
+                .refused
+                .push((self.rule.name.clone(), l, r));
+            return false;
+        }
+        egraph.union(eclass, new)
+    }
+
+    /// `[class, vars...]`, canonical ids now.
+    fn key(&self, egraph: &FxEGraph, eclass: Id, subst: &Subst) -> Option<MatchKey> {
+        let mut key = MatchKey::new();
+        key.push(egraph.find(eclass));
+        for v in &self.vars {
+            key.push(egraph.find(*subst.get(*v)?));
+        }
+        Some(key)
+    }
+
+    /// No class of the key has an invalid meta (an invalid meta may still become valid, and
+    /// with it the outcome of the match; a valid one never changes). Checked only when a key
+    /// is stored: a key that holds an invalid meta now held it at every earlier time too, so
+    /// it was never stored, and looking it up misses without the check.
+    fn settled(egraph: &FxEGraph, key: &MatchKey) -> bool {
+        key.iter()
+            .all(|&id| !matches!(egraph[id].data.meta, Meta::Invalid(_)))
+    }
+
+    fn nodes(&self, egraph: &FxEGraph) -> usize {
+        match &self.count {
+            Some(c) => c.get(egraph),
+            None => egraph.total_number_of_nodes(),
         }
     }
 
@@ -143,41 +278,27 @@ impl Applier<Lang, crate::egraph::FxAnalysis> for RuleApplier {
         _ast: Option<&PatternAst<Lang>>,
         _name: Symbol,
     ) -> Vec<Id> {
-        if egraph.total_number_of_nodes() + self.rhs_size > self.node_limit
-            || std::time::Instant::now() > self.deadline
-            || !self.conditions_hold(egraph, subst)
+        if self
+            .key(egraph, eclass, subst)
+            .is_some_and(|k| self.done.lock().unwrap().contains(&k))
         {
             return vec![];
         }
-        // A multi-pattern rule's right side goes to its left side's class, not to the class
-        // where egg's search of the joined patterns started.
-        let eclass = if self.rule.with.is_empty() {
-            eclass
-        } else {
-            egraph.find(subst[crate::saturate::multi_root()])
-        };
-        let Some(new) = self.instantiate(egraph, subst, &self.rule.rhs) else {
-            return vec![];
-        };
-        let (left, right) = (&egraph[eclass].data.meta, &egraph[new].data.meta);
-        if let Meta::Invalid(why) = right {
-            self.log
-                .lock()
-                .unwrap()
-                .ill_typed
-                .push((self.rule.name.clone(), why.clone()));
+        if self.nodes(egraph) + self.rhs_size > self.node_limit
+            || std::time::Instant::now() > self.deadline
+        {
+            // Not marked done: the match may apply in a later run with more room.
             return vec![];
         }
-        if !left.same_as(right) {
-            let (l, r) = (left.clone(), right.clone());
-            self.log
-                .lock()
-                .unwrap()
-                .refused
-                .push((self.rule.name.clone(), l, r));
-            return vec![];
+        let merged = self.apply_match(egraph, eclass, subst);
+        // Whatever the outcome (conditions false, no computed attribute, ill-typed, merged),
+        // it depends only on the metas of the match's classes, which no longer change.
+        if let Some(k) = self.key(egraph, eclass, subst) {
+            if !self.reads_facts && Self::settled(egraph, &k) {
+                self.done.lock().unwrap().insert(k);
+            }
         }
-        if egraph.union(eclass, new) {
+        if merged {
             vec![eclass]
         } else {
             vec![]
@@ -185,7 +306,7 @@ impl Applier<Lang, crate::egraph::FxAnalysis> for RuleApplier {
     }
 
     fn vars(&self) -> Vec<Var> {
-        self.rule.vars()
+        self.vars.clone()
     }
 }
 

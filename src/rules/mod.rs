@@ -35,7 +35,7 @@ use egg::{ENodeOrVar, Id, Pattern, PatternAst, RecExpr, Var};
 use sexp::{read_forms, Sexp, Span};
 use std::path::Path;
 
-pub use apply::{RuleApplier, RuleLog};
+pub use apply::{NodeCount, RuleApplier, RuleLog};
 pub use env_registry::padded_length;
 
 impl Rule {

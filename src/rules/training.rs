@@ -157,9 +157,11 @@ pub const COMPUTED: &[Computed] = &[
             let s = scores_of(a[0].tensor()?, a[1].tensor()?)?;
             Some(Arg::List(s.into_iter().map(Arg::Int).collect()))
         },
-    },Computed {
-    name: "dtype-of",
-    arity: 1,
-    doc: "the dtype of tensor ?x",
-    eval: |a| Some(Arg::Dtype(a[0].tensor()?.dtype)),
-}];
+    },
+    Computed {
+        name: "dtype-of",
+        arity: 1,
+        doc: "the dtype of tensor ?x",
+        eval: |a| Some(Arg::Dtype(a[0].tensor()?.dtype)),
+    },
+];
