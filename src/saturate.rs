@@ -91,7 +91,10 @@ pub fn saturate_with(
                 Rewrite::new(r.name.clone(), r.lhs.clone(), applier)
             } else {
                 multi.insert(Symbol::from(&r.name));
-                Rewrite::new(r.name.clone(), multi_pattern(r), applier)
+                match JoinSearcher::new(r) {
+                    Some(j) => Rewrite::new(r.name.clone(), j, applier),
+                    None => Rewrite::new(r.name.clone(), multi_pattern(r), applier),
+                }
             };
             rw.map_err(|e| Error::Rules(vec![format!("{}: rule `{}`: {e}", r.origin, r.name)]))
         })
@@ -218,5 +221,168 @@ impl RewriteScheduler<Lang, FxAnalysis> for Scheduler {
     ) -> usize {
         self.inner
             .apply_rewrite(iteration, egraph, rewrite, matches)
+    }
+}
+
+/// The searcher of a multi-pattern rule: the left side is searched as usual; each `:with`
+/// pattern is then searched only at the classes a fixed number of parent steps above the
+/// class of a variable the left side has bound (the anchor), instead of at every class as
+/// egg's `MultiPattern` does, and joined on the shared variables. Binds `?__root` (the left
+/// side's class) and `?__withI` (each `:with` pattern's class) like [`multi_pattern`].
+struct JoinSearcher {
+    main: egg::Pattern<Lang>,
+    /// Each `:with` pattern, its anchor variable and the anchor's depth in it.
+    with: Vec<(egg::Pattern<Lang>, egg::Var, usize)>,
+    vars: Vec<egg::Var>,
+}
+
+/// The depth of the shallowest occurrence of a variable of `bound` in `ast` (root 0).
+fn anchor(ast: &egg::PatternAst<Lang>, bound: &[egg::Var]) -> Option<(egg::Var, usize)> {
+    use egg::ENodeOrVar;
+    let nodes = ast.as_ref();
+    let mut best: Option<(egg::Var, usize)> = None;
+    let mut stack = vec![(egg::Id::from(nodes.len() - 1), 0usize)];
+    while let Some((id, d)) = stack.pop() {
+        match &nodes[usize::from(id)] {
+            ENodeOrVar::Var(v) if bound.contains(v) => {
+                if best.map_or(true, |(_, bd)| d < bd) {
+                    best = Some((*v, d));
+                }
+            }
+            ENodeOrVar::Var(_) => {}
+            ENodeOrVar::ENode(n) => {
+                for &c in egg::Language::children(n) {
+                    stack.push((c, d + 1));
+                }
+            }
+        }
+    }
+    best
+}
+
+use egg::Searcher as _;
+
+impl JoinSearcher {
+    /// `None` when a `:with` pattern shares no variable with what comes before it.
+    fn new(r: &Rule) -> Option<Self> {
+        let main = r.lhs.clone();
+        let mut bound = main.vars();
+        let mut with = Vec::new();
+        for w in &r.with {
+            let (v, d) = anchor(w, &bound)?;
+            let p = egg::Pattern::new(w.clone());
+            for x in p.vars() {
+                if !bound.contains(&x) {
+                    bound.push(x);
+                }
+            }
+            with.push((p, v, d));
+        }
+        let mut vars = bound;
+        vars.push(multi_root());
+        for i in 0..with.len() {
+            vars.push(format!("?__with{i}").parse().expect("a valid variable"));
+        }
+        Some(JoinSearcher { main, with, vars })
+    }
+
+    /// Classes `depth` parent steps above `id`, canonical, sorted.
+    fn ancestors(egraph: &FxEGraph, id: egg::Id, depth: usize) -> Vec<egg::Id> {
+        let mut level = vec![egraph.find(id)];
+        for _ in 0..depth {
+            let mut next: Vec<egg::Id> = level
+                .iter()
+                .flat_map(|&c| egraph[c].parents().map(|p| egraph.find(p)))
+                .collect();
+            next.sort();
+            next.dedup();
+            level = next;
+        }
+        level
+    }
+
+    fn extend(&self, egraph: &FxEGraph, root: egg::Id, subst: egg::Subst) -> Vec<egg::Subst> {
+        let mut partial = vec![subst];
+        partial[0].insert(multi_root(), root);
+        for (i, (p, v, d)) in self.with.iter().enumerate() {
+            let wvar: egg::Var = format!("?__with{i}").parse().expect("a valid variable");
+            let mut next = Vec::new();
+            for s in &partial {
+                for c in Self::ancestors(egraph, s[*v], *d) {
+                    let Some(m) = p.search_eclass(egraph, c) else {
+                        continue;
+                    };
+                    for ws in m.substs {
+                        let agrees = p.vars().iter().all(|x| match s.get(*x) {
+                            Some(&y) => egraph.find(y) == egraph.find(ws[*x]),
+                            None => true,
+                        });
+                        if agrees {
+                            let mut joined = s.clone();
+                            for x in p.vars() {
+                                if joined.get(x).is_none() {
+                                    joined.insert(x, ws[x]);
+                                }
+                            }
+                            joined.insert(wvar, c);
+                            next.push(joined);
+                        }
+                    }
+                }
+            }
+            partial = next;
+        }
+        partial
+    }
+}
+
+impl egg::Searcher<Lang, FxAnalysis> for JoinSearcher {
+    fn search_eclass_with_limit(
+        &self,
+        egraph: &FxEGraph,
+        eclass: egg::Id,
+        limit: usize,
+    ) -> Option<SearchMatches<'_, Lang>> {
+        let m = self.main.search_eclass_with_limit(egraph, eclass, limit)?;
+        let substs: Vec<egg::Subst> = m
+            .substs
+            .into_iter()
+            .flat_map(|s| self.extend(egraph, eclass, s))
+            .take(limit)
+            .collect();
+        (!substs.is_empty()).then_some(SearchMatches {
+            eclass,
+            substs,
+            ast: None,
+        })
+    }
+
+    fn search_with_limit(&self, egraph: &FxEGraph, limit: usize) -> Vec<SearchMatches<'_, Lang>> {
+        let mut left = limit;
+        let mut out = Vec::new();
+        for m in self.main.search_with_limit(egraph, limit) {
+            if left == 0 {
+                break;
+            }
+            let substs: Vec<egg::Subst> = m
+                .substs
+                .into_iter()
+                .flat_map(|s| self.extend(egraph, m.eclass, s))
+                .take(left)
+                .collect();
+            left -= substs.len();
+            if !substs.is_empty() {
+                out.push(SearchMatches {
+                    eclass: m.eclass,
+                    substs,
+                    ast: None,
+                });
+            }
+        }
+        out
+    }
+
+    fn vars(&self) -> Vec<egg::Var> {
+        self.vars.clone()
     }
 }

@@ -236,25 +236,32 @@ impl<'a> Dag<'a> {
             // Parents that could read the switched classes instead of their own subgraph.
             let members: std::collections::HashSet<Id> = group.iter().map(|p| p.0).collect();
             let mut parents: Vec<(Id, usize)> = Vec::new();
-            for &class in self.refc.keys() {
-                if members.contains(&class) {
-                    continue;
-                }
-                let cur = self.choice[&class];
-                if self
-                    .children(class)
-                    .iter()
-                    .any(|c| members.contains(&self.eg.find(*c)))
-                {
-                    continue;
-                }
-                if let Some(i) = self.eg[class].nodes.iter().position(|n| {
-                    n.children()
+            let mut seen = std::collections::HashSet::new();
+            for &m in &members {
+                for p in self.eg[m].parents() {
+                    let class = self.eg.find(p);
+                    if members.contains(&class)
+                        || !self.refc.contains_key(&class)
+                        || !seen.insert(class)
+                    {
+                        continue;
+                    }
+                    let cur = self.choice[&class];
+                    if self
+                        .children(class)
                         .iter()
                         .any(|c| members.contains(&self.eg.find(*c)))
-                }) {
-                    if i != cur {
-                        parents.push((class, i));
+                    {
+                        continue;
+                    }
+                    if let Some(i) = self.eg[class].nodes.iter().position(|n| {
+                        n.children()
+                            .iter()
+                            .any(|c| members.contains(&self.eg.find(*c)))
+                    }) {
+                        if i != cur {
+                            parents.push((class, i));
+                        }
                     }
                 }
             }
