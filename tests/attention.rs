@@ -250,3 +250,44 @@ fn joint_fixtures_fuse_forward_and_backward_together() {
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A learned additive bias (T5-style position bias, `tests/fixtures/train/`) gets a gradient,
+/// which SDPA's CPU backward does not return: under the assumption, q, k and v take their
+/// gradients from the fused pair while the bias's is still computed from the softmax backward
+/// (numbers: python/tests/test_optimized_fixtures.py).
+#[test]
+fn a_learned_bias_keeps_its_own_gradient() {
+    let path = common::fixture_dir().join("train/attn_learned_bias.joint.json");
+    let g = common::load(&path);
+    let run = |assume: Vec<String>| {
+        optimize(
+            &g,
+            &Options {
+                assume,
+                ..Options::default()
+            },
+        )
+        .unwrap()
+        .graph
+    };
+    let fwd = "aten._scaled_dot_product_flash_attention_for_cpu.default";
+    let bwd = "aten._scaled_dot_product_flash_attention_for_cpu_backward.default";
+    let plain = run(vec![]);
+    assert_eq!(
+        common::count_target(&plain, fwd),
+        0,
+        "a mask needs the assumption"
+    );
+    let out = run(vec!["no-fully-masked-rows".into()]);
+    assert_eq!(common::count_target(&out, fwd), 1);
+    assert_eq!(common::count_target(&out, bwd), 1);
+    // Outputs: forward result, then the gradients of k, q, bias, v (AOTAutograd's order). The
+    // bias gradient is a reduction of the scores' gradient, not an output of the kernel.
+    let bias_grad = out.outputs[3].expect("bias gradient");
+    let node = &out.nodes[bias_grad.index()];
+    assert_eq!(node.target(), Some("aten.sum.dim_IntList"), "{node:?}");
+    assert_eq!(
+        common::count_target(&out, "aten._softmax_backward_data.default"),
+        1
+    );
+}

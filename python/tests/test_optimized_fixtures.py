@@ -162,3 +162,22 @@ def test_neg_inf_fills_keep_nan_rows(file, tmp_path):
     for rng in ([lo, lo + 1], [hi - 1, hi], [lo, hi]):
         res = compare(src, out, seed=0, atol=1e-10, rtol=1e-9, f64=True, int_inputs={name: rng})
         assert res.ok, f"{name} in {rng}:\n" + "\n".join(res.lines)
+
+
+def test_learned_bias_gradient_under_the_assumption(tmp_path):
+    """tests/fixtures/train/attn_learned_bias.joint.json: the additive bias is a parameter.
+    Under the assumption q, k and v get their gradients from the fused SDPA backward, the bias
+    its own from the softmax backward: every gradient equals the original's (float64 to 1e-9,
+    float32 scale-relative 1e-4)."""
+    if not (BIN.is_file() and os.access(BIN, os.X_OK)):
+        pytest.fail(f"fxsat binary not found at {BIN}", pytrace=False)
+    src = FIXTURES / "train" / "attn_learned_bias.joint.json"
+    out = tmp_path / "out.json"
+    subprocess.run([str(BIN), "optimize", str(src), "-o", str(out),
+                    "--assume", "no-fully-masked-rows"], check=True, timeout=300)
+    assert "_scaled_dot_product_flash_attention_for_cpu_backward" in out.read_text()
+    for seed in (0, 1):
+        res = compare(src, out, seed=seed, atol=1e-10, rtol=1e-9, f64=True)
+        assert res.ok, f"float64, seed {seed}:\n" + "\n".join(res.lines)
+        res = compare(src, out, seed=seed, atol=1e-4, rtol=1e-4, scaled=True)
+        assert res.ok, f"float32, seed {seed}:\n" + "\n".join(res.lines)
