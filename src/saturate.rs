@@ -5,10 +5,7 @@ use crate::egraph::{FxAnalysis, FxEGraph, Lang};
 use crate::error::{Error, Result};
 use crate::progress::{Phase, Progress};
 use crate::rules::{NodeCount, Rule, RuleApplier, RuleLog};
-use egg::{
-    BackoffScheduler, MultiPattern, Rewrite, RewriteScheduler, Runner, SearchMatches, StopReason,
-    Symbol,
-};
+use egg::{BackoffScheduler, Rewrite, RewriteScheduler, Runner, SearchMatches, StopReason, Symbol};
 use indexmap::IndexMap;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -91,10 +88,14 @@ pub fn saturate_with(
                 Rewrite::new(r.name.clone(), r.lhs.clone(), applier)
             } else {
                 multi.insert(Symbol::from(&r.name));
-                match JoinSearcher::new(r) {
-                    Some(j) => Rewrite::new(r.name.clone(), j, applier),
-                    None => Rewrite::new(r.name.clone(), multi_pattern(r), applier),
-                }
+                // The loader guarantees every `:with` pattern shares a variable.
+                let join = JoinSearcher::new(r).ok_or_else(|| {
+                    Error::Rules(vec![format!(
+                        "{}: rule `{}`: a `:with` pattern shares no variable",
+                        r.origin, r.name
+                    )])
+                })?;
+                Rewrite::new(r.name.clone(), join, applier)
             };
             rw.map_err(|e| Error::Rules(vec![format!("{}: rule `{}`: {e}", r.origin, r.name)]))
         })
@@ -175,16 +176,6 @@ pub(crate) fn multi_root() -> egg::Var {
     "?__root".parse().expect("a valid variable")
 }
 
-/// A rule's left side and its `:with` patterns as one egg multi-pattern.
-fn multi_pattern(r: &Rule) -> MultiPattern<Lang> {
-    let mut asts = vec![(multi_root(), r.lhs.ast.clone())];
-    for (i, w) in r.with.iter().enumerate() {
-        let v: egg::Var = format!("?__with{i}").parse().expect("a valid variable");
-        asts.push((v, w.clone()));
-    }
-    MultiPattern::new(asts)
-}
-
 /// egg's backoff scheduler, plus the multi-pattern rules' own budget.
 struct Scheduler {
     inner: BackoffScheduler,
@@ -205,7 +196,7 @@ impl RewriteScheduler<Lang, FxAnalysis> for Scheduler {
     ) -> Vec<SearchMatches<'a, Lang>> {
         if self.multi.contains(&rewrite.name)
             && (iteration >= self.limits.multi_iterations
-                || egraph.total_number_of_nodes() >= self.limits.multi_nodes)
+                || egraph.total_size() >= self.limits.multi_nodes)
         {
             return Vec::new();
         }
@@ -228,12 +219,24 @@ impl RewriteScheduler<Lang, FxAnalysis> for Scheduler {
 /// pattern is then searched only at the classes a fixed number of parent steps above the
 /// class of a variable the left side has bound (the anchor), instead of at every class as
 /// egg's `MultiPattern` does, and joined on the shared variables. Binds `?__root` (the left
-/// side's class) and `?__withI` (each `:with` pattern's class) like [`multi_pattern`].
+/// side's class) and `?__withI` (each `:with` pattern's class).
 struct JoinSearcher {
     main: egg::Pattern<Lang>,
     /// Each `:with` pattern, its anchor variable and the anchor's depth in it.
-    with: Vec<(egg::Pattern<Lang>, egg::Var, usize)>,
+    with: Vec<WithPart>,
     vars: Vec<egg::Var>,
+}
+
+/// One `:with` pattern of a [`JoinSearcher`].
+struct WithPart {
+    pattern: egg::Pattern<Lang>,
+    /// Its variables.
+    vars: Vec<egg::Var>,
+    /// A variable bound before it, and that variable's depth in it.
+    anchor: egg::Var,
+    depth: usize,
+    /// `?__withI`: the variable its class is bound to.
+    class_var: egg::Var,
 }
 
 /// The depth of the shallowest occurrence of a variable of `bound` in `ast` (root 0).
@@ -268,21 +271,27 @@ impl JoinSearcher {
         let main = r.lhs.clone();
         let mut bound = main.vars();
         let mut with = Vec::new();
-        for w in &r.with {
-            let (v, d) = anchor(w, &bound)?;
-            let p = egg::Pattern::new(w.clone());
-            for x in p.vars() {
-                if !bound.contains(&x) {
-                    bound.push(x);
+        for (i, w) in r.with.iter().enumerate() {
+            let (anchor, depth) = anchor(w, &bound)?;
+            let pattern = egg::Pattern::new(w.clone());
+            let vars = pattern.vars();
+            for x in &vars {
+                if !bound.contains(x) {
+                    bound.push(*x);
                 }
             }
-            with.push((p, v, d));
+            let class_var = format!("?__with{i}").parse().expect("a valid variable");
+            with.push(WithPart {
+                pattern,
+                vars,
+                anchor,
+                depth,
+                class_var,
+            });
         }
         let mut vars = bound;
         vars.push(multi_root());
-        for i in 0..with.len() {
-            vars.push(format!("?__with{i}").parse().expect("a valid variable"));
-        }
+        vars.extend(with.iter().map(|w| w.class_var));
         Some(JoinSearcher { main, with, vars })
     }
 
@@ -304,27 +313,26 @@ impl JoinSearcher {
     fn extend(&self, egraph: &FxEGraph, root: egg::Id, subst: egg::Subst) -> Vec<egg::Subst> {
         let mut partial = vec![subst];
         partial[0].insert(multi_root(), root);
-        for (i, (p, v, d)) in self.with.iter().enumerate() {
-            let wvar: egg::Var = format!("?__with{i}").parse().expect("a valid variable");
+        for w in &self.with {
             let mut next = Vec::new();
             for s in &partial {
-                for c in Self::ancestors(egraph, s[*v], *d) {
-                    let Some(m) = p.search_eclass(egraph, c) else {
+                for c in Self::ancestors(egraph, s[w.anchor], w.depth) {
+                    let Some(m) = w.pattern.search_eclass(egraph, c) else {
                         continue;
                     };
                     for ws in m.substs {
-                        let agrees = p.vars().iter().all(|x| match s.get(*x) {
+                        let agrees = w.vars.iter().all(|x| match s.get(*x) {
                             Some(&y) => egraph.find(y) == egraph.find(ws[*x]),
                             None => true,
                         });
                         if agrees {
                             let mut joined = s.clone();
-                            for x in p.vars() {
+                            for &x in &w.vars {
                                 if joined.get(x).is_none() {
                                     joined.insert(x, ws[x]);
                                 }
                             }
-                            joined.insert(wvar, c);
+                            joined.insert(w.class_var, c);
                             next.push(joined);
                         }
                     }

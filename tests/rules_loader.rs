@@ -341,3 +341,21 @@ fn every_default_rule_fires_on_some_fixture() {
         "default rules that never fire on any fixture: {never:?}\n(applications: {total:?})"
     );
 }
+
+#[test]
+fn rule_options_are_checked() {
+    let text = ";; d\n(rule r (neg ?x) ?x :with (exp ?y) :target tpu :assume)";
+    let err = parse_rules("o.rules", text).unwrap_err().to_string();
+    assert!(
+        err.contains("o.rules:2:27") && err.contains("share a variable"),
+        "{err}"
+    );
+    assert!(err.contains("unknown target `tpu`"), "{err}");
+    assert!(err.contains("`:assume` needs"), "{err}");
+    let ok = ";; d\n(rule r (neg ?x) ?y :with (add ?x ?y 1) :target cuda :assume a)";
+    let r = &parse_rules("o.rules", ok).unwrap()[0];
+    assert_eq!(r.with.len(), 1);
+    assert!(r.enabled(Target::Cuda, &["a".into()]));
+    assert!(!r.enabled(Target::Cpu, &["a".into()]));
+    assert!(!r.enabled(Target::Cuda, &[]));
+}

@@ -356,6 +356,22 @@ impl Gen<'_> {
         m
     }
 
+    /// An additive mask input of q's dtype broadcasting to the scores `[q's leading dims..,
+    /// L, keys]`: some dims 1, some leading dims dropped.
+    fn mask_input(&mut self, q: &TMeta, keys: i64) -> Term {
+        let r = q.rank();
+        let mut s: Vec<i64> = q.shape[..r - 1].to_vec();
+        s.push(keys);
+        for d in s.iter_mut() {
+            if self.rng.chance(0.3) {
+                *d = 1;
+            }
+        }
+        let drop = self.rng.below(r - 1);
+        let m = self.mask(s[drop..].iter().map(|&d| d as usize).collect(), q.dtype);
+        self.add_input(m)
+    }
+
     /// A shape of `numel` elements (a random factorisation), maybe with one `-1`.
     fn reshape(&mut self, numel: usize) -> Vec<i64> {
         let mut dims = Vec::new();
@@ -498,17 +514,8 @@ impl Gen<'_> {
                 if r < 2 || k.rank() != r {
                     return None;
                 }
-                let mut s: Vec<i64> = q.shape[..r - 1].to_vec();
-                s.push(k.shape[r - 2 + self.rng.below(2)]);
-                for d in s.iter_mut() {
-                    if self.rng.chance(0.3) {
-                        *d = 1;
-                    }
-                }
-                let drop = self.rng.below(r - 1);
-                let s = s[drop..].to_vec();
-                let m = self.mask(s.iter().map(|&d| d as usize).collect(), q.dtype);
-                self.add_input(m)
+                let keys = k.shape[r - 2 + self.rng.below(2)];
+                self.mask_input(&q, keys)
             }
             ("scores-shapes", 0) | ("scores-grad-shapes", 1) if self.rng.chance(0.9) => {
                 // q: take [.., L] from the scores' gradient when it is there.
@@ -554,17 +561,7 @@ impl Gen<'_> {
                 if self.rng.chance(0.3) || k.rank() != r || r < 2 {
                     return Some(self.none());
                 }
-                let mut s: Vec<i64> = q.shape[..r - 1].to_vec();
-                s.push(k.shape[r - 2]);
-                for d in s.iter_mut() {
-                    if self.rng.chance(0.3) {
-                        *d = 1;
-                    }
-                }
-                let drop = self.rng.below(r - 1);
-                let s = s[drop..].to_vec();
-                let m = self.mask(s.iter().map(|&d| d as usize).collect(), q.dtype);
-                self.add_input(m)
+                self.mask_input(&q, k.shape[r - 2])
             }
             ("flash-cpu-shapes" | "efficient-shapes", _) => {
                 // Roles: q [B, H, L, E], k [B, H, S, E], v [B, H, S, Ev], g [B, H, L, Ev];

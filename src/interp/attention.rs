@@ -3,74 +3,18 @@
 //! added, `is_causal` keeps the lower triangle, and a row with nothing left gives zeros, as
 //! PyTorch's kernels do).
 
-use super::tensor::{unravel, Tensor};
+use super::tensor::Tensor;
 use super::ushape;
 use super::value::*;
 use crate::ir::DType;
 use crate::ops::Meta;
 
-fn sdpa(a: &[Value], shape: &[usize]) -> Result<Tensor, String> {
+/// `aten.scaled_dot_product_attention`: the training kernels' forward output.
+fn sdpa(a: &[Value]) -> Result<Tensor, String> {
     let (q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?);
+    no_dropout(a, 4)?;
     let mask = opt_tensor(a, 3)?;
-    if number(a, 4)? != 0.0 {
-        return Err("dropout_p > 0 is random: not evaluated".into());
-    }
-    let causal = boolean(a, 5)?;
-    let r = q.rank();
-    let (l, e) = (q.shape[r - 2], q.shape[r - 1]);
-    let (s, ev) = (k.shape[r - 2], v.shape[r - 1]);
-    let scale = opt_number(a, 6)?.unwrap_or(1.0 / (e as f64).sqrt());
-    let batch: Vec<usize> = q.shape[..r - 2].to_vec();
-    let mut scores_shape = batch.clone();
-    scores_shape.extend([l, s]);
-    let mask = mask.map(|m| m.broadcast_to(&scores_shape)).transpose()?;
-    let nb: usize = batch.iter().product();
-    let mut out = Tensor::from_fn(shape, |_| 0.0);
-    for b in 0..nb {
-        let bi = unravel(b, &batch);
-        let at = |t: &Tensor, i: usize, j: usize| {
-            let mut idx = bi.clone();
-            idx.extend([i, j]);
-            t.get(&idx)
-        };
-        for i in 0..l {
-            let mut row: Vec<f64> = (0..s)
-                .map(|j| (0..e).map(|c| at(&q, i, c) * at(&k, j, c)).sum::<f64>() * scale)
-                .collect();
-            for (j, x) in row.iter_mut().enumerate() {
-                if causal && j > i {
-                    *x = f64::NEG_INFINITY;
-                }
-                if let Some(m) = &mask {
-                    let mv = at(m, i, j);
-                    if m.dtype == DType::Bool {
-                        if mv == 0.0 {
-                            *x = f64::NEG_INFINITY;
-                        }
-                    } else {
-                        *x += mv;
-                    }
-                }
-            }
-            let mx = row.iter().fold(f64::NEG_INFINITY, |m, &x| {
-                if m.is_nan() || x.is_nan() {
-                    f64::NAN
-                } else {
-                    m.max(x)
-                }
-            });
-            if mx == f64::NEG_INFINITY {
-                continue; // fully masked row: zeros
-            }
-            let w: Vec<f64> = row.iter().map(|&x| (x - mx).exp()).collect();
-            let sum: f64 = w.iter().sum();
-            for c in 0..ev {
-                let o = (0..s).map(|j| w[j] / sum * at(&v, j, c)).sum::<f64>();
-                out.data[(b * l + i) * ev + c] = o;
-            }
-        }
-    }
-    Ok(out)
+    Ok(train_forward(&q, &k, &v, mask.as_ref(), boolean(a, 5)?, opt_number(a, 6)?)?.0)
 }
 
 pub(super) fn eval(name: &str, a: &[Value], out: &Meta) -> Option<Result<Value, String>> {
@@ -83,7 +27,7 @@ pub(super) fn eval(name: &str, a: &[Value], out: &Meta) -> Option<Result<Value, 
                 &ushape(out)?,
             )))
         })(),
-        "scaled_dot_product_attention" => (|| Ok(Value::Tensor(sdpa(a, &ushape(out)?)?)))(),
+        "scaled_dot_product_attention" => sdpa(a).map(Value::Tensor),
         _ => return eval_training(name, a, out),
     };
     Some(r)
@@ -112,57 +56,31 @@ fn weights(
     masked_row: f64,
 ) -> Result<Weights, String> {
     let r = q.rank();
-    let (l, e, s) = (q.shape[r - 2], q.shape[r - 1], k.shape[r - 2]);
+    let (l, s) = (q.shape[r - 2], k.shape[r - 2]);
     let batch = q.shape[..r - 2].to_vec();
-    let mut scores_shape = batch.clone();
-    scores_shape.extend([l, s]);
-    let mask = mask.map(|m| m.broadcast_to(&scores_shape)).transpose()?;
     let nb: usize = batch.iter().product();
+    let x = scores(q, k, mask, causal, scale)?;
     let mut p = vec![0.0; nb * l * s];
     let mut lse = vec![f64::NEG_INFINITY; nb * l];
-    for b in 0..nb {
-        for i in 0..l {
-            let row: Vec<f64> = (0..s)
-                .map(|j| {
-                    let mut x = (0..e)
-                        .map(|c| q.data[(b * l + i) * e + c] * k.data[(b * s + j) * e + c])
-                        .sum::<f64>()
-                        * scale;
-                    if causal && j > i {
-                        x = f64::NEG_INFINITY;
-                    }
-                    if let Some(m) = &mask {
-                        let mv = m.data[(b * l + i) * s + j];
-                        if m.dtype == DType::Bool {
-                            if mv == 0.0 {
-                                x = f64::NEG_INFINITY;
-                            }
-                        } else {
-                            x += mv;
-                        }
-                    }
-                    x
-                })
-                .collect();
-            let mx = row.iter().fold(f64::NEG_INFINITY, |m, &x| {
-                if m.is_nan() || x.is_nan() {
-                    f64::NAN
-                } else {
-                    m.max(x)
-                }
-            });
-            let out = &mut p[(b * l + i) * s..(b * l + i + 1) * s];
-            if mx == f64::NEG_INFINITY {
-                out.iter_mut().for_each(|x| *x = masked_row);
-                continue;
+    for (row, out) in p.chunks_mut(s.max(1)).enumerate() {
+        let xs = &x[row * s..(row + 1) * s];
+        let mx = xs.iter().fold(f64::NEG_INFINITY, |m, &v| {
+            if m.is_nan() || v.is_nan() {
+                f64::NAN
+            } else {
+                m.max(v)
             }
-            let w: Vec<f64> = row.iter().map(|&x| (x - mx).exp()).collect();
-            let sum: f64 = w.iter().sum();
-            for (o, x) in out.iter_mut().zip(&w) {
-                *o = x / sum;
-            }
-            lse[b * l + i] = mx + sum.ln();
+        });
+        if mx == f64::NEG_INFINITY {
+            out.iter_mut().for_each(|v| *v = masked_row);
+            continue;
         }
+        let w: Vec<f64> = xs.iter().map(|&v| (v - mx).exp()).collect();
+        let sum: f64 = w.iter().sum();
+        for (o, v) in out.iter_mut().zip(&w) {
+            *o = v / sum;
+        }
+        lse[row] = mx + sum.ln();
     }
     Ok(Weights {
         batch,

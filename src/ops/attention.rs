@@ -137,6 +137,26 @@ fn check_mask(q: &TMeta, k: &TMeta, mask: Option<&Meta>) -> Result<(), String> {
     }
 }
 
+/// The shape `[.., L, S]` of the scores of q `[.., L, E]` and k `[.., S, E]`: rank >= 3,
+/// equal batch dims, one float dtype.
+pub(crate) fn scores_shape(q: &TMeta, k: &TMeta) -> Result<Vec<i64>, String> {
+    let r = q.rank();
+    if r < 3
+        || k.rank() != r
+        || q.shape[r - 1] != k.shape[r - 1]
+        || q.shape[..r - 2] != k.shape[..r - 2]
+    {
+        return Err(format!(
+            "attention scores: q {:?} and k {:?} do not fit",
+            q.shape, k.shape
+        ));
+    }
+    if !q.dtype.is_float() || q.dtype != k.dtype {
+        return Err("attention scores: q and k need one float dtype".into());
+    }
+    Ok([&q.shape[..r - 1], &k.shape[r - 2..r - 1]].concat())
+}
+
 /// The logsumexp's dtype: float32 for half inputs, else the input's.
 fn lse_dtype(d: DType) -> DType {
     if d.size() == 2 {
@@ -178,23 +198,8 @@ fn register_training(t: &mut OpTable) {
         &[],
         |a| {
             let (q, k) = (tensor(a, 0)?, tensor(a, 1)?);
-            let r = q.rank();
-            if r < 3
-                || k.rank() != r
-                || q.shape[r - 1] != k.shape[r - 1]
-                || q.shape[..r - 2] != k.shape[..r - 2]
-            {
-                return Err(format!(
-                    "attention_weights: q {:?} and k {:?} do not fit",
-                    q.shape, k.shape
-                ));
-            }
-            if !q.dtype.is_float() || q.dtype != k.dtype {
-                return Err("attention_weights: q and k need one float dtype".into());
-            }
+            let s = scores_shape(q, k)?;
             check_mask(q, k, a.get(2))?;
-            let mut s = q.shape[..r - 1].to_vec();
-            s.push(k.shape[r - 2]);
             tensor_out(s, q.dtype)
         },
     );
@@ -205,20 +210,8 @@ fn register_training(t: &mut OpTable) {
         &[],
         |a| {
             let (g, q, k) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?);
-            let r = q.rank();
-            if r < 3
-                || k.rank() != r
-                || q.shape[r - 1] != k.shape[r - 1]
-                || q.shape[..r - 2] != k.shape[..r - 2]
-            {
-                return Err(format!(
-                    "attention_scores_grad: q {:?} and k {:?} do not fit",
-                    q.shape, k.shape
-                ));
-            }
-            let mut s = q.shape[..r - 1].to_vec();
-            s.push(k.shape[r - 2]);
-            if g.shape != s || g.dtype != q.dtype || q.dtype != k.dtype {
+            let s = scores_shape(q, k)?;
+            if g.shape != s || g.dtype != q.dtype {
                 return Err(format!(
                     "attention_scores_grad: grad {:?} is not the scores' {s:?}",
                     g.shape

@@ -17,6 +17,7 @@ pub mod meta;
 pub mod schema;
 
 mod attention;
+pub(crate) use attention::scores_shape;
 mod factory;
 mod index;
 mod matmul;

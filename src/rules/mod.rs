@@ -39,14 +39,9 @@ pub use apply::{NodeCount, RuleApplier, RuleLog};
 pub use env_registry::padded_length;
 
 impl Rule {
-    /// Whether the rule applies when optimising for `target`.
-    pub fn is_for(&self, target: crate::pipeline::Target) -> bool {
-        self.target.map_or(true, |t| t == target)
-    }
-
     /// Whether the rule applies for `target` under the asserted assumptions.
     pub fn enabled(&self, target: crate::pipeline::Target, assumed: &[String]) -> bool {
-        self.is_for(target) && self.assume.iter().all(|a| assumed.contains(a))
+        self.target.map_or(true, |t| t == target) && self.assume.iter().all(|a| assumed.contains(a))
     }
 
     /// Every variable the rule's patterns bind.
@@ -298,10 +293,17 @@ impl Parser<'_> {
                 },
                 Sexp::Atom(k, sp) if k == ":with" || k == ":target" => match items.get(i + 1) {
                     Some(arg) if k == ":with" => {
+                        let bound = vars.clone();
                         let mut w = RecExpr::default();
                         self.lhs(arg, &mut w, &mut vars);
                         if matches!(arg, Sexp::Atom(..)) {
                             self.err(arg.span(), "a `:with` pattern must be a call");
+                        } else if !Pattern::new(w.clone()).vars().iter().any(|v| bound.contains(v))
+                        {
+                            self.err(
+                                arg.span(),
+                                "a `:with` pattern must share a variable with the patterns before it",
+                            );
                         }
                         with.push(w);
                         i += 1;

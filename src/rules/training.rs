@@ -61,14 +61,7 @@ fn train_dims(a: &[&Meta], same_head: bool) -> Option<()> {
 /// The scores' shape `[.., L, S]` of q `[.., L, E]` and k `[.., S, E]` (rank >= 3, one float
 /// dtype, equal batch dims).
 fn scores_of(q: &TMeta, k: &TMeta) -> Option<Vec<i64>> {
-    let r = q.rank();
-    (r >= 3
-        && k.rank() == r
-        && q.dtype.is_float()
-        && q.dtype == k.dtype
-        && q.shape[r - 1] == k.shape[r - 1]
-        && q.shape[..r - 2] == k.shape[..r - 2])
-        .then(|| [&q.shape[..r - 1], &k.shape[r - 2..r - 1]].concat())
+    crate::ops::scores_shape(q, k).ok()
 }
 
 /// Training-attention conditions.
