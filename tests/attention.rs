@@ -151,9 +151,11 @@ fn attention_fixture_set_fuses_exactly_what_it_should() {
     );
 }
 
-/// Joint fixtures: SDPA forward/backward pairs per mode. A masked block fuses only under
-/// `--assume no-fully-masked-rows` (the kernels' backward is wrong in rows whose mask is all
-/// finfo.min, see rules/attention_train.rules). `(file, default, assumed cpu, assumed cuda)`.
+/// Joint fixtures: SDPA forward/backward pairs per mode. The kernels' backward is wrong in
+/// rows whose mask is all finfo.min (see rules/attention_train.rules): on CPU a block with
+/// HF's where(keep, 0, finfo.min) mask fuses by default (the `-keep` rules correct those
+/// rows); any other mask fuses only under `--assume no-fully-masked-rows`, and on CUDA every
+/// mask does. `(file, default cpu, assumed cpu, assumed cuda)`.
 const JOINT_EXPECTED: &[(&str, usize, usize, usize, &str)] = &[
     ("attn_bshd.joint.json", 1, 1, 1, "no mask"),
     ("attn_causal_bool.joint.json", 0, 0, 0, "where(keep, scores, finfo.min) also masks the gradient of the scores; the fused backward does not, and differs in fully masked rows"),
@@ -162,10 +164,10 @@ const JOINT_EXPECTED: &[(&str, usize, usize, usize, &str)] = &[
     ("attn_mul_scale.joint.json", 1, 1, 1, "no mask"),
     ("attn_unscaled.joint.json", 1, 1, 1, "no mask"),
     ("attn_unscaled_mask.joint.json", 0, 1, 0, "mask; CUDA: S = 8 is not a multiple of 16"),
-    ("bert.joint.json", 0, 2, 2, "padding mask"),
+    ("bert.joint.json", 2, 2, 2, "HF where(keep, 0, finfo.min) padding mask"),
     ("example_attention.joint.json", 1, 1, 1, "no mask"),
-    ("gpt2.joint.json", 0, 2, 2, "causal + padding mask"),
-    ("llama.joint.json", 0, 2, 2, "causal + padding mask"),
+    ("gpt2.joint.json", 2, 2, 2, "HF where(keep, 0, finfo.min) causal + padding mask"),
+    ("llama.joint.json", 2, 2, 2, "HF where(keep, 0, finfo.min) causal + padding mask"),
     ("vit.joint.json", 2, 2, 2, "no mask"),
 ];
 

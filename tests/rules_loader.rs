@@ -283,8 +283,9 @@ fn applications_over_fixtures() -> IndexMap<String, usize> {
         device_graphs.extend(v.iter().map(|p| (common::short(p), common::load(p))));
     }
     let h100 = fxsat::cost::Profile::named("h100").unwrap();
-    // Joint graphs also run for CUDA and with every assumption asserted, so the training
-    // rules of each target and the rules behind an assumption are exercised too.
+    // Every graph also runs for CUDA with every assumption asserted, and joint graphs for
+    // CPU with them, so the rules of each target and the rules behind an assumption are
+    // exercised too.
     let assumed: Vec<String> = default_rules()
         .unwrap()
         .iter()
@@ -300,8 +301,8 @@ fn applications_over_fixtures() -> IndexMap<String, usize> {
             profile,
             ..Options::default()
         }];
-        if g.kind == fxsat::ir::GraphKind::Joint {
-            for target in [Target::Cpu, Target::Cuda] {
+        for target in [Target::Cpu, Target::Cuda] {
+            if target == Target::Cuda || g.kind == fxsat::ir::GraphKind::Joint {
                 runs.push(Options {
                     target,
                     assume: assumed.clone(),

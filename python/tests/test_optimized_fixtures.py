@@ -139,6 +139,38 @@ def test_masked_training_attention_under_the_assumption(file, tmp_path):
         assert res.ok, f"float32, seed {seed}:\n" + "\n".join(res.lines)
 
 
+HF_MASKED_JOINT = {"gpt2.joint.json": "primals_1", "bert.joint.json": "primals_9",
+                   "llama.joint.json": "primals_3"}
+
+
+@pytest.mark.parametrize("file", sorted(HF_MASKED_JOINT))
+def test_hf_masked_training_attention_by_default(file, tmp_path):
+    """HF models' where(keep, 0, finfo.min) masks fuse into the CPU flash kernel's forward
+    and backward without any assumption: the `-keep` rules divide the output's gradient by S
+    in rows with no kept key, where the kernel's backward gets weights S times too large.
+    The padding mask input is all 0 (every row fully masked), all 1, and random; forward
+    outputs and gradients equal the original's: float64 to 1e-9, float32 scale-relative 1e-4."""
+    if not (BIN.is_file() and os.access(BIN, os.X_OK)):
+        pytest.fail(f"fxsat binary not found at {BIN}", pytrace=False)
+    out = tmp_path / file
+    subprocess.run([str(BIN), "optimize", str(FIXTURES / file), "-o", str(out)], check=True,
+                   timeout=300)
+    text = out.read_text()
+    assert text.count("_scaled_dot_product_flash_attention_for_cpu_backward.default") == 2
+    index = json.loads((FIXTURES / "index.json").read_text())
+    ranges = next(e for e in index["fixtures"] if e["file"] == file)["int_inputs"]
+    mask = HF_MASKED_JOINT[file]
+    for keep in ([0, 1], [1, 2], [0, 2]):  # every row masked, none, random
+        ints = dict(ranges, **{mask: keep})
+        for seed in (0, 1):
+            res = compare(FIXTURES / file, out, seed=seed, atol=1e-10, rtol=1e-9,
+                          int_inputs=ints, f64=True)
+            assert res.ok, f"float64, mask {keep}, seed {seed}:\n" + "\n".join(res.lines)
+            res = compare(FIXTURES / file, out, seed=seed, atol=1e-4, rtol=1e-4,
+                          int_inputs=ints, scaled=True)
+            assert res.ok, f"float32, mask {keep}, seed {seed}:\n" + "\n".join(res.lines)
+
+
 NEG_INF_FILLS = ["sfdp_15_fp32_b2.forward.json", "sfdp_15_bf16_b2.forward.json",
                  "sfdp_17_fp32_b2.forward.json", "sfdp_20_bf16_b2.forward.json",
                  "x_masked_fill_bool_fp32_b1.forward.json",

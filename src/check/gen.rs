@@ -71,6 +71,8 @@ struct Gen<'a> {
     inputs: Vec<Value>,
     facts: Vec<Facts>,
     vars: IndexMap<Var, Term>,
+    /// The value drawn for a `keep_mask` fill tensor, which its `fill_value` repeats.
+    keep_fill: Option<f64>,
 }
 
 const FLOATS: [DType; 4] = [DType::F32, DType::F16, DType::BF16, DType::F64];
@@ -85,6 +87,7 @@ pub fn instance(rule: &Rule, rng: &mut Rng) -> Result<Instance, String> {
         inputs: Vec::new(),
         facts: Vec::new(),
         vars: IndexMap::new(),
+        keep_fill: None,
     };
     let mut lhs = Term::default();
     let root = Id::from(rule.lhs.ast.as_ref().len() - 1);
@@ -372,6 +375,30 @@ impl Gen<'_> {
         self.add_input(m)
     }
 
+    /// A bool "keep" mask input broadcasting to the scores `[q's leading dims.., L, keys]`
+    /// (some dims 1, some leading dims dropped), true where a key is attended; often with
+    /// a row where nothing is kept (a fully masked row).
+    fn keep_input(&mut self, q: &TMeta, keys: i64) -> Term {
+        let r = q.rank();
+        let mut s: Vec<i64> = q.shape[..r - 1].to_vec();
+        s.push(keys);
+        for d in s.iter_mut() {
+            if self.rng.chance(0.3) {
+                *d = 1;
+            }
+        }
+        let drop = self.rng.below(r - 1);
+        let shape: Vec<usize> = s[drop..].iter().map(|&d| d as usize).collect();
+        let n: usize = shape.iter().product();
+        let mut data: Vec<f64> = (0..n).map(|_| self.rng.chance(0.7) as u8 as f64).collect();
+        let row = shape.last().copied().unwrap_or(1).max(1);
+        if self.rng.chance(0.6) && n >= row {
+            let start = self.rng.below(n / row) * row;
+            data[start..start + row].iter_mut().for_each(|x| *x = 0.0);
+        }
+        self.add_input(Tensor::new(shape, DType::Bool, data))
+    }
+
     /// A shape of `numel` elements (a random factorisation), maybe with one `-1`.
     fn reshape(&mut self, numel: usize) -> Vec<i64> {
         let mut dims = Vec::new();
@@ -626,6 +653,61 @@ impl Gen<'_> {
             ("recip-of", 0) => {
                 let c = self.rng.pick(&[0.5, 2.0, 4.0, 8.0, 3.0, 0.125]);
                 self.leaf(Lang::Float(F64(OrderedFloat(1.0 / c))))
+            }
+            ("is-zero", _) => {
+                if self.rng.chance(0.5) {
+                    self.leaf(Lang::Int(0))
+                } else {
+                    self.leaf(Lang::Float(F64(OrderedFloat(0.0))))
+                }
+            }
+            ("absorbing-fill-in", 0) if self.keep_fill.is_some() => {
+                let x = self.keep_fill.unwrap_or_default();
+                self.leaf(Lang::Float(F64(OrderedFloat(x))))
+            }
+            ("absorbing-fill-in", 0) => {
+                let bf16 = match metas.get(1).cloned().flatten() {
+                    Some(Meta::Dtype(d)) => d == DType::BF16,
+                    Some(Meta::Tensor(t)) => t.dtype == DType::BF16,
+                    _ => false,
+                };
+                let x = if bf16 {
+                    -3.3895313892515355e38
+                } else {
+                    self.rng.pick(&[
+                        -3.4028234663852886e38,
+                        -3.3895313892515355e38,
+                        f64::NEG_INFINITY,
+                    ])
+                };
+                self.leaf(Lang::Float(F64(OrderedFloat(x))))
+            }
+            ("absorbing-fill-in", 1) => {
+                let d = self
+                    .rng
+                    .pick(&[DType::F32, DType::F32, DType::BF16, DType::F64]);
+                self.leaf(Lang::Dtype(d))
+            }
+            ("keep-mask-fits", 0) => {
+                let (q, k) = (t(2)?, t(3)?);
+                let r = q.rank();
+                if r < 2 || k.rank() != r {
+                    return None;
+                }
+                self.keep_input(&q, k.shape[r - 2])
+            }
+            // The fill: a 0-d tensor of q's dtype holding an absorbing number (drawn before
+            // `fill_value`, which repeats it: tensors are drawn before attributes).
+            ("keep-mask-fits", 1) => {
+                let q = t(2)?;
+                let x = if q.dtype == DType::BF16 {
+                    -3.3895313892515355e38
+                } else {
+                    self.rng
+                        .pick(&[-3.4028234663852886e38, -3.3895313892515355e38])
+                };
+                self.keep_fill = Some(x);
+                self.add_input(Tensor::scalar(x, q.dtype))
             }
             ("is-one", _) => self.leaf(Lang::Float(F64(OrderedFloat(1.0)))),
             ("mm-misaligned", 0) => {

@@ -191,8 +191,12 @@ type CaseResult = std::result::Result<Option<(f64, usize)>, Counterexample>;
 fn run_case(rule: &Rule, seed: u64) -> CaseResult {
     let mut rng = Rng::new(fnv(&rule.name) ^ seed.wrapping_mul(0xA24B_AED4_963E_E407));
     for _ in 0..ATTEMPTS {
-        let Ok(inst) = gen::instance(rule, &mut rng) else {
-            continue;
+        let inst = match gen::instance(rule, &mut rng) {
+            Ok(inst) => inst,
+            Err(why) => {
+                log::debug!("{}: draw rejected: {why}", rule.name);
+                continue;
+            }
         };
         let rhs = match rhs_term(rule, &inst) {
             Ok(t) => t,

@@ -308,6 +308,20 @@ fn eval_training(name: &str, a: &[Value], out: &Meta) -> Option<Result<Value, St
             let w = weights(&q, &k, m.as_ref(), false, number(a, 3)?, f64::NAN)?;
             Ok(Value::Tensor(shaped(&w.batch, [w.l, w.s], w.p, q.dtype)))
         })(),
+        "keep_mask" => (|| {
+            let (c, fill) = (tensor(a, 0)?, tensor(a, 2)?);
+            let f = fill.data[0];
+            let data = c
+                .data
+                .iter()
+                .map(|&x| if x != 0.0 { 0.0 } else { f })
+                .collect();
+            Ok(Value::Tensor(Tensor::new(
+                c.shape.clone(),
+                fill.dtype,
+                data,
+            )))
+        })(),
         "attention_scores_grad" => (|| {
             let (g, q, k) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?);
             let m = opt_tensor(a, 3)?;

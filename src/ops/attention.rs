@@ -7,10 +7,10 @@
 //! logsumexp its backward needs) and backward: `_scaled_dot_product_flash_attention_for_cpu`
 //! (+ `_backward`) for `--target cpu`, `_scaled_dot_product_efficient_attention` (+
 //! `_backward`) for `--target cuda`; and `_softmax_backward_data`, the softmax backward that
-//! AOTAutograd decomposes. Two phantom ops, `attention_weights` and `attention_scores_grad`,
-//! have no aten lowering and an infinite cost: rules use them as normalised handles on
-//! `softmax(q·kᵀ·scale + mask)` and on the gradient of the scores, so that the training rules
-//! need one spelling of each.
+//! AOTAutograd decomposes. Three phantom ops, `attention_weights`, `attention_scores_grad` and
+//! `keep_mask`, have no aten lowering and an infinite cost: rules use them as normalised handles
+//! on `softmax(q·kᵀ·scale + mask)`, on the gradient of the scores and on HF's boolean mask
+//! `where(keep, 0, finfo.min)`, so that the training rules need one spelling of each.
 
 use super::matmul::mm_shape;
 use super::meta::*;
@@ -201,6 +201,22 @@ fn register_training(t: &mut OpTable) {
             let s = scores_shape(q, k)?;
             check_mask(q, k, a.get(2))?;
             tensor_out(s, q.dtype)
+        },
+    );
+    t.def_op(
+        "keep_mask",
+        OpClass::Phantom,
+        Some("(Tensor keep, float fill_value, Tensor fill)"),
+        &[],
+        |a| {
+            let (c, f) = (tensor(a, 0)?, tensor(a, 2)?);
+            if c.dtype != DType::Bool {
+                return Err(format!("keep_mask: keep should be bool, got {}", c.dtype));
+            }
+            if f.rank() != 0 {
+                return Err(format!("keep_mask: fill should be 0-d, got {:?}", f.shape));
+            }
+            tensor_out(c.shape.clone(), f.dtype)
         },
     );
     t.def_op(

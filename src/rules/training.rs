@@ -138,6 +138,52 @@ pub const CONDITIONS: &[Condition] = &[
         doc: "the compile-time number 1",
         test: |a| number(a[0]) == Some(1.0),
     },
+    Condition {
+        name: "bias-aligned",
+        arity: Some(1),
+        doc: "k [.., S, E] has S a multiple of 16: the efficient kernel's alignment for an attention bias",
+        test: |a| a[0].tensor().is_some_and(|k| k.rank() >= 2 && k.shape[k.rank() - 2] % 16 == 0),
+    },
+    Condition {
+        name: "is-zero",
+        arity: Some(1),
+        doc: "the compile-time number 0 (or -0.0)",
+        test: |a| number(a[0]) == Some(0.0),
+    },
+    Condition {
+        name: "absorbing-fill-in",
+        arity: Some(2),
+        doc: "(?f ?x): number ?f rounded to the dtype ?x (a dtype, or a tensor's) is finite and at most -2^125, so adding any |s| < 2^100 gives it back (float32's and bfloat16's finfo.min; not -inf, not float16's, not float32's finfo.min as bfloat16, which rounds to -inf)",
+        test: |a| {
+            let dt = match a[1] {
+                Meta::Dtype(d) => *d,
+                Meta::Tensor(t) => t.dtype,
+                _ => return false,
+            };
+            number(a[0]).is_some_and(|f| {
+                let r = crate::interp::round_to(f, dt);
+                dt.is_float() && r.is_finite() && r <= -(2f64.powi(125))
+            })
+        },
+    },
+    Condition {
+        name: "keep-mask-fits",
+        arity: Some(4),
+        doc: "(?c ?fill ?q ?k): ?c is a bool tensor of rank >= 1 broadcasting to the scores [.., L, S] of q ?q and k ?k [.., S, E] without growing them, and ?fill is a 0-d tensor of q's dtype",
+        test: |a| match (a[0].tensor(), a[1].tensor(), a[2].tensor(), a[3].tensor()) {
+            (Some(c), Some(f), Some(q), Some(k)) => {
+                c.dtype == DType::Bool
+                    && f.rank() == 0
+                    && f.dtype == q.dtype
+                    && c.rank() >= 1
+                    && scores_of(q, k).is_some_and(|s| {
+                        c.rank() <= s.len()
+                            && crate::ops::broadcast(&c.shape, &s).is_ok_and(|b| b == s)
+                    })
+            }
+            _ => false,
+        },
+    },
 ];
 
 /// Training-attention computed attributes.
