@@ -8,6 +8,9 @@ use rustc_hash::FxHashMap as HashMap;
 
 use crate::egraph::{FxEGraph, Lang};
 
+/// How many labels a repair may raise before relabelling everything instead.
+const RAISE_BUDGET: usize = 256;
+
 /// The state of the search.
 pub(super) struct Dag<'a> {
     eg: &'a FxEGraph,
@@ -18,6 +21,10 @@ pub(super) struct Dag<'a> {
     /// Current DAG cost.
     pub cost: f64,
     pos: HashMap<Id, usize>,
+    /// How many times the order was rebuilt (a statistic for the log).
+    pub renumbered: usize,
+    /// How many times part of it was raised instead.
+    pub raised: usize,
 }
 
 impl<'a> Dag<'a> {
@@ -34,6 +41,8 @@ impl<'a> Dag<'a> {
             refc: HashMap::default(),
             cost: 0.0,
             pos: HashMap::default(),
+            renumbered: 0,
+            raised: 0,
         };
         for &r in roots {
             d.add_ref(eg.find(r));
@@ -71,34 +80,105 @@ impl<'a> Dag<'a> {
         }
     }
 
-    /// Post-order positions of the selected DAG (children before parents).
+    /// Heights of every class with a choice, following the chosen nodes (a child is always
+    /// lower than its parents). Such a topological labelling lets [`Self::creates_cycle`]
+    /// prune; heights rather than post-order positions, so that a switch to a node whose
+    /// children are lower keeps it valid (see [`Self::keeps_order`]) without renumbering.
     pub(super) fn renumber(&mut self, roots: &[Id]) {
         self.pos.clear();
-        let mut stack: Vec<(Id, bool)> = roots
-            .iter()
-            .rev()
-            .map(|&r| (self.eg.find(r), false))
-            .collect();
-        let mut n = 0;
-        while let Some((id, done)) = stack.pop() {
-            if done {
-                if let std::collections::hash_map::Entry::Vacant(e) = self.pos.entry(id) {
-                    e.insert(n);
-                    n += 1;
+        let mut starts: Vec<Id> = roots.iter().map(|&r| self.eg.find(r)).collect();
+        let mut rest: Vec<Id> = self.choice.keys().copied().collect();
+        rest.sort();
+        starts.extend(rest);
+        let mut stack: Vec<(Id, bool)> = Vec::new();
+        // Entered but not numbered: guards against looping on a cycle of choices (which the
+        // cycle checks rule out; then the order is simply not topological there).
+        let mut open = rustc_hash::FxHashSet::default();
+        for s in starts {
+            if self.pos.contains_key(&s) {
+                continue;
+            }
+            stack.push((s, false));
+            while let Some((id, done)) = stack.pop() {
+                if done {
+                    // The height: one more than the highest chosen child.
+                    let h = self
+                        .children(id)
+                        .iter()
+                        .filter_map(|&c| self.pos.get(&self.eg.find(c)))
+                        .max()
+                        .map_or(0, |&h| h + 1);
+                    self.pos.insert(id, h);
+                    continue;
                 }
-                continue;
-            }
-            if self.pos.contains_key(&id) {
-                continue;
-            }
-            stack.push((id, true));
-            for &c in self.children(id).iter().rev() {
-                let c = self.eg.find(c);
-                if !self.pos.contains_key(&c) {
-                    stack.push((c, false));
+                if self.pos.contains_key(&id) || !open.insert(id) {
+                    continue;
+                }
+                stack.push((id, true));
+                for &c in self.children(id).iter().rev() {
+                    let c = self.eg.find(c);
+                    if !self.pos.contains_key(&c) && !open.contains(&c) && self.choice.contains_key(&c) {
+                        stack.push((c, false));
+                    }
                 }
             }
         }
+        self.renumbered += 1;
+    }
+
+    /// Whether `class`'s chosen children all come before it in the current order (so the
+    /// order is still topological after `class` switched).
+    fn keeps_order(&self, class: Id) -> bool {
+        let Some(&p) = self.pos.get(&class) else {
+            return false;
+        };
+        self.children(class)
+            .iter()
+            .all(|&c| self.pos.get(&self.eg.find(c)).is_some_and(|&q| q < p))
+    }
+
+    /// Restores the labelling after `class` switched: when a new child is not lower, raise
+    /// `class` above its children and then every chosen parent that is no longer above it
+    /// (time proportional to the raised part).
+    fn repair_order(&mut self, class: Id, roots: &[Id]) {
+        if self.keeps_order(class) {
+            return;
+        }
+        let mut work = vec![class];
+        let mut steps = 0usize;
+        while let Some(id) = work.pop() {
+            let h = self
+                .children(id)
+                .iter()
+                .map(|&c| self.pos.get(&self.eg.find(c)).map(|&h| h + 1))
+                .try_fold(0usize, |m, h| h.map(|h| m.max(h)));
+            let Some(h) = h else {
+                // A child without a label: start over.
+                self.renumber(roots);
+                return;
+            };
+            if self.pos.get(&id).is_some_and(|&old| old >= h) {
+                continue;
+            }
+            self.pos.insert(id, h);
+            steps += 1;
+            if steps > RAISE_BUDGET {
+                // A raise that reaches far up (or, never, around a cycle of choices) costs
+                // more than labelling everything again.
+                self.renumber(roots);
+                return;
+            }
+            for p in self.eg[id].parents() {
+                let p = self.eg.find(p);
+                if self.choice.contains_key(&p)
+                    && self.pos.get(&p).is_some_and(|&hp| hp <= h)
+                    && self.children(p).iter().any(|&c| self.eg.find(c) == id)
+                {
+                    work.push(p);
+                }
+            }
+        }
+        self.raised += 1;
     }
 
     /// Would choosing `node` for `class` close a cycle (does a child reach `class`)?
@@ -193,7 +273,7 @@ impl<'a> Dag<'a> {
                 self.switch(class, i);
                 if self.cost < before - 1e-15 * before.abs().max(1e-12) {
                     improved = true;
-                    self.renumber(roots);
+                    self.repair_order(class, roots);
                     break;
                 }
                 self.switch(class, current);
@@ -224,11 +304,11 @@ impl<'a> Dag<'a> {
                 done.push((class, self.choice[&class], referenced));
                 if referenced {
                     self.switch(class, i);
-                    self.renumber(roots);
                 } else {
                     // Not in the DAG: choosing costs nothing until a parent reads it.
                     self.choice.insert(class, i);
                 }
+                self.repair_order(class, roots);
             }
             if done.is_empty() {
                 continue;
@@ -274,7 +354,7 @@ impl<'a> Dag<'a> {
                 self.switch(class, i);
                 if self.cost < here - 1e-15 * here.abs().max(1e-12) {
                     done.push((class, from, true));
-                    self.renumber(roots);
+                    self.repair_order(class, roots);
                 } else {
                     self.switch(class, from);
                     self.cost = here;
@@ -291,7 +371,9 @@ impl<'a> Dag<'a> {
                     }
                 }
                 self.cost = before;
-                self.renumber(roots);
+                for &(class, _, _) in done.iter().rev() {
+                    self.repair_order(class, roots);
+                }
             }
         }
         improved

@@ -218,6 +218,11 @@ fn extract_inner(
             break;
         }
     }
+    log::debug!(
+        "extract: topological order rebuilt {} times, raised {} times",
+        dag.renumbered,
+        dag.raised
+    );
     let sel: Selection = dag
         .choice
         .iter()
