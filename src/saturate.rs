@@ -235,8 +235,71 @@ struct WithPart {
     /// A variable bound before it, and that variable's depth in it.
     anchor: egg::Var,
     depth: usize,
+    /// The shallowest proper subterm whose variables are all bound before it (its index in
+    /// the pattern's AST) and its depth: its class, looked up from the bound variables, is
+    /// a closer anchor with fewer ancestors to try than the variable's.
+    shared: Option<(egg::Id, usize)>,
     /// `?__withI`: the variable its class is bound to.
     class_var: egg::Var,
+}
+
+/// The shallowest e-node subterm of `ast` below its root whose variables all lie in
+/// `bound`, and its depth.
+fn shared_subterm(ast: &egg::PatternAst<Lang>, bound: &[egg::Var]) -> Option<(egg::Id, usize)> {
+    use egg::ENodeOrVar;
+    let nodes = ast.as_ref();
+    let closed = |id: egg::Id| -> bool {
+        let mut stack = vec![id];
+        while let Some(i) = stack.pop() {
+            match &nodes[usize::from(i)] {
+                ENodeOrVar::Var(v) if !bound.contains(v) => return false,
+                ENodeOrVar::Var(_) => {}
+                ENodeOrVar::ENode(n) => stack.extend(egg::Language::children(n).iter().copied()),
+            }
+        }
+        true
+    };
+    let mut level = vec![egg::Id::from(nodes.len() - 1)];
+    for d in 1.. {
+        let next: Vec<egg::Id> = level
+            .iter()
+            .flat_map(|&i| match &nodes[usize::from(i)] {
+                ENodeOrVar::ENode(n) => egg::Language::children(n).to_vec(),
+                ENodeOrVar::Var(_) => Vec::new(),
+            })
+            .collect();
+        if next.is_empty() {
+            return None;
+        }
+        if let Some(&i) = next
+            .iter()
+            .find(|&&i| matches!(nodes[usize::from(i)], ENodeOrVar::ENode(_)) && closed(i))
+        {
+            return Some((i, d));
+        }
+        level = next;
+    }
+    None
+}
+
+/// The class of subterm `id` of `ast` with its variables bound by `subst`, if the e-graph
+/// holds it.
+fn lookup_subterm(
+    egraph: &FxEGraph,
+    ast: &egg::PatternAst<Lang>,
+    id: egg::Id,
+    subst: &egg::Subst,
+) -> Option<egg::Id> {
+    match &ast.as_ref()[usize::from(id)] {
+        egg::ENodeOrVar::Var(v) => subst.get(*v).map(|&c| egraph.find(c)),
+        egg::ENodeOrVar::ENode(n) => {
+            let mut node = n.clone();
+            for c in egg::Language::children_mut(&mut node) {
+                *c = lookup_subterm(egraph, ast, *c, subst)?;
+            }
+            egraph.lookup(node)
+        }
+    }
 }
 
 /// The depth of the shallowest occurrence of a variable of `bound` in `ast` (root 0).
@@ -273,6 +336,7 @@ impl JoinSearcher {
         let mut with = Vec::new();
         for (i, w) in r.with.iter().enumerate() {
             let (anchor, depth) = anchor(w, &bound)?;
+            let shared = shared_subterm(w, &bound).filter(|&(_, d)| d < depth);
             let pattern = egg::Pattern::new(w.clone());
             let vars = pattern.vars();
             for x in &vars {
@@ -286,6 +350,7 @@ impl JoinSearcher {
                 vars,
                 anchor,
                 depth,
+                shared,
                 class_var,
             });
         }
@@ -316,7 +381,15 @@ impl JoinSearcher {
         for w in &self.with {
             let mut next = Vec::new();
             for s in &partial {
-                for c in Self::ancestors(egraph, s[w.anchor], w.depth) {
+                let (from, depth) = match w.shared {
+                    Some((id, d)) => match lookup_subterm(egraph, &w.pattern.ast, id, s) {
+                        Some(c) => (c, d),
+                        // The with-pattern needs that subterm: no match.
+                        None => continue,
+                    },
+                    None => (s[w.anchor], w.depth),
+                };
+                for c in Self::ancestors(egraph, from, depth) {
                     let Some(m) = w.pattern.search_eclass(egraph, c) else {
                         continue;
                     };

@@ -117,7 +117,10 @@ impl<'a> Dag<'a> {
                 stack.push((id, true));
                 for &c in self.children(id).iter().rev() {
                     let c = self.eg.find(c);
-                    if !self.pos.contains_key(&c) && !open.contains(&c) && self.choice.contains_key(&c) {
+                    if !self.pos.contains_key(&c)
+                        && !open.contains(&c)
+                        && self.choice.contains_key(&c)
+                    {
                         stack.push((c, false));
                     }
                 }
