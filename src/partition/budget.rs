@@ -34,6 +34,11 @@ pub struct Solution {
     pub saved_bytes: u64,
     /// Bytes of those storages that are not graph inputs' (see [`storage_bytes`]).
     pub activation_bytes: u64,
+    /// The numerator of PyTorch's `get_mem_ratio`: the saved values at their sizes, inputs
+    /// included, minus the bytes of all graph inputs (0 when negative). PyTorch's early
+    /// returns (the "more aggressive" and "aggressive" cuts) compare this with the budget;
+    /// fxsat limits `activation_bytes` instead (see [`Solver::target`]).
+    pub budget_used_bytes: u64,
     /// Nodes the backward recomputes.
     pub recomputed: Vec<NodeId>,
     /// Cost-model seconds of the recomputation.
@@ -72,12 +77,15 @@ pub fn evaluate(
         flops += f;
     }
     let (saved_bytes, activation_bytes) = storage_bytes(g, c, &saved);
+    let node_bytes = |ids: &[NodeId]| ids.iter().map(|i| g.node(*i).val.bytes()).sum::<u64>();
+    let budget_used_bytes = node_bytes(&saved).saturating_sub(node_bytes(&c.primals));
     let order = emit::bw_order(g, c, &saved);
     let peak = peak_bytes(g, c, &fw, &saved, &order);
     Solution {
         saved,
         saved_bytes,
         activation_bytes,
+        budget_used_bytes,
         recomputed,
         recompute_seconds: secs,
         recompute_flops: flops,
@@ -212,6 +220,9 @@ pub struct Solver<'a> {
     default_banned: Vec<NodeId>,
     aggressive: Option<(Solution, Vec<NodeId>)>,
     more_aggressive: Option<Solution>,
+    /// The bytes budget 1 stands for: PyTorch's `max_act_size − min_act_size` (see
+    /// [`Solver::target`]).
+    pub scale: u64,
     /// Min-cuts solved so far (distinct ones: repeated cuts come from `memo`).
     pub cuts: usize,
     memo: HashMap<(String, Vec<NodeId>), (Solution, Vec<NodeId>)>,
@@ -231,6 +242,9 @@ impl<'a> Solver<'a> {
         let cut = solve_min_cut(g, c, &opts.mincut, &HashSet::new())?;
         let mut runtime_optimized = evaluate(g, c, model, &cut.saved, cut.banned.len());
         let mut default_banned: Vec<NodeId> = cut.banned.iter().map(|b| b.0).collect();
+        // PyTorch's memory scale: the bytes its budget-1 cut saves (each saved node at its
+        // size, inputs included) minus the bytes of all inputs
+        let mut scale = runtime_optimized.budget_used_bytes;
         if opts.mincut.inputs_free_to_save {
             let o = MinCutOptions {
                 inputs_free_to_save: false,
@@ -239,6 +253,7 @@ impl<'a> Solver<'a> {
             cuts += 1;
             let cut = solve_min_cut(g, c, &o, &HashSet::new())?;
             let alt = evaluate(g, c, model, &cut.saved, cut.banned.len());
+            scale = alt.budget_used_bytes;
             let key = |s: &Solution| (s.activation_bytes, s.recompute_seconds);
             if key(&alt) < key(&runtime_optimized) {
                 runtime_optimized = alt;
@@ -252,6 +267,7 @@ impl<'a> Solver<'a> {
             opts,
             runtime_optimized,
             default_banned,
+            scale,
             aggressive: None,
             more_aggressive: None,
             cuts,
@@ -289,11 +305,19 @@ impl<'a> Solver<'a> {
         Ok(best_fit(&all, target).clone())
     }
 
-    /// `budget × A` in bytes, rounded down (after a 1e-12 relative allowance, so that a
-    /// budget written as `k / n` of a byte count `A` divisible by `n` gives exactly `k × A / n`
-    /// despite floating-point rounding).
+    /// The activation bytes budget `b` allows: PyTorch's knapsack capacity in bytes. PyTorch
+    /// normalises sizes by `scale = max_act_size − min_act_size`, `max_act_size` being the
+    /// size of the values its budget-1 cut saves (each saved node at its size, inputs
+    /// included) and `min_act_size` that of all graph inputs, and gives its knapsack (over
+    /// activations) a capacity of `b`: `b × scale` bytes. fxsat holds its whole activation
+    /// bytes (not only the knapsack's items) to that, rounded down (after a 1e-12 relative allowance, so that a budget written
+    /// as `k / n` of a scale divisible by `n` gives exactly `k × scale / n` despite
+    /// floating-point rounding). Budget 1 is the runtime-optimised cut whatever its bytes.
     pub fn target(&self, budget: f64) -> u64 {
-        let x = budget * self.runtime_optimized.activation_bytes as f64;
+        if budget >= 1.0 || (self.scale == 0 && budget > 0.0) {
+            return self.runtime_optimized.activation_bytes;
+        }
+        let x = budget * self.scale as f64;
         (x + x * 1e-12).floor() as u64
     }
 
@@ -302,8 +326,10 @@ impl<'a> Solver<'a> {
     /// (PyTorch's), and the knapsack over the default cut's bans re-cut with default options
     /// (fxsat's: a gentler curve near budget 1).
     pub fn solve_all(&mut self, budget: f64) -> Result<Vec<Solution>> {
+        // as PyTorch: when the budget-1 cut saves no more than the inputs' bytes, it is the
+        // answer for every budget above 0
         let max_act = self.runtime_optimized.activation_bytes;
-        if budget >= 1.0 || max_act == 0 {
+        if budget >= 1.0 || max_act == 0 || (self.scale == 0 && budget > 0.0) {
             return Ok(vec![self.runtime_optimized.clone()]);
         }
         let target = self.target(budget);
@@ -379,8 +405,8 @@ impl<'a> Solver<'a> {
     }
 }
 
-/// Among `sols` (not empty), the least recompute time among those within `target` activation
-/// bytes (ties: fewer bytes); if none fits, the fewest bytes.
+/// Among `sols` (not empty), the least recompute time among those within the budget's limit
+/// `target` (ties: fewer activation bytes); if none fits, the fewest bytes.
 fn best_fit(sols: &[Solution], target: u64) -> &Solution {
     let key = |s: &Solution| (s.recompute_seconds, s.activation_bytes);
     sols.iter()
