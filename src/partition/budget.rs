@@ -24,6 +24,7 @@ use crate::cost::Model;
 use crate::error::Result;
 use crate::ir::{Graph, NodeId, Val};
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 /// One candidate saved set and what it costs.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,20 +60,31 @@ pub fn evaluate(
     saved: &[NodeId],
     banned: usize,
 ) -> Solution {
+    evaluate_with(g, c, &|r| node_cost(g, model, r), saved, banned)
+}
+
+/// [`evaluate`] with the per-node (seconds, flops) of recomputation given by `cost`.
+pub fn evaluate_with(
+    g: &Graph,
+    c: &Classified,
+    cost: &dyn Fn(NodeId) -> (f64, f64),
+    saved: &[NodeId],
+    banned: usize,
+) -> Solution {
     let n = g.nodes.len();
     let mut stop = vec![false; n];
     saved.iter().for_each(|s| stop[s.index()] = true);
     c.tangents.iter().for_each(|t| stop[t.index()] = true);
     let roots: Vec<NodeId> = c.grads.iter().flatten().copied().collect();
-    let bw = emit::needed(g, &roots, &stop);
+    let bw = emit::needed(c, &roots, &stop);
     let saved: Vec<NodeId> = saved.iter().copied().filter(|s| bw[s.index()]).collect();
     let fw_roots: Vec<NodeId> = c.fwd_outputs.iter().chain(&saved).copied().collect();
-    let mut fw = emit::needed(g, &fw_roots, &vec![false; n]);
+    let mut fw = emit::needed(c, &fw_roots, &vec![false; n]);
     c.primals.iter().for_each(|p| fw[p.index()] = true);
     let recomputed = emit::recomputed(g, c, &saved);
     let (mut secs, mut flops) = (0.0, 0.0);
     for &r in &recomputed {
-        let (s, f) = node_cost(g, model, r);
+        let (s, f) = cost(r);
         secs += s;
         flops += f;
     }
@@ -97,16 +109,11 @@ pub fn evaluate(
 /// Per node, the node that owns its storage: itself, or for a view (PyTorch's view ops) the
 /// owner of its first input's storage.
 pub fn storage_roots(g: &Graph, c: &Classified) -> Vec<NodeId> {
+    let _ = g;
     let mut root: Vec<NodeId> = (0..c.n).map(|i| NodeId(i as u32)).collect();
     for i in 0..c.n {
         if c.kinds[i].view {
-            let mut first = None;
-            g.nodes[i].for_each_input(|x| {
-                if first.is_none() {
-                    first = Some(x)
-                }
-            });
-            if let Some(x) = first {
+            if let Some(x) = c.inputs[i].first() {
                 root[i] = root[x.index()];
             }
         }
@@ -150,55 +157,86 @@ pub fn storage_bytes(g: &Graph, c: &Classified, saved: &[NodeId]) -> (u64, u64) 
 /// Solves a 0/1 knapsack: `items` are (weight, value); returns the chosen indices, maximising
 /// the total value with total weight ≤ `capacity`. Zero-weight items are always taken.
 pub fn knapsack(items: &[(u64, f64)], capacity: u64) -> Vec<usize> {
-    let mut chosen: Vec<usize> = (0..items.len()).filter(|&i| items[i].0 == 0).collect();
-    let rest: Vec<usize> = (0..items.len())
-        .filter(|&i| items[i].0 > 0 && items[i].0 <= capacity)
-        .collect();
-    if rest.is_empty() {
-        return chosen;
-    }
-    let total: u64 = rest.iter().map(|&i| items[i].0).sum();
-    if total <= capacity {
-        chosen.extend(rest);
-        chosen.sort_unstable();
-        return chosen;
-    }
-    // unit: the weights' gcd, coarsened (weights rounded up) until the table is small enough
-    let gcd = rest.iter().fold(0u64, |a, &i| gcd(a, items[i].0)).max(1);
-    let mut unit = gcd;
-    let cells = |unit: u64| (capacity / unit + 1) as u128 * rest.len() as u128;
-    while cells(unit) > 2_000_000 {
-        unit *= 2;
-    }
-    let cap = (capacity / unit) as usize;
-    let w: Vec<usize> = rest
-        .iter()
-        .map(|&i| items[i].0.div_ceil(unit) as usize)
-        .collect();
-    let mut best = vec![0.0f64; cap + 1];
-    let mut take = vec![false; rest.len() * (cap + 1)];
-    for (k, &i) in rest.iter().enumerate() {
-        let (wk, vk) = (w[k], items[i].1);
-        if wk > cap {
-            continue;
+    Knapsack::new(items, capacity).solve(capacity)
+}
+
+/// A 0/1 knapsack table over fixed items, solved once for a largest capacity and answered for
+/// any capacity up to it by backtracking (the table holds the optimum of every smaller
+/// capacity too). Weights are in units of their gcd, coarsened (rounded up) until the table
+/// has at most 2·10⁶ cells.
+pub struct Knapsack {
+    /// Indices (into the caller's items) of the zero-weight items: always taken.
+    zero: Vec<usize>,
+    /// Indices of the other items that fit the largest capacity.
+    rest: Vec<usize>,
+    /// Their weights in units.
+    w: Vec<usize>,
+    unit: u64,
+    cap: usize,
+    /// `take[k × (cap + 1) + c]`: item `rest[k]` is in the optimum of the first `k + 1` items
+    /// at capacity `c`.
+    take: Vec<bool>,
+}
+
+impl Knapsack {
+    /// Builds the table for capacities up to `max_capacity`.
+    pub fn new(items: &[(u64, f64)], max_capacity: u64) -> Self {
+        let zero: Vec<usize> = (0..items.len()).filter(|&i| items[i].0 == 0).collect();
+        let rest: Vec<usize> = (0..items.len())
+            .filter(|&i| items[i].0 > 0 && items[i].0 <= max_capacity)
+            .collect();
+        let total: u64 = rest.iter().map(|&i| items[i].0).sum();
+        let max_capacity = max_capacity.min(total);
+        let gcd = rest.iter().fold(0u64, |a, &i| gcd(a, items[i].0)).max(1);
+        let mut unit = gcd;
+        let cells = |unit: u64| (max_capacity / unit + 1) as u128 * rest.len() as u128;
+        while cells(unit) > 2_000_000 {
+            unit *= 2;
         }
-        for c in (wk..=cap).rev() {
-            let cand = best[c - wk] + vk;
-            if cand > best[c] {
-                best[c] = cand;
-                take[k * (cap + 1) + c] = true;
+        let cap = (max_capacity / unit) as usize;
+        let w: Vec<usize> = rest
+            .iter()
+            .map(|&i| items[i].0.div_ceil(unit) as usize)
+            .collect();
+        let mut best = vec![0.0f64; cap + 1];
+        let mut take = vec![false; rest.len() * (cap + 1)];
+        for (k, &i) in rest.iter().enumerate() {
+            let (wk, vk) = (w[k], items[i].1);
+            if wk > cap {
+                continue;
+            }
+            let row = &mut take[k * (cap + 1)..(k + 1) * (cap + 1)];
+            for c in (wk..=cap).rev() {
+                let cand = best[c - wk] + vk;
+                if cand > best[c] {
+                    best[c] = cand;
+                    row[c] = true;
+                }
             }
         }
-    }
-    let mut c = cap;
-    for k in (0..rest.len()).rev() {
-        if take[k * (cap + 1) + c] {
-            chosen.push(rest[k]);
-            c -= w[k];
+        Knapsack {
+            zero,
+            rest,
+            w,
+            unit,
+            cap,
+            take,
         }
     }
-    chosen.sort_unstable();
-    chosen
+
+    /// The chosen item indices for `capacity` (at most the table's largest capacity is used).
+    pub fn solve(&self, capacity: u64) -> Vec<usize> {
+        let mut chosen = self.zero.clone();
+        let mut c = ((capacity / self.unit) as usize).min(self.cap);
+        for k in (0..self.rest.len()).rev() {
+            if self.take[k * (self.cap + 1) + c] {
+                chosen.push(self.rest[k]);
+                c -= self.w[k];
+            }
+        }
+        chosen.sort_unstable();
+        chosen
+    }
 }
 
 fn gcd(a: u64, b: u64) -> u64 {
@@ -213,7 +251,6 @@ fn gcd(a: u64, b: u64) -> u64 {
 pub struct Solver<'a> {
     g: &'a Graph,
     c: &'a Classified,
-    model: &'a Model,
     opts: &'a PartitionOptions,
     /// The runtime-optimised solution (budget 1).
     pub runtime_optimized: Solution,
@@ -226,6 +263,10 @@ pub struct Solver<'a> {
     /// Min-cuts solved so far (distinct ones: repeated cuts come from `memo`).
     pub cuts: usize,
     memo: HashMap<(String, Vec<NodeId>), (Solution, Vec<NodeId>)>,
+    /// Per node: cost-model (seconds, flops) of recomputing it.
+    costs: Vec<(f64, f64)>,
+    /// Per cut family (its options): the knapsack's candidates and table.
+    tables: HashMap<String, Rc<(Vec<NodeId>, Knapsack)>>,
 }
 
 impl<'a> Solver<'a> {
@@ -238,9 +279,20 @@ impl<'a> Solver<'a> {
         model: &'a Model,
         opts: &'a PartitionOptions,
     ) -> Result<Self> {
+        // the recompute cost of every forward node, once
+        let costs: Vec<(f64, f64)> = (0..c.n)
+            .map(|i| {
+                if c.tangents_closure[i] {
+                    (0.0, 0.0)
+                } else {
+                    node_cost(g, model, NodeId(i as u32))
+                }
+            })
+            .collect();
+        let cost = |r: NodeId| costs[r.index()];
         let mut cuts = 1;
         let cut = solve_min_cut(g, c, &opts.mincut, &HashSet::new())?;
-        let mut runtime_optimized = evaluate(g, c, model, &cut.saved, cut.banned.len());
+        let mut runtime_optimized = evaluate_with(g, c, &cost, &cut.saved, cut.banned.len());
         let mut default_banned: Vec<NodeId> = cut.banned.iter().map(|b| b.0).collect();
         // PyTorch's memory scale: the bytes its budget-1 cut saves (each saved node at its
         // size, inputs included) minus the bytes of all inputs
@@ -252,7 +304,7 @@ impl<'a> Solver<'a> {
             };
             cuts += 1;
             let cut = solve_min_cut(g, c, &o, &HashSet::new())?;
-            let alt = evaluate(g, c, model, &cut.saved, cut.banned.len());
+            let alt = evaluate_with(g, c, &cost, &cut.saved, cut.banned.len());
             scale = alt.budget_used_bytes;
             let key = |s: &Solution| (s.activation_bytes, s.recompute_seconds);
             if key(&alt) < key(&runtime_optimized) {
@@ -263,7 +315,6 @@ impl<'a> Solver<'a> {
         Ok(Solver {
             g,
             c,
-            model,
             opts,
             runtime_optimized,
             default_banned,
@@ -272,6 +323,8 @@ impl<'a> Solver<'a> {
             more_aggressive: None,
             cuts,
             memo: HashMap::new(),
+            tables: HashMap::new(),
+            costs,
         })
     }
 
@@ -291,7 +344,13 @@ impl<'a> Solver<'a> {
         let cut = solve_min_cut(self.g, self.c, opts, dont_ban)?;
         let banned = cut.banned.iter().map(|b| b.0).collect();
         let res = (
-            evaluate(self.g, self.c, self.model, &cut.saved, cut.banned.len()),
+            evaluate_with(
+                self.g,
+                self.c,
+                &|r| self.costs[r.index()],
+                &cut.saved,
+                cut.banned.len(),
+            ),
             banned,
         );
         self.memo.insert(key, res.clone());
@@ -364,31 +423,40 @@ impl<'a> Solver<'a> {
         banned: Vec<NodeId>,
         target: u64,
     ) -> Result<Option<Solution>> {
-        let is_input = input_storage(self.g, self.c);
-        let candidates: Vec<NodeId> = banned
-            .into_iter()
-            .filter(|b| {
-                let i = b.index();
-                self.c.dist_from_bw[i] < FAR
-                    && !is_input[i]
-                    && matches!(self.g.nodes[i].val, Val::Tensor(_) | Val::Tuple(_))
-                    && !(self.c.kinds[i].random && self.opts.mincut.ban_random)
-            })
-            .collect();
+        let family = format!("{opts:?}");
+        if !self.tables.contains_key(&family) {
+            let is_input = input_storage(self.g, self.c);
+            let candidates: Vec<NodeId> = banned
+                .into_iter()
+                .filter(|b| {
+                    let i = b.index();
+                    self.c.dist_from_bw[i] < FAR
+                        && !is_input[i]
+                        && matches!(self.g.nodes[i].val, Val::Tensor(_) | Val::Tuple(_))
+                        && !(self.c.kinds[i].random && self.opts.mincut.ban_random)
+                })
+                .collect();
+            let items: Vec<(u64, f64)> = candidates
+                .iter()
+                .map(|&b| {
+                    let (secs, _) = self.costs[b.index()];
+                    (self.g.node(b).val.bytes(), secs.max(1e-12))
+                })
+                .collect();
+            // one table for every budget: the largest capacity asked below budget 1 is the scale
+            let table = Knapsack::new(&items, self.scale);
+            self.tables
+                .insert(family.clone(), Rc::new((candidates, table)));
+        }
+        let entry = Rc::clone(&self.tables[&family]);
+        let (candidates, table) = (&entry.0, &entry.1);
         if candidates.is_empty() {
             return Ok(None);
         }
-        let items: Vec<(u64, f64)> = candidates
-            .iter()
-            .map(|&b| {
-                let (secs, _) = node_cost(self.g, self.model, b);
-                (self.g.node(b).val.bytes(), secs.max(1e-12))
-            })
-            .collect();
         let mut capacity = target;
         let mut found: Vec<Solution> = Vec::new();
         for _ in 0..8 {
-            let keep = knapsack(&items, capacity);
+            let keep = table.solve(capacity);
             let mut dont_ban: HashSet<NodeId> = candidates.iter().copied().collect();
             for k in keep {
                 dont_ban.remove(&candidates[k]);

@@ -174,17 +174,6 @@ fn new_alloc(
     bytes.len() - 1
 }
 
-/// The first node argument of a node (the base of a view).
-fn first_input(g: &Graph, id: NodeId) -> Option<NodeId> {
-    let mut first = None;
-    g.node(id).for_each_input(|x| {
-        if first.is_none() {
-            first = Some(x)
-        }
-    });
-    first
-}
-
 /// Peak bytes of running the forward (computing the forward outputs and `saved`) and then
 /// the backward in `bw_order` (see [`emit::bw_order`](super::emit::bw_order)).
 pub fn peak_bytes(
@@ -207,18 +196,21 @@ pub fn peak_bytes(
         if !fw[i] {
             continue;
         }
-        let id = NodeId(i as u32);
-        let base = if aliases(i) { first_input(g, id) } else { None };
+        let base = if aliases(i) {
+            c.inputs[i].first().copied()
+        } else {
+            None
+        };
         inst_fw[i] = match base {
             Some(b) if inst_fw[b.index()] != usize::MAX => inst_fw[b.index()],
             _ => new_alloc(g.nodes[i].val.bytes(), t, &mut bytes, &mut start, &mut last),
         };
-        g.nodes[i].for_each_input(|x| {
+        for x in &c.inputs[i] {
             let a = inst_fw[x.index()];
             if a != usize::MAX {
                 last[a] = last[a].max(t);
             }
-        });
+        }
         t += 1;
     }
     let fw_end = t.saturating_sub(1);
@@ -245,17 +237,21 @@ pub fn peak_bytes(
         if inst_bw[i] != usize::MAX {
             continue;
         }
-        let base = if aliases(i) { first_input(g, id) } else { None };
+        let base = if aliases(i) {
+            c.inputs[i].first().copied()
+        } else {
+            None
+        };
         inst_bw[i] = match base {
             Some(b) if inst_bw[b.index()] != usize::MAX => inst_bw[b.index()],
             _ => new_alloc(g.nodes[i].val.bytes(), t, &mut bytes, &mut start, &mut last),
         };
-        g.nodes[i].for_each_input(|x| {
+        for x in &c.inputs[i] {
             let a = inst_bw[x.index()];
             if a != usize::MAX {
                 last[a] = last[a].max(t);
             }
-        });
+        }
         t += 1;
     }
     let end = t;
