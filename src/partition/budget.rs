@@ -17,7 +17,7 @@
 //! strictly).
 
 use super::classify::{Classified, FAR};
-use super::network::{solve_min_cut, MinCutOptions};
+use super::network::{local_bans, solve_min_cut, solve_min_cut_with, MinCutOptions};
 use super::report::{node_cost, peak_bytes};
 use super::{emit, PartitionOptions};
 use crate::cost::Model;
@@ -263,6 +263,8 @@ pub struct Solver<'a> {
     /// Min-cuts solved so far (distinct ones: repeated cuts come from `memo`).
     pub cuts: usize,
     memo: HashMap<(String, Vec<NodeId>), (Solution, Vec<NodeId>)>,
+    /// Per cut family (its options): the per-node bans.
+    local_bans: HashMap<String, Rc<Vec<Option<&'static str>>>>,
     /// Per node: cost-model (seconds, flops) of recomputing it.
     costs: Vec<(f64, f64)>,
     /// Per cut family (its options): the knapsack's candidates and table.
@@ -324,6 +326,7 @@ impl<'a> Solver<'a> {
             cuts,
             memo: HashMap::new(),
             tables: HashMap::new(),
+            local_bans: HashMap::new(),
             costs,
         })
     }
@@ -341,7 +344,12 @@ impl<'a> Solver<'a> {
             return Ok(hit.clone());
         }
         self.cuts += 1;
-        let cut = solve_min_cut(self.g, self.c, opts, dont_ban)?;
+        let local = Rc::clone(
+            self.local_bans
+                .entry(key.0.clone())
+                .or_insert_with(|| Rc::new(local_bans(self.g, self.c, opts))),
+        );
+        let cut = solve_min_cut_with(self.g, self.c, opts, dont_ban, &local)?;
         let banned = cut.banned.iter().map(|b| b.0).collect();
         let res = (
             evaluate_with(
