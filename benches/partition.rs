@@ -1,5 +1,6 @@
 //! Criterion bench: the min-cut partitioner (`fxsat::partition`, graph already in memory) on
-//! every joint fixture at budgets 1.0 and 0.5, and on a large joint graph when
+//! every joint fixture at budgets 1.0 and 0.5, and on a large joint graph (budgets 1.0, 0.5
+//! and 0.1) when
 //! `FXSAT_SCALE_JOINT` names one (e.g. the 32-layer LLaMA-style graph of
 //! `python/gen_scale_llama.py`):
 //!
@@ -64,7 +65,7 @@ fn scale(c: &mut Criterion) {
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(10));
-    for budget in [1.0, 0.5] {
+    for budget in [1.0, 0.5, 0.1] {
         group.bench_function(format!("{name}/{budget}"), |b| {
             b.iter(|| std::hint::black_box(partition(&g, &opts(budget)).unwrap()))
         });

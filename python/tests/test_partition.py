@@ -129,7 +129,9 @@ def test_memory_budget_fixtures_reproduce_joint(file, budget, tmp_path):
     assert r.returncode == 0, r.stderr
     with open(report) as f:
         rep = json.load(f)
-    assert rep["activation_bytes"] <= budget * rep["max_activation_bytes"]
+    # PyTorch's limit: budget × (its budget-1 saved bytes, inputs included, − all input bytes)
+    assert rep["budget_bytes"] == int(budget * rep["budget_scale_bytes"] * (1 + 1e-12))
+    assert rep["activation_bytes"] <= rep["budget_bytes"]
     res = check_partition(path, f"{prefix}.fw.json", f"{prefix}.bw.json", seed=0, int_inputs={})
     assert res.ok, "\n".join(res.lines)
     assert res.num_saved == len(rep["saved"])

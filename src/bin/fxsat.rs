@@ -460,12 +460,13 @@ fn partition_cmd(
     p.report.timings.total = t0.elapsed().as_secs_f64();
     let r = &p.report;
     eprintln!(
-        "{}: budget {}: saved {} values, {} bytes ({} activation bytes of {} at budget 1); recomputes {} nodes ({:.3e} s, {:.3e} flops); peak {} bytes; {:.1} ms",
+        "{}: budget {}: saved {} values, {} bytes ({} activation bytes, the budget allows {}, budget 1 saves {}); recomputes {} nodes ({:.3e} s, {:.3e} flops); peak {} bytes; {:.1} ms",
         input.display(),
         r.budget,
         r.saved.len(),
         r.saved_bytes,
         r.activation_bytes,
+        r.budget_bytes,
         r.max_activation_bytes,
         r.recomputed.len(),
         r.recompute_seconds,

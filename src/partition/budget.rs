@@ -17,13 +17,14 @@
 //! strictly).
 
 use super::classify::{Classified, FAR};
-use super::network::{solve_min_cut, MinCutOptions};
+use super::network::{local_bans, solve_min_cut, solve_min_cut_with, MinCutOptions};
 use super::report::{node_cost, peak_bytes};
 use super::{emit, PartitionOptions};
 use crate::cost::Model;
 use crate::error::Result;
 use crate::ir::{Graph, NodeId, Val};
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 /// One candidate saved set and what it costs.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +35,11 @@ pub struct Solution {
     pub saved_bytes: u64,
     /// Bytes of those storages that are not graph inputs' (see [`storage_bytes`]).
     pub activation_bytes: u64,
+    /// The numerator of PyTorch's `get_mem_ratio`: the saved values at their sizes, inputs
+    /// included, minus the bytes of all graph inputs (0 when negative). PyTorch's early
+    /// returns (the "more aggressive" and "aggressive" cuts) compare this with the budget;
+    /// fxsat limits `activation_bytes` instead (see [`Solver::target`]).
+    pub budget_used_bytes: u64,
     /// Nodes the backward recomputes.
     pub recomputed: Vec<NodeId>,
     /// Cost-model seconds of the recomputation.
@@ -54,30 +60,44 @@ pub fn evaluate(
     saved: &[NodeId],
     banned: usize,
 ) -> Solution {
+    evaluate_with(g, c, &|r| node_cost(g, model, r), saved, banned)
+}
+
+/// [`evaluate`] with the per-node (seconds, flops) of recomputation given by `cost`.
+pub fn evaluate_with(
+    g: &Graph,
+    c: &Classified,
+    cost: &dyn Fn(NodeId) -> (f64, f64),
+    saved: &[NodeId],
+    banned: usize,
+) -> Solution {
     let n = g.nodes.len();
     let mut stop = vec![false; n];
     saved.iter().for_each(|s| stop[s.index()] = true);
     c.tangents.iter().for_each(|t| stop[t.index()] = true);
     let roots: Vec<NodeId> = c.grads.iter().flatten().copied().collect();
-    let bw = emit::needed(g, &roots, &stop);
+    let bw = emit::needed(c, &roots, &stop);
     let saved: Vec<NodeId> = saved.iter().copied().filter(|s| bw[s.index()]).collect();
     let fw_roots: Vec<NodeId> = c.fwd_outputs.iter().chain(&saved).copied().collect();
-    let mut fw = emit::needed(g, &fw_roots, &vec![false; n]);
+    let mut fw = emit::needed(c, &fw_roots, &vec![false; n]);
     c.primals.iter().for_each(|p| fw[p.index()] = true);
     let recomputed = emit::recomputed(g, c, &saved);
     let (mut secs, mut flops) = (0.0, 0.0);
     for &r in &recomputed {
-        let (s, f) = node_cost(g, model, r);
+        let (s, f) = cost(r);
         secs += s;
         flops += f;
     }
     let (saved_bytes, activation_bytes) = storage_bytes(g, c, &saved);
+    let node_bytes = |ids: &[NodeId]| ids.iter().map(|i| g.node(*i).val.bytes()).sum::<u64>();
+    let budget_used_bytes = node_bytes(&saved).saturating_sub(node_bytes(&c.primals));
     let order = emit::bw_order(g, c, &saved);
     let peak = peak_bytes(g, c, &fw, &saved, &order);
     Solution {
         saved,
         saved_bytes,
         activation_bytes,
+        budget_used_bytes,
         recomputed,
         recompute_seconds: secs,
         recompute_flops: flops,
@@ -89,16 +109,11 @@ pub fn evaluate(
 /// Per node, the node that owns its storage: itself, or for a view (PyTorch's view ops) the
 /// owner of its first input's storage.
 pub fn storage_roots(g: &Graph, c: &Classified) -> Vec<NodeId> {
+    let _ = g;
     let mut root: Vec<NodeId> = (0..c.n).map(|i| NodeId(i as u32)).collect();
     for i in 0..c.n {
         if c.kinds[i].view {
-            let mut first = None;
-            g.nodes[i].for_each_input(|x| {
-                if first.is_none() {
-                    first = Some(x)
-                }
-            });
-            if let Some(x) = first {
+            if let Some(x) = c.inputs[i].first() {
                 root[i] = root[x.index()];
             }
         }
@@ -142,55 +157,86 @@ pub fn storage_bytes(g: &Graph, c: &Classified, saved: &[NodeId]) -> (u64, u64) 
 /// Solves a 0/1 knapsack: `items` are (weight, value); returns the chosen indices, maximising
 /// the total value with total weight ≤ `capacity`. Zero-weight items are always taken.
 pub fn knapsack(items: &[(u64, f64)], capacity: u64) -> Vec<usize> {
-    let mut chosen: Vec<usize> = (0..items.len()).filter(|&i| items[i].0 == 0).collect();
-    let rest: Vec<usize> = (0..items.len())
-        .filter(|&i| items[i].0 > 0 && items[i].0 <= capacity)
-        .collect();
-    if rest.is_empty() {
-        return chosen;
-    }
-    let total: u64 = rest.iter().map(|&i| items[i].0).sum();
-    if total <= capacity {
-        chosen.extend(rest);
-        chosen.sort_unstable();
-        return chosen;
-    }
-    // unit: the weights' gcd, coarsened (weights rounded up) until the table is small enough
-    let gcd = rest.iter().fold(0u64, |a, &i| gcd(a, items[i].0)).max(1);
-    let mut unit = gcd;
-    let cells = |unit: u64| (capacity / unit + 1) as u128 * rest.len() as u128;
-    while cells(unit) > 2_000_000 {
-        unit *= 2;
-    }
-    let cap = (capacity / unit) as usize;
-    let w: Vec<usize> = rest
-        .iter()
-        .map(|&i| items[i].0.div_ceil(unit) as usize)
-        .collect();
-    let mut best = vec![0.0f64; cap + 1];
-    let mut take = vec![false; rest.len() * (cap + 1)];
-    for (k, &i) in rest.iter().enumerate() {
-        let (wk, vk) = (w[k], items[i].1);
-        if wk > cap {
-            continue;
+    Knapsack::new(items, capacity).solve(capacity)
+}
+
+/// A 0/1 knapsack table over fixed items, solved once for a largest capacity and answered for
+/// any capacity up to it by backtracking (the table holds the optimum of every smaller
+/// capacity too). Weights are in units of their gcd, coarsened (rounded up) until the table
+/// has at most 2·10⁶ cells.
+pub struct Knapsack {
+    /// Indices (into the caller's items) of the zero-weight items: always taken.
+    zero: Vec<usize>,
+    /// Indices of the other items that fit the largest capacity.
+    rest: Vec<usize>,
+    /// Their weights in units.
+    w: Vec<usize>,
+    unit: u64,
+    cap: usize,
+    /// `take[k × (cap + 1) + c]`: item `rest[k]` is in the optimum of the first `k + 1` items
+    /// at capacity `c`.
+    take: Vec<bool>,
+}
+
+impl Knapsack {
+    /// Builds the table for capacities up to `max_capacity`.
+    pub fn new(items: &[(u64, f64)], max_capacity: u64) -> Self {
+        let zero: Vec<usize> = (0..items.len()).filter(|&i| items[i].0 == 0).collect();
+        let rest: Vec<usize> = (0..items.len())
+            .filter(|&i| items[i].0 > 0 && items[i].0 <= max_capacity)
+            .collect();
+        let total: u64 = rest.iter().map(|&i| items[i].0).sum();
+        let max_capacity = max_capacity.min(total);
+        let gcd = rest.iter().fold(0u64, |a, &i| gcd(a, items[i].0)).max(1);
+        let mut unit = gcd;
+        let cells = |unit: u64| (max_capacity / unit + 1) as u128 * rest.len() as u128;
+        while cells(unit) > 2_000_000 {
+            unit *= 2;
         }
-        for c in (wk..=cap).rev() {
-            let cand = best[c - wk] + vk;
-            if cand > best[c] {
-                best[c] = cand;
-                take[k * (cap + 1) + c] = true;
+        let cap = (max_capacity / unit) as usize;
+        let w: Vec<usize> = rest
+            .iter()
+            .map(|&i| items[i].0.div_ceil(unit) as usize)
+            .collect();
+        let mut best = vec![0.0f64; cap + 1];
+        let mut take = vec![false; rest.len() * (cap + 1)];
+        for (k, &i) in rest.iter().enumerate() {
+            let (wk, vk) = (w[k], items[i].1);
+            if wk > cap {
+                continue;
+            }
+            let row = &mut take[k * (cap + 1)..(k + 1) * (cap + 1)];
+            for c in (wk..=cap).rev() {
+                let cand = best[c - wk] + vk;
+                if cand > best[c] {
+                    best[c] = cand;
+                    row[c] = true;
+                }
             }
         }
-    }
-    let mut c = cap;
-    for k in (0..rest.len()).rev() {
-        if take[k * (cap + 1) + c] {
-            chosen.push(rest[k]);
-            c -= w[k];
+        Knapsack {
+            zero,
+            rest,
+            w,
+            unit,
+            cap,
+            take,
         }
     }
-    chosen.sort_unstable();
-    chosen
+
+    /// The chosen item indices for `capacity` (at most the table's largest capacity is used).
+    pub fn solve(&self, capacity: u64) -> Vec<usize> {
+        let mut chosen = self.zero.clone();
+        let mut c = ((capacity / self.unit) as usize).min(self.cap);
+        for k in (0..self.rest.len()).rev() {
+            if self.take[k * (self.cap + 1) + c] {
+                chosen.push(self.rest[k]);
+                c -= self.w[k];
+            }
+        }
+        chosen.sort_unstable();
+        chosen
+    }
 }
 
 fn gcd(a: u64, b: u64) -> u64 {
@@ -205,16 +251,24 @@ fn gcd(a: u64, b: u64) -> u64 {
 pub struct Solver<'a> {
     g: &'a Graph,
     c: &'a Classified,
-    model: &'a Model,
     opts: &'a PartitionOptions,
     /// The runtime-optimised solution (budget 1).
     pub runtime_optimized: Solution,
     default_banned: Vec<NodeId>,
     aggressive: Option<(Solution, Vec<NodeId>)>,
     more_aggressive: Option<Solution>,
+    /// The bytes budget 1 stands for: PyTorch's `max_act_size − min_act_size` (see
+    /// [`Solver::target`]).
+    pub scale: u64,
     /// Min-cuts solved so far (distinct ones: repeated cuts come from `memo`).
     pub cuts: usize,
     memo: HashMap<(String, Vec<NodeId>), (Solution, Vec<NodeId>)>,
+    /// Per cut family (its options): the per-node bans.
+    local_bans: HashMap<String, Rc<Vec<Option<&'static str>>>>,
+    /// Per node: cost-model (seconds, flops) of recomputing it.
+    costs: Vec<(f64, f64)>,
+    /// Per cut family (its options): the knapsack's candidates and table.
+    tables: HashMap<String, Rc<(Vec<NodeId>, Knapsack)>>,
 }
 
 impl<'a> Solver<'a> {
@@ -227,10 +281,24 @@ impl<'a> Solver<'a> {
         model: &'a Model,
         opts: &'a PartitionOptions,
     ) -> Result<Self> {
+        // the recompute cost of every forward node, once
+        let costs: Vec<(f64, f64)> = (0..c.n)
+            .map(|i| {
+                if c.tangents_closure[i] {
+                    (0.0, 0.0)
+                } else {
+                    node_cost(g, model, NodeId(i as u32))
+                }
+            })
+            .collect();
+        let cost = |r: NodeId| costs[r.index()];
         let mut cuts = 1;
         let cut = solve_min_cut(g, c, &opts.mincut, &HashSet::new())?;
-        let mut runtime_optimized = evaluate(g, c, model, &cut.saved, cut.banned.len());
+        let mut runtime_optimized = evaluate_with(g, c, &cost, &cut.saved, cut.banned.len());
         let mut default_banned: Vec<NodeId> = cut.banned.iter().map(|b| b.0).collect();
+        // PyTorch's memory scale: the bytes its budget-1 cut saves (each saved node at its
+        // size, inputs included) minus the bytes of all inputs
+        let mut scale = runtime_optimized.budget_used_bytes;
         if opts.mincut.inputs_free_to_save {
             let o = MinCutOptions {
                 inputs_free_to_save: false,
@@ -238,7 +306,8 @@ impl<'a> Solver<'a> {
             };
             cuts += 1;
             let cut = solve_min_cut(g, c, &o, &HashSet::new())?;
-            let alt = evaluate(g, c, model, &cut.saved, cut.banned.len());
+            let alt = evaluate_with(g, c, &cost, &cut.saved, cut.banned.len());
+            scale = alt.budget_used_bytes;
             let key = |s: &Solution| (s.activation_bytes, s.recompute_seconds);
             if key(&alt) < key(&runtime_optimized) {
                 runtime_optimized = alt;
@@ -248,14 +317,17 @@ impl<'a> Solver<'a> {
         Ok(Solver {
             g,
             c,
-            model,
             opts,
             runtime_optimized,
             default_banned,
+            scale,
             aggressive: None,
             more_aggressive: None,
             cuts,
             memo: HashMap::new(),
+            tables: HashMap::new(),
+            local_bans: HashMap::new(),
+            costs,
         })
     }
 
@@ -272,10 +344,21 @@ impl<'a> Solver<'a> {
             return Ok(hit.clone());
         }
         self.cuts += 1;
-        let cut = solve_min_cut(self.g, self.c, opts, dont_ban)?;
+        let local = Rc::clone(
+            self.local_bans
+                .entry(key.0.clone())
+                .or_insert_with(|| Rc::new(local_bans(self.g, self.c, opts))),
+        );
+        let cut = solve_min_cut_with(self.g, self.c, opts, dont_ban, &local)?;
         let banned = cut.banned.iter().map(|b| b.0).collect();
         let res = (
-            evaluate(self.g, self.c, self.model, &cut.saved, cut.banned.len()),
+            evaluate_with(
+                self.g,
+                self.c,
+                &|r| self.costs[r.index()],
+                &cut.saved,
+                cut.banned.len(),
+            ),
             banned,
         );
         self.memo.insert(key, res.clone());
@@ -289,11 +372,19 @@ impl<'a> Solver<'a> {
         Ok(best_fit(&all, target).clone())
     }
 
-    /// `budget × A` in bytes, rounded down (after a 1e-12 relative allowance, so that a
-    /// budget written as `k / n` of a byte count `A` divisible by `n` gives exactly `k × A / n`
-    /// despite floating-point rounding).
+    /// The activation bytes budget `b` allows: PyTorch's knapsack capacity in bytes. PyTorch
+    /// normalises sizes by `scale = max_act_size − min_act_size`, `max_act_size` being the
+    /// size of the values its budget-1 cut saves (each saved node at its size, inputs
+    /// included) and `min_act_size` that of all graph inputs, and gives its knapsack (over
+    /// activations) a capacity of `b`: `b × scale` bytes. fxsat holds its whole activation
+    /// bytes (not only the knapsack's items) to that, rounded down (after a 1e-12 relative allowance, so that a budget written
+    /// as `k / n` of a scale divisible by `n` gives exactly `k × scale / n` despite
+    /// floating-point rounding). Budget 1 is the runtime-optimised cut whatever its bytes.
     pub fn target(&self, budget: f64) -> u64 {
-        let x = budget * self.runtime_optimized.activation_bytes as f64;
+        if budget >= 1.0 || (self.scale == 0 && budget > 0.0) {
+            return self.runtime_optimized.activation_bytes;
+        }
+        let x = budget * self.scale as f64;
         (x + x * 1e-12).floor() as u64
     }
 
@@ -302,8 +393,10 @@ impl<'a> Solver<'a> {
     /// (PyTorch's), and the knapsack over the default cut's bans re-cut with default options
     /// (fxsat's: a gentler curve near budget 1).
     pub fn solve_all(&mut self, budget: f64) -> Result<Vec<Solution>> {
+        // as PyTorch: when the budget-1 cut saves no more than the inputs' bytes, it is the
+        // answer for every budget above 0
         let max_act = self.runtime_optimized.activation_bytes;
-        if budget >= 1.0 || max_act == 0 {
+        if budget >= 1.0 || max_act == 0 || (self.scale == 0 && budget > 0.0) {
             return Ok(vec![self.runtime_optimized.clone()]);
         }
         let target = self.target(budget);
@@ -338,31 +431,40 @@ impl<'a> Solver<'a> {
         banned: Vec<NodeId>,
         target: u64,
     ) -> Result<Option<Solution>> {
-        let is_input = input_storage(self.g, self.c);
-        let candidates: Vec<NodeId> = banned
-            .into_iter()
-            .filter(|b| {
-                let i = b.index();
-                self.c.dist_from_bw[i] < FAR
-                    && !is_input[i]
-                    && matches!(self.g.nodes[i].val, Val::Tensor(_) | Val::Tuple(_))
-                    && !(self.c.kinds[i].random && self.opts.mincut.ban_random)
-            })
-            .collect();
+        let family = format!("{opts:?}");
+        if !self.tables.contains_key(&family) {
+            let is_input = input_storage(self.g, self.c);
+            let candidates: Vec<NodeId> = banned
+                .into_iter()
+                .filter(|b| {
+                    let i = b.index();
+                    self.c.dist_from_bw[i] < FAR
+                        && !is_input[i]
+                        && matches!(self.g.nodes[i].val, Val::Tensor(_) | Val::Tuple(_))
+                        && !(self.c.kinds[i].random && self.opts.mincut.ban_random)
+                })
+                .collect();
+            let items: Vec<(u64, f64)> = candidates
+                .iter()
+                .map(|&b| {
+                    let (secs, _) = self.costs[b.index()];
+                    (self.g.node(b).val.bytes(), secs.max(1e-12))
+                })
+                .collect();
+            // one table for every budget: the largest capacity asked below budget 1 is the scale
+            let table = Knapsack::new(&items, self.scale);
+            self.tables
+                .insert(family.clone(), Rc::new((candidates, table)));
+        }
+        let entry = Rc::clone(&self.tables[&family]);
+        let (candidates, table) = (&entry.0, &entry.1);
         if candidates.is_empty() {
             return Ok(None);
         }
-        let items: Vec<(u64, f64)> = candidates
-            .iter()
-            .map(|&b| {
-                let (secs, _) = node_cost(self.g, self.model, b);
-                (self.g.node(b).val.bytes(), secs.max(1e-12))
-            })
-            .collect();
         let mut capacity = target;
         let mut found: Vec<Solution> = Vec::new();
         for _ in 0..8 {
-            let keep = knapsack(&items, capacity);
+            let keep = table.solve(capacity);
             let mut dont_ban: HashSet<NodeId> = candidates.iter().copied().collect();
             for k in keep {
                 dont_ban.remove(&candidates[k]);
@@ -379,8 +481,8 @@ impl<'a> Solver<'a> {
     }
 }
 
-/// Among `sols` (not empty), the least recompute time among those within `target` activation
-/// bytes (ties: fewer bytes); if none fits, the fewest bytes.
+/// Among `sols` (not empty), the least recompute time among those within the budget's limit
+/// `target` (ties: fewer activation bytes); if none fits, the fewest bytes.
 fn best_fit(sols: &[Solution], target: u64) -> &Solution {
     let key = |s: &Solution| (s.recompute_seconds, s.activation_bytes);
     sols.iter()

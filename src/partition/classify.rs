@@ -32,6 +32,8 @@ pub struct Classified {
     pub live: Vec<bool>,
     /// Users of each node (node users only, in graph order, deduplicated).
     pub users: Vec<Vec<NodeId>>,
+    /// Node inputs of each node (in argument order, deduplicated).
+    pub inputs: Vec<Vec<NodeId>>,
     /// Used by a graph output.
     pub is_output: Vec<bool>,
     /// Index in forward order of each required-forward node (`u32::MAX` otherwise).
@@ -456,6 +458,7 @@ pub fn classify(g: &Graph) -> Result<Classified> {
         required_bw,
         live,
         users,
+        inputs,
         is_output,
         fw_order,
         dist_from_bw,

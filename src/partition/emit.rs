@@ -11,8 +11,8 @@ fn copy_node(node: &Node, map: &[u32]) -> Node {
 }
 
 /// Marks every node `roots` need, not walking through `stop` nodes (which are marked).
-pub fn needed(g: &Graph, roots: &[NodeId], stop: &[bool]) -> Vec<bool> {
-    let mut mark = vec![false; g.nodes.len()];
+pub fn needed(c: &Classified, roots: &[NodeId], stop: &[bool]) -> Vec<bool> {
+    let mut mark = vec![false; c.n];
     let mut stack: Vec<NodeId> = roots.to_vec();
     while let Some(x) = stack.pop() {
         if mark[x.index()] {
@@ -20,7 +20,7 @@ pub fn needed(g: &Graph, roots: &[NodeId], stop: &[bool]) -> Vec<bool> {
         }
         mark[x.index()] = true;
         if !stop[x.index()] {
-            g.node(x).for_each_input(|i| stack.push(i));
+            stack.extend(c.inputs[x.index()].iter().copied());
         }
     }
     mark
@@ -29,7 +29,7 @@ pub fn needed(g: &Graph, roots: &[NodeId], stop: &[bool]) -> Vec<bool> {
 /// The forward graph: computes the forward outputs and `saved` from the primals.
 pub fn forward_graph(g: &Graph, c: &Classified, saved: &[NodeId]) -> Result<Graph> {
     let roots: Vec<NodeId> = c.fwd_outputs.iter().chain(saved).copied().collect();
-    let keep = needed(g, &roots, &vec![false; g.nodes.len()]);
+    let keep = needed(c, &roots, &vec![false; g.nodes.len()]);
     let mut map = vec![u32::MAX; g.nodes.len()];
     let mut nodes = Vec::new();
     for (i, node) in g.nodes.iter().enumerate() {
@@ -62,7 +62,7 @@ pub fn recomputed(g: &Graph, c: &Classified, saved: &[NodeId]) -> Vec<NodeId> {
     saved.iter().for_each(|s| stop[s.index()] = true);
     c.tangents.iter().for_each(|t| stop[t.index()] = true);
     let roots: Vec<NodeId> = c.grads.iter().flatten().copied().collect();
-    let keep = needed(g, &roots, &stop);
+    let keep = needed(c, &roots, &stop);
     (0..g.nodes.len())
         .filter(|&i| keep[i] && !stop[i] && !c.tangents_closure[i])
         .map(|i| NodeId(i as u32))
@@ -79,7 +79,7 @@ pub fn bw_order(g: &Graph, c: &Classified, saved: &[NodeId]) -> Vec<NodeId> {
     saved.iter().for_each(|s| stop[s.index()] = true);
     c.tangents.iter().for_each(|t| stop[t.index()] = true);
     let roots: Vec<NodeId> = c.grads.iter().flatten().copied().collect();
-    let keep = needed(g, &roots, &stop);
+    let keep = needed(c, &roots, &stop);
     let mut done = vec![false; n];
     let mut order = Vec::new();
     let mut stack: Vec<(usize, bool)> = Vec::new();
@@ -95,9 +95,8 @@ pub fn bw_order(g: &Graph, c: &Classified, saved: &[NodeId]) -> Vec<NodeId> {
                 continue;
             }
             stack.push((x, true));
-            let mut ins = Vec::new();
-            g.nodes[x].for_each_input(|i| ins.push(i.index()));
-            for &i in ins.iter().rev() {
+            for i in c.inputs[x].iter().rev() {
+                let i = i.index();
                 if keep[i] && !stop[i] && !done[i] {
                     stack.push((i, false));
                 }

@@ -196,6 +196,9 @@ fn make_report(
         saved_bytes: sol.saved_bytes,
         activation_bytes: sol.activation_bytes,
         max_activation_bytes: solver.runtime_optimized.activation_bytes,
+        budget_used_bytes: sol.budget_used_bytes,
+        budget_bytes: solver.target(budget),
+        budget_scale_bytes: solver.scale,
         recomputed: sol
             .recomputed
             .iter()

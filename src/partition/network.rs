@@ -96,19 +96,12 @@ fn size_of(v: &Val) -> u64 {
     v.bytes()
 }
 
-/// Builds the network and solves it. Nodes in `dont_ban` are never banned (the knapsack's
-/// "recompute these" choice).
-pub fn solve_min_cut(
-    g: &Graph,
-    c: &Classified,
-    opts: &MinCutOptions,
-    dont_ban: &HashSet<NodeId>,
-) -> Result<Cut> {
+/// The per-node bans of the options (PyTorch's `should_ban`: random, compute-intensive,
+/// allowlist, materialized-backward, reductions), for the forward nodes; they do not depend on
+/// the knapsack's `dont_ban`, so a family of cuts computes them once.
+pub fn local_bans(g: &Graph, c: &Classified, opts: &MinCutOptions) -> Vec<Option<&'static str>> {
     let n = c.n;
-    let (src, sink) = (0usize, 1usize);
-    let vin = |i: usize| 2 + 2 * i;
-    let vout = |i: usize| 3 + 2 * i;
-    let mut banned: Vec<Option<&'static str>> = vec![None; n];
+
     let kinds = &c.kinds;
 
     let is_view = |i: usize| kinds[i].view;
@@ -180,12 +173,53 @@ pub fn solve_min_cut(
         None
     };
 
+    (0..n)
+        .map(|i| {
+            if c.live[i] && c.required_fw[i] {
+                should_ban(i)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// Builds the network and solves it. Nodes in `dont_ban` are never banned (the knapsack's
+/// "recompute these" choice).
+pub fn solve_min_cut(
+    g: &Graph,
+    c: &Classified,
+    opts: &MinCutOptions,
+    dont_ban: &HashSet<NodeId>,
+) -> Result<Cut> {
+    solve_min_cut_with(g, c, opts, dont_ban, &local_bans(g, c, opts))
+}
+
+/// [`solve_min_cut`] given the options' [`local_bans`].
+pub fn solve_min_cut_with(
+    g: &Graph,
+    c: &Classified,
+    opts: &MinCutOptions,
+    dont_ban: &HashSet<NodeId>,
+    local: &[Option<&'static str>],
+) -> Result<Cut> {
+    let n = c.n;
+    let (src, sink) = (0usize, 1usize);
+    let vin = |i: usize| 2 + 2 * i;
+    let vout = |i: usize| 3 + 2 * i;
+    let mut banned: Vec<Option<&'static str>> = vec![None; n];
+    let kinds = &c.kinds;
+    let is_view = |i: usize| kinds[i].view;
+    let fusible = |a: usize, b: usize| is_fusible(&kinds[a], &kinds[b]);
+    let mut keep = vec![false; n];
+    dont_ban.iter().for_each(|d| keep[d.index()] = true);
+
     let mut edges: Vec<(usize, usize, Option<i64>)> = Vec::new(); // None = ∞
     let ban = |i: usize,
                why: &'static str,
                banned: &mut Vec<Option<&'static str>>,
                edges: &mut Vec<(usize, usize, Option<i64>)>| {
-        if is_view(i) || dont_ban.contains(&NodeId(i as u32)) || banned[i].is_some() {
+        if is_view(i) || keep[i] || banned[i].is_some() {
             return;
         }
         banned[i] = Some(why);
@@ -213,7 +247,7 @@ pub fn solve_min_cut(
             ban(i, "primal input", &mut banned, &mut edges);
         }
         if c.required_fw[i] {
-            if let Some(why) = should_ban(i) {
+            if let Some(why) = local[i] {
                 ban(i, why, &mut banned, &mut edges);
             }
         }

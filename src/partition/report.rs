@@ -46,6 +46,15 @@ pub struct PartitionReport {
     pub activation_bytes: u64,
     /// Activation bytes of the runtime-optimised cut (budget 1).
     pub max_activation_bytes: u64,
+    /// The numerator of PyTorch's `get_mem_ratio` (informative): the saved values at their
+    /// sizes, inputs included, minus the bytes of all graph inputs (0 when negative).
+    pub budget_used_bytes: u64,
+    /// The activation bytes the budget allows: `budget × budget_scale_bytes` (PyTorch's
+    /// knapsack capacity), or `max_activation_bytes` at budget 1.
+    pub budget_bytes: u64,
+    /// What budget 1 stands for in bytes, as in PyTorch: the bytes of the values the budget-1
+    /// cut (PyTorch's weights) saves, inputs included, minus the bytes of all graph inputs.
+    pub budget_scale_bytes: u64,
     /// Nodes the backward recomputes.
     pub recomputed: Vec<String>,
     /// Cost-model seconds of the recomputed nodes.
@@ -77,6 +86,9 @@ impl PartitionReport {
             "saved_bytes": self.saved_bytes,
             "activation_bytes": self.activation_bytes,
             "max_activation_bytes": self.max_activation_bytes,
+            "budget_used_bytes": self.budget_used_bytes,
+            "budget_bytes": self.budget_bytes,
+            "budget_scale_bytes": self.budget_scale_bytes,
             "recomputed": self.recomputed,
             "recompute_cost": {"seconds": self.recompute_seconds, "flops": self.recompute_flops},
             "peak_bytes": self.peak_bytes,
@@ -162,17 +174,6 @@ fn new_alloc(
     bytes.len() - 1
 }
 
-/// The first node argument of a node (the base of a view).
-fn first_input(g: &Graph, id: NodeId) -> Option<NodeId> {
-    let mut first = None;
-    g.node(id).for_each_input(|x| {
-        if first.is_none() {
-            first = Some(x)
-        }
-    });
-    first
-}
-
 /// Peak bytes of running the forward (computing the forward outputs and `saved`) and then
 /// the backward in `bw_order` (see [`emit::bw_order`](super::emit::bw_order)).
 pub fn peak_bytes(
@@ -195,18 +196,21 @@ pub fn peak_bytes(
         if !fw[i] {
             continue;
         }
-        let id = NodeId(i as u32);
-        let base = if aliases(i) { first_input(g, id) } else { None };
+        let base = if aliases(i) {
+            c.inputs[i].first().copied()
+        } else {
+            None
+        };
         inst_fw[i] = match base {
             Some(b) if inst_fw[b.index()] != usize::MAX => inst_fw[b.index()],
             _ => new_alloc(g.nodes[i].val.bytes(), t, &mut bytes, &mut start, &mut last),
         };
-        g.nodes[i].for_each_input(|x| {
+        for x in &c.inputs[i] {
             let a = inst_fw[x.index()];
             if a != usize::MAX {
                 last[a] = last[a].max(t);
             }
-        });
+        }
         t += 1;
     }
     let fw_end = t.saturating_sub(1);
@@ -233,20 +237,31 @@ pub fn peak_bytes(
         if inst_bw[i] != usize::MAX {
             continue;
         }
-        let base = if aliases(i) { first_input(g, id) } else { None };
+        let base = if aliases(i) {
+            c.inputs[i].first().copied()
+        } else {
+            None
+        };
         inst_bw[i] = match base {
             Some(b) if inst_bw[b.index()] != usize::MAX => inst_bw[b.index()],
             _ => new_alloc(g.nodes[i].val.bytes(), t, &mut bytes, &mut start, &mut last),
         };
-        g.nodes[i].for_each_input(|x| {
+        for x in &c.inputs[i] {
             let a = inst_bw[x.index()];
             if a != usize::MAX {
                 last[a] = last[a].max(t);
             }
-        });
+        }
         t += 1;
     }
     let end = t;
+    // graph inputs are held by the caller (parameters, the batch) for the whole step
+    for p in &c.primals {
+        let a = inst_fw[p.index()];
+        if a != usize::MAX {
+            last[a] = last[a].max(end);
+        }
+    }
     for o in c.grads.iter().flatten() {
         let a = inst_bw[o.index()];
         if a != usize::MAX {
