@@ -11,6 +11,10 @@ use crate::egraph::{FxEGraph, Lang};
 /// How many labels a repair may raise before relabelling everything instead.
 const RAISE_BUDGET: usize = 256;
 
+/// Labels are heights times this: the slack lets a repair that raises a class by a few
+/// levels stop after a few parents instead of running up the whole graph.
+const LABEL_GAP: usize = 16;
+
 /// The state of the search.
 pub(super) struct Dag<'a> {
     eg: &'a FxEGraph,
@@ -80,8 +84,8 @@ impl<'a> Dag<'a> {
         }
     }
 
-    /// Heights of every class with a choice, following the chosen nodes (a child is always
-    /// lower than its parents). Such a topological labelling lets [`Self::creates_cycle`]
+    /// Labels of every class with a choice, following the chosen nodes: [`LABEL_GAP`] times
+    /// the height (a child is always lower than its parents). Such a topological labelling lets [`Self::creates_cycle`]
     /// prune; heights rather than post-order positions, so that a switch to a node whose
     /// children are lower keeps it valid (see [`Self::keeps_order`]) without renumbering.
     pub(super) fn renumber(&mut self, roots: &[Id]) {
@@ -101,13 +105,13 @@ impl<'a> Dag<'a> {
             stack.push((s, false));
             while let Some((id, done)) = stack.pop() {
                 if done {
-                    // The height: one more than the highest chosen child.
+                    // The height (in steps of LABEL_GAP) above the highest chosen child.
                     let h = self
                         .children(id)
                         .iter()
                         .filter_map(|&c| self.pos.get(&self.eg.find(c)))
                         .max()
-                        .map_or(0, |&h| h + 1);
+                        .map_or(0, |&h| h + LABEL_GAP);
                     self.pos.insert(id, h);
                     continue;
                 }
