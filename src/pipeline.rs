@@ -50,6 +50,10 @@ pub struct Options {
     /// Assumptions about the inputs that the caller asserts, enabling the rules that need
     /// them (e.g. `no-fully-masked-rows`).
     pub assume: Vec<String>,
+    /// Apply no rule that is only equal in distribution (`:in-distribution`: random ops the
+    /// rule replaces by a kernel's own randomness, e.g. attention dropout becoming SDPA's
+    /// `dropout_p`). Off by default, as Inductor applies its dropout SDPA patterns by default.
+    pub exact_random: bool,
     /// Progress of saturation and extraction (default: reported nowhere).
     pub progress: Progress,
 }
@@ -65,6 +69,7 @@ impl Default for Options {
             file: "<input>".into(),
             extract: ExtractOptions::default(),
             assume: Vec::new(),
+            exact_random: false,
             progress: Progress::default(),
         }
     }
@@ -185,7 +190,9 @@ pub fn optimize(graph: &Graph, opts: &Options) -> Result<Optimized> {
         None => default_rules()?,
     }
     .into_iter()
-    .filter(|r| r.enabled(opts.target, &opts.assume))
+    .filter(|r| {
+        r.enabled(opts.target, &opts.assume) && !(opts.exact_random && r.in_distribution.is_some())
+    })
     .collect();
     let mut built = build(
         graph,
