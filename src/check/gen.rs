@@ -458,6 +458,17 @@ impl Gen<'_> {
                 let rows = if pos == 1 { r.shape[2] } else { r.shape[3] };
                 self.tensor_var(vec![r.shape[0], r.shape[1], rows, e], dt)
             }
+            ("dropout-uniform", 3) if t(0).is_none() && t(1).is_none() => {
+                // The output's gradient [B, H, L, Ev] drawn first: small dims.
+                let shape = vec![
+                    self.rng.pick(&[1i64, 2]),
+                    self.rng.pick(&[1i64, 3]),
+                    self.rng.pick(&[1i64, 5, 8]),
+                    self.rng.pick(&[8i64, 16]),
+                ];
+                let dt = self.rng.pick(&[DType::F32, DType::F16, DType::BF16]);
+                self.tensor_var(shape, dt)
+            }
             ("dropout-scale", 0) => {
                 let p = self.rng.pick(&[0.1, 0.25, 0.5, 0.9]);
                 self.leaf(Lang::Float(F64(OrderedFloat(p))))
