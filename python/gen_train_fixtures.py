@@ -12,6 +12,9 @@
 * ``gpt2_dropout.joint.json``: transformers GPT-2 (eager attention, 2 layers, hidden 64, 4
   heads, no padding mask: causal only) in train mode with attn_pdrop = 0.1 (residual and
   embedding dropout 0): two attention blocks with dropout.
+* ``attn_dropout_twice.joint.json``: the same attention block computed twice (its weights
+  twice, equal: one e-class), each with its own dropout (p = 0.1), summed: one fused kernel
+  call would serve both (one mask for two independent ones), so neither is replaced.
 * With p = 0 the graph holds no dropout at all (the decomposition of ``native_dropout`` drops
   it when tracing), so there is no p = 0 dropout fixture: ``attn_mul_scale.joint.json`` is the
   same block without dropout.
@@ -34,6 +37,10 @@ def attn_learned_bias(q, k, v, bias):
 def attn_dropout(q, k, v):
     w = torch.softmax(q @ k.transpose(-2, -1) * 0.25, dim=-1)
     return torch.nn.functional.dropout(w, p=0.1, training=True) @ v
+
+
+def attn_dropout_twice(q, k, v):
+    return attn_dropout(q, k, v) + attn_dropout(q, k, v)
 
 
 class _Gpt2(torch.nn.Module):
@@ -69,6 +76,11 @@ def main():
     (doc,) = capture(attn_dropout, ins, mode="joint", name="attn_dropout.joint")
     write_fx_json(doc, OUT / "attn_dropout.joint.json")
     print("wrote", OUT / "attn_dropout.joint.json")
+    torch.manual_seed(0)
+    ins = [r(2, 4, 8, 16), r(2, 4, 8, 16), r(2, 4, 8, 16)]
+    (doc,) = capture(attn_dropout_twice, ins, mode="joint", name="attn_dropout_twice.joint")
+    write_fx_json(doc, OUT / "attn_dropout_twice.joint.json")
+    print("wrote", OUT / "attn_dropout_twice.joint.json")
     ids = torch.randint(0, 128, (2, 16), generator=torch.Generator().manual_seed(1))
     (doc,) = capture(gpt2_dropout(), [ids], mode="joint", name="gpt2_dropout.joint")
     write_fx_json(doc, OUT / "gpt2_dropout.joint.json")

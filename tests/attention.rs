@@ -429,3 +429,27 @@ fn a_dropout_mask_used_elsewhere_is_not_replaced() {
         0
     );
 }
+
+/// Two dropouts of weights the e-graph holds as one class (`train/attn_dropout_twice`: the
+/// same block computed twice, each with its own mask) would become one kernel call, one mask
+/// for two independent ones (without the guard the result has 1 efficient-attention call and
+/// no rand): neither rand is private, both blocks keep their dropout.
+#[test]
+fn two_dropouts_of_one_weights_class_are_not_replaced() {
+    let g = common::load(&common::fixture_dir().join("train/attn_dropout_twice.joint.json"));
+    assert_eq!(fxsat::egraph::dropout::private_dropout_rands(&g).len(), 2);
+    let o = optimize(
+        &g,
+        &Options {
+            target: fxsat::Target::Cuda,
+            ..Options::default()
+        },
+    )
+    .unwrap()
+    .graph;
+    assert_eq!(common::count_target(&o, "aten.rand.default"), 2);
+    assert_eq!(
+        common::count_target(&o, "aten._scaled_dot_product_efficient_attention.default"),
+        0
+    );
+}

@@ -145,7 +145,7 @@ pub fn build(graph: &Graph, opts: &BuildOptions) -> Result<Built> {
                                 args,
                                 kwargs,
                                 &node.val,
-                                private.contains(&index),
+                                private.contains_key(&index),
                             ),
                             Op::OPAQUE,
                         )
@@ -162,6 +162,20 @@ pub fn build(graph: &Graph, opts: &BuildOptions) -> Result<Built> {
         .map(|o| o.map(|n| classes[n.index()]))
         .collect();
     eg.rebuild();
+    // Two private dropouts of the weights of one class would share one kernel call (one
+    // mask): neither is private.
+    let mut by_weights: std::collections::HashMap<Id, Vec<Id>> = Default::default();
+    for (&r, &w) in &private {
+        by_weights
+            .entry(eg.find(classes[w]))
+            .or_default()
+            .push(eg.find(classes[r]));
+    }
+    for rands in by_weights.values().filter(|v| v.len() > 1) {
+        for &r in rands {
+            eg[r].data.facts.private_dropout = false;
+        }
+    }
     Ok(Built {
         egraph: eg,
         outputs,

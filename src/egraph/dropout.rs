@@ -20,9 +20,14 @@
 //! user is a `mul` by a number whose users are all `mul`s; and none of them is a graph output.
 //! (The weights' gradient `gW'` itself is matched by the rules, which also need the three
 //! matmuls and the softmax backward of the block.)
+//!
+//! The fused kernel call is a function of q, k, v, mask, scale and p only: two dropouts of
+//! weights the e-graph holds as one class would become one kernel call, one mask for both.
+//! [`super::build`] therefore clears the fact of every private `rand` whose weights' class is
+//! also dropped out by another (two independent masks of the same weights stay as they are).
 
 use crate::ir::{Arg, Graph, NodeId, NodeKind};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 const VIEWS: &[&str] = &[
     "aten.expand.default",
@@ -43,9 +48,10 @@ fn refs(a: &Arg, out: &mut Vec<NodeId>) {
     });
 }
 
-/// Indices of the `rand` nodes of `graph` that are the private source of one dropout (see
-/// the module docs).
-pub fn private_dropout_rands(graph: &Graph) -> HashSet<usize> {
+/// The `rand` nodes of `graph` that are the private source of one dropout (see the module
+/// docs): node index of the `rand` → node index of the weights it drops out (the other operand
+/// of the forward's `mul`).
+pub fn private_dropout_rands(graph: &Graph) -> HashMap<usize, usize> {
     let n = graph.nodes.len();
     let mut users: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (i, node) in graph.nodes.iter().enumerate() {
@@ -101,7 +107,7 @@ pub fn private_dropout_rands(graph: &Graph) -> HashSet<usize> {
         }
         true
     };
-    let private = |r: usize| -> Option<()> {
+    let private = |r: usize| -> Option<usize> {
         let g = only(r)?;
         if target(g) != "aten.gt.Scalar"
             || !matches!(args(g).first(), Some(Arg::Node(x)) if x.index() == r)
@@ -122,6 +128,10 @@ pub fn private_dropout_rands(graph: &Graph) -> HashSet<usize> {
         let ([m], [] | [_]) = (fw.as_slice(), bw.as_slice()) else {
             return None;
         };
+        let w = args(*m).iter().find_map(|a| match a {
+            Arg::Node(x) if x.index() != g => Some(x.index()),
+            _ => None,
+        })?;
         let d = only(*m)?;
         if !by_number(d) || !feeds_matmuls(d) {
             return None;
@@ -136,12 +146,10 @@ pub fn private_dropout_rands(graph: &Graph) -> HashSet<usize> {
                 return None;
             }
         }
-        Some(())
+        Some(w)
     };
     (0..n)
-        .filter(|&i| {
-            matches!(target(i), "aten.rand.default" | "aten.rand_like.default")
-                && private(i).is_some()
-        })
+        .filter(|&i| matches!(target(i), "aten.rand.default" | "aten.rand_like.default"))
+        .filter_map(|i| private(i).map(|w| (i, w)))
         .collect()
 }
