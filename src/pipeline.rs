@@ -230,6 +230,24 @@ pub fn optimize(graph: &Graph, opts: &Options) -> Result<Optimized> {
         },
     )?;
     let t_ext = t2.elapsed().as_secs_f64();
+    // In-distribution rules must replace a dropout whole (its forward and backward one
+    // kernel pair, its `rand` gone); if one was replaced in part, redo without them.
+    let in_distribution_applied = rules.iter().any(|r| {
+        r.in_distribution.is_some() && sat.applications.get(&r.name).is_some_and(|&n| n > 0)
+    });
+    if in_distribution_applied && !crate::egraph::dropout::whole_dropouts_replaced(graph, &out) {
+        log::warn!(
+            "{}: a dropout was replaced in part by the in-distribution rules; optimising again without them",
+            graph.name
+        );
+        return optimize(
+            graph,
+            &Options {
+                exact_random: true,
+                ..opts.clone()
+            },
+        );
+    }
 
     let report = Report {
         seconds: Seconds {

@@ -453,3 +453,32 @@ fn two_dropouts_of_one_weights_class_are_not_replaced() {
         0
     );
 }
+
+/// The pipeline's last guard: an output where a dropout's kernel was emitted while its
+/// `rand` is still used (replaced in part) is detected (and `optimize` then redoes the graph
+/// without the in-distribution rules); whole replacements and kept dropouts pass.
+#[test]
+fn a_partly_replaced_dropout_is_detected() {
+    use fxsat::egraph::dropout::whole_dropouts_replaced;
+    let g = common::load(&common::fixture_dir().join("train/attn_dropout.joint.json"));
+    let run = |exact_random| {
+        optimize(
+            &g,
+            &Options {
+                target: fxsat::Target::Cuda,
+                exact_random,
+                ..Options::default()
+            },
+        )
+        .unwrap()
+        .graph
+    };
+    let (fused, kept) = (run(false), run(true));
+    assert!(whole_dropouts_replaced(&g, &fused));
+    assert!(whole_dropouts_replaced(&g, &kept));
+    assert!(whole_dropouts_replaced(&g, &g));
+    let mut partly = fused.clone();
+    let rand = g.nodes.iter().find(|n| n.name == "rand").unwrap().clone();
+    partly.nodes.push(rand);
+    assert!(!whole_dropouts_replaced(&g, &partly));
+}

@@ -153,3 +153,33 @@ pub fn private_dropout_rands(graph: &Graph) -> HashMap<usize, usize> {
         .filter_map(|i| private(i).map(|w| (i, w)))
         .collect()
 }
+
+/// Whether `output` (an optimized `input`) replaced whole dropouts only: every private `rand`
+/// of `input` that is gone from `output` (by name: the export keeps the names of the original
+/// nodes it keeps) was replaced by one efficient-attention call with `dropout_p > 0`, and no
+/// such call is left without a `rand` gone. A block whose kernel was emitted while some
+/// other use kept its `rand` (partly replaced: its forward and backward would see different
+/// masks) breaks the count.
+pub fn whole_dropouts_replaced(input: &Graph, output: &Graph) -> bool {
+    let private: HashSet<&str> = private_dropout_rands(input)
+        .keys()
+        .map(|&i| input.nodes[i].name.as_str())
+        .collect();
+    let kept = output
+        .nodes
+        .iter()
+        .filter(|n| {
+            private.contains(n.name.as_str()) && n.target().is_some_and(|t| t.contains("rand"))
+        })
+        .count();
+    let kernels = output
+        .nodes
+        .iter()
+        .filter(|n| {
+            n.target() == Some("aten._scaled_dot_product_efficient_attention.default")
+                && matches!(&n.kind, NodeKind::Call { args, .. }
+                    if matches!(args.get(5), Some(Arg::Float(p)) if *p > 0.0))
+        })
+        .count();
+    private.len() - kept == kernels
+}
