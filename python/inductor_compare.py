@@ -64,14 +64,21 @@ def inductor_fused(path: Path, int_inputs=None, joint: bool = False):
         fake = [mode.from_tensor(t) if isinstance(t, torch.Tensor) else t for t in inputs]
         FakeTensorProp(gm, mode).propagate(*fake)
     counters.clear()
+    from torch._inductor.virtualized import V
+
     if joint:
-        with config.patch(pattern_matcher=True), torch.enable_grad():
+        # V.fake_mode: Inductor's replace_random pass needs it on graphs with random ops.
+        with config.patch(pattern_matcher=True), torch.enable_grad(), V.set_fake_mode(mode):
             gm = joint_graph_passes(gm)
         return ((count_sdpa_gm(gm), count_sdpa_gm(gm, backward=True)),
                 counters["inductor"]["fuse_attention"])
     with config.patch(pattern_matcher=True), torch.no_grad():
         gm = joint_graph_passes(gm)
     return count_sdpa_gm(gm), counters["inductor"]["fuse_attention"]
+
+
+DROPOUT_JOINT = [("train/attn_dropout.joint.json", 1, {}),
+                 ("train/gpt2_dropout.joint.json", 2, {"primals_1": [0, 128]})]
 
 
 def fxsat_fused(path: Path, binary: Path, extra=(), backward: bool = False) -> int:
@@ -100,6 +107,21 @@ def joint_table(binary: Path, markdown: bool) -> int:
         assume = ("--assume", "no-fully-masked-rows")
         assumed = (fxsat_fused(path, binary, assume), fxsat_fused(path, binary, assume, True))
         rows.append((e["file"], e["attention_blocks"], ind, plain, assumed))
+    # Training dropout on the attention weights (tests/fixtures/train/): fxsat replaces it by
+    # the CUDA efficient kernel's dropout_p (the CPU flash kernel has no dropout), so these
+    # rows run fxsat with --target cuda.
+    for file, blocks, ints in DROPOUT_JOINT:
+        path = FIXTURES / file
+        try:
+            (f, b), _ = inductor_fused(path, ints, joint=True)
+            ind = f"{f} / {b}"
+        except Exception as ex:  # noqa: BLE001 - report, do not hide
+            ind = f"error: {type(ex).__name__}"
+        cuda = ("--target", "cuda")
+        assume = (*cuda, "--assume", "no-fully-masked-rows")
+        plain = (fxsat_fused(path, binary, cuda), fxsat_fused(path, binary, cuda, True))
+        assumed = (fxsat_fused(path, binary, assume), fxsat_fused(path, binary, assume, True))
+        rows.append((f"{file} (dropout 0.1, `--target cuda`)", blocks, ind, plain, assumed))
     if markdown:
         print("| joint fixture | attention blocks | Inductor fwd / bwd | fxsat fwd / bwd | "
               "fxsat, `--assume no-fully-masked-rows` |")

@@ -50,6 +50,10 @@ pub struct Options {
     /// Assumptions about the inputs that the caller asserts, enabling the rules that need
     /// them (e.g. `no-fully-masked-rows`).
     pub assume: Vec<String>,
+    /// Apply no rule that is only equal in distribution (`:in-distribution`: random ops the
+    /// rule replaces by a kernel's own randomness, e.g. attention dropout becoming SDPA's
+    /// `dropout_p`). Off by default, as Inductor applies its dropout SDPA patterns by default.
+    pub exact_random: bool,
     /// Progress of saturation and extraction (default: reported nowhere).
     pub progress: Progress,
 }
@@ -65,6 +69,7 @@ impl Default for Options {
             file: "<input>".into(),
             extract: ExtractOptions::default(),
             assume: Vec::new(),
+            exact_random: false,
             progress: Progress::default(),
         }
     }
@@ -185,7 +190,9 @@ pub fn optimize(graph: &Graph, opts: &Options) -> Result<Optimized> {
         None => default_rules()?,
     }
     .into_iter()
-    .filter(|r| r.enabled(opts.target, &opts.assume))
+    .filter(|r| {
+        r.enabled(opts.target, &opts.assume) && !(opts.exact_random && r.in_distribution.is_some())
+    })
     .collect();
     let mut built = build(
         graph,
@@ -223,6 +230,24 @@ pub fn optimize(graph: &Graph, opts: &Options) -> Result<Optimized> {
         },
     )?;
     let t_ext = t2.elapsed().as_secs_f64();
+    // In-distribution rules must replace a dropout whole (its forward and backward one
+    // kernel pair, its `rand` gone); if one was replaced in part, redo without them.
+    let in_distribution_applied = rules.iter().any(|r| {
+        r.in_distribution.is_some() && sat.applications.get(&r.name).is_some_and(|&n| n > 0)
+    });
+    if in_distribution_applied && !crate::egraph::dropout::whole_dropouts_replaced(graph, &out) {
+        log::warn!(
+            "{}: a dropout was replaced in part by the in-distribution rules; optimising again without them",
+            graph.name
+        );
+        return optimize(
+            graph,
+            &Options {
+                exact_random: true,
+                ..opts.clone()
+            },
+        );
+    }
 
     let report = Report {
         seconds: Seconds {

@@ -293,3 +293,194 @@ fn a_learned_bias_keeps_its_own_gradient() {
         1
     );
 }
+
+/// Training-mode attention dropout (`tests/fixtures/train/`: a hand-written block with p = 0.1
+/// and transformers GPT-2 with attn_pdrop = 0.1, causal mask): on CUDA each block becomes one
+/// efficient-attention forward/backward pair with `dropout_p = 0.1`, the backward reads the
+/// philox seed and offset of its own forward, and no `rand` is left; `--exact-random` and the
+/// CPU target (whose flash kernel refuses dropout) keep the dropout and fuse nothing.
+#[test]
+fn attention_dropout_becomes_dropout_p_on_cuda() {
+    use fxsat::ir::{Arg, Graph, NodeKind};
+    use fxsat::Target;
+    let fwd = "aten._scaled_dot_product_efficient_attention.default";
+    let bwd = "aten._scaled_dot_product_efficient_attention_backward.default";
+    let rand = "aten.rand.default";
+    let args = |g: &Graph, i: usize| -> Vec<Arg> {
+        match &g.nodes[i].kind {
+            NodeKind::Call { args, .. } => args.clone(),
+            _ => vec![],
+        }
+    };
+    // The forward node behind `getitem(fw, k)`: (fw, k).
+    let getitem_of = |g: &Graph, a: &Arg| -> Option<(usize, i64)> {
+        let Arg::Node(n) = a else { return None };
+        match args(g, n.index()).as_slice() {
+            [Arg::Node(f), Arg::Int(k)] if g.nodes[n.index()].target() == Some("getitem") => {
+                Some((f.index(), *k))
+            }
+            _ => None,
+        }
+    };
+    for (file, blocks, needs_assume) in [
+        ("train/attn_dropout.joint.json", 1, false),
+        ("train/gpt2_dropout.joint.json", 2, true),
+    ] {
+        let g = common::load(&common::fixture_dir().join(file));
+        assert_eq!(common::count_target(&g, rand), blocks, "{file}: rand calls");
+        let private = fxsat::egraph::dropout::private_dropout_rands(&g);
+        assert_eq!(private.len(), blocks, "{file}: private dropout masks");
+        let run = |target, assume: bool, exact_random| {
+            optimize(
+                &g,
+                &Options {
+                    target,
+                    assume: if assume {
+                        vec!["no-fully-masked-rows".into()]
+                    } else {
+                        vec![]
+                    },
+                    exact_random,
+                    ..Options::default()
+                },
+            )
+            .unwrap()
+            .graph
+        };
+        let o = run(Target::Cuda, needs_assume, false);
+        assert_eq!(common::count_target(&o, fwd), blocks, "{file}: forwards");
+        assert_eq!(common::count_target(&o, bwd), blocks, "{file}: backwards");
+        assert_eq!(common::count_target(&o, rand), 0, "{file}: rand left");
+        for (i, n) in o.nodes.iter().enumerate() {
+            let a = args(&o, i);
+            if n.target() == Some(fwd) {
+                assert!(matches!(a[5], Arg::Float(p) if p == 0.1), "{file}: {a:?}");
+            }
+            if n.target() == Some(bwd) {
+                assert!(matches!(a[9], Arg::Float(p) if p == 0.1), "{file}: {a:?}");
+                let from: Vec<_> = [5, 6, 7, 8].map(|j| getitem_of(&o, &a[j])).to_vec();
+                let f = from[0].expect("out is a getitem").0;
+                assert_eq!(
+                    from,
+                    vec![Some((f, 0)), Some((f, 1)), Some((f, 2)), Some((f, 3))],
+                    "{file}: the backward reads out, logsumexp, seed and offset of one forward"
+                );
+                assert_eq!(args(&o, f)[5], a[9], "{file}: one dropout_p");
+            }
+        }
+        for (what, o) in [
+            ("--exact-random", run(Target::Cuda, needs_assume, true)),
+            ("--target cpu", run(Target::Cpu, needs_assume, false)),
+        ] {
+            assert_eq!(
+                common::count_target(&o, rand),
+                blocks,
+                "{file} {what}: rand"
+            );
+            assert_eq!(common::count_target(&o, fwd), 0, "{file} {what}");
+            assert_eq!(
+                common::count_target(
+                    &o,
+                    "aten._scaled_dot_product_flash_attention_for_cpu.default"
+                ),
+                0,
+                "{file} {what}"
+            );
+        }
+        if needs_assume {
+            let o = run(Target::Cuda, false, false);
+            assert_eq!(
+                common::count_target(&o, fwd),
+                0,
+                "{file}: a mask needs the assumption"
+            );
+            assert_eq!(common::count_target(&o, rand), blocks, "{file}");
+        }
+    }
+}
+
+/// A dropout mask that something else reads is not private: here the dropped weights are
+/// also a graph output (as `output_attentions` returns them), so the kernel's own mask would
+/// no longer match the returned weights; the block keeps its `rand` and is not fused.
+#[test]
+fn a_dropout_mask_used_elsewhere_is_not_replaced() {
+    use fxsat::Target;
+    let mut g = common::load(&common::fixture_dir().join("train/attn_dropout.joint.json"));
+    let d = g
+        .nodes
+        .iter()
+        .position(|n| n.name == "mul_2")
+        .expect("the dropped weights `mul_2`");
+    // Return them as one more forward output.
+    let k = g.num_fwd_outputs.unwrap();
+    g.outputs.insert(k, Some(fxsat::ir::NodeId(d as u32)));
+    g.num_fwd_outputs = Some(k + 1);
+    assert!(fxsat::egraph::dropout::private_dropout_rands(&g).is_empty());
+    let o = optimize(
+        &g,
+        &Options {
+            target: Target::Cuda,
+            ..Options::default()
+        },
+    )
+    .unwrap()
+    .graph;
+    assert_eq!(common::count_target(&o, "aten.rand.default"), 1);
+    assert_eq!(
+        common::count_target(&o, "aten._scaled_dot_product_efficient_attention.default"),
+        0
+    );
+}
+
+/// Two dropouts of weights the e-graph holds as one class (`train/attn_dropout_twice`: the
+/// same block computed twice, each with its own mask) would become one kernel call, one mask
+/// for two independent ones (without the guard the result has 1 efficient-attention call and
+/// no rand): neither rand is private, both blocks keep their dropout.
+#[test]
+fn two_dropouts_of_one_weights_class_are_not_replaced() {
+    let g = common::load(&common::fixture_dir().join("train/attn_dropout_twice.joint.json"));
+    assert_eq!(fxsat::egraph::dropout::private_dropout_rands(&g).len(), 2);
+    let o = optimize(
+        &g,
+        &Options {
+            target: fxsat::Target::Cuda,
+            ..Options::default()
+        },
+    )
+    .unwrap()
+    .graph;
+    assert_eq!(common::count_target(&o, "aten.rand.default"), 2);
+    assert_eq!(
+        common::count_target(&o, "aten._scaled_dot_product_efficient_attention.default"),
+        0
+    );
+}
+
+/// The pipeline's last guard: an output where a dropout's kernel was emitted while its
+/// `rand` is still used (replaced in part) is detected (and `optimize` then redoes the graph
+/// without the in-distribution rules); whole replacements and kept dropouts pass.
+#[test]
+fn a_partly_replaced_dropout_is_detected() {
+    use fxsat::egraph::dropout::whole_dropouts_replaced;
+    let g = common::load(&common::fixture_dir().join("train/attn_dropout.joint.json"));
+    let run = |exact_random| {
+        optimize(
+            &g,
+            &Options {
+                target: fxsat::Target::Cuda,
+                exact_random,
+                ..Options::default()
+            },
+        )
+        .unwrap()
+        .graph
+    };
+    let (fused, kept) = (run(false), run(true));
+    assert!(whole_dropouts_replaced(&g, &fused));
+    assert!(whole_dropouts_replaced(&g, &kept));
+    assert!(whole_dropouts_replaced(&g, &g));
+    let mut partly = fused.clone();
+    let rand = g.nodes.iter().find(|n| n.name == "rand").unwrap().clone();
+    partly.nodes.push(rand);
+    assert!(!whole_dropouts_replaced(&g, &partly));
+}

@@ -154,3 +154,45 @@ fn cli_exits_1_naming_the_wrong_rule_and_0_on_the_defaults() {
         "{stdout}"
     );
 }
+
+/// `:in-distribution` rules are checked on a coupling (the kernel's dropout draws taken from
+/// the left side's `rand`), not skipped: the default dropout rule passes, and the same rule
+/// with a wrong `dropout_p` (0.5, or 0: no dropout) on its right side fails on values.
+#[test]
+fn in_distribution_rules_are_checked_on_a_coupling() {
+    let rules = default_rules().unwrap();
+    let fw = rules
+        .iter()
+        .find(|r| r.name == "sdpa-train-dropout-forward-cuda")
+        .unwrap();
+    let c = check_rule(fw, &CheckOptions { cases: 20, seed: 0 });
+    assert!(c.ok() && c.cases >= 10 && c.coupled, "{c}");
+    assert!(c.to_string().contains("coupling"), "{c}");
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/attention_train.rules"),
+    )
+    .unwrap();
+    let start = text
+        .find(";; dropout(attention_weights(q, k, None, s), p)·v")
+        .unwrap();
+    let end = start + text[start..].find("\n\n").unwrap();
+    let rule = &text[start..end];
+    for (what, wrong) in [
+        (
+            "dropout_p 0.5",
+            rule.replace("true ?dp false ?s) 0)", "true 0.5 false ?s) 0)"),
+        ),
+        (
+            "no dropout",
+            rule.replace("true ?dp false ?s) 0)", "true 0.0 false ?s) 0)"),
+        ),
+    ] {
+        let r = &fxsat::rules::parse_rules("w.rules", &wrong).unwrap()[0];
+        let c = check_rule(r, &CheckOptions { cases: 20, seed: 0 });
+        let f = c
+            .failure
+            .as_ref()
+            .unwrap_or_else(|| panic!("{what}: not caught: {c}"));
+        assert!(f.message.contains("values differ"), "{what}: {c}");
+    }
+}

@@ -261,12 +261,14 @@ fn applications_over_fixtures() -> IndexMap<String, usize> {
         .collect();
     // ... and the attention fixtures (tests/fixtures/attention/), which hold every way models
     // write attention (scale on q or k, split scales, pre-divided q, ...).
-    let attention = common::fixture_dir().join("attention");
-    if let Ok(rd) = std::fs::read_dir(&attention) {
-        extra.extend(
-            rd.map(|e| e.unwrap().path())
-                .filter(|p| common::is_graph_fixture(p)),
-        );
+    // ... and the training fixtures (tests/fixtures/train/: a learned bias, attention dropout).
+    for sub in ["attention", "train"] {
+        if let Ok(rd) = std::fs::read_dir(common::fixture_dir().join(sub)) {
+            extra.extend(
+                rd.map(|e| e.unwrap().path())
+                    .filter(|p| common::is_graph_fixture(p)),
+            );
+        }
     }
     extra.sort();
     graphs.extend(extra.iter().map(|p| (common::short(p), common::load(p))));
@@ -359,4 +361,25 @@ fn rule_options_are_checked() {
     assert!(r.enabled(Target::Cuda, &["a".into()]));
     assert!(!r.enabled(Target::Cpu, &["a".into()]));
     assert!(!r.enabled(Target::Cuda, &[]));
+    assert!(r.in_distribution.is_none());
+}
+
+#[test]
+fn in_distribution_names_a_left_variable_the_right_side_does_not_read() {
+    let bad = ";; d\n(rule a (neg ?x) ?x :in-distribution ?x)\n\
+               ;; d\n(rule b (neg ?x) ?x :in-distribution ?y)\n\
+               ;; d\n(rule c (neg ?x) ?x :in-distribution)";
+    let err = parse_rules("i.rules", bad).unwrap_err().to_string();
+    assert!(
+        err.contains("i.rules:2:") && err.contains("must not read `?x`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("i.rules:4:") && err.contains("binds no `?y`"),
+        "{err}"
+    );
+    assert!(err.contains("`:in-distribution` needs"), "{err}");
+    let ok = ";; d\n(rule r (mul (gt ?r 0.5) ?x) (mul ?x 0.5) :in-distribution ?r)";
+    let r = &parse_rules("i.rules", ok).unwrap()[0];
+    assert_eq!(r.in_distribution, Some("?r".parse().unwrap()));
 }

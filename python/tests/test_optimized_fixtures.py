@@ -213,3 +213,73 @@ def test_learned_bias_gradient_under_the_assumption(tmp_path):
         assert res.ok, f"float64, seed {seed}:\n" + "\n".join(res.lines)
         res = compare(src, out, seed=seed, atol=1e-4, rtol=1e-4, scaled=True)
         assert res.ok, f"float32, seed {seed}:\n" + "\n".join(res.lines)
+
+
+DROPOUT = [("attn_dropout.joint.json", {}), ("gpt2_dropout.joint.json", {"primals_1": [0, 128]})]
+
+
+def _run_seeded(doc, inputs, seed):
+    import torch
+
+    from fxsat.load import to_graph_module
+
+    torch.manual_seed(seed)
+    return to_graph_module(doc)(*[t.clone() if isinstance(t, torch.Tensor) else t for t in inputs])
+
+
+def _scale_rel(a, b):
+    return float((a.double() - b.double()).abs().max()) / max(float(a.double().abs().max()), 1e-30)
+
+
+@pytest.mark.parametrize("file,ints", DROPOUT)
+@pytest.mark.parametrize("mode", [["--target", "cpu"], ["--target", "cuda", "--exact-random"]])
+def test_dropout_kept_where_not_fused(file, ints, mode, tmp_path):
+    """tests/fixtures/train/*dropout*: training dropout p = 0.1 on the attention weights. Where
+    it is not replaced (the CPU flash kernel has no dropout; --exact-random forbids the
+    in-distribution rules) the `rand` stays, and with one RNG seed the optimized graph draws
+    the same mask: forward outputs and gradients equal the original's (fp32, scale-relative
+    1e-4). The fused CUDA graphs (dropout_p = 0.1) are checked structurally in
+    tests/attention.rs and their kernel on the GPU (python/gpu_dropout_kernel_check.py)."""
+    from fxsat.fxjson import read_fx_json
+    from fxsat.load import random_inputs
+
+    if not (BIN.is_file() and os.access(BIN, os.X_OK)):
+        pytest.fail(f"fxsat binary not found at {BIN}", pytrace=False)
+    src = FIXTURES / "train" / file
+    out = tmp_path / "out.json"
+    subprocess.run([str(BIN), "optimize", str(src), "-o", str(out), *mode,
+                    "--assume", "no-fully-masked-rows"], check=True, timeout=300)
+    text = out.read_text()
+    assert "aten.rand.default" in text and "_scaled_dot_product_efficient_attention" not in text
+    orig, new = read_fx_json(src), read_fx_json(out)
+    inputs = random_inputs(orig, seed=0, int_inputs=ints)
+    for seed in (0, 1):
+        a, b = _run_seeded(orig, inputs, seed), _run_seeded(new, inputs, seed)
+        errs = [_scale_rel(x, y) for x, y in zip(a, b) if x is not None]
+        assert max(errs) <= 1e-4, (seed, errs)
+
+
+def test_dropout_free_run_is_the_plain_block():
+    """The dropout fixture with p set to 0 (rand > -1, scale 1: python/gpu_dropout_check.py's
+    `without_dropout`) computes exactly the plain block attn_mul_scale.joint.json, whose fused
+    forward and backward equal it (test_optimized_fixture_matches)."""
+    import sys
+
+    import torch
+
+    from conftest import PYDIR
+    from fxsat.fxjson import read_fx_json
+    from fxsat.load import random_inputs
+
+    sys.path.insert(0, str(PYDIR))
+    import gpu_dropout_check
+
+    drop = read_fx_json(FIXTURES / "train" / "attn_dropout.joint.json")
+    plain = read_fx_json(FIXTURES / "attn_mul_scale.joint.json")
+    inputs = random_inputs(plain, seed=0)
+    a = _run_seeded(gpu_dropout_check.without_dropout(drop), inputs, 0)
+    b = _run_seeded(plain, inputs, 0)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    # and at p = 0.1 the outputs differ (the mask is really there)
+    c = _run_seeded(drop, inputs, 0)
+    assert not torch.equal(c[0], b[0])

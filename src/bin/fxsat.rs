@@ -87,6 +87,12 @@ enum Cmd {
         /// the mask uses finfo.min).
         #[arg(long, value_name = "NAME")]
         assume: Vec<String>,
+        /// Apply no rule that is only equal in distribution (`:in-distribution`): training
+        /// dropout on attention weights then stays as the graph spells it (`rand > p`) instead
+        /// of becoming SDPA's `dropout_p` (which draws its own mask, so the output is the same
+        /// random variable but not the same numbers for a given RNG state).
+        #[arg(long)]
+        exact_random: bool,
     },
     /// Print what a graph contains: ops, node counts, unknown ops, total flops and bytes.
     Stats {
@@ -243,6 +249,7 @@ fn run(cmd: Cmd) -> Result<()> {
             time_limit,
             trust_meta,
             assume,
+            exact_random,
         } => {
             let t0 = Instant::now();
             let graph = read(&input)?;
@@ -286,6 +293,7 @@ fn run(cmd: Cmd) -> Result<()> {
                 },
                 trust_meta,
                 assume,
+                exact_random,
                 file: input.display().to_string(),
                 progress: progress_bar::stderr_bar(),
                 ..Options::default()

@@ -443,6 +443,69 @@ impl Gen<'_> {
         };
         let pick = |rng: &mut Rng| rng.pick(&[1i64, 2, 3, 4]);
         Some(match (name, pos) {
+            ("dropout-uniform", 0) => {
+                // Uniform draws in [0, 1) of the scores' shape (from q and k when drawn).
+                let shape = match (t(1), t(2), t(3).filter(|g| g.rank() == 4)) {
+                    (Some(q), Some(k), _) => crate::ops::scores_shape(&q, &k).ok()?,
+                    (_, _, Some(g)) => {
+                        vec![
+                            g.shape[0],
+                            g.shape[1],
+                            g.shape[2],
+                            self.rng.pick(&[16i64, 32]),
+                        ]
+                    }
+                    _ => vec![
+                        self.rng.pick(&[1i64, 2]),
+                        self.rng.pick(&[1i64, 3]),
+                        self.rng.pick(&[1i64, 5, 8]),
+                        self.rng.pick(&[16i64, 32]),
+                    ],
+                };
+                let n = shape.iter().product::<i64>() as usize;
+                let data = (0..n).map(|_| self.rng.unit()).collect();
+                let dims = shape.iter().map(|&d| d as usize).collect();
+                let term = self.add_input(Tensor::new(dims, DType::F32, data));
+                if let Some(f) = self.facts.last_mut() {
+                    f.private_dropout = true;
+                }
+                term
+            }
+            ("dropout-uniform", 1 | 2) => {
+                // q [B, H, L, E] and k [B, H, S, E] from the draws' shape [B, H, L, S].
+                let r = t(0).filter(|r| r.rank() == 4)?;
+                let other = t(3 - pos).filter(|m| m.rank() == 4);
+                let e = other
+                    .as_ref()
+                    .map_or_else(|| self.rng.pick(&[8i64, 16]), |m| m.shape[3]);
+                let dt = other.map_or_else(
+                    || self.rng.pick(&[DType::F32, DType::F16, DType::BF16]),
+                    |m| m.dtype,
+                );
+                let rows = if pos == 1 { r.shape[2] } else { r.shape[3] };
+                self.tensor_var(vec![r.shape[0], r.shape[1], rows, e], dt)
+            }
+            ("dropout-uniform", 3) if t(0).is_none() && t(1).is_none() => {
+                // The output's gradient [B, H, L, Ev] drawn first: small dims.
+                let shape = vec![
+                    self.rng.pick(&[1i64, 2]),
+                    self.rng.pick(&[1i64, 3]),
+                    self.rng.pick(&[1i64, 5, 8]),
+                    self.rng.pick(&[8i64, 16]),
+                ];
+                let dt = self.rng.pick(&[DType::F32, DType::F16, DType::BF16]);
+                self.tensor_var(shape, dt)
+            }
+            ("dropout-scale", 0) => {
+                let p = self.rng.pick(&[0.1, 0.25, 0.5, 0.9]);
+                self.leaf(Lang::Float(F64(OrderedFloat(p))))
+            }
+            ("dropout-scale", 1) => match metas.first().cloned().flatten()? {
+                Meta::Float(p) if p < 1.0 => {
+                    self.leaf(Lang::Float(F64(OrderedFloat(1.0 / (1.0 - p)))))
+                }
+                _ => return None,
+            },
             ("flattens-batch", 1) => {
                 let a = t(0)?;
                 let r = a.rank();

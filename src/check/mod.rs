@@ -6,6 +6,19 @@
 //! NaN the right side may be anything: a rewrite may define what the original left undefined
 //! (fused attention gives zeros for a fully masked row where the decomposed softmax gives NaN).
 //!
+//! Rules marked `:in-distribution ?r` replace the uniform draws `?r` (a `rand` call) of their
+//! left side by a kernel's own randomness (SDPA's `dropout_p`): the two sides are equal in
+//! distribution, not in value, so no value comparison of independent draws can check them.
+//! They are checked on a *coupling* instead: the right side's kernels take their random draws
+//! from `?r`'s values ([`crate::interp::with_dropout_uniform`]: keep where `u > p`, which is
+//! Bernoulli(1 - p) per element, as the kernels' masks are), and then the two sides must be
+//! equal in value like any rule. That checks the scale `1/(1-p)`, the keep convention, and
+//! that the forward and the backward of the right side use one mask (the real kernels'
+//! backward regenerates it from the forward's philox seed and offset); the remaining
+//! assumption is the kernels' contract that their mask is i.i.d. Bernoulli(1 - p) and
+//! independent of everything else (`dropout-uniform` requires that of `?r` in the input
+//! graph). The loader also refuses such a rule whose right side reads `?r`.
+//!
 //! Case `i` of a run with seed `S` uses seed `S + i`, so `--seed S+i --cases 1` reproduces it.
 //!
 //! ```
@@ -84,6 +97,8 @@ pub struct RuleCheck {
     pub refined: usize,
     /// The first failure, if any.
     pub failure: Option<Counterexample>,
+    /// `:in-distribution`: checked on a coupling of the random draws (see the module docs).
+    pub coupled: bool,
 }
 
 impl RuleCheck {
@@ -101,6 +116,12 @@ impl fmt::Display for RuleCheck {
             "{status} {:<28} {:>4} cases  max error {:.3e}  ({})",
             self.rule, self.cases, self.max_error, self.origin
         )?;
+        if self.coupled {
+            write!(
+                f,
+                "  [in distribution: checked on a coupling of the dropout draws]"
+            )?;
+        }
         if self.refined > 0 {
             write!(
                 f,
@@ -224,7 +245,15 @@ fn run_case(rule: &Rule, seed: u64) -> CaseResult {
         let Ok(want) = eval_term(&inst.lhs.expr, &inst.inputs) else {
             continue;
         };
-        let got = eval_term(&rhs.expr, &inst.inputs)
+        // `:in-distribution ?r`: the right side's kernels draw from `?r`'s values (a coupling).
+        let draws = match rule.in_distribution {
+            Some(r) => match inst.vars.get(&r).map(|t| eval_term(&t.expr, &inst.inputs)) {
+                Some(Ok(Value::Tensor(u))) => Some(u),
+                _ => return Err(bad(format!("`:in-distribution {r}`: {r} is not a tensor"))),
+            },
+            None => None,
+        };
+        let got = crate::interp::with_dropout_uniform(draws, || eval_term(&rhs.expr, &inst.inputs))
             .map_err(|e| bad(format!("the right side cannot be evaluated: {e}")))?;
         let wide: Vec<Value> = inst
             .inputs
@@ -263,6 +292,7 @@ pub fn check_rule(rule: &Rule, opts: &CheckOptions) -> RuleCheck {
         max_error: 0.0,
         refined: 0,
         failure: None,
+        coupled: rule.in_distribution.is_some(),
     };
     for i in 0..opts.cases {
         let seed = opts.seed.wrapping_add(i as u64);

@@ -16,6 +16,9 @@ pub struct Opaque {
     pub kwargs: Vec<(String, Arg)>,
     /// The recorded value.
     pub val: Val,
+    /// A `rand` call whose only use in the input graph is the dropout of one attention
+    /// block's weights (see [`super::dropout`]).
+    pub private_dropout: bool,
 }
 
 /// A graph input (placeholder or get_attr).
@@ -46,6 +49,12 @@ pub struct Facts {
     /// by views of it (`view`, `unsqueeze`, `squeeze`, `permute`, `transpose`, `t`, `alias`,
     /// `clone`); never by `expand`, which repeats elements.
     pub distinct_below: Option<i64>,
+    /// The value of one `rand` call (uniform in [0, 1), independent of everything else)
+    /// whose only use in the input graph is the dropout of one attention block's weights:
+    /// `rand > p` is used by the forward's `mask · weights · 1/(1-p)` (itself used by matmuls
+    /// only) and by the backward's `convert(mask) · 1/(1-p)` (used by multiplications only).
+    /// Set by [`super::build`] from the input graph's uses (see [`super::dropout`]).
+    pub private_dropout: bool,
 }
 
 impl Facts {
@@ -56,6 +65,7 @@ impl Facts {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             },
+            private_dropout: self.private_dropout || other.private_dropout,
         }
     }
 }
@@ -146,6 +156,19 @@ fn make_facts(egraph: &FxEGraph, enode: &Lang, meta: &Meta) -> Facts {
     let Lang::Call(op, children) = enode else {
         return Facts::default();
     };
+    if *op == Op::OPAQUE {
+        let private = children
+            .first()
+            .and_then(|&c| class_int(egraph, c))
+            .and_then(|k| egraph.analysis.opaque.get(k as usize))
+            .is_some_and(|o| o.private_dropout);
+        if private {
+            return Facts {
+                distinct_below: None,
+                private_dropout: true,
+            };
+        }
+    }
     let is_int = meta.tensor().is_some_and(|t| {
         matches!(
             t.dtype,
@@ -178,7 +201,10 @@ fn make_facts(egraph: &FxEGraph, enode: &Lang, meta: &Meta) -> Facts {
         }),
         _ => None,
     };
-    Facts { distinct_below }
+    Facts {
+        distinct_below,
+        private_dropout: false,
+    }
 }
 
 /// `Some(n)` when the opaque call is `randperm(n)` producing `n` integers.

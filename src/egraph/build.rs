@@ -61,7 +61,8 @@ pub fn build(graph: &Graph, opts: &BuildOptions) -> Result<Built> {
     let mut classes: Vec<Id> = Vec::with_capacity(graph.nodes.len());
     let mut nodes = Vec::with_capacity(graph.nodes.len());
     let mut opaque_count = 0;
-    for node in &graph.nodes {
+    let private = super::dropout::private_dropout_rands(graph);
+    for (index, node) in graph.nodes.iter().enumerate() {
         let (id, op) = match &node.kind {
             NodeKind::Placeholder | NodeKind::GetAttr(_) => {
                 let k = eg.analysis.inputs.len() as i64;
@@ -137,7 +138,15 @@ pub fn build(graph: &Graph, opts: &BuildOptions) -> Result<Built> {
                     None => {
                         opaque_count += 1;
                         (
-                            add_opaque(&mut eg, &classes, target, args, kwargs, &node.val),
+                            add_opaque(
+                                &mut eg,
+                                &classes,
+                                target,
+                                args,
+                                kwargs,
+                                &node.val,
+                                private.contains_key(&index),
+                            ),
                             Op::OPAQUE,
                         )
                     }
@@ -153,6 +162,20 @@ pub fn build(graph: &Graph, opts: &BuildOptions) -> Result<Built> {
         .map(|o| o.map(|n| classes[n.index()]))
         .collect();
     eg.rebuild();
+    // Two private dropouts of the weights of one class would share one kernel call (one
+    // mask): neither is private.
+    let mut by_weights: std::collections::HashMap<Id, Vec<Id>> = Default::default();
+    for (&r, &w) in &private {
+        by_weights
+            .entry(eg.find(classes[w]))
+            .or_default()
+            .push(eg.find(classes[r]));
+    }
+    for rands in by_weights.values().filter(|v| v.len() > 1) {
+        for &r in rands {
+            eg[r].data.facts.private_dropout = false;
+        }
+    }
     Ok(Built {
         egraph: eg,
         outputs,
@@ -201,6 +224,7 @@ fn add_opaque(
     args: &[Arg],
     kwargs: &[(String, Arg)],
     val: &crate::ir::Val,
+    private_dropout: bool,
 ) -> Id {
     let mut children = Vec::new();
     let mut renumber = |a: &Arg| {
@@ -220,6 +244,7 @@ fn add_opaque(
         args,
         kwargs,
         val: val.clone(),
+        private_dropout,
     });
     let mut ids = vec![eg.add(Lang::Int(k))];
     ids.extend(children);

@@ -2,6 +2,7 @@
 
 mod analysis;
 mod build;
+pub mod dropout;
 mod lang;
 mod to_graph;
 

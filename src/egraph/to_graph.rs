@@ -2,7 +2,11 @@
 //!
 //! Inputs come first, in their original order (all of them: the signature never changes); then
 //! calls in dependency order. Names of original nodes are reused where the chosen e-node is of
-//! the original op in the original's class. Strides are recomputed; a `view` whose input is not
+//! the original op in the original's class. Random calls without tensor operands (`rand`,
+//! `randn`, `randperm`, ...) keep their original relative order: when one is emitted, those
+//! before it in the original graph that the result still uses are emitted first, so that for
+//! one RNG seed each draws what it drew in the original graph (random calls with tensor
+//! operands, e.g. `bernoulli(x)`, are emitted where their operands allow). Strides are recomputed; a `view` whose input is not
 //! provably viewable is lowered to `aten.reshape.default`, which copies only when it must.
 
 use super::analysis::FxEGraph;
@@ -35,6 +39,8 @@ struct Emitter<'a> {
     used_names: HashSet<String>,
     names: HashMap<(Id, Op), Vec<String>>,
     counter: HashMap<&'static str, usize>,
+    /// Random calls without tensor operands the result uses: (original index, class), sorted.
+    random_sources: Vec<(usize, Id)>,
 }
 
 /// Builds the graph that `sel` picks out of `eg`.
@@ -58,7 +64,9 @@ pub fn to_graph(eg: &FxEGraph, sel: &Selection, t: &Template) -> Result<Graph> {
         used_names: t.graph.nodes.iter().map(|n| n.name.clone()).collect(),
         names,
         counter: HashMap::new(),
+        random_sources: Vec::new(),
     };
+    em.random_sources = em.random_sources_used(t.outputs)?;
     // Inputs first, all of them, in order.
     for (i, inp) in eg.analysis.inputs.iter().enumerate() {
         let kind = match &inp.get_attr {
@@ -100,6 +108,40 @@ pub fn to_graph(eg: &FxEGraph, sel: &Selection, t: &Template) -> Result<Graph> {
 }
 
 impl Emitter<'_> {
+    /// The original index of a random call without tensor operands, if `node` is one.
+    fn random_source(&self, node: &Lang) -> Option<usize> {
+        match node {
+            Lang::Call(Op::OPAQUE, c) if c.len() == 1 => {
+                let k = match self.sel.get(&self.eg.find(c[0])) {
+                    Some(Lang::Int(k)) => *k as usize,
+                    _ => return None,
+                };
+                let o = self.eg.analysis.opaque.get(k)?;
+                super::is_random(&o.target).then_some(k)
+            }
+            _ => None,
+        }
+    }
+
+    /// The random calls without tensor operands reachable from the outputs, in original order.
+    fn random_sources_used(&self, outputs: &[Option<Id>]) -> Result<Vec<(usize, Id)>> {
+        let mut seen = HashSet::new();
+        let mut stack: Vec<Id> = outputs.iter().flatten().map(|&o| self.eg.find(o)).collect();
+        let mut found = Vec::new();
+        while let Some(id) = stack.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            let node = self.chosen(id)?;
+            if let Some(k) = self.random_source(node) {
+                found.push((k, id));
+            }
+            stack.extend(node.children().iter().map(|&c| self.eg.find(c)));
+        }
+        found.sort();
+        Ok(found)
+    }
+
     fn chosen(&self, id: Id) -> Result<&Lang> {
         self.sel
             .get(&self.eg.find(id))
@@ -119,6 +161,19 @@ impl Emitter<'_> {
             let is_value = matches!(&node, Lang::Call(op, _) if *op != Op::LIST && *op != Op::NONE);
             if expanded {
                 on_path.remove(&id);
+                if let Some(k) = self.random_source(&node) {
+                    // Earlier random sources first (they have no operands: no cycle).
+                    let earlier: Vec<(usize, Id)> = self
+                        .random_sources
+                        .iter()
+                        .copied()
+                        .filter(|&(j, c)| j < k && !self.emitted.contains_key(&c))
+                        .collect();
+                    for (_, c) in earlier {
+                        let n = self.emit(c, &self.chosen(c)?.clone())?;
+                        self.emitted.insert(c, n);
+                    }
+                }
                 if is_value {
                     let n = self.emit(id, &node)?;
                     self.emitted.insert(id, n);

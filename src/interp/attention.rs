@@ -8,13 +8,71 @@ use super::ushape;
 use super::value::*;
 use crate::ir::DType;
 use crate::ops::Meta;
+use std::cell::RefCell;
+
+thread_local! {
+    static DROPOUT_UNIFORM: RefCell<Option<Tensor>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with `u` as the uniform draws (in [0, 1), one per element of the scores
+/// `[B, H, L, S]`) that the SDPA training kernels with `dropout_p = p > 0` read: they keep the
+/// weights where `u > p` and scale them by `1/(1-p)`, in the forward and in the backward alike
+/// (the real kernels regenerate the forward's mask in the backward from the philox seed and
+/// offset the forward returns). Without draws (the default), such a kernel is not evaluated.
+/// `check-rules` sets them to the values of the `rand` a `:in-distribution` rule's left side
+/// reads: a coupling under which both sides must be equal in value.
+pub fn with_dropout_uniform<R>(u: Option<Tensor>, f: impl FnOnce() -> R) -> R {
+    let old = DROPOUT_UNIFORM.with(|d| d.replace(u));
+    let r = f();
+    DROPOUT_UNIFORM.with(|d| *d.borrow_mut() = old);
+    r
+}
+
+/// The dropout multipliers `keep / (1 - p)` of `n` score elements, `None` for `p = 0`.
+fn dropout_scale(a: &[Value], i: usize, n: usize) -> Result<Option<Vec<f64>>, String> {
+    let p = number(a, i)?;
+    if p == 0.0 {
+        return Ok(None);
+    }
+    if !(0.0..1.0).contains(&p) {
+        return Err(format!("dropout_p {p} is not in [0, 1)"));
+    }
+    DROPOUT_UNIFORM.with(|d| match &*d.borrow() {
+        Some(u) if u.numel() == n => Ok(Some(
+            u.data
+                .iter()
+                .map(|&x| if x > p { 1.0 / (1.0 - p) } else { 0.0 })
+                .collect(),
+        )),
+        Some(u) => Err(format!(
+            "dropout draws of shape {:?} do not cover the {n} scores",
+            u.shape
+        )),
+        None => Err("dropout_p > 0 is random: evaluated only with given uniform draws (a coupling, as check-rules does for `:in-distribution` rules)".into()),
+    })
+}
+
+/// Number of score elements `B·H·L·S` of q [.., L, E] and k [.., S, E].
+fn n_scores(q: &Tensor, k: &Tensor) -> usize {
+    let r = q.rank();
+    q.shape[..r - 1].iter().product::<usize>() * k.shape[r - 2]
+}
 
 /// `aten.scaled_dot_product_attention`: the training kernels' forward output.
 fn sdpa(a: &[Value]) -> Result<Tensor, String> {
     let (q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?);
     no_dropout(a, 4)?;
     let mask = opt_tensor(a, 3)?;
-    Ok(train_forward(&q, &k, &v, mask.as_ref(), boolean(a, 5)?, opt_number(a, 6)?)?.0)
+    Ok(train_forward(
+        &q,
+        &k,
+        &v,
+        mask.as_ref(),
+        boolean(a, 5)?,
+        opt_number(a, 6)?,
+        None,
+    )?
+    .0)
 }
 
 pub(super) fn eval(name: &str, a: &[Value], out: &Meta) -> Option<Result<Value, String>> {
@@ -162,6 +220,7 @@ fn train_forward(
     mask: Option<&Tensor>,
     causal: bool,
     scale: Option<f64>,
+    drop: Option<&[f64]>,
 ) -> Result<(Tensor, Weights), String> {
     let e = q.shape[q.rank() - 1];
     let scale = scale.unwrap_or(1.0 / (e as f64).sqrt());
@@ -173,7 +232,8 @@ fn train_forward(
     for b in 0..nb {
         for i in 0..l {
             for j in 0..s {
-                let pij = w.p[(b * l + i) * s + j];
+                let z = drop.map_or(1.0, |z| z[(b * l + i) * s + j]);
+                let pij = w.p[(b * l + i) * s + j] * z;
                 for c in 0..ev {
                     out[(b * l + i) * ev + c] += pij * v.data[(b * s + j) * ev + c];
                 }
@@ -199,7 +259,9 @@ fn train_backward(
     mask: Option<&Tensor>,
     causal: bool,
     scale: Option<f64>,
+    drop: Option<&[f64]>,
 ) -> Result<(Tensor, Tensor, Tensor, Vec<f64>), String> {
+    let z = |i: usize| drop.map_or(1.0, |z| z[i]);
     let e = q.shape[q.rank() - 1];
     let scale = scale.unwrap_or(1.0 / (e as f64).sqrt());
     let mut w = weights(q, k, mask, causal, scale, 0.0)?;
@@ -212,7 +274,7 @@ fn train_backward(
         let b = row / l.max(1);
         for c in 0..ev {
             let o: f64 = (0..s)
-                .map(|j| w.p[row * s + j] * v.data[(b * s + j) * ev + c])
+                .map(|j| w.p[row * s + j] * z(row * s + j) * v.data[(b * s + j) * ev + c])
                 .sum();
             *d += g.data[row * ev + c] * o;
         }
@@ -235,14 +297,15 @@ fn train_backward(
     for b in 0..nb {
         for i in 0..l {
             for j in 0..s {
-                let pij = w.p[(b * l + i) * s + j];
+                let zij = z((b * l + i) * s + j);
+                let pij = w.p[(b * l + i) * s + j] * zij;
                 let mut acc = 0.0;
                 for c in 0..ev {
                     let gic = g.data[(b * l + i) * ev + c];
                     acc += gic * v.data[(b * s + j) * ev + c];
                     dv[(b * s + j) * ev + c] += pij * gic;
                 }
-                dp[(b * l + i) * s + j] = acc;
+                dp[(b * l + i) * s + j] = acc * zij;
             }
         }
     }
@@ -270,6 +333,14 @@ fn train_backward(
         shaped(&w.batch, [s, ev], dv, dt),
         ds,
     ))
+}
+
+/// PyTorch's CPU flash kernel refuses dropout ("Currently do not support dropout > 0").
+fn no_cpu_dropout(a: &[Value], i: usize) -> Result<(), String> {
+    if number(a, i)? != 0.0 {
+        return Err("the CPU flash attention kernel does not support dropout_p > 0".into());
+    }
+    Ok(())
 }
 
 fn no_dropout(a: &[Value], i: usize) -> Result<(), String> {
@@ -331,15 +402,23 @@ fn eval_training(name: &str, a: &[Value], out: &Meta) -> Option<Result<Value, St
             Ok(Value::Tensor(shaped(&w.batch, [w.l, w.s], ds, q.dtype)))
         })(),
         "_scaled_dot_product_flash_attention_for_cpu" => (|| {
-            no_dropout(a, 3)?;
+            no_cpu_dropout(a, 3)?;
             let m = opt_tensor(a, 5)?;
             let (q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?);
-            let (o, w) = train_forward(&q, &k, &v, m.as_ref(), boolean(a, 4)?, opt_number(a, 6)?)?;
+            let (o, w) = train_forward(
+                &q,
+                &k,
+                &v,
+                m.as_ref(),
+                boolean(a, 4)?,
+                opt_number(a, 6)?,
+                None,
+            )?;
             let lse = Tensor::new(q.shape[..3].to_vec(), DType::F64, w.lse);
             Ok(Value::Tuple(vec![Value::Tensor(o), Value::Tensor(lse)]))
         })(),
         "_scaled_dot_product_flash_attention_for_cpu_backward" => (|| {
-            no_dropout(a, 6)?;
+            no_cpu_dropout(a, 6)?;
             let m = opt_tensor(a, 8)?;
             let (g, q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?, tensor(a, 3)?);
             let (dq, dk, dv, _) = train_backward(
@@ -350,6 +429,7 @@ fn eval_training(name: &str, a: &[Value], out: &Meta) -> Option<Result<Value, St
                 m.as_ref(),
                 boolean(a, 7)?,
                 opt_number(a, 9)?,
+                None,
             )?;
             Ok(Value::Tuple(vec![
                 Value::Tensor(dq),
@@ -358,10 +438,18 @@ fn eval_training(name: &str, a: &[Value], out: &Meta) -> Option<Result<Value, St
             ]))
         })(),
         "_scaled_dot_product_efficient_attention" => (|| {
-            no_dropout(a, 5)?;
             let m = opt_tensor(a, 3)?;
             let (q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?);
-            let (o, w) = train_forward(&q, &k, &v, m.as_ref(), boolean(a, 6)?, opt_number(a, 7)?)?;
+            let drop = dropout_scale(a, 5, n_scores(&q, &k))?;
+            let (o, w) = train_forward(
+                &q,
+                &k,
+                &v,
+                m.as_ref(),
+                boolean(a, 6)?,
+                opt_number(a, 7)?,
+                drop.as_deref(),
+            )?;
             let len = match out {
                 Meta::Tuple(p) => ushape(&p[1])?[2],
                 _ => return Err("efficient attention returns a tuple".into()),
@@ -386,9 +474,9 @@ fn eval_training(name: &str, a: &[Value], out: &Meta) -> Option<Result<Value, St
             ]))
         })(),
         "_scaled_dot_product_efficient_attention_backward" => (|| {
-            no_dropout(a, 9)?;
             let m = opt_tensor(a, 4)?;
             let (g, q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?, tensor(a, 3)?);
+            let drop = dropout_scale(a, 9, n_scores(&q, &k))?;
             let (dq, dk, dv, ds) = train_backward(
                 &g,
                 &q,
@@ -397,6 +485,7 @@ fn eval_training(name: &str, a: &[Value], out: &Meta) -> Option<Result<Value, St
                 m.as_ref(),
                 boolean(a, 11)?,
                 opt_number(a, 12)?,
+                drop.as_deref(),
             )?;
             let bias = match (out, &m) {
                 (Meta::Tuple(p), Some(m)) if matches!(p[3], Meta::Tensor(_)) => {

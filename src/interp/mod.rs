@@ -27,6 +27,7 @@ mod tensor;
 mod value;
 mod view;
 
+pub use attention::with_dropout_uniform;
 pub use compare::{compare, compare_refining, compare_rule, tolerance};
 pub use tensor::{broadcast_shapes, round_to, strides, unravel, Tensor};
 pub use value::Value;

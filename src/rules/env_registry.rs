@@ -74,6 +74,22 @@ fn bias_pads(c: &TMeta, mp: i64, np: i64) -> Vec<i64> {
 /// Every condition that sees the environment.
 pub const ENV_CONDITIONS: &[EnvCondition] = &[
     EnvCondition {
+        name: "dropout-uniform",
+        arity: None,
+        doc: "(?r ?q ?k [?g]): ?r is the value of one `rand` call (uniform in [0, 1)) of the scores' shape of q and k, used only by one attention block's dropout in the input graph (the analysis's `private_dropout` fact): the uniform draws an `:in-distribution` rule may replace by a kernel's own (?g, the output's gradient, only guides check-rules' draws)",
+        test: |env, a| {
+            a.len() >= 3
+                && env.fact(0).private_dropout
+                && match (a[0].tensor(), a[1].tensor(), a[2].tensor()) {
+                    (Some(r), Some(q), Some(k)) => {
+                        r.dtype.is_float()
+                            && crate::ops::scores_shape(q, k).is_ok_and(|s| s == r.shape)
+                    }
+                    _ => false,
+                }
+        },
+    },
+    EnvCondition {
         name: "mm-misaligned",
         arity: Some(2),
         doc: "?a @ ?b (rank >= 2, one float dtype, equal batch dims) has an M, K or N dim the device's alignment for that dtype would pad (none on a device without alignment)",

@@ -69,6 +69,16 @@ pub enum Rhs {
     Compute(registry::ComputedRef, Vec<Rhs>),
 }
 
+impl Rhs {
+    /// Whether the right side reads variable `v`.
+    pub fn mentions(&self, v: Var) -> bool {
+        match self {
+            Rhs::Var(x) => *x == v,
+            Rhs::Node(_, c) | Rhs::Compute(_, c) => c.iter().any(|r| r.mentions(v)),
+        }
+    }
+}
+
 /// An argument of a condition.
 #[derive(Debug, Clone)]
 pub enum CondArg {
@@ -110,6 +120,12 @@ pub struct Rule {
     /// Assumptions about the inputs the rule relies on (`:assume NAME`): it only applies when
     /// the caller asserts all of them (`--assume NAME`).
     pub assume: Vec<String>,
+    /// `:in-distribution ?r`: the two sides are equal in distribution over the uniform draws
+    /// `?r` (a `rand` call the left side reads and the right side does not: the right side
+    /// draws its own randomness, e.g. SDPA's `dropout_p`), not in value. Such rules apply by
+    /// default and not under `--exact-random`; `check-rules` checks them on a coupling (the
+    /// right side's random draws taken from `?r`'s values): see `src/check/mod.rs`.
+    pub in_distribution: Option<egg::Var>,
     /// Right side.
     pub rhs: Rhs,
     /// Conditions, all of which must hold.
@@ -279,6 +295,7 @@ impl Parser<'_> {
         let mut with = Vec::new();
         let mut target = None;
         let mut assume = Vec::new();
+        let mut in_distribution = None;
         let mut cond_forms = Vec::new();
         let mut i = 4;
         while i < items.len() {
@@ -290,6 +307,19 @@ impl Parser<'_> {
                         i += 1;
                     }
                     _ => self.err(*sp, "`:assume` needs an assumption's name"),
+                },
+                Sexp::Atom(k, sp) if k == ":in-distribution" => match items.get(i + 1) {
+                    Some(Sexp::Atom(a, asp)) if a.starts_with('?') => {
+                        match a.parse::<egg::Var>() {
+                            Ok(v) => in_distribution = Some((v, *asp)),
+                            Err(e) => self.err(*asp, format!("bad variable `{a}`: {e}")),
+                        }
+                        i += 1;
+                    }
+                    _ => self.err(
+                        *sp,
+                        "`:in-distribution` needs the variable of the uniform draws the left side reads",
+                    ),
                 },
                 Sexp::Atom(k, sp) if k == ":with" || k == ":target" => match items.get(i + 1) {
                     Some(arg) if k == ":with" => {
@@ -320,13 +350,26 @@ impl Parser<'_> {
                 },
                 Sexp::Atom(k, sp) => self.err(
                     *sp,
-                    format!("unknown rule option `{k}` (expected `:if`, `:with`, `:target` or `:assume`)"),
+                    format!("unknown rule option `{k}` (expected `:if`, `:with`, `:target`, `:assume` or `:in-distribution`)"),
                 ),
                 other => cond_forms.push(other),
             }
             i += 1;
         }
         let rhs = self.rhs(&items[3], &vars);
+        if let Some((v, vsp)) = in_distribution {
+            if !vars.contains(&v) {
+                self.err(
+                    vsp,
+                    format!("`:in-distribution {v}`: the left side binds no `{v}`"),
+                );
+            } else if rhs.as_ref().is_some_and(|r| r.mentions(v)) {
+                self.err(
+                    vsp,
+                    format!("`:in-distribution {v}`: the right side must not read `{v}` (it draws its own randomness)"),
+                );
+            }
+        }
         let conds: Vec<Cond> = cond_forms
             .into_iter()
             .filter_map(|c| self.cond(c, &vars))
@@ -344,6 +387,7 @@ impl Parser<'_> {
             with,
             target,
             assume,
+            in_distribution: in_distribution.map(|(v, _)| v),
             rhs: rhs?,
             conds,
             origin: format!("{}:{}", self.file, span.line),

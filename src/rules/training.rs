@@ -133,6 +133,18 @@ pub const CONDITIONS: &[Condition] = &[
         test: |a| matches!((number(a[0]), number(a[1])), (Some(s), Some(c)) if c != 0.0 && c.is_finite() && s == 1.0 / c),
     },
     Condition {
+        name: "dropout-scale",
+        arity: Some(2),
+        doc: "(?p ?c): compile-time numbers, a dropout probability 0 < p < 1 and its scale c = 1/(1-p) (to 1e-12 relative, as Python computes it)",
+        test: |a| match (number(a[0]), number(a[1])) {
+            (Some(p), Some(c)) if p > 0.0 && p < 1.0 => {
+                let want = 1.0 / (1.0 - p);
+                (c - want).abs() <= 1e-12 * want
+            }
+            _ => false,
+        },
+    },
+    Condition {
         name: "is-one",
         arity: Some(1),
         doc: "the compile-time number 1",
