@@ -130,6 +130,28 @@ pub fn saturate_with(
         .with_time_limit(limits.time)
         .with_scheduler(scheduler)
         .run(&rewrites);
+    if log::log_enabled!(log::Level::Debug) {
+        let mut sizes: Vec<(usize, egg::Id)> = runner
+            .egraph
+            .classes()
+            .map(|c| (c.nodes.len(), c.id))
+            .collect();
+        sizes.sort_by(|a, b| b.cmp(a));
+        let mut fan: Vec<(usize, egg::Id)> = runner
+            .egraph
+            .classes()
+            .map(|c| (c.parents().len(), c.id))
+            .collect();
+        fan.sort_by(|a, b| b.cmp(a));
+        let fan: Vec<String> = fan[..fan.len().min(6)]
+            .iter()
+            .map(|&(n, id)| format!("{n} {:?}", runner.egraph[id].nodes[0]))
+            .collect();
+        log::debug!(
+            "largest classes (nodes, id): {:?}; most parents: {fan:?}",
+            &sizes[..sizes.len().min(8)]
+        );
+    }
     let mut applications: IndexMap<String, usize> =
         rules.iter().map(|r| (r.name.clone(), 0)).collect();
     for it in &runner.iterations {

@@ -172,7 +172,11 @@ fn without_rules_only_common_subexpressions_go() {
                 );
             }
         }
-        assert!(out.report.cost.after <= out.report.cost.before, "{name}");
+        assert!(
+            out.report.cost.after <= out.report.cost.before,
+            "{name}: {:?}",
+            out.report.cost
+        );
     }
 }
 

@@ -62,42 +62,49 @@ pub fn greedy(eg: &FxEGraph, model: &Model) -> Selection {
     greedy_with(eg, &costs)
 }
 
+/// A per-node cost far below any real one (seconds), to break ties towards fewer nodes.
+const NODE_EPSILON: f64 = 1e-12;
+
 fn greedy_with(eg: &FxEGraph, costs: &Costs) -> Selection {
     let mut best: HashMap<Id, (f64, usize)> = HashMap::default();
-    let mut classes: Vec<&egg::EClass<Lang, _>> = eg.classes().collect();
-    classes.sort_by_key(|c| c.id);
-    loop {
+    let mut ids: Vec<Id> = eg.classes().map(|c| c.id).collect();
+    ids.sort();
+    // A worklist: a class is looked at again only when one of its children got cheaper
+    // (full passes to a fixpoint cost O(n) each, and their number grows with the graph's
+    // depth). The first sweep is in id order (the input graph's own nodes first), and a
+    // choice changes only for a strictly cheaper node, as in the passes.
+    let mut queued: HashSet<Id> = ids.iter().copied().collect();
+    let mut work: std::collections::VecDeque<Id> = ids.into_iter().collect();
+    while let Some(id) = work.pop_front() {
+        queued.remove(&id);
+        let class = &eg[id];
         let mut changed = false;
-        for class in &classes {
-            for (i, n) in class.nodes.iter().enumerate() {
-                // A tiny per-node epsilon makes free nodes strictly positive, so the greedy
-                // fixpoint never closes a zero-cost cycle.
-                let mut total = costs.node[&(class.id, i)] + 1e-12;
-                let mut ok = true;
-                for &c in n.children() {
-                    match best.get(&eg.find(c)) {
-                        Some((k, _)) => total += k,
-                        None => {
-                            ok = false;
-                            break;
-                        }
+        for (i, n) in class.nodes.iter().enumerate() {
+            // A tiny per-node epsilon makes free nodes strictly positive, so the greedy
+            // fixpoint never closes a zero-cost cycle.
+            let mut total = costs.node[&(class.id, i)] + NODE_EPSILON;
+            let mut ok = true;
+            for &c in n.children() {
+                match best.get(&eg.find(c)) {
+                    Some((k, _)) => total += k,
+                    None => {
+                        ok = false;
+                        break;
                     }
                 }
-                if !ok {
-                    continue;
-                }
-                let better = match best.get(&class.id) {
-                    None => true,
-                    Some((k, _)) => total < *k,
-                };
-                if better {
-                    best.insert(class.id, (total, i));
-                    changed = true;
-                }
+            }
+            if ok && best.get(&id).map_or(true, |&(k, _)| total < k) {
+                best.insert(id, (total, i));
+                changed = true;
             }
         }
-        if !changed {
-            break;
+        if changed {
+            for p in class.parents() {
+                let p = eg.find(p);
+                if queued.insert(p) {
+                    work.push_back(p);
+                }
+            }
         }
     }
     best.into_iter()
@@ -181,6 +188,9 @@ fn extract_inner(
     let costs = Costs::new(eg, model);
     let sel = greedy_with(eg, &costs);
     let cost_of = |id: Id, i: usize| costs.node[&(id, i)];
+    // The local search counts a tiny cost per node too, so among equally cheap graphs it
+    // keeps the one with fewer nodes (free views left over from the greedy start).
+    let search_cost = |id: Id, i: usize| cost_of(id, i) + NODE_EPSILON;
     let node_cost = |id: Id, n: &Lang| -> f64 {
         eg[id]
             .nodes
@@ -204,7 +214,7 @@ fn extract_inner(
         })
         .collect();
     let sel_greedy = sel;
-    let mut dag = local::Dag::new(eg, choice, &cost_of, roots);
+    let mut dag = local::Dag::new(eg, choice, &search_cost, roots);
     for round in 0..opts.rounds {
         let report = |done: usize, total: usize| {
             if progress.is_enabled() {
