@@ -20,8 +20,8 @@ import torch
 
 
 def reference(q, k, v, m, s, g):
-    q, k, v, m, g = (t.detach().double().requires_grad_(t.requires_grad) for t in (q, k, v, m, g))
-    q.requires_grad_(True), k.requires_grad_(True), v.requires_grad_(True)
+    q, k, v = (t.detach().double().requires_grad_(True) for t in (q, k, v))
+    m, g = m.double(), g.double()
     o = torch.softmax((q @ k.transpose(-1, -2)) * s + m, -1) @ v
     return [x.float() for x in torch.autograd.grad(o, (q, k, v), g)]
 

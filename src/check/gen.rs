@@ -359,9 +359,9 @@ impl Gen<'_> {
         m
     }
 
-    /// An additive mask input of q's dtype broadcasting to the scores `[q's leading dims..,
-    /// L, keys]`: some dims 1, some leading dims dropped.
-    fn mask_input(&mut self, q: &TMeta, keys: i64) -> Term {
+    /// A mask shape broadcasting to the scores `[q's leading dims.., L, keys]`: some dims 1,
+    /// some leading dims dropped.
+    fn mask_shape(&mut self, q: &TMeta, keys: i64) -> Vec<usize> {
         let r = q.rank();
         let mut s: Vec<i64> = q.shape[..r - 1].to_vec();
         s.push(keys);
@@ -371,24 +371,20 @@ impl Gen<'_> {
             }
         }
         let drop = self.rng.below(r - 1);
-        let m = self.mask(s[drop..].iter().map(|&d| d as usize).collect(), q.dtype);
+        s[drop..].iter().map(|&d| d as usize).collect()
+    }
+
+    /// An additive mask input of q's dtype of a [`Self::mask_shape`].
+    fn mask_input(&mut self, q: &TMeta, keys: i64) -> Term {
+        let shape = self.mask_shape(q, keys);
+        let m = self.mask(shape, q.dtype);
         self.add_input(m)
     }
 
-    /// A bool "keep" mask input broadcasting to the scores `[q's leading dims.., L, keys]`
-    /// (some dims 1, some leading dims dropped), true where a key is attended; often with
-    /// a row where nothing is kept (a fully masked row).
+    /// A bool "keep" mask input of a [`Self::mask_shape`], true where a key is attended;
+    /// often with a row where nothing is kept (a fully masked row).
     fn keep_input(&mut self, q: &TMeta, keys: i64) -> Term {
-        let r = q.rank();
-        let mut s: Vec<i64> = q.shape[..r - 1].to_vec();
-        s.push(keys);
-        for d in s.iter_mut() {
-            if self.rng.chance(0.3) {
-                *d = 1;
-            }
-        }
-        let drop = self.rng.below(r - 1);
-        let shape: Vec<usize> = s[drop..].iter().map(|&d| d as usize).collect();
+        let shape = self.mask_shape(q, keys);
         let n: usize = shape.iter().product();
         let mut data: Vec<f64> = (0..n).map(|_| self.rng.chance(0.7) as u8 as f64).collect();
         let row = shape.last().copied().unwrap_or(1).max(1);
