@@ -29,6 +29,7 @@ pub mod pad_sweep;
 pub mod partition;
 pub mod pipeline;
 pub mod progress;
+pub mod regions;
 pub mod rules;
 pub mod saturate;
 pub mod stats;

@@ -5,10 +5,15 @@ use crate::egraph::{build, to_graph, BuildOptions, Template};
 use crate::error::Result;
 use crate::extract::{dag_cost, extract_with, greedy, ExtractOptions};
 use crate::ir::Graph;
-use crate::progress::Progress;
+use crate::partition::cse::cse;
+use crate::progress::{Phase, Progress};
+use crate::regions::{
+    region_graph, same_structure, split, stitch, structure_hash, Placed, Region, RegionOptions,
+};
 use crate::rules::{default_rules, Rule};
 use crate::saturate::{saturate_with, Limits, SatReport};
 use indexmap::IndexMap;
+use std::collections::HashMap;
 use std::time::Instant;
 
 /// Where the optimised graph will run: decides which aten ops may be emitted.
@@ -56,6 +61,8 @@ pub struct Options {
     pub exact_random: bool,
     /// Progress of saturation and extraction (default: reported nowhere).
     pub progress: Progress,
+    /// Large graphs are optimised region by region (see [`crate::regions`]).
+    pub regions: RegionOptions,
 }
 
 impl Default for Options {
@@ -71,6 +78,7 @@ impl Default for Options {
             assume: Vec::new(),
             exact_random: false,
             progress: Progress::default(),
+            regions: RegionOptions::default(),
         }
     }
 }
@@ -90,6 +98,18 @@ pub struct Report {
     pub nodes: NodeReport,
     /// Attention calls in the output graph.
     pub attention: AttentionReport,
+    /// Regions the graph was split into (0: optimised whole) and how many were optimised
+    /// (the others reused an equal region's result).
+    pub regions: RegionReport,
+}
+
+/// Region figures (see [`crate::regions`]).
+#[derive(Debug, Clone, Default)]
+pub struct RegionReport {
+    /// Regions (0 when the graph was optimised whole).
+    pub count: usize,
+    /// Regions saturated and extracted; the rest reused one of these.
+    pub optimized: usize,
 }
 
 /// Attention figures.
@@ -177,8 +197,159 @@ pub struct Optimized {
     pub report: Report,
 }
 
-/// Optimises a graph: same inputs, same outputs in the same order.
+/// Optimises a graph: same inputs, same outputs in the same order. A graph of at least
+/// [`RegionOptions::min_graph_nodes`] nodes is optimised [region by region](crate::regions)
+/// (and whole if that fails).
 pub fn optimize(graph: &Graph, opts: &Options) -> Result<Optimized> {
+    let t0 = Instant::now();
+    if let Some(regions) = split(graph, &opts.regions) {
+        match optimize_regions(graph, &regions, opts, t0) {
+            Ok(out) => return Ok(out),
+            Err(e) => log::warn!(
+                "{}: optimising region by region failed ({e}); optimising the whole graph",
+                graph.name
+            ),
+        }
+    }
+    optimize_whole(graph, opts)
+}
+
+/// The regions' optimised graphs (equal regions once), stitched back.
+fn optimize_regions(
+    graph: &Graph,
+    regions: &[Region],
+    opts: &Options,
+    t0: Instant,
+) -> Result<Optimized> {
+    let t_split = t0.elapsed().as_secs_f64();
+    let deadline = t0 + opts.limits.time;
+    let mut memo: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut done: Vec<(Graph, Optimized)> = Vec::new();
+    let mut which = Vec::with_capacity(regions.len());
+    let mut graphs = Vec::with_capacity(regions.len());
+    let mut t_keys = 0.0;
+    for (k, r) in regions.iter().enumerate() {
+        let tk = Instant::now();
+        let rg = region_graph(graph, r);
+        let key = structure_hash(&rg);
+        let same = memo
+            .get(&key)
+            .and_then(|c| c.iter().find(|&&i| same_structure(&done[i].0, &rg)));
+        t_keys += tk.elapsed().as_secs_f64();
+        let i = match same {
+            Some(&i) if opts.regions.reuse => i,
+            _ => {
+                let sub = Options {
+                    regions: RegionOptions::off(),
+                    progress: Progress::default(),
+                    limits: Limits {
+                        time: deadline.saturating_duration_since(Instant::now()),
+                        ..opts.limits.clone()
+                    },
+                    ..opts.clone()
+                };
+                let out = optimize_whole(&rg, &sub)?;
+                done.push((rg.clone(), out));
+                memo.entry(key).or_default().push(done.len() - 1);
+                done.len() - 1
+            }
+        };
+        opts.progress
+            .step(Phase::Saturate, k + 1, regions.len(), "regions");
+        which.push(i);
+        graphs.push(rg);
+    }
+    opts.progress.finish(Phase::Saturate);
+    let t_stitch = Instant::now();
+    let placed: Vec<Placed<'_>> = regions
+        .iter()
+        .zip(&which)
+        .zip(&graphs)
+        .map(|((region, &i), rg)| Placed {
+            region,
+            result: &done[i].1.graph,
+            names: done[i]
+                .0
+                .nodes
+                .iter()
+                .zip(&rg.nodes)
+                .filter(|(a, b)| a.name != b.name)
+                .map(|(a, b)| (a.name.clone(), b.name.clone()))
+                .collect(),
+        })
+        .collect();
+    let stitched = stitch(graph, &placed)?;
+    let t_cse = Instant::now();
+    let (out, _) = cse(&stitched);
+    log::debug!(
+        "split {:.1} ms, keys {:.1} ms, stitch {:.1} ms, cse {:.1} ms",
+        t_split * 1e3,
+        t_keys * 1e3,
+        (t_cse - t_stitch).as_secs_f64() * 1e3,
+        t_cse.elapsed().as_secs_f64() * 1e3
+    );
+    let t_stitch = t_stitch.elapsed().as_secs_f64();
+    let mut report = Report {
+        regions: RegionReport {
+            count: regions.len(),
+            optimized: done.len(),
+        },
+        ..Report::default()
+    };
+    let r = &mut report;
+    for (_, o) in &done {
+        let s = &o.report;
+        r.seconds.import += s.seconds.import;
+        r.seconds.saturate += s.seconds.saturate;
+        r.seconds.extract += s.seconds.extract;
+        r.egraph.nodes += s.egraph.nodes;
+        r.egraph.classes += s.egraph.classes;
+        r.egraph.iterations = r.egraph.iterations.max(s.egraph.iterations);
+        if r.egraph.stop_reason.is_empty() || r.egraph.stop_reason == "saturated" {
+            r.egraph.stop_reason = s.egraph.stop_reason.clone();
+        }
+    }
+    for &i in &which {
+        let s = &done[i].1.report;
+        r.cost.greedy += s.cost.greedy;
+        r.nodes.opaque += s.nodes.opaque;
+        for (rule, n) in &s.rules {
+            *r.rules.entry(rule.clone()).or_insert(0) += n;
+        }
+    }
+    r.seconds.import += t_split;
+    r.seconds.extract += t_stitch;
+    r.seconds.total = t0.elapsed().as_secs_f64();
+    r.nodes.before = graph.nodes.len();
+    r.nodes.after = out.nodes.len();
+    r.attention = AttentionReport::of(&out);
+    let model = Model::new(match &opts.profile {
+        Some(p) => p.clone(),
+        None => Profile::named(opts.target.default_profile())?,
+    });
+    let graph_cost = |g: &Graph| -> f64 {
+        (0..g.nodes.len() as u32)
+            .map(|i| crate::partition::report::node_cost(g, &model, crate::ir::NodeId(i)).0)
+            .sum()
+    };
+    // the whole graphs' costs: the regions' would count the shared nodes once per region
+    r.cost.before = graph_cost(graph);
+    r.cost.after = graph_cost(&out);
+    log::info!(
+        "{}: {} regions ({} optimised), {} → {} nodes, cost {:.3e} → {:.3e} s",
+        graph.name,
+        regions.len(),
+        done.len(),
+        r.nodes.before,
+        r.nodes.after,
+        r.cost.before,
+        r.cost.after
+    );
+    Ok(Optimized { graph: out, report })
+}
+
+/// Optimises a graph as one e-graph.
+fn optimize_whole(graph: &Graph, opts: &Options) -> Result<Optimized> {
     let t0 = Instant::now();
     let profile = match &opts.profile {
         Some(p) => p.clone(),
@@ -240,7 +411,7 @@ pub fn optimize(graph: &Graph, opts: &Options) -> Result<Optimized> {
             "{}: a dropout was replaced in part by the in-distribution rules; optimising again without them",
             graph.name
         );
-        return optimize(
+        return optimize_whole(
             graph,
             &Options {
                 exact_random: true,
@@ -275,6 +446,7 @@ pub fn optimize(graph: &Graph, opts: &Options) -> Result<Optimized> {
             opaque: built.opaque_count,
         },
         attention: AttentionReport::of(&out),
+        regions: RegionReport::default(),
     };
     log::info!(
         "{}: {} → {} nodes, cost {:.3e} → {:.3e} s, {} e-nodes, stop: {}",

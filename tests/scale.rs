@@ -165,3 +165,42 @@ fn bench_command_reports_every_phase_as_json() {
     let err = String::from_utf8_lossy(&missing.stderr);
     assert!(err.contains("no/such/graph.json"), "{err}");
 }
+
+/// The 16-layer joint graph is cut into regions by default: equal layers are optimised once,
+/// every block still fuses forward and backward, the result costs no more and has no more
+/// nodes than the whole-graph optimisation's, the bytes are deterministic and it partitions.
+#[test]
+fn large_graphs_are_optimised_region_by_region_no_worse_than_whole() {
+    let g = common::load(&scale_dir().join("llama16.joint.json.gz"));
+    let split = optimize(&g, &Options::default()).unwrap();
+    let again = optimize(&g, &Options::default()).unwrap();
+    let whole = optimize(
+        &g,
+        &Options {
+            regions: fxsat::regions::RegionOptions::off(),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let r = &split.report;
+    assert_eq!(r.regions.count, 16, "{:?}", r.regions);
+    assert!(r.regions.optimized <= 4, "{:?}", r.regions);
+    assert_eq!(whole.report.regions.count, 0);
+    assert_eq!((r.attention.fused, r.attention.fused_backward), (16, 16));
+    assert!(
+        r.cost.after <= whole.report.cost.after * (1.0 + 1e-9),
+        "{} > {}",
+        r.cost.after,
+        whole.report.cost.after
+    );
+    assert!(r.nodes.after <= whole.report.nodes.after);
+    assert_eq!(
+        fxsat::io::write_string(&split.graph),
+        fxsat::io::write_string(&again.graph)
+    );
+    let p = partition(&split.graph, &PartitionOptions::default()).unwrap();
+    assert_eq!(
+        p.bw.outputs.len(),
+        g.outputs.len() - g.num_fwd_outputs.unwrap()
+    );
+}

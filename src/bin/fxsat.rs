@@ -93,6 +93,11 @@ enum Cmd {
         /// random variable but not the same numbers for a given RNG state).
         #[arg(long)]
         exact_random: bool,
+        /// Optimise the graph as one e-graph even when it is large (by default a graph of
+        /// 2,000 nodes or more is cut into regions between its blocks, each optimised on its
+        /// own, equal regions once, and stitched back: see the README, "Scale").
+        #[arg(long)]
+        whole: bool,
     },
     /// Print what a graph contains: ops, node counts, unknown ops, total flops and bytes.
     Stats {
@@ -163,6 +168,11 @@ enum Cmd {
         /// lets the masked attention blocks of joint graphs fuse).
         #[arg(long, value_name = "NAME")]
         assume: Vec<String>,
+        /// Optimise the graph as one e-graph even when it is large (by default a graph of
+        /// 2,000 nodes or more is cut into regions between its blocks, each optimised on its
+        /// own, equal regions once, and stitched back: see the README, "Scale").
+        #[arg(long)]
+        whole: bool,
     },
     /// Partition a joint graph into PREFIX.fw.json and PREFIX.bw.json (min-cut
     /// rematerialization under a memory budget).
@@ -192,6 +202,15 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "within-budget")]
         peak_rule: PeakRuleArg,
     },
+}
+
+/// Region options of `--whole`.
+fn regions(whole: bool) -> fxsat::regions::RegionOptions {
+    if whole {
+        fxsat::regions::RegionOptions::off()
+    } else {
+        fxsat::regions::RegionOptions::default()
+    }
 }
 
 fn main() -> ExitCode {
@@ -250,6 +269,7 @@ fn run(cmd: Cmd) -> Result<()> {
             trust_meta,
             assume,
             exact_random,
+            whole,
         } => {
             let t0 = Instant::now();
             let graph = read(&input)?;
@@ -296,6 +316,7 @@ fn run(cmd: Cmd) -> Result<()> {
                 exact_random,
                 file: input.display().to_string(),
                 progress: progress_bar::stderr_bar(),
+                regions: regions(whole),
                 ..Options::default()
             };
             let mut out = optimize(&graph, &opts)?;
@@ -304,8 +325,15 @@ fn run(cmd: Cmd) -> Result<()> {
             out.report.seconds.export = t_export.elapsed().as_secs_f64();
             out.report.seconds.total = t0.elapsed().as_secs_f64();
             let r = &out.report;
+            let regions = match r.regions.count {
+                0 => String::new(),
+                n => format!(
+                    " in {n} regions ({} optimised, the rest reused)",
+                    r.regions.optimized
+                ),
+            };
             eprintln!(
-                "{}: {} → {} nodes; cost {:.3e} → {:.3e} s; e-graph {} nodes / {} classes after {} iterations ({}); {:.1} ms",
+                "{}: {} → {} nodes; cost {:.3e} → {:.3e} s; e-graph {} nodes / {} classes{regions} after {} iterations ({}); {:.1} ms",
                 input.display(),
                 r.nodes.before,
                 r.nodes.after,
@@ -328,6 +356,7 @@ fn run(cmd: Cmd) -> Result<()> {
                     "cost": {"before": r.cost.before, "after": r.cost.after, "greedy_tree": r.cost.greedy},
                     "nodes": {"before": r.nodes.before, "after": r.nodes.after, "opaque": r.nodes.opaque},
                     "attention": {"fused": r.attention.fused, "fused_backward": r.attention.fused_backward},
+                    "regions": {"count": r.regions.count, "optimized": r.regions.optimized},
                     "rules": r.rules.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<String, serde_json::Value>>(),
                 });
                 std::fs::write(&path, serde_json::to_string_pretty(&j)? + "\n")
@@ -346,6 +375,7 @@ fn run(cmd: Cmd) -> Result<()> {
             markdown,
             json,
             assume,
+            whole,
         } => {
             let target = match target {
                 TargetArg::Cpu => Target::Cpu,
@@ -369,6 +399,7 @@ fn run(cmd: Cmd) -> Result<()> {
                     target,
                     rules: Some(fxsat::rules::default_rules()?),
                     assume,
+                    regions: regions(whole),
                     ..Options::default()
                 },
                 partition: fxsat::PartitionOptions {

@@ -165,6 +165,70 @@ impl Node {
         }
     }
 
+    /// Replaces, in place, every node `n` its arguments refer to by `f(n)`.
+    pub fn remap_inputs(&mut self, mut f: impl FnMut(NodeId) -> NodeId) {
+        fn remap(a: &mut Arg, f: &mut impl FnMut(NodeId) -> NodeId) {
+            match a {
+                Arg::Node(n) => *n = f(*n),
+                Arg::List(items) => items.iter_mut().for_each(|x| remap(x, f)),
+                _ => {}
+            }
+        }
+        if let NodeKind::Call { args, kwargs, .. } = &mut self.kind {
+            args.iter_mut().for_each(|a| remap(a, &mut f));
+            kwargs.iter_mut().for_each(|(_, a)| remap(a, &mut f));
+        }
+    }
+
+    /// A hash of what the node computes (its kind, arguments and value, not its name): equal
+    /// nodes hash equal; compare with [`Node::same_computation`] to be sure.
+    pub fn structural_hash(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        fn arg(a: &Arg, h: &mut impl Hasher) {
+            std::mem::discriminant(a).hash(h);
+            match a {
+                Arg::Bool(b) => b.hash(h),
+                Arg::Int(i) => i.hash(h),
+                Arg::Float(x) => x.to_bits().hash(h),
+                Arg::Str(s) | Arg::Device(s) | Arg::Layout(s) | Arg::MemoryFormat(s) => s.hash(h),
+                Arg::List(items) => {
+                    items.len().hash(h);
+                    items.iter().for_each(|x| arg(x, h));
+                }
+                Arg::Node(n) => n.hash(h),
+                Arg::Dtype(d) => d.hash(h),
+                Arg::None => {}
+            }
+        }
+        let mut h = rustc_hash::FxHasher::default();
+        match &self.kind {
+            NodeKind::Placeholder => 0u8.hash(&mut h),
+            NodeKind::GetAttr(s) => s.hash(&mut h),
+            NodeKind::Call {
+                target,
+                args,
+                kwargs,
+            } => {
+                target.hash(&mut h);
+                args.iter().for_each(|a| arg(a, &mut h));
+                for (k, a) in kwargs {
+                    k.hash(&mut h);
+                    arg(a, &mut h);
+                }
+            }
+        }
+        if let Val::Tensor(t) = &self.val {
+            t.hash(&mut h);
+        }
+        h.finish()
+    }
+
+    /// Whether two nodes compute the same (kind, arguments and value; names aside). Floats
+    /// compare by value, so a NaN argument is never the same.
+    pub fn same_computation(&self, other: &Node) -> bool {
+        self.kind == other.kind && self.val == other.val
+    }
+
     /// Calls `f` on every node this node's arguments refer to.
     pub fn for_each_input(&self, mut f: impl FnMut(NodeId)) {
         if let NodeKind::Call { args, kwargs, .. } = &self.kind {

@@ -13,7 +13,8 @@ pub fn cse(g: &Graph) -> (Graph, usize) {
     let n = g.nodes.len();
     let mut map = vec![u32::MAX; n];
     let mut nodes: Vec<Node> = Vec::with_capacity(n);
-    let mut seen: HashMap<String, u32> = HashMap::new();
+    // structural hash → the kept nodes with it (compared exactly on a hit)
+    let mut seen: HashMap<(bool, u64), Vec<u32>> = HashMap::new();
     let mut tangent: Vec<bool> = Vec::with_capacity(n);
     let mut merged = 0;
     for (i, node) in g.nodes.iter().enumerate() {
@@ -22,13 +23,16 @@ pub fn cse(g: &Graph) -> (Graph, usize) {
         new.for_each_input(|x| dep |= tangent[x.index()]);
         if let NodeKind::Call { target, .. } = &new.kind {
             if !op_kinds(target).random {
-                let key = format!("{dep}|{:?}|{:?}", new.kind, new.val);
-                if let Some(&prev) = seen.get(&key) {
+                let bucket = seen.entry((dep, new.structural_hash())).or_default();
+                let same = bucket
+                    .iter()
+                    .find(|&&k| nodes[k as usize].same_computation(&new));
+                if let Some(&prev) = same {
                     map[i] = prev;
                     merged += 1;
                     continue;
                 }
-                seen.insert(key, nodes.len() as u32);
+                bucket.push(nodes.len() as u32);
             }
         }
         map[i] = nodes.len() as u32;

@@ -80,6 +80,8 @@ struct Row {
     enodes: usize,
     eclasses: usize,
     iterations: usize,
+    /// Regions (0: whole) and how many were optimised.
+    regions: (usize, usize),
     stop: String,
     softmax_in: usize,
     sdpa_out: usize,
@@ -181,6 +183,7 @@ fn one_run(path: &Path, args: &BenchArgs) -> Result<(Sample, Row)> {
         enodes: r.egraph.nodes,
         eclasses: r.egraph.classes,
         iterations: r.egraph.iterations,
+        regions: (r.regions.count, r.regions.optimized),
         stop: r.egraph.stop_reason.clone(),
         softmax_in,
         sdpa_out: r.attention.fused,
@@ -263,6 +266,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 "nodes": {"in": r.nodes_in, "out": r.nodes_out},
                 "egraph": {"nodes": r.enodes, "classes": r.eclasses, "iterations": r.iterations,
                            "stop_reason": r.stop},
+                "regions": {"count": r.regions.0, "optimized": r.regions.1},
                 "attention": {"softmax_in": r.softmax_in, "sdpa_out": r.sdpa_out},
                 "saved": r.saved,
                 "peak_rss_bytes": r.peak_rss,
@@ -285,6 +289,7 @@ fn print_table(rows: &[Row], markdown: bool) {
         "e-nodes",
         "e-classes",
         "iters",
+        "regions",
         "read",
         "build",
         "saturate",
@@ -304,6 +309,10 @@ fn print_table(rows: &[Row], markdown: bool) {
             r.enodes.to_string(),
             r.eclasses.to_string(),
             r.iterations.to_string(),
+            match r.regions {
+                (0, _) => "whole".into(),
+                (n, k) => format!("{k} of {n}"),
+            },
         ];
         for (i, phase) in PHASES.iter().enumerate() {
             l.push(if *phase == "partition" && r.saved.is_none() {
