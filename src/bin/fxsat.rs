@@ -213,7 +213,27 @@ fn regions(whole: bool) -> fxsat::regions::RegionOptions {
     }
 }
 
+/// glibc's malloc keeps small freed chunks in "fastbins" and merges them all
+/// (`malloc_consolidate`) whenever a larger request comes: with the JSON reader's and the
+/// e-graph's many small allocations that merging was a fifth of a large graph's run time, and
+/// grew faster than the graph. Without fastbins a 64-layer graph reads 23 % faster.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_malloc() {
+    extern "C" {
+        fn mallopt(param: i32, value: i32) -> i32;
+    }
+    const M_MXFAST: i32 = 1;
+    // SAFETY: glibc's `mallopt` may be called at any time; M_MXFAST = 0 disables fastbins.
+    unsafe {
+        mallopt(M_MXFAST, 0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_malloc() {}
+
 fn main() -> ExitCode {
+    tune_malloc();
     let cli = Cli::parse();
     let level = match cli.verbose {
         0 => "warn",
