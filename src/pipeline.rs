@@ -153,7 +153,8 @@ pub struct Seconds {
     pub total: f64,
 }
 
-/// E-graph figures.
+/// E-graph figures (region by region: the optimised regions' e-graphs summed, the most
+/// iterations, the first stop reason that is not `saturated`).
 #[derive(Debug, Clone, Default)]
 pub struct EGraphReport {
     /// E-nodes after saturation.
@@ -169,11 +170,12 @@ pub struct EGraphReport {
 /// Costs (cost-model seconds).
 #[derive(Debug, Clone, Default)]
 pub struct CostReport {
-    /// The input graph.
+    /// The input graph (region by region: node by node, duplicates included).
     pub before: f64,
     /// The output graph.
     pub after: f64,
-    /// Greedy tree extraction's result, for comparison.
+    /// Greedy tree extraction's result, for comparison (region by region: the sum over the
+    /// regions).
     pub greedy: f64,
 }
 
