@@ -507,3 +507,19 @@ proptest! {
         prop_assert!(ran, "the interpreter cannot run a generated graph:\n{}", fxsat::io::write_string(&g));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+    /// The region cut and stitch on random graphs, cut into pieces of 2 forward nodes (no
+    /// shared cones: in graphs this small every cone is small).
+    #[test]
+    fn random_graphs_cut_into_regions_compute_the_same(seed in any::<u64>()) {
+        let g = random_graph(seed);
+        let opts = Options {
+            regions: RegionOptions { min_graph_nodes: 0, min_region_nodes: 2, max_shared_cone: 0, ..RegionOptions::default() },
+            ..Options::default()
+        };
+        let ran = differential_with(&g, seed, &opts).map_err(|e| TestCaseError::fail(format!("{e}\n{}", fxsat::io::write_string(&g))))?;
+        prop_assert!(ran, "the interpreter cannot run a generated graph:\n{}", fxsat::io::write_string(&g));
+    }
+}
