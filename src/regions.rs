@@ -20,6 +20,16 @@
 //! that needs nodes of two regions is not found; every rewrite made is one the whole-graph
 //! optimiser could make, so the numbers are the same. Graphs with random ops are not split
 //! (their order of draws must stay as it is).
+//!
+//! ```
+//! use fxsat::regions::{split, RegionOptions};
+//! let read = |p: &str| fxsat::io::read_file(p.as_ref()).unwrap();
+//! let g = read("tests/fixtures/scale/llama16.joint.json.gz");
+//! let regions = split(&g, &RegionOptions::default()).unwrap();
+//! assert_eq!(regions.len(), 16); // a region per layer
+//! let small = read("tests/fixtures/gpt2.joint.json");
+//! assert!(split(&small, &RegionOptions::default()).is_none()); // under 2,000 nodes
+//! ```
 
 use crate::error::{Error, Result};
 use crate::ir::{Graph, GraphKind, Node, NodeId, NodeKind};
