@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::ir::{Arg, DType, Graph, GraphKind, Node, NodeId, NodeKind, TensorMeta, Val};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::path::Path;
 
 /// Largest number of elements a tensor may claim (2^48): anything bigger is a corrupt file.
@@ -126,7 +126,7 @@ impl Reader<'_> {
             nodes: Vec::new(),
             outputs: Vec::new(),
         };
-        let mut ids: HashMap<String, NodeId> = HashMap::new();
+        let mut ids: HashMap<String, NodeId> = HashMap::default();
         let all_names: HashMap<&str, usize> = nodes
             .iter()
             .enumerate()
