@@ -130,11 +130,11 @@ pub fn storage_bytes(g: &Graph, c: &Classified, saved: &[NodeId]) -> (u64, u64) 
     let roots = storage_roots(g, c);
     let mut primal = vec![false; c.n];
     c.primals.iter().for_each(|p| primal[p.index()] = true);
-    let mut seen = HashSet::new();
+    let mut seen = vec![false; c.n];
     let (mut all, mut act) = (0u64, 0u64);
     for s in saved {
         let r = roots[s.index()];
-        if seen.insert(r) {
+        if !std::mem::replace(&mut seen[r.index()], true) {
             let b = g.node(r).val.bytes();
             all += b;
             if !primal[r.index()] {
@@ -479,7 +479,6 @@ const REPAIR_ROUNDS: usize = 24;
 /// Refill after a peak repair: at most this many values are tried.
 const REFILL_TRIES: usize = 16;
 
-
 impl Solver<'_> {
     /// Evaluates `saved` (any order) with the solver's per-node costs.
     fn evaluate(&self, saved: &[NodeId], banned: usize) -> Solution {
@@ -492,8 +491,8 @@ impl Solver<'_> {
     /// Peak repair: starting from `start`, saves more recomputed values while the activation
     /// bytes stay within `limit`, until the peak is at most `goal` or nothing lowers it. Each
     /// round ranks the candidates ([`Solver::repair_candidates`]) and evaluates in full the
-    /// best [`REPAIR_TRIES`] alone and the [`batches`] of them, keeping the lowest peak. Saving more only removes
-    /// recomputation, so the recompute cost never rises.
+    /// best [`REPAIR_TRIES`] alone and the [`batches`] of them, keeping the lowest peak.
+    /// Saving more only removes recomputation, so the recompute cost never rises.
     pub fn repair(&self, start: &Solution, limit: u64, goal: u64) -> Solution {
         let mut cur = start.clone();
         for _ in 0..REPAIR_ROUNDS {
@@ -501,12 +500,12 @@ impl Solver<'_> {
                 break;
             }
             let slack = limit.saturating_sub(cur.activation_bytes);
+            if slack == 0 {
+                break;
+            }
             let ranked = self.repair_candidates(&cur, slack);
-            let mut tries: Vec<Vec<NodeId>> = ranked
-                .iter()
-                .take(REPAIR_TRIES)
-                .map(|&v| vec![v])
-                .collect();
+            let mut tries: Vec<Vec<NodeId>> =
+                ranked.iter().take(REPAIR_TRIES).map(|&v| vec![v]).collect();
             tries.extend(batches(&ranked, &self.c.bytes, slack));
             let best = tries
                 .into_iter()
@@ -815,12 +814,7 @@ pub fn choose(solver: &mut Solver, budgets: &[f64], strict: bool) -> Result<Vec<
 /// within `limit` until one reaches `goal` and is [refilled](Solver::refill); among them
 /// and the lowest-peak one unrepaired, the least recompute time among those not above
 /// `goal`, else the lowest peak (then the least recompute time). `None` when nothing fits.
-fn repair_peak(
-    solver: &Solver,
-    fitting: &[&Solution],
-    limit: u64,
-    goal: u64,
-) -> Option<Solution> {
+fn repair_peak(solver: &Solver, fitting: &[&Solution], limit: u64, goal: u64) -> Option<Solution> {
     let time = |s: &Solution| (s.recompute_seconds, s.activation_bytes);
     let by_time = |a: &&Solution, b: &&Solution| {
         time(a)
@@ -830,9 +824,11 @@ fn repair_peak(
     let lowest = fitting
         .iter()
         .min_by(|a, b| a.peak_bytes.cmp(&b.peak_bytes).then(by_time(a, b)))?;
-    let fewest = fitting
-        .iter()
-        .min_by(|a, b| a.activation_bytes.cmp(&b.activation_bytes).then(by_time(a, b)))?;
+    let fewest = fitting.iter().min_by(|a, b| {
+        a.activation_bytes
+            .cmp(&b.activation_bytes)
+            .then(by_time(a, b))
+    })?;
     let mut tried: Vec<Solution> = vec![(*lowest).clone()];
     let starts = if fewest.saved == lowest.saved {
         vec![*fewest]

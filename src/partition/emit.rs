@@ -14,14 +14,22 @@ fn copy_node(node: &Node, map: &[u32]) -> Node {
 /// Marks every node `roots` need, not walking through `stop` nodes (which are marked).
 pub fn needed(c: &Classified, roots: &[NodeId], stop: &[bool]) -> Vec<bool> {
     let mut mark = vec![false; c.n];
-    let mut stack: Vec<NodeId> = roots.to_vec();
+    let mut stack: Vec<NodeId> = Vec::with_capacity(roots.len());
+    for r in roots {
+        if !mark[r.index()] {
+            mark[r.index()] = true;
+            stack.push(*r);
+        }
+    }
     while let Some(x) = stack.pop() {
-        if mark[x.index()] {
+        if stop[x.index()] {
             continue;
         }
-        mark[x.index()] = true;
-        if !stop[x.index()] {
-            stack.extend(c.inputs[x.index()].iter().copied());
+        for &i in &c.inputs[x.index()] {
+            if !mark[i.index()] {
+                mark[i.index()] = true;
+                stack.push(i);
+            }
         }
     }
     mark
@@ -203,7 +211,10 @@ pub fn sink_order(c: &Classified, order: &[NodeId]) -> Vec<NodeId> {
         }
     }
     c.primals.iter().for_each(|p| last[root[p.index()]] = len);
-    c.grads.iter().flatten().for_each(|o| last[root[o.index()]] = len);
+    c.grads
+        .iter()
+        .flatten()
+        .for_each(|o| last[root[o.index()]] = len);
     let mut key: Vec<(usize, i64)> = vec![(0, 0); n];
     let mut stamp = vec![NONE; n];
     for (k, id) in order.iter().enumerate().rev() {

@@ -275,7 +275,14 @@ impl Forward {
         let mut inst_fw = vec![usize::MAX; n];
         let mut inst_bw = vec![usize::MAX; n];
         let mut t = 0usize;
-        run_phase(c, (0..n).filter(|&i| fw[i]), &mut inst_fw, &mut al, &mut t, false);
+        run_phase(
+            c,
+            (0..n).filter(|&i| fw[i]),
+            &mut inst_fw,
+            &mut al,
+            &mut t,
+            false,
+        );
         let fw_end = t.saturating_sub(1);
         for o in &c.fwd_outputs {
             al.touch(inst_fw[o.index()], fw_end);
