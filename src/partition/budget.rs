@@ -14,7 +14,9 @@
 //! knapsack re-solved; and the choice is the least recompute time among the candidates that
 //! fit (PyTorch returns the first that fits). [`choose`] then picks over a set of budgets at
 //! once so that peak memory does not rise as the budget decreases (within the budget, or
-//! strictly).
+//! strictly); within the budget, where every candidate raises the peak, [`Solver::repair`]
+//! saves more of the values alive at the simulated peak (those that cut a recompute chain
+//! first) until it is back down.
 
 use super::classify::{Classified, FAR};
 use super::network::{local_bans, solve_min_cut, solve_min_cut_with, MinCutOptions};
@@ -746,8 +748,9 @@ fn best_fit(sols: &[Solution], target: u64) -> &Solution {
 /// recompute time among those whose peak is not above the previous budget's choice.
 ///
 /// With `strict` off ([`PeakRule::WithinBudget`](super::PeakRule)), when every fitting
-/// solution raises the peak, the budget wins: the fitting solution with the lowest peak is
-/// taken (the peak rises there). With `strict` on ([`PeakRule::Strict`](super::PeakRule)), the
+/// solution raises the peak, the budget wins: fitting solutions are [repaired](Solver::repair)
+/// (values saved within the budget until the peak is back down; repaired solutions join the
+/// pool), else the fitting solution with the lowest peak is taken (the peak rises there). With `strict` on ([`PeakRule::Strict`](super::PeakRule)), the
 /// peak wins: the fewest bytes among the pool solutions not raising it, even above the budget.
 /// Budget 1 is the runtime-optimised cut (its only candidate).
 pub fn choose(solver: &mut Solver, budgets: &[f64], strict: bool) -> Result<Vec<(f64, Solution)>> {
@@ -810,10 +813,10 @@ pub fn choose(solver: &mut Solver, budgets: &[f64], strict: bool) -> Result<Vec<
 }
 
 /// Where every solution within the budget raises the peak above `goal`: the one with the
-/// fewest bytes (the most room to save more), then the lowest-peak one, [repaired](Solver::repair)
-/// within `limit` until one reaches `goal` and is [refilled](Solver::refill); among them
-/// and the lowest-peak one unrepaired, the least recompute time among those not above
-/// `goal`, else the lowest peak (then the least recompute time). `None` when nothing fits.
+/// fewest bytes (the most room to save more) [repaired](Solver::repair) within `limit`, and
+/// [refilled](Solver::refill) when it reaches `goal`; among it and the lowest-peak one
+/// unrepaired, the least recompute time among those not above `goal`, else the lowest peak
+/// (then the least recompute time). `None` when nothing fits.
 fn repair_peak(solver: &Solver, fitting: &[&Solution], limit: u64, goal: u64) -> Option<Solution> {
     let time = |s: &Solution| (s.recompute_seconds, s.activation_bytes);
     let by_time = |a: &&Solution, b: &&Solution| {
@@ -829,20 +832,13 @@ fn repair_peak(solver: &Solver, fitting: &[&Solution], limit: u64, goal: u64) ->
             .cmp(&b.activation_bytes)
             .then(by_time(a, b))
     })?;
-    let mut tried: Vec<Solution> = vec![(*lowest).clone()];
-    let starts = if fewest.saved == lowest.saved {
-        vec![*fewest]
+    let repaired = solver.repair(fewest, limit, goal);
+    let repaired = if repaired.peak_bytes <= goal {
+        solver.refill(&repaired, fitting, limit, goal)
     } else {
-        vec![*fewest, *lowest]
+        repaired
     };
-    for start in starts {
-        let r = solver.repair(start, limit, goal);
-        if r.peak_bytes <= goal {
-            tried.push(solver.refill(&r, fitting, limit, goal));
-            break;
-        }
-        tried.push(r);
-    }
+    let tried = [(*lowest).clone(), repaired];
     let ok: Vec<&Solution> = tried.iter().filter(|s| s.peak_bytes <= goal).collect();
     let best = if ok.is_empty() {
         tried

@@ -276,7 +276,7 @@ pub fn forward_mask(c: &Classified, saved: &[NodeId]) -> Vec<bool> {
 
 /// The backward's schedule and the peak bytes of the forward then it: [`bw_order`] with
 /// [`sink_order`] applied (on every fixture it never raises the peak, and it lowers the
-/// budget-1 peak by 1.5–6 %). [`backward_graph`] emits this order, so the simulated peak
+/// budget-1 peak of the four model fixtures by 1.6–5.8 %). [`backward_graph`] emits this order, so the simulated peak
 /// is the emitted graph's.
 pub fn schedule(g: &Graph, c: &Classified, saved: &[NodeId]) -> (Vec<NodeId>, u64) {
     let (keep, stop) = bw_needed(c, saved);
