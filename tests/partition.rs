@@ -270,7 +270,7 @@ fn sweep_peak_on_32_layers() {
 }
 
 /// The forward then the backward reproduce the joint graph's forward outputs and gradients
-/// bit for bit in the reference interpreter (random inputs), at budgets 1, 0.5 and 0.05:
+/// bit for bit in the reference interpreter (random inputs), at budgets 1, 0.5, 0.05 and 0:
 /// recomputation and the reordered backward schedule compute the same values.
 #[test]
 fn fw_then_bw_reproduce_the_joint_graph() {
@@ -315,7 +315,7 @@ fn fw_then_bw_reproduce_the_joint_graph() {
             .zip(&inputs)
             .map(|(&i, v)| (g.node(i).name.as_str(), v))
             .collect();
-        for budget in [1.0, 0.5, 0.05] {
+        for budget in [1.0, 0.5, 0.05, 0.0] {
             let p = partition(&g, &opts(budget)).unwrap();
             let fw_in: Vec<Value> =
                 p.fw.placeholders()
