@@ -163,8 +163,8 @@ fn rule(budget: f64, peak_rule: PeakRule) -> PartitionOptions {
 }
 
 /// The 20-point sweep: with the strict peak rule the peak never rises as the budget decreases;
-/// with the default (within-budget) rule every budget is honoured, and the peak rises only
-/// where every candidate within the budget raises it (printed); both match single partitions.
+/// with the default (within-budget) rule every budget is honoured and the peak does not rise
+/// either (peak repair, sunk backward schedule); both match single partitions.
 #[test]
 fn sweep_peak_is_monotone_and_budgets_are_honoured() {
     let mut rises = Vec::new();
@@ -218,10 +218,139 @@ fn sweep_peak_is_monotone_and_budgets_are_honoured() {
             }
         }
     }
-    println!(
+    assert!(
+        rises.is_empty(),
         "peak rises under the within-budget rule:\n{}",
         rises.join("\n")
     );
+}
+
+/// The default rule's sweep on the 32-layer LLaMA-style joint graph
+/// (`tests/fixtures/scale/llama32.joint.json.gz`, 8,889 nodes): every budget honoured, and the
+/// peak rises by at most 0.2 % at any point (before peak repair it rose by 61 % at 0.05: with
+/// almost nothing saved the backward rebuilt the whole forward at its start and held it).
+/// Two rises of 0.17 % remain, at 0.10 and 0.05 (printed): no solution within those budgets
+/// that the repair reaches keeps the last layer's backward as low as at 0.15.
+#[test]
+fn sweep_peak_on_32_layers() {
+    let path = common::fixture_dir().join("scale/llama32.joint.json.gz");
+    let g = fxsat::io::read_file(&path).unwrap();
+    let points = sweep(&g, &PartitionOptions::default()).unwrap();
+    let full = partition(&g, &opts(1.0)).unwrap().report;
+    let mut rises = Vec::new();
+    for (k, pt) in points.iter().enumerate() {
+        if pt.budget < 1.0 {
+            let target =
+                (pt.budget * full.budget_scale_bytes as f64 * (1.0 + 1e-12)).floor() as u64;
+            assert!(pt.activation_bytes <= target, "budget {}", pt.budget);
+        }
+        let prev = if k > 0 {
+            points[k - 1].peak_bytes
+        } else {
+            u64::MAX
+        };
+        if pt.peak_bytes > prev {
+            let rise = pt.peak_bytes as f64 / prev as f64 - 1.0;
+            rises.push(format!(
+                "{prev} → {} bytes at {:.2} (+{:.2} %)",
+                pt.peak_bytes,
+                pt.budget,
+                rise * 100.0
+            ));
+            assert!(
+                rise <= 0.002,
+                "peak rises by more than 0.2 %:\n{}",
+                rises.join("\n")
+            );
+        }
+    }
+    // from budget 1 to 0.05 the peak falls by 42 %
+    assert!(points[19].peak_bytes as f64 <= 0.6 * points[0].peak_bytes as f64);
+    println!("peak rises:\n{}", rises.join("\n"));
+}
+
+/// The forward then the backward reproduce the joint graph's forward outputs and gradients
+/// bit for bit in the reference interpreter (random inputs), at budgets 1, 0.5, 0.05 and 0:
+/// recomputation and the reordered backward schedule compute the same values.
+#[test]
+fn fw_then_bw_reproduce_the_joint_graph() {
+    use fxsat::check::rng::Rng;
+    use fxsat::interp::{eval_graph, Tensor, Value};
+    use fxsat::ir::{DType, Val};
+    let random = |v: &Val, rng: &mut Rng| match v {
+        Val::Tensor(t) => {
+            let shape: Vec<usize> = t.shape.iter().map(|&d| d as usize).collect();
+            let n: usize = shape.iter().product();
+            let data = (0..n)
+                .map(|_| match t.dtype {
+                    d if d.is_float() => rng.normal(),
+                    DType::Bool => rng.below(2) as f64,
+                    _ => rng.below(2) as f64,
+                })
+                .collect();
+            Value::Tensor(Tensor::new(shape, t.dtype, data))
+        }
+        Val::Int(i) => Value::Int(*i),
+        Val::Float(x) => Value::Float(*x),
+        Val::Bool(b) => Value::Bool(*b),
+        _ => Value::None,
+    };
+    let same = |a: &Option<Value>, b: &Option<Value>| format!("{a:?}") == format!("{b:?}");
+    let mut ran = 0;
+    for (name, g) in joints() {
+        let mut rng = Rng::new(7);
+        let inputs: Vec<Value> = g
+            .placeholders()
+            .iter()
+            .map(|&i| random(&g.node(i).val, &mut rng))
+            .collect();
+        let Ok(want) = eval_graph(&g, &inputs) else {
+            continue;
+        };
+        ran += 1;
+        let nf = g.num_fwd_outputs.unwrap();
+        let by_name: HashMap<&str, &Value> = g
+            .placeholders()
+            .iter()
+            .zip(&inputs)
+            .map(|(&i, v)| (g.node(i).name.as_str(), v))
+            .collect();
+        for budget in [1.0, 0.5, 0.05, 0.0] {
+            let p = partition(&g, &opts(budget)).unwrap();
+            let fw_in: Vec<Value> =
+                p.fw.placeholders()
+                    .iter()
+                    .map(|&i| by_name[p.fw.node(i).name.as_str()].clone())
+                    .collect();
+            let fw_out = eval_graph(&p.fw, &fw_in).unwrap_or_else(|e| panic!("{name}: fw: {e}"));
+            for k in 0..nf {
+                assert!(same(&fw_out[k], &want[k]), "{name} at {budget}: output {k}");
+            }
+            let saved: HashMap<&str, Option<Value>> = p
+                .report
+                .saved
+                .iter()
+                .zip(&fw_out[nf..])
+                .map(|(s, v)| (s.name.as_str(), v.clone()))
+                .collect();
+            let bw_in: Vec<Value> =
+                p.bw.placeholders()
+                    .iter()
+                    .map(|&i| {
+                        let n = p.bw.node(i).name.as_str();
+                        match saved.get(n) {
+                            Some(v) => v.clone().expect("a saved value"),
+                            None => by_name[n].clone(),
+                        }
+                    })
+                    .collect();
+            let bw_out = eval_graph(&p.bw, &bw_in).unwrap_or_else(|e| panic!("{name}: bw: {e}"));
+            for (k, w) in want[nf..].iter().enumerate() {
+                assert!(same(&bw_out[k], w), "{name} at {budget}: gradient {k}");
+            }
+        }
+    }
+    assert!(ran >= 4, "the interpreter ran only {ran} joint fixtures");
 }
 
 fn pytorch() -> serde_json::Value {

@@ -14,11 +14,13 @@
 //! knapsack re-solved; and the choice is the least recompute time among the candidates that
 //! fit (PyTorch returns the first that fits). [`choose`] then picks over a set of budgets at
 //! once so that peak memory does not rise as the budget decreases (within the budget, or
-//! strictly).
+//! strictly); within the budget, where every candidate raises the peak, [`Solver::repair`]
+//! saves more of the values alive at the simulated peak (those that cut a recompute chain
+//! first) until it is back down.
 
 use super::classify::{Classified, FAR};
 use super::network::{local_bans, solve_min_cut, solve_min_cut_with, MinCutOptions};
-use super::report::{node_cost, peak_bytes};
+use super::report::node_cost;
 use super::{emit, PartitionOptions};
 use crate::cost::Model;
 use crate::error::Result;
@@ -71,17 +73,9 @@ pub fn evaluate_with(
     saved: &[NodeId],
     banned: usize,
 ) -> Solution {
-    let n = g.nodes.len();
-    let mut stop = vec![false; n];
-    saved.iter().for_each(|s| stop[s.index()] = true);
-    c.tangents.iter().for_each(|t| stop[t.index()] = true);
-    let roots: Vec<NodeId> = c.grads.iter().flatten().copied().collect();
-    let bw = emit::needed(c, &roots, &stop);
+    let (bw, stop) = emit::bw_needed(c, saved);
     let saved: Vec<NodeId> = saved.iter().copied().filter(|s| bw[s.index()]).collect();
-    let fw_roots: Vec<NodeId> = c.fwd_outputs.iter().chain(&saved).copied().collect();
-    let mut fw = emit::needed(c, &fw_roots, &vec![false; n]);
-    c.primals.iter().for_each(|p| fw[p.index()] = true);
-    let recomputed = emit::recomputed(g, c, &saved);
+    let recomputed = emit::recomputed_of(g, c, &bw, &stop);
     let (mut secs, mut flops) = (0.0, 0.0);
     for &r in &recomputed {
         let (s, f) = cost(r);
@@ -91,8 +85,7 @@ pub fn evaluate_with(
     let (saved_bytes, activation_bytes) = storage_bytes(g, c, &saved);
     let node_bytes = |ids: &[NodeId]| ids.iter().map(|i| g.node(*i).val.bytes()).sum::<u64>();
     let budget_used_bytes = node_bytes(&saved).saturating_sub(node_bytes(&c.primals));
-    let order = emit::bw_order(g, c, &saved);
-    let peak = peak_bytes(g, c, &fw, &saved, &order);
+    let (_, peak) = emit::schedule_of(c, &saved, &emit::bw_order_of(g, c, &bw, &stop));
     Solution {
         saved,
         saved_bytes,
@@ -139,11 +132,11 @@ pub fn storage_bytes(g: &Graph, c: &Classified, saved: &[NodeId]) -> (u64, u64) 
     let roots = storage_roots(g, c);
     let mut primal = vec![false; c.n];
     c.primals.iter().for_each(|p| primal[p.index()] = true);
-    let mut seen = HashSet::new();
+    let mut seen = vec![false; c.n];
     let (mut all, mut act) = (0u64, 0u64);
     for s in saved {
         let r = roots[s.index()];
-        if seen.insert(r) {
+        if !std::mem::replace(&mut seen[r.index()], true) {
             let b = g.node(r).val.bytes();
             all += b;
             if !primal[r.index()] {
@@ -481,6 +474,254 @@ impl<'a> Solver<'a> {
     }
 }
 
+/// Peak repair: values added per round are chosen among this many, each evaluated in full.
+const REPAIR_TRIES: usize = 1;
+/// Peak repair: at most this many rounds.
+const REPAIR_ROUNDS: usize = 24;
+/// Refill after a peak repair: at most this many values are tried.
+const REFILL_TRIES: usize = 16;
+
+impl Solver<'_> {
+    /// Evaluates `saved` (any order) with the solver's per-node costs.
+    fn evaluate(&self, saved: &[NodeId], banned: usize) -> Solution {
+        let mut saved = saved.to_vec();
+        saved.sort_unstable();
+        saved.dedup();
+        evaluate_with(self.g, self.c, &|r| self.costs[r.index()], &saved, banned)
+    }
+
+    /// Peak repair: starting from `start`, saves more recomputed values while the activation
+    /// bytes stay within `limit`, until the peak is at most `goal` or nothing lowers it. Each
+    /// round ranks the candidates ([`Solver::repair_candidates`]) and evaluates in full the
+    /// best [`REPAIR_TRIES`] alone and the [`batches`] of them, keeping the lowest peak.
+    /// Saving more only removes recomputation, so the recompute cost never rises.
+    pub fn repair(&self, start: &Solution, limit: u64, goal: u64) -> Solution {
+        let mut cur = start.clone();
+        for _ in 0..REPAIR_ROUNDS {
+            if cur.peak_bytes <= goal {
+                break;
+            }
+            let slack = limit.saturating_sub(cur.activation_bytes);
+            if slack == 0 {
+                break;
+            }
+            let ranked = self.repair_candidates(&cur, slack);
+            let mut tries: Vec<Vec<NodeId>> =
+                ranked.iter().take(REPAIR_TRIES).map(|&v| vec![v]).collect();
+            tries.extend(batches(&ranked, &self.c.bytes, slack));
+            let best = tries
+                .into_iter()
+                .map(|add| {
+                    let mut saved = cur.saved.clone();
+                    saved.extend(add);
+                    self.evaluate(&saved, cur.banned)
+                })
+                .filter(|s| s.activation_bytes <= limit)
+                .min_by_key(|s| (s.peak_bytes, s.activation_bytes));
+            match best {
+                Some(b) if b.peak_bytes < cur.peak_bytes => cur = b,
+                _ => break,
+            }
+        }
+        cur
+    }
+
+    /// After a [repair](Solver::repair): saves, one at a time, values that `others` (other
+    /// solutions within the budget) save and `sol` recomputes, the most recompute time per
+    /// byte first, each kept when it lowers the recompute time while the activation bytes stay
+    /// within `limit` and the peak at most `goal` (at most [`REFILL_TRIES`] tried).
+    pub fn refill(&self, sol: &Solution, others: &[&Solution], limit: u64, goal: u64) -> Solution {
+        let mut recomputed = vec![false; self.c.n];
+        sol.recomputed
+            .iter()
+            .for_each(|r| recomputed[r.index()] = true);
+        let mut cands: Vec<NodeId> = others
+            .iter()
+            .flat_map(|o| o.saved.iter().copied())
+            .filter(|v| recomputed[v.index()])
+            .collect();
+        cands.sort_unstable();
+        cands.dedup();
+        let per_byte = |v: &NodeId| {
+            let b = self.c.bytes[v.index()].max(1) as f64;
+            self.costs[v.index()].0 / b
+        };
+        cands.sort_by(|a, b| per_byte(b).total_cmp(&per_byte(a)));
+        let is_input = input_storage(self.g, self.c);
+        let mut cur = sol.clone();
+        let mut tries = 0;
+        for v in cands {
+            let b = self.c.bytes[v.index()];
+            if cur.saved.contains(&v) || (cur.activation_bytes + b > limit && !is_input[v.index()])
+            {
+                continue;
+            }
+            tries += 1;
+            if tries > REFILL_TRIES {
+                break;
+            }
+            let mut saved = cur.saved.clone();
+            saved.push(v);
+            let next = self.evaluate(&saved, cur.banned);
+            if next.activation_bytes <= limit
+                && next.peak_bytes <= goal
+                && next.recompute_seconds < cur.recompute_seconds
+            {
+                cur = next;
+            }
+        }
+        cur
+    }
+
+    /// The recomputed values alive at `sol`'s peak that fit in `slack` more activation bytes,
+    /// best first: saving a value that many of the others alive at the peak lead to or come
+    /// from cuts the recompute chain that made them alive early (e.g. a residual stream
+    /// value: the layers below it are then rebuilt only for their own backward).
+    fn repair_candidates(&self, sol: &Solution, slack: u64) -> Vec<NodeId> {
+        let (g, c) = (self.g, self.c);
+        let (order, _) = emit::schedule(g, c, &sol.saved);
+        let fw = emit::forward_mask(c, &sol.saved);
+        let profile = super::report::peak_live(g, c, &fw, &sol.saved, &order);
+        let alive: Vec<NodeId> = profile
+            .live
+            .iter()
+            .filter(|(v, bw)| *bw && !c.tangents_closure[v.index()])
+            .map(|(v, _)| *v)
+            .collect();
+        let is_input = input_storage(g, c);
+        let fits = |v: &NodeId| {
+            let i = v.index();
+            let b = c.bytes[i];
+            !is_input[i] && b > 0 && b <= slack && matches!(g.nodes[i].val, Val::Tensor(_))
+        };
+        let Some(step) = profile.bw_step else {
+            return Vec::new();
+        };
+        let score = chain_scores(c, &order[..=step], &alive);
+        let mut ranked: Vec<(u64, NodeId)> = alive
+            .iter()
+            .zip(score)
+            .filter(|(v, _)| fits(v))
+            .map(|(v, s)| (s, *v))
+            .collect();
+        ranked.sort_by(|a, b| b.cmp(a));
+        ranked.into_iter().map(|(_, v)| v).collect()
+    }
+}
+
+/// Sets of candidates (`ranked` best first) to save together within `slack` bytes: the best
+/// 4, and as many as fit; every second and every third of them, as many as fit (a
+/// residual stream ranks as alternating values of its two adds per layer; one value per
+/// layer cuts the chains). Saving a run at once spares a round per layer.
+fn batches(ranked: &[NodeId], bytes: &[u64], slack: u64) -> Vec<Vec<NodeId>> {
+    let prefix = |stride: usize| -> Vec<NodeId> {
+        let mut total = 0u64;
+        ranked
+            .iter()
+            .step_by(stride)
+            .take_while(|v| {
+                total += bytes[v.index()];
+                total <= slack
+            })
+            .copied()
+            .collect()
+    };
+    let mut out = Vec::new();
+    let all = prefix(1);
+    if all.len() > 4 {
+        out.push(all[..4].to_vec());
+    }
+    for stride in [2, 3] {
+        let p = prefix(stride);
+        if p.len() > 1 {
+            out.push(p);
+        }
+    }
+    if all.len() > 1 {
+        out.push(all);
+    }
+    out
+}
+
+/// Per value of `alive` (recomputed values alive at a peak): the bytes of the other values
+/// of `alive` it dominates in the backward's demand up to the peak, i.e. that the nodes run
+/// up to the peak (`prefix`, a topological order) need only through it. Saving it, they are
+/// no longer rebuilt before the peak (a residual stream value dominates the layers below it;
+/// a value inside a layer, whose siblings need the same inputs, dominates little).
+fn chain_scores(c: &Classified, prefix: &[NodeId], alive: &[NodeId]) -> Vec<u64> {
+    const ROOT: usize = usize::MAX;
+    let mut pos = vec![usize::MAX; c.n];
+    for (k, id) in prefix.iter().enumerate() {
+        pos[id.index()] = k;
+    }
+    // immediate dominators in the reversed graph (users first), as prefix positions
+    let len = prefix.len();
+    let mut idom = vec![ROOT; len];
+    let mut depth = vec![1usize; len];
+    for k in (0..len).rev() {
+        let i = prefix[k].index();
+        if c.tangents_closure[i] {
+            continue;
+        }
+        let mut dom: Option<usize> = None;
+        for u in &c.users[i] {
+            let p = pos[u.index()];
+            if p == usize::MAX {
+                continue;
+            }
+            dom = Some(match dom {
+                None => p,
+                Some(d) => lca(&idom, &depth, d, p),
+            });
+            if dom == Some(ROOT) {
+                break;
+            }
+        }
+        if let Some(d) = dom.filter(|&d| d != ROOT) {
+            idom[k] = d;
+            depth[k] = depth[d] + 1;
+        }
+    }
+    let mut sub = vec![0u64; len];
+    for v in alive {
+        if let Some(&p) = pos.get(v.index()).filter(|&&p| p != usize::MAX) {
+            sub[p] = c.bytes[v.index()];
+        }
+    }
+    let own = sub.clone();
+    for k in 0..len {
+        if idom[k] != ROOT {
+            sub[idom[k]] += sub[k];
+        }
+    }
+    alive
+        .iter()
+        .map(|v| {
+            let p = pos[v.index()];
+            if p == usize::MAX {
+                0
+            } else {
+                sub[p] - own[p]
+            }
+        })
+        .collect()
+}
+
+/// The nearest common dominator of prefix positions `a` and `b` (`usize::MAX`: the root).
+fn lca(idom: &[usize], depth: &[usize], mut a: usize, mut b: usize) -> usize {
+    while a != b {
+        if a == usize::MAX || b == usize::MAX {
+            return usize::MAX;
+        }
+        if depth[a] >= depth[b] {
+            a = idom[a];
+        } else {
+            b = idom[b];
+        }
+    }
+    a
+}
+
 /// Among `sols` (not empty), the least recompute time among those within the budget's limit
 /// `target` (ties: fewer activation bytes); if none fits, the fewest bytes.
 fn best_fit(sols: &[Solution], target: u64) -> &Solution {
@@ -507,8 +748,9 @@ fn best_fit(sols: &[Solution], target: u64) -> &Solution {
 /// recompute time among those whose peak is not above the previous budget's choice.
 ///
 /// With `strict` off ([`PeakRule::WithinBudget`](super::PeakRule)), when every fitting
-/// solution raises the peak, the budget wins: the fitting solution with the lowest peak is
-/// taken (the peak rises there). With `strict` on ([`PeakRule::Strict`](super::PeakRule)), the
+/// solution raises the peak, the budget wins: fitting solutions are [repaired](Solver::repair)
+/// (values saved within the budget until the peak is back down; repaired solutions join the
+/// pool), else the fitting solution with the lowest peak is taken (the peak rises there). With `strict` on ([`PeakRule::Strict`](super::PeakRule)), the
 /// peak wins: the fewest bytes among the pool solutions not raising it, even above the budget.
 /// Budget 1 is the runtime-optimised cut (its only candidate).
 pub fn choose(solver: &mut Solver, budgets: &[f64], strict: bool) -> Result<Vec<(f64, Solution)>> {
@@ -534,26 +776,32 @@ pub fn choose(solver: &mut Solver, budgets: &[f64], strict: bool) -> Result<Vec<
     let mut chosen = Vec::with_capacity(sorted.len());
     let mut prev_peak = u64::MAX;
     for (j, own_j) in own.iter().enumerate() {
-        let candidates = || pool.iter().chain(std::iter::once(own_j));
-        let keeps_peak = candidates()
+        let keeps_peak = pool
+            .iter()
+            .chain(std::iter::once(own_j))
             .filter(|s| fits(j, s) && s.peak_bytes <= prev_peak)
             .min_by(|a, b| cmp(key(a), key(b)));
         let pick = match keeps_peak {
-            Some(s) => s,
+            Some(s) => s.clone(),
             None if strict => pool
                 .iter()
                 .filter(|s| s.peak_bytes <= prev_peak)
                 .min_by_key(|s| (s.activation_bytes, s.peak_bytes))
-                .unwrap_or(own_j),
-            None => candidates()
-                .filter(|s| fits(j, s))
-                .min_by(|a, b| {
-                    let k = |s: &Solution| (s.recompute_seconds, s.activation_bytes, 0);
-                    a.peak_bytes.cmp(&b.peak_bytes).then(cmp(k(a), k(b)))
-                })
-                .unwrap_or(own_j),
-        }
-        .clone();
+                .unwrap_or(own_j)
+                .clone(),
+            None => {
+                let fitting: Vec<&Solution> = pool
+                    .iter()
+                    .chain(std::iter::once(own_j))
+                    .filter(|s| fits(j, s))
+                    .collect();
+                let limit = targets[j].max(min_act);
+                let repaired = repair_peak(solver, &fitting, limit, prev_peak);
+                let pick = repaired.clone().unwrap_or_else(|| own_j.clone());
+                pool.extend(repaired);
+                pick
+            }
+        };
         prev_peak = if strict {
             prev_peak.min(pick.peak_bytes)
         } else {
@@ -562,4 +810,42 @@ pub fn choose(solver: &mut Solver, budgets: &[f64], strict: bool) -> Result<Vec<
         chosen.push(pick);
     }
     Ok(sorted.into_iter().zip(chosen).collect())
+}
+
+/// Where every solution within the budget raises the peak above `goal`: the one with the
+/// fewest bytes (the most room to save more) [repaired](Solver::repair) within `limit`, and
+/// [refilled](Solver::refill) when it reaches `goal`; among it and the lowest-peak one
+/// unrepaired, the least recompute time among those not above `goal`, else the lowest peak
+/// (then the least recompute time). `None` when nothing fits.
+fn repair_peak(solver: &Solver, fitting: &[&Solution], limit: u64, goal: u64) -> Option<Solution> {
+    let time = |s: &Solution| (s.recompute_seconds, s.activation_bytes);
+    let by_time = |a: &&Solution, b: &&Solution| {
+        time(a)
+            .partial_cmp(&time(b))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    };
+    let lowest = fitting
+        .iter()
+        .min_by(|a, b| a.peak_bytes.cmp(&b.peak_bytes).then(by_time(a, b)))?;
+    let fewest = fitting.iter().min_by(|a, b| {
+        a.activation_bytes
+            .cmp(&b.activation_bytes)
+            .then(by_time(a, b))
+    })?;
+    let repaired = solver.repair(fewest, limit, goal);
+    let repaired = if repaired.peak_bytes <= goal {
+        solver.refill(&repaired, fitting, limit, goal)
+    } else {
+        repaired
+    };
+    let tried = [(*lowest).clone(), repaired];
+    let ok: Vec<&Solution> = tried.iter().filter(|s| s.peak_bytes <= goal).collect();
+    let best = if ok.is_empty() {
+        tried
+            .iter()
+            .min_by(|a, b| a.peak_bytes.cmp(&b.peak_bytes).then(by_time(a, b)))
+    } else {
+        ok.into_iter().min_by(by_time)
+    };
+    best.cloned()
 }

@@ -43,6 +43,8 @@ pub struct Classified {
     pub dist_from_bw: Vec<u32>,
     /// Per node, its op kinds.
     pub kinds: Vec<OpKinds>,
+    /// Per node, the bytes of its value.
+    pub bytes: Vec<u64>,
 }
 
 /// The op-set memberships of one node.
@@ -463,5 +465,6 @@ pub fn classify(g: &Graph) -> Result<Classified> {
         fw_order,
         dist_from_bw,
         kinds,
+        bytes: g.nodes.iter().map(|n| n.val.bytes()).collect(),
     })
 }

@@ -59,9 +59,11 @@ pub enum PeakRule {
     /// The budgets of a 20-point grid, 0 and the asked one are solved together (one pool of
     /// candidates); walking down from budget 1, each takes the least recompute time among the
     /// solutions within its budget whose peak is not above the previous budget's choice; when
-    /// every solution within the budget raises the peak, the lowest peak among them. The
-    /// budget is always honoured (where any solution meets it); the peak is non-increasing
-    /// wherever the budget allows it. See [`budget::choose`].
+    /// every solution within the budget raises the peak, one is repaired (more values saved
+    /// within the budget until the peak is back down, see [`budget::Solver::repair`]), else
+    /// the lowest peak among them. The budget is always honoured (where any solution meets
+    /// it); the peak is non-increasing wherever the repair finds a way. See
+    /// [`budget::choose`].
     #[default]
     WithinBudget,
     /// The same pool, but peak memory never rises as the budget decreases: where every

@@ -161,21 +161,8 @@ pub fn node_cost(g: &Graph, model: &Model, id: NodeId) -> (f64, f64) {
     (model.seconds(&w, dtype), w.flops)
 }
 
-fn new_alloc(
-    b: u64,
-    t: usize,
-    bytes: &mut Vec<u64>,
-    start: &mut Vec<usize>,
-    last: &mut Vec<usize>,
-) -> usize {
-    bytes.push(b);
-    start.push(t);
-    last.push(t);
-    bytes.len() - 1
-}
-
 /// Peak bytes of running the forward (computing the forward outputs and `saved`) and then
-/// the backward in `bw_order` (see [`emit::bw_order`](super::emit::bw_order)).
+/// the backward in `bw_order` (see [`emit::schedule`](super::emit::schedule)).
 pub fn peak_bytes(
     g: &Graph,
     c: &Classified,
@@ -183,17 +170,74 @@ pub fn peak_bytes(
     saved: &[NodeId],
     bw_order: &[NodeId],
 ) -> u64 {
-    let n = g.nodes.len();
+    let _ = g;
+    Forward::run(c, fw, saved).backward(c, bw_order, false).peak
+}
+
+/// The peak of a forward-then-backward schedule and what is alive at it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PeakProfile {
+    /// Peak bytes.
+    pub peak: u64,
+    /// The nodes owning the storages alive at the (first) peak, with whether each was
+    /// allocated by the backward (a recomputed or tangent-dependent value) or by the forward.
+    pub live: Vec<(NodeId, bool)>,
+    /// Where the peak is when it is in the backward: the index in the backward order of the
+    /// step at it.
+    pub bw_step: Option<usize>,
+}
+
+/// [`peak_bytes`] with the storages alive at the peak.
+pub fn peak_live(
+    g: &Graph,
+    c: &Classified,
+    fw: &[bool],
+    saved: &[NodeId],
+    bw_order: &[NodeId],
+) -> PeakProfile {
+    let _ = g;
+    Forward::run(c, fw, saved).backward(c, bw_order, true)
+}
+
+/// The allocations of a schedule: per storage its bytes, first and last step, owner node
+/// and whether the backward allocated it.
+#[derive(Default, Clone)]
+struct Allocs {
+    bytes: Vec<u64>,
+    start: Vec<usize>,
+    last: Vec<usize>,
+    owner: Vec<(NodeId, bool)>,
+}
+
+impl Allocs {
+    fn push(&mut self, b: u64, t: usize, owner: usize, bw: bool) -> usize {
+        self.bytes.push(b);
+        self.start.push(t);
+        self.last.push(t);
+        self.owner.push((NodeId(owner as u32), bw));
+        self.bytes.len() - 1
+    }
+
+    fn touch(&mut self, a: usize, t: usize) {
+        if a != usize::MAX {
+            self.last[a] = self.last[a].max(t);
+        }
+    }
+}
+
+/// Runs one phase (forward or backward): each node shares its base's storage (views,
+/// `getitem`s) or allocates its own, and uses its inputs at its step.
+fn run_phase(
+    c: &Classified,
+    nodes: impl Iterator<Item = usize>,
+    inst: &mut [usize],
+    al: &mut Allocs,
+    t: &mut usize,
+    bw: bool,
+) {
     let aliases = |i: usize| c.kinds[i].view || c.kinds[i].getitem;
-    let mut bytes: Vec<u64> = Vec::new();
-    let mut start: Vec<usize> = Vec::new();
-    let mut last: Vec<usize> = Vec::new();
-    let mut inst_fw = vec![usize::MAX; n];
-    let mut inst_bw = vec![usize::MAX; n];
-    let mut t = 0usize;
-    // forward
-    for i in 0..n {
-        if !fw[i] {
+    for i in nodes {
+        if bw && inst[i] != usize::MAX {
             continue;
         }
         let base = if aliases(i) {
@@ -201,82 +245,103 @@ pub fn peak_bytes(
         } else {
             None
         };
-        inst_fw[i] = match base {
-            Some(b) if inst_fw[b.index()] != usize::MAX => inst_fw[b.index()],
-            _ => new_alloc(g.nodes[i].val.bytes(), t, &mut bytes, &mut start, &mut last),
+        inst[i] = match base {
+            Some(b) if inst[b.index()] != usize::MAX => inst[b.index()],
+            _ => al.push(c.bytes[i], *t, i, bw),
         };
         for x in &c.inputs[i] {
-            let a = inst_fw[x.index()];
-            if a != usize::MAX {
-                last[a] = last[a].max(t);
+            al.touch(inst[x.index()], *t);
+        }
+        *t += 1;
+    }
+}
+
+/// The simulated forward of a saved set, ready to be followed by backward orders.
+#[derive(Clone)]
+pub struct Forward {
+    al: Allocs,
+    /// Per node, its storage in the backward (the saved values' forward storages, the
+    /// tangents').
+    inst_bw: Vec<usize>,
+    inst_fw: Vec<usize>,
+    steps: usize,
+}
+
+impl Forward {
+    /// Simulates the forward (`fw`: the nodes it runs) that saves `saved`.
+    pub fn run(c: &Classified, fw: &[bool], saved: &[NodeId]) -> Forward {
+        let n = c.n;
+        let mut al = Allocs::default();
+        let mut inst_fw = vec![usize::MAX; n];
+        let mut inst_bw = vec![usize::MAX; n];
+        let mut t = 0usize;
+        run_phase(
+            c,
+            (0..n).filter(|&i| fw[i]),
+            &mut inst_fw,
+            &mut al,
+            &mut t,
+            false,
+        );
+        let fw_end = t.saturating_sub(1);
+        for o in &c.fwd_outputs {
+            al.touch(inst_fw[o.index()], fw_end);
+        }
+        for &s in saved {
+            inst_bw[s.index()] = inst_fw[s.index()];
+            al.touch(inst_bw[s.index()], t);
+        }
+        for &tg in &c.tangents {
+            inst_bw[tg.index()] = al.push(c.bytes[tg.index()], t, tg.index(), true);
+        }
+        Forward {
+            al,
+            inst_bw,
+            inst_fw,
+            steps: t,
+        }
+    }
+
+    /// The peak of this forward followed by the backward in `bw_order` (with `live`, what is
+    /// alive at it).
+    pub fn backward(&self, c: &Classified, bw_order: &[NodeId], live: bool) -> PeakProfile {
+        let mut al = self.al.clone();
+        let mut inst_bw = self.inst_bw.clone();
+        let mut t = self.steps;
+        let order = bw_order.iter().map(|id| id.index());
+        run_phase(c, order, &mut inst_bw, &mut al, &mut t, true);
+        let end = t;
+        // graph inputs are held by the caller (parameters, the batch) for the whole step
+        for p in &c.primals {
+            al.touch(self.inst_fw[p.index()], end);
+        }
+        for o in c.grads.iter().flatten() {
+            al.touch(inst_bw[o.index()], end);
+        }
+        let mut delta = vec![0i64; end + 2];
+        for k in 0..al.bytes.len() {
+            delta[al.start[k]] += al.bytes[k] as i64;
+            delta[al.last[k] + 1] -= al.bytes[k] as i64;
+        }
+        let (mut cur, mut peak, mut at) = (0i64, 0i64, 0usize);
+        for (k, d) in delta.into_iter().enumerate() {
+            cur += d;
+            if cur > peak {
+                (peak, at) = (cur, k);
             }
         }
-        t += 1;
-    }
-    let fw_end = t.saturating_sub(1);
-    for o in &c.fwd_outputs {
-        let a = inst_fw[o.index()];
-        if a != usize::MAX {
-            last[a] = last[a].max(fw_end);
-        }
-    }
-    // backward
-    for &s in saved {
-        inst_bw[s.index()] = inst_fw[s.index()];
-        let a = inst_bw[s.index()];
-        if a != usize::MAX {
-            last[a] = last[a].max(t);
-        }
-    }
-    for &tg in &c.tangents {
-        inst_bw[tg.index()] =
-            new_alloc(g.node(tg).val.bytes(), t, &mut bytes, &mut start, &mut last);
-    }
-    for &id in bw_order {
-        let i = id.index();
-        if inst_bw[i] != usize::MAX {
-            continue;
-        }
-        let base = if aliases(i) {
-            c.inputs[i].first().copied()
+        let live = if live {
+            (0..al.bytes.len())
+                .filter(|&k| al.start[k] <= at && at <= al.last[k] && al.bytes[k] > 0)
+                .map(|k| al.owner[k])
+                .collect()
         } else {
-            None
+            Vec::new()
         };
-        inst_bw[i] = match base {
-            Some(b) if inst_bw[b.index()] != usize::MAX => inst_bw[b.index()],
-            _ => new_alloc(g.nodes[i].val.bytes(), t, &mut bytes, &mut start, &mut last),
-        };
-        for x in &c.inputs[i] {
-            let a = inst_bw[x.index()];
-            if a != usize::MAX {
-                last[a] = last[a].max(t);
-            }
-        }
-        t += 1;
-    }
-    let end = t;
-    // graph inputs are held by the caller (parameters, the batch) for the whole step
-    for p in &c.primals {
-        let a = inst_fw[p.index()];
-        if a != usize::MAX {
-            last[a] = last[a].max(end);
+        PeakProfile {
+            peak: peak as u64,
+            live,
+            bw_step: at.checked_sub(self.steps).filter(|&k| k < bw_order.len()),
         }
     }
-    for o in c.grads.iter().flatten() {
-        let a = inst_bw[o.index()];
-        if a != usize::MAX {
-            last[a] = last[a].max(end);
-        }
-    }
-    let mut delta = vec![0i128; end + 2];
-    for k in 0..bytes.len() {
-        delta[start[k]] += bytes[k] as i128;
-        delta[last[k] + 1] -= bytes[k] as i128;
-    }
-    let (mut cur, mut peak) = (0i128, 0i128);
-    for d in delta {
-        cur += d;
-        peak = peak.max(cur);
-    }
-    peak as u64
 }
