@@ -2,8 +2,8 @@
 
 use crate::error::{Error, Result};
 use crate::ir::{Arg, DType, Graph, GraphKind, Node, NodeId, NodeKind, TensorMeta, Val};
-use serde_json::{Map, Value};
 use rustc_hash::FxHashMap as HashMap;
+use serde_json::{Map, Value};
 use std::path::Path;
 
 /// Largest number of elements a tensor may claim (2^48): anything bigger is a corrupt file.
