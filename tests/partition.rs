@@ -275,26 +275,7 @@ fn sweep_peak_on_32_layers() {
 #[test]
 fn fw_then_bw_reproduce_the_joint_graph() {
     use fxsat::check::rng::Rng;
-    use fxsat::interp::{eval_graph, Tensor, Value};
-    use fxsat::ir::{DType, Val};
-    let random = |v: &Val, rng: &mut Rng| match v {
-        Val::Tensor(t) => {
-            let shape: Vec<usize> = t.shape.iter().map(|&d| d as usize).collect();
-            let n: usize = shape.iter().product();
-            let data = (0..n)
-                .map(|_| match t.dtype {
-                    d if d.is_float() => rng.normal(),
-                    DType::Bool => rng.below(2) as f64,
-                    _ => rng.below(2) as f64,
-                })
-                .collect();
-            Value::Tensor(Tensor::new(shape, t.dtype, data))
-        }
-        Val::Int(i) => Value::Int(*i),
-        Val::Float(x) => Value::Float(*x),
-        Val::Bool(b) => Value::Bool(*b),
-        _ => Value::None,
-    };
+    use fxsat::interp::{eval_graph, Value};
     let same = |a: &Option<Value>, b: &Option<Value>| format!("{a:?}") == format!("{b:?}");
     let mut ran = 0;
     for (name, g) in joints() {
@@ -302,7 +283,7 @@ fn fw_then_bw_reproduce_the_joint_graph() {
         let inputs: Vec<Value> = g
             .placeholders()
             .iter()
-            .map(|&i| random(&g.node(i).val, &mut rng))
+            .map(|&i| common::random_input(&g.node(i).val, &mut rng))
             .collect();
         let Ok(want) = eval_graph(&g, &inputs) else {
             continue;

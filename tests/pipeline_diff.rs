@@ -10,33 +10,14 @@
 mod common;
 
 use fxsat::check::rng::Rng;
-use fxsat::interp::{compare_rule, eval_graph, Tensor, Value};
+use fxsat::interp::{compare_rule, eval_graph, Value};
 use fxsat::ir::{Arg, DType, Graph, GraphKind, Node, NodeId, NodeKind, TensorMeta, Val};
 use fxsat::ops::{table, Meta};
 use fxsat::regions::RegionOptions;
 use fxsat::{optimize, Options};
 use proptest::prelude::*;
 
-fn random_input(v: &Val, rng: &mut Rng) -> Value {
-    match v {
-        Val::Tensor(t) => {
-            let shape: Vec<usize> = t.shape.iter().map(|&d| d as usize).collect();
-            let n: usize = shape.iter().product();
-            let data = (0..n)
-                .map(|_| match t.dtype {
-                    DType::Bool => rng.below(2) as f64,
-                    d if d.is_float() => rng.normal(),
-                    _ => rng.below(2) as f64,
-                })
-                .collect();
-            Value::Tensor(Tensor::new(shape, t.dtype, data))
-        }
-        Val::Int(i) => Value::Int(*i),
-        Val::Float(x) => Value::Float(*x),
-        Val::Bool(b) => Value::Bool(*b),
-        _ => Value::None,
-    }
-}
+use common::random_input;
 
 fn widen(v: &Value) -> Value {
     match v {

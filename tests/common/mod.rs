@@ -1,4 +1,5 @@
-//! Helpers shared by the integration tests: the fixture graphs and unique temp dirs.
+//! Helpers shared by the integration tests: the fixture graphs, unique temp dirs and random
+//! inputs.
 #![allow(dead_code)]
 
 use fxsat::ir::Graph;
@@ -75,4 +76,28 @@ pub fn is_graph_fixture(p: &Path) -> bool {
     p.file_name()
         .and_then(|n| n.to_str())
         .is_some_and(|n| n.ends_with(".forward.json") || n.ends_with(".joint.json"))
+}
+
+/// A random value for a placeholder: normal floats, 0/1 bools and integers, scalars as given.
+pub fn random_input(v: &fxsat::ir::Val, rng: &mut fxsat::check::rng::Rng) -> fxsat::interp::Value {
+    use fxsat::interp::{Tensor, Value};
+    use fxsat::ir::{DType, Val};
+    match v {
+        Val::Tensor(t) => {
+            let shape: Vec<usize> = t.shape.iter().map(|&d| d as usize).collect();
+            let n: usize = shape.iter().product();
+            let data = (0..n)
+                .map(|_| match t.dtype {
+                    DType::Bool => rng.below(2) as f64,
+                    d if d.is_float() => rng.normal(),
+                    _ => rng.below(2) as f64,
+                })
+                .collect();
+            Value::Tensor(Tensor::new(shape, t.dtype, data))
+        }
+        Val::Int(i) => Value::Int(*i),
+        Val::Float(x) => Value::Float(*x),
+        Val::Bool(b) => Value::Bool(*b),
+        _ => Value::None,
+    }
 }
