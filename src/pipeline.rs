@@ -225,6 +225,11 @@ fn optimize_regions(
 ) -> Result<Optimized> {
     let t_split = t0.elapsed().as_secs_f64();
     let deadline = t0 + opts.limits.time;
+    // the rules are read once, not once per region
+    let rules = Some(match &opts.rules {
+        Some(r) => r.clone(),
+        None => default_rules()?,
+    });
     let mut memo: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut done: Vec<(Graph, Optimized)> = Vec::new();
     let mut which = Vec::with_capacity(regions.len());
@@ -242,6 +247,7 @@ fn optimize_regions(
             Some(&i) if opts.regions.reuse => i,
             _ => {
                 let sub = Options {
+                    rules: rules.clone(),
                     regions: RegionOptions::off(),
                     progress: Progress::default(),
                     limits: Limits {
