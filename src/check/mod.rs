@@ -99,6 +99,9 @@ pub struct RuleCheck {
     pub failure: Option<Counterexample>,
     /// `:in-distribution`: checked on a coupling of the random draws (see the module docs).
     pub coupled: bool,
+    /// No valid instance of the left side was drawn, so nothing was compared: the failure is
+    /// the generator's, not a counterexample.
+    pub untested: bool,
 }
 
 impl RuleCheck {
@@ -293,6 +296,7 @@ pub fn check_rule(rule: &Rule, opts: &CheckOptions) -> RuleCheck {
         refined: 0,
         failure: None,
         coupled: rule.in_distribution.is_some(),
+        untested: false,
     };
     for i in 0..opts.cases {
         let seed = opts.seed.wrapping_add(i as u64);
@@ -310,6 +314,7 @@ pub fn check_rule(rule: &Rule, opts: &CheckOptions) -> RuleCheck {
         }
     }
     if out.cases == 0 && opts.cases > 0 {
+        out.untested = true;
         out.failure = Some(Counterexample {
             seed: opts.seed,
             bindings: String::new(),
