@@ -26,6 +26,14 @@ pub enum Target {
 }
 
 impl Target {
+    /// The cost model of `profile`, or of the target's default profile.
+    pub fn model(self, profile: Option<&Profile>) -> Result<Model> {
+        Ok(Model::new(match profile {
+            Some(p) => p.clone(),
+            None => Profile::named(self.default_profile())?,
+        }))
+    }
+
     /// The default device profile of the target.
     pub fn default_profile(self) -> &'static str {
         match self {
@@ -79,6 +87,22 @@ impl Default for Options {
             exact_random: false,
             progress: Progress::default(),
             regions: RegionOptions::default(),
+        }
+    }
+}
+
+impl Options {
+    /// The cost model (the profile, or the target's default).
+    pub fn model(&self) -> Result<Model> {
+        self.target.model(self.profile.as_ref())
+    }
+
+    /// The rules given, or the compiled-in ones (before target, assumption and randomness
+    /// filters).
+    pub fn all_rules(&self) -> Result<Vec<Rule>> {
+        match &self.rules {
+            Some(r) => Ok(r.clone()),
+            None => default_rules(),
         }
     }
 }
@@ -216,6 +240,16 @@ pub fn optimize(graph: &Graph, opts: &Options) -> Result<Optimized> {
     optimize_whole(graph, opts)
 }
 
+/// Every region's optimised graph, equal regions optimised once.
+struct RegionResults {
+    /// The regions optimised: their graph and its optimisation.
+    done: Vec<(Graph, Optimized)>,
+    /// Per region, its entry in `done`.
+    which: Vec<usize>,
+    /// Per region, its graph.
+    graphs: Vec<Graph>,
+}
+
 /// The regions' optimised graphs (equal regions once), stitched back.
 fn optimize_regions(
     graph: &Graph,
@@ -223,29 +257,73 @@ fn optimize_regions(
     opts: &Options,
     t0: Instant,
 ) -> Result<Optimized> {
-    let t_split = t0.elapsed().as_secs_f64();
-    let deadline = t0 + opts.limits.time;
+    let t_each = Instant::now();
+    let res = optimize_each(graph, regions, opts, t0 + opts.limits.time)?;
+    let optimising: f64 = res.done.iter().map(|(_, o)| o.report.seconds.total).sum();
+    // the cut, and making and comparing the region graphs
+    let cutting = (t_each - t0).as_secs_f64() + t_each.elapsed().as_secs_f64() - optimising;
+    let t_stitch = Instant::now();
+    let placed: Vec<Placed<'_>> = regions
+        .iter()
+        .zip(&res.which)
+        .zip(&res.graphs)
+        .map(|((region, &i), rg)| Placed {
+            region,
+            result: &res.done[i].1.graph,
+            names: res.done[i]
+                .0
+                .nodes
+                .iter()
+                .zip(&rg.nodes)
+                .filter(|(a, b)| a.name != b.name)
+                .map(|(a, b)| (a.name.clone(), b.name.clone()))
+                .collect(),
+        })
+        .collect();
+    let (out, _) = cse(&stitch(graph, &placed)?);
+    let mut report = region_report(graph, &out, &res, opts)?;
+    report.seconds.import += cutting;
+    report.seconds.extract += t_stitch.elapsed().as_secs_f64();
+    report.seconds.total = t0.elapsed().as_secs_f64();
+    log::info!(
+        "{}: {} regions ({} optimised), {} → {} nodes, cost {:.3e} → {:.3e} s",
+        graph.name,
+        regions.len(),
+        res.done.len(),
+        report.nodes.before,
+        report.nodes.after,
+        report.cost.before,
+        report.cost.after
+    );
+    Ok(Optimized { graph: out, report })
+}
+
+/// Optimises each region (as a graph of its own, whole) or reuses an equal one's result.
+fn optimize_each(
+    graph: &Graph,
+    regions: &[Region],
+    opts: &Options,
+    deadline: Instant,
+) -> Result<RegionResults> {
     // the rules are read once, not once per region
-    let rules = Some(match &opts.rules {
-        Some(r) => r.clone(),
-        None => default_rules()?,
-    });
+    let rules = Some(opts.all_rules()?);
     let mut memo: HashMap<u64, Vec<usize>> = HashMap::new();
-    let mut done: Vec<(Graph, Optimized)> = Vec::new();
-    let mut which = Vec::with_capacity(regions.len());
-    let mut graphs = Vec::with_capacity(regions.len());
-    let mut t_keys = 0.0;
+    let mut res = RegionResults {
+        done: Vec::new(),
+        which: Vec::with_capacity(regions.len()),
+        graphs: Vec::with_capacity(regions.len()),
+    };
     for (k, r) in regions.iter().enumerate() {
-        let tk = Instant::now();
         let rg = region_graph(graph, r);
         let key = structure_hash(&rg);
-        let same = memo
-            .get(&key)
-            .and_then(|c| c.iter().find(|&&i| same_structure(&done[i].0, &rg)));
-        t_keys += tk.elapsed().as_secs_f64();
+        let same = memo.get(&key).filter(|_| opts.regions.reuse).and_then(|c| {
+            c.iter()
+                .copied()
+                .find(|&i| same_structure(&res.done[i].0, &rg))
+        });
         let i = match same {
-            Some(&i) if opts.regions.reuse => i,
-            _ => {
+            Some(i) => i,
+            None => {
                 let sub = Options {
                     rules: rules.clone(),
                     regions: RegionOptions::off(),
@@ -257,55 +335,36 @@ fn optimize_regions(
                     ..opts.clone()
                 };
                 let out = optimize_whole(&rg, &sub)?;
-                done.push((rg.clone(), out));
-                memo.entry(key).or_default().push(done.len() - 1);
-                done.len() - 1
+                res.done.push((rg.clone(), out));
+                memo.entry(key).or_default().push(res.done.len() - 1);
+                res.done.len() - 1
             }
         };
         opts.progress
             .step(Phase::Saturate, k + 1, regions.len(), "regions");
-        which.push(i);
-        graphs.push(rg);
+        res.which.push(i);
+        res.graphs.push(rg);
     }
     opts.progress.finish(Phase::Saturate);
-    let t_stitch = Instant::now();
-    let placed: Vec<Placed<'_>> = regions
-        .iter()
-        .zip(&which)
-        .zip(&graphs)
-        .map(|((region, &i), rg)| Placed {
-            region,
-            result: &done[i].1.graph,
-            names: done[i]
-                .0
-                .nodes
-                .iter()
-                .zip(&rg.nodes)
-                .filter(|(a, b)| a.name != b.name)
-                .map(|(a, b)| (a.name.clone(), b.name.clone()))
-                .collect(),
-        })
-        .collect();
-    let stitched = stitch(graph, &placed)?;
-    let t_cse = Instant::now();
-    let (out, _) = cse(&stitched);
-    log::debug!(
-        "split {:.1} ms, keys {:.1} ms, stitch {:.1} ms, cse {:.1} ms",
-        t_split * 1e3,
-        t_keys * 1e3,
-        (t_cse - t_stitch).as_secs_f64() * 1e3,
-        t_cse.elapsed().as_secs_f64() * 1e3
-    );
-    let t_stitch = t_stitch.elapsed().as_secs_f64();
-    let mut report = Report {
+    Ok(res)
+}
+
+/// The report of a region-by-region run: e-graphs and phase times of the regions optimised,
+/// rule applications of every region, costs and counts of the whole graphs.
+fn region_report(
+    graph: &Graph,
+    out: &Graph,
+    res: &RegionResults,
+    opts: &Options,
+) -> Result<Report> {
+    let mut r = Report {
         regions: RegionReport {
-            count: regions.len(),
-            optimized: done.len(),
+            count: res.which.len(),
+            optimized: res.done.len(),
         },
         ..Report::default()
     };
-    let r = &mut report;
-    for (_, o) in &done {
+    for (_, o) in &res.done {
         let s = &o.report;
         r.seconds.import += s.seconds.import;
         r.seconds.saturate += s.seconds.saturate;
@@ -317,24 +376,15 @@ fn optimize_regions(
             r.egraph.stop_reason = s.egraph.stop_reason.clone();
         }
     }
-    for &i in &which {
-        let s = &done[i].1.report;
+    for &i in &res.which {
+        let s = &res.done[i].1.report;
         r.cost.greedy += s.cost.greedy;
         r.nodes.opaque += s.nodes.opaque;
         for (rule, n) in &s.rules {
             *r.rules.entry(rule.clone()).or_insert(0) += n;
         }
     }
-    r.seconds.import += t_split + t_keys;
-    r.seconds.extract += t_stitch;
-    r.seconds.total = t0.elapsed().as_secs_f64();
-    r.nodes.before = graph.nodes.len();
-    r.nodes.after = out.nodes.len();
-    r.attention = AttentionReport::of(&out);
-    let model = Model::new(match &opts.profile {
-        Some(p) => p.clone(),
-        None => Profile::named(opts.target.default_profile())?,
-    });
+    let model = opts.model()?;
     let graph_cost = |g: &Graph| -> f64 {
         (0..g.nodes.len() as u32)
             .map(|i| crate::partition::report::node_cost(g, &model, crate::ir::NodeId(i)).0)
@@ -342,33 +392,20 @@ fn optimize_regions(
     };
     // the whole graphs' costs: the regions' would count the shared nodes once per region
     r.cost.before = graph_cost(graph);
-    r.cost.after = graph_cost(&out);
-    log::info!(
-        "{}: {} regions ({} optimised), {} → {} nodes, cost {:.3e} → {:.3e} s",
-        graph.name,
-        regions.len(),
-        done.len(),
-        r.nodes.before,
-        r.nodes.after,
-        r.cost.before,
-        r.cost.after
-    );
-    Ok(Optimized { graph: out, report })
+    r.cost.after = graph_cost(out);
+    r.nodes.before = graph.nodes.len();
+    r.nodes.after = out.nodes.len();
+    r.attention = AttentionReport::of(out);
+    Ok(r)
 }
 
 /// Optimises a graph as one e-graph.
 fn optimize_whole(graph: &Graph, opts: &Options) -> Result<Optimized> {
     let t0 = Instant::now();
-    let profile = match &opts.profile {
-        Some(p) => p.clone(),
-        None => Profile::named(opts.target.default_profile())?,
-    };
-    let model = Model::new(profile);
-    let rules: Vec<Rule> = match &opts.rules {
-        Some(r) => r.clone(),
-        None => default_rules()?,
-    }
-    .into_iter()
+    let model = opts.model()?;
+    let rules: Vec<Rule> = opts
+        .all_rules()?
+        .into_iter()
     .filter(|r| {
         r.enabled(opts.target, &opts.assume) && !(opts.exact_random && r.in_distribution.is_some())
     })

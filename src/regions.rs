@@ -88,17 +88,6 @@ fn is_leaf(n: &Node) -> bool {
     matches!(n.kind, NodeKind::Placeholder | NodeKind::GetAttr(_))
 }
 
-/// Per node, whether it depends on a tangent (joint graphs' `tangents_*` placeholders).
-pub fn tangent_dependent(g: &Graph) -> Vec<bool> {
-    let mut dep = vec![false; g.nodes.len()];
-    for (i, n) in g.nodes.iter().enumerate() {
-        let mut d = n.kind == NodeKind::Placeholder && n.name.starts_with("tangents");
-        n.for_each_input(|x| d |= dep[x.index()]);
-        dep[i] = d;
-    }
-    dep
-}
-
 fn inputs_of(g: &Graph) -> Vec<Vec<NodeId>> {
     g.nodes
         .iter()
@@ -210,7 +199,7 @@ pub fn split(g: &Graph, o: &RegionOptions) -> Option<Vec<Region>> {
     for (i, xs) in ins.iter().enumerate() {
         xs.iter().for_each(|x| users[x.index()].push(i));
     }
-    let dep = tangent_dependent(g);
+    let dep = g.tangent_dependent();
     let shared = shared_cones(g, &ins, &dep, o.max_shared_cone);
     let own = |i: usize| !is_leaf(&g.nodes[i]) && !shared[i];
     // the forward: what runs before the first tangent-dependent call (a joint graph's
@@ -292,10 +281,10 @@ fn build_regions(
         .filter(|&i| shared[i])
         .collect();
     let mut out = Vec::with_capacity(count);
-    for (r, own) in members.into_iter().enumerate() {
-        let mut inside = vec![false; 0];
-        inside.resize(n, false);
-        own.iter().for_each(|&i| inside[i] = true);
+    // `mark[i] == r`: node i is in region r; `input[i] == r`: an input of region r
+    let (mut mark, mut input) = (vec![usize::MAX; n], vec![usize::MAX; n]);
+    for (r, mut own) in members.into_iter().enumerate() {
+        own.iter().for_each(|&i| mark[i] = r);
         let mut stack: Vec<usize> = own
             .iter()
             .flat_map(|&i| ins[i].iter().map(|x| x.index()))
@@ -304,20 +293,19 @@ fn build_regions(
             stack.extend(&returned_shared);
         }
         while let Some(x) = stack.pop() {
-            if shared[x] && !inside[x] {
-                inside[x] = true;
+            if shared[x] && mark[x] != r {
+                mark[x] = r;
+                own.push(x);
                 stack.extend(ins[x].iter().map(|y| y.index()));
             }
         }
-        let nodes: Vec<NodeId> = (0..n)
-            .filter(|&i| inside[i])
-            .map(|i| NodeId(i as u32))
-            .collect();
+        own.sort_unstable();
+        let nodes: Vec<NodeId> = own.iter().map(|&i| NodeId(i as u32)).collect();
         let mut inputs = Vec::new();
-        let mut seen = HashSet::new();
         for &v in &nodes {
             for x in &ins[v.index()] {
-                if !inside[x.index()] && seen.insert(*x) {
+                if mark[x.index()] != r && input[x.index()] != r {
+                    input[x.index()] = r;
                     inputs.push(*x);
                 }
             }

@@ -267,6 +267,17 @@ impl Graph {
             .collect()
     }
 
+    /// Per node, whether it depends on a tangent (a joint graph's `tangents_*` placeholders).
+    pub fn tangent_dependent(&self) -> Vec<bool> {
+        let mut dep = vec![false; self.nodes.len()];
+        for (i, n) in self.nodes.iter().enumerate() {
+            let mut d = n.kind == NodeKind::Placeholder && n.name.starts_with("tangents");
+            n.for_each_input(|x| d |= dep[x.index()]);
+            dep[i] = d;
+        }
+        dep
+    }
+
     /// Number of users of each node (outputs count as users).
     pub fn user_counts(&self) -> Vec<u32> {
         let mut counts = vec![0u32; self.nodes.len()];

@@ -5,7 +5,7 @@
 
 use super::classify::op_kinds;
 use crate::ir::{Graph, Node, NodeId, NodeKind};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// The graph with duplicate calls merged (the first one is kept) and dead nodes dropped
 /// except placeholders; returns the graph and how many nodes were merged.
@@ -14,16 +14,14 @@ pub fn cse(g: &Graph) -> (Graph, usize) {
     let mut map = vec![u32::MAX; n];
     let mut nodes: Vec<Node> = Vec::with_capacity(n);
     // structural hash → the kept nodes with it (compared exactly on a hit)
-    let mut seen: HashMap<(bool, u64), Vec<u32>> = HashMap::new();
-    let mut tangent: Vec<bool> = Vec::with_capacity(n);
+    let mut seen: HashMap<(bool, u64), Vec<u32>> = HashMap::default();
+    let dep = g.tangent_dependent();
     let mut merged = 0;
     for (i, node) in g.nodes.iter().enumerate() {
-        let mut dep = node.kind == NodeKind::Placeholder && node.name.starts_with("tangents");
         let new = node.map_inputs(|x| NodeId(map[x.index()]));
-        new.for_each_input(|x| dep |= tangent[x.index()]);
         if let NodeKind::Call { target, .. } = &new.kind {
             if !op_kinds(target).random {
-                let bucket = seen.entry((dep, new.structural_hash())).or_default();
+                let bucket = seen.entry((dep[i], new.structural_hash())).or_default();
                 let same = bucket
                     .iter()
                     .find(|&&k| nodes[k as usize].same_computation(&new));
@@ -37,7 +35,6 @@ pub fn cse(g: &Graph) -> (Graph, usize) {
         }
         map[i] = nodes.len() as u32;
         nodes.push(new);
-        tangent.push(dep);
     }
     let outputs = g
         .outputs

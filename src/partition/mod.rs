@@ -89,10 +89,7 @@ impl Default for PartitionOptions {
 
 impl PartitionOptions {
     fn model(&self) -> Result<Model> {
-        Ok(Model::new(match &self.profile {
-            Some(p) => p.clone(),
-            None => Profile::named(self.target.default_profile())?,
-        }))
+        self.target.model(self.profile.as_ref())
     }
 }
 
