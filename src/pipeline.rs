@@ -406,10 +406,11 @@ fn optimize_whole(graph: &Graph, opts: &Options) -> Result<Optimized> {
     let rules: Vec<Rule> = opts
         .all_rules()?
         .into_iter()
-    .filter(|r| {
-        r.enabled(opts.target, &opts.assume) && !(opts.exact_random && r.in_distribution.is_some())
-    })
-    .collect();
+        .filter(|r| {
+            r.enabled(opts.target, &opts.assume)
+                && !(opts.exact_random && r.in_distribution.is_some())
+        })
+        .collect();
     let mut built = build(
         graph,
         &BuildOptions {

@@ -579,9 +579,10 @@ impl Solver<'_> {
     /// value: the layers below it are then rebuilt only for their own backward).
     fn repair_candidates(&self, sol: &Solution, slack: u64) -> Vec<NodeId> {
         let (g, c) = (self.g, self.c);
-        let (order, _) = emit::schedule(g, c, &sol.saved);
+        // the schedule `evaluate` simulated, simulated again keeping what is alive at the peak
+        let order = emit::sink_order(c, &emit::bw_order(g, c, &sol.saved));
         let fw = emit::forward_mask(c, &sol.saved);
-        let profile = super::report::peak_live(g, c, &fw, &sol.saved, &order);
+        let profile = super::report::peak_live(c, &fw, &sol.saved, &order);
         let alive: Vec<NodeId> = profile
             .live
             .iter()
@@ -748,9 +749,10 @@ fn best_fit(sols: &[Solution], target: u64) -> &Solution {
 /// recompute time among those whose peak is not above the previous budget's choice.
 ///
 /// With `strict` off ([`PeakRule::WithinBudget`](super::PeakRule)), when every fitting
-/// solution raises the peak, the budget wins: fitting solutions are [repaired](Solver::repair)
-/// (values saved within the budget until the peak is back down; repaired solutions join the
-/// pool), else the fitting solution with the lowest peak is taken (the peak rises there). With `strict` on ([`PeakRule::Strict`](super::PeakRule)), the
+/// solution raises the peak, the budget wins: fitting solutions are
+/// [repaired](Solver::repair) (values saved within the budget until the peak is back down;
+/// repaired solutions join the pool), else the fitting solution with the lowest peak is taken
+/// (the peak rises there). With `strict` on ([`PeakRule::Strict`](super::PeakRule)), the
 /// peak wins: the fewest bytes among the pool solutions not raising it, even above the budget.
 /// Budget 1 is the runtime-optimised cut (its only candidate).
 pub fn choose(solver: &mut Solver, budgets: &[f64], strict: bool) -> Result<Vec<(f64, Solution)>> {

@@ -47,6 +47,13 @@ pub struct Classified {
     pub bytes: Vec<u64>,
 }
 
+impl Classified {
+    /// Whether node `i` shares its first input's storage (a view or a `getitem`).
+    pub fn aliases(&self, i: usize) -> bool {
+        self.kinds[i].view || self.kinds[i].getitem
+    }
+}
+
 /// The op-set memberships of one node.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OpKinds {

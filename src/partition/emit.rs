@@ -181,7 +181,7 @@ pub fn backward_graph(g: &Graph, c: &Classified, saved: &[NodeId]) -> Result<Gra
 pub fn alias_roots(c: &Classified) -> Vec<usize> {
     let mut root: Vec<usize> = (0..c.n).collect();
     for i in 0..c.n {
-        if c.kinds[i].view || c.kinds[i].getitem {
+        if c.aliases(i) {
             if let Some(x) = c.inputs[i].first() {
                 root[i] = root[x.index()];
             }
@@ -276,8 +276,8 @@ pub fn forward_mask(c: &Classified, saved: &[NodeId]) -> Vec<bool> {
 
 /// The backward's schedule and the peak bytes of the forward then it: [`bw_order`] with
 /// [`sink_order`] applied (on every fixture it never raises the peak, and it lowers the
-/// budget-1 peak of the four model fixtures by 1.6–5.8 %). [`backward_graph`] emits this order, so the simulated peak
-/// is the emitted graph's.
+/// budget-1 peak of the four model fixtures by 1.6–5.8 %). [`backward_graph`] emits this
+/// order, so the simulated peak is the emitted graph's.
 pub fn schedule(g: &Graph, c: &Classified, saved: &[NodeId]) -> (Vec<NodeId>, u64) {
     let (keep, stop) = bw_needed(c, saved);
     schedule_of(c, saved, &bw_order_of(g, c, &keep, &stop))

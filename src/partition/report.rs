@@ -161,19 +161,6 @@ pub fn node_cost(g: &Graph, model: &Model, id: NodeId) -> (f64, f64) {
     (model.seconds(&w, dtype), w.flops)
 }
 
-/// Peak bytes of running the forward (computing the forward outputs and `saved`) and then
-/// the backward in `bw_order` (see [`emit::schedule`](super::emit::schedule)).
-pub fn peak_bytes(
-    g: &Graph,
-    c: &Classified,
-    fw: &[bool],
-    saved: &[NodeId],
-    bw_order: &[NodeId],
-) -> u64 {
-    let _ = g;
-    Forward::run(c, fw, saved).backward(c, bw_order, false).peak
-}
-
 /// The peak of a forward-then-backward schedule and what is alive at it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PeakProfile {
@@ -187,15 +174,15 @@ pub struct PeakProfile {
     pub bw_step: Option<usize>,
 }
 
-/// [`peak_bytes`] with the storages alive at the peak.
+/// The peak of running the forward (`fw`: the nodes it runs, computing the forward outputs
+/// and `saved`) and then the backward in `bw_order` (see
+/// [`emit::schedule`](super::emit::schedule)), with the storages alive at it.
 pub fn peak_live(
-    g: &Graph,
     c: &Classified,
     fw: &[bool],
     saved: &[NodeId],
     bw_order: &[NodeId],
 ) -> PeakProfile {
-    let _ = g;
     Forward::run(c, fw, saved).backward(c, bw_order, true)
 }
 
@@ -235,12 +222,11 @@ fn run_phase(
     t: &mut usize,
     bw: bool,
 ) {
-    let aliases = |i: usize| c.kinds[i].view || c.kinds[i].getitem;
     for i in nodes {
         if bw && inst[i] != usize::MAX {
             continue;
         }
-        let base = if aliases(i) {
+        let base = if c.aliases(i) {
             c.inputs[i].first().copied()
         } else {
             None
