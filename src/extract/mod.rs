@@ -5,7 +5,8 @@
 //!    selection.
 //! 2. Local search: for each class with alternatives, try each alternative and keep it when
 //!    the DAG cost of the whole selection drops. The result is therefore never worse than the
-//!    greedy tree selection.
+//!    greedy tree selection. The search stops at [`ExtractOptions::deadline`] with the best
+//!    selection so far (the greedy one at worst).
 
 use crate::cost::Model;
 use crate::egraph::{FxEGraph, Lang, Selection};
@@ -24,6 +25,8 @@ pub struct Extracted {
     pub cost: f64,
     /// DAG cost of the greedy tree selection it started from.
     pub greedy_cost: f64,
+    /// The deadline cut the local search short.
+    pub timed_out: bool,
 }
 
 /// Options for [`extract`].
@@ -31,11 +34,16 @@ pub struct Extracted {
 pub struct ExtractOptions {
     /// Local-search rounds (0 = greedy only).
     pub rounds: usize,
+    /// No local-search move after this instant (`None`: no deadline).
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Default for ExtractOptions {
     fn default() -> Self {
-        ExtractOptions { rounds: 2 }
+        ExtractOptions {
+            rounds: 2,
+            deadline: None,
+        }
     }
 }
 
@@ -215,7 +223,11 @@ fn extract_inner(
         .collect();
     let sel_greedy = sel;
     let mut dag = local::Dag::new(eg, choice, &search_cost, roots);
+    dag.deadline = opts.deadline;
     for round in 0..opts.rounds {
+        if dag.out_of_time() {
+            break;
+        }
         let report = |done: usize, total: usize| {
             if progress.is_enabled() {
                 let detail = format!("local search, round {}/{}", round + 1, opts.rounds);
@@ -253,12 +265,14 @@ fn extract_inner(
             selection,
             cost: greedy_cost,
             greedy_cost,
+            timed_out: dag.timed_out,
         };
     }
     Extracted {
         selection,
         cost,
         greedy_cost,
+        timed_out: dag.timed_out,
     }
 }
 
