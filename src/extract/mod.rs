@@ -222,6 +222,19 @@ fn extract_inner(
         })
         .collect();
     let sel_greedy = sel;
+    let greedy_result = |timed_out: bool| Extracted {
+        selection: reachable(eg, &sel_greedy, roots)
+            .into_iter()
+            .map(|id| (id, sel_greedy[&id].clone()))
+            .collect(),
+        cost: greedy_cost,
+        greedy_cost,
+        timed_out,
+    };
+    if opts.deadline.is_some_and(|d| std::time::Instant::now() > d) {
+        // out of time already: the greedy selection, without building the search's state
+        return greedy_result(true);
+    }
     let mut dag = local::Dag::new(eg, choice, &search_cost, roots);
     dag.deadline = opts.deadline;
     for round in 0..opts.rounds {
@@ -256,17 +269,7 @@ fn extract_inner(
     let cost = dag_cost_cached(eg, &selection, roots, &mut |id, n| node_cost(id, n))
         .unwrap_or(f64::INFINITY);
     if cost > greedy_cost {
-        let keep = reachable(eg, &sel_greedy, roots);
-        let selection = keep
-            .into_iter()
-            .map(|id| (id, sel_greedy[&id].clone()))
-            .collect();
-        return Extracted {
-            selection,
-            cost: greedy_cost,
-            greedy_cost,
-            timed_out: dag.timed_out,
-        };
+        return greedy_result(dag.timed_out);
     }
     Extracted {
         selection,
