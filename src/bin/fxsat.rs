@@ -669,21 +669,6 @@ fn partition_cmd(
         files.push((&svg_path, svg.as_bytes()));
     }
     fxsat::io::atomic::write_all(&files)?;
-    eprintln!(
-        "{}: budget {}: saved {} values, {} bytes ({} activation bytes, the budget allows {}, budget 1 saves {}); recomputes {} nodes ({:.3e} s, {:.3e} flops); peak {} bytes; {:.1} ms",
-        input.display(),
-        r.budget,
-        r.saved.len(),
-        r.saved_bytes,
-        r.activation_bytes,
-        r.budget_bytes,
-        r.max_activation_bytes,
-        r.recomputed.len(),
-        r.recompute_seconds,
-        r.recompute_flops,
-        r.peak_bytes,
-        r.timings.total * 1e3
-    );
     if let Some(points) = &points {
         use std::fmt::Write as _;
         let mut table = String::from(
@@ -702,5 +687,20 @@ fn partition_cmd(
         }
         print(&table)?;
     }
+    eprintln!(
+        "{}: budget {}: saved {} values, {} bytes ({} activation bytes, the budget allows {}, budget 1 saves {}); recomputes {} nodes ({:.3e} s, {:.3e} flops); peak {} bytes; {:.1} ms",
+        input.display(),
+        r.budget,
+        r.saved.len(),
+        r.saved_bytes,
+        r.activation_bytes,
+        r.budget_bytes,
+        r.max_activation_bytes,
+        r.recomputed.len(),
+        r.recompute_seconds,
+        r.recompute_flops,
+        r.peak_bytes,
+        r.timings.total * 1e3
+    );
     Ok(())
 }
