@@ -2,6 +2,11 @@
 //!
 //! Every message names where the problem is: the file, the node and the field for graph
 //! input, `file:line:col` for rule files.
+//!
+//! Errors are of three kinds ([`Error::kind`]): the input or the request is bad (the caller
+//! can fix it; `fxsat` exits 2), fxsat failed on its own (a condition that cannot happen
+//! with correct code: [`Error::Internal`]; exit 1), or an output could not be written
+//! ([`Error::Write`]; exit 1).
 
 use std::path::PathBuf;
 
@@ -73,10 +78,11 @@ pub enum Error {
         /// What is wrong.
         msg: String,
     },
-    /// The graph cannot be processed as asked (e.g. partition of a non-joint graph).
+    /// The graph cannot be processed as asked (e.g. partition of a non-joint graph), or a
+    /// request is invalid (an option out of range).
     #[error("{0}")]
     Invalid(String),
-    /// Reading or writing a file failed.
+    /// Reading an input file (graph, rules, profile) failed.
     #[error("{path}: {source}")]
     Io {
         /// The path.
@@ -84,6 +90,58 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// Writing an output failed (the previous file, if any, is left as it was).
+    #[error("{path}: cannot write: {source}")]
+    Write {
+        /// The path (`<stdout>` for standard output).
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A condition that cannot happen with correct code (an extracted term with a cycle, a
+    /// lost region output...): fxsat's own failure, not the input's.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// What kind of failure an [`Error`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The input or the request is bad: JSON, document, node, meta mismatch, rules,
+    /// profile, an invalid request, an unreadable input file.
+    BadInput,
+    /// fxsat's own failure ([`Error::Internal`]).
+    Internal,
+    /// Writing an output failed ([`Error::Write`]).
+    Write,
+}
+
+impl Error {
+    /// The kind of failure.
+    ///
+    /// [`Error::UnsoundMerge`] counts as bad input (the rules given are wrong); with the
+    /// compiled-in rules it is fxsat's own failure, which only the caller that chose the
+    /// rules knows.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Internal(_) => ErrorKind::Internal,
+            Error::Write { .. } => ErrorKind::Write,
+            Error::Json { .. }
+            | Error::Document { .. }
+            | Error::Node { .. }
+            | Error::MetaMismatch { .. }
+            | Error::Rules(_)
+            | Error::UnsoundMerge { .. }
+            | Error::Profile { .. }
+            | Error::Invalid(_)
+            | Error::Io { .. } => ErrorKind::BadInput,
+        }
+    }
+
+    /// Whether the input or the request is at fault (`fxsat` exits 2), not fxsat (exit 1).
+    pub fn is_bad_input(&self) -> bool {
+        self.kind() == ErrorKind::BadInput
+    }
 }
 
 /// The crate's result type.

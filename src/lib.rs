@@ -34,7 +34,7 @@ pub mod rules;
 pub mod saturate;
 pub mod stats;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use partition::{partition, PartitionOptions, Partitioned};
 pub use pipeline::{optimize, Optimized, Options, Report, Target};
 

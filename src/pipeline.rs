@@ -11,10 +11,10 @@ use crate::regions::{
     region_graph, same_structure, split, stitch, structure_hash, Placed, Region, RegionOptions,
 };
 use crate::rules::{default_rules, Rule};
-use crate::saturate::{saturate_with, Limits, SatReport};
+use crate::saturate::{saturate_with, Limits, SatReport, StopReason};
 use indexmap::IndexMap;
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Where the optimised graph will run: decides which aten ops may be emitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +52,8 @@ pub struct Options {
     pub profile: Option<Profile>,
     /// Rules (defaults to the compiled-in rules).
     pub rules: Option<Vec<Rule>>,
-    /// Saturation limits.
+    /// Saturation limits; `limits.time` bounds the whole of [`optimize`] (import, saturation,
+    /// extraction), region by region too.
     pub limits: Limits,
     /// Keep recorded `val`s that contradict shape rules (those nodes become opaque).
     pub trust_meta: bool,
@@ -178,7 +179,8 @@ pub struct Seconds {
 }
 
 /// E-graph figures (region by region: the optimised regions' e-graphs summed, the most
-/// iterations, the first stop reason that is not `saturated`).
+/// iterations, the strongest stop reason: `time-limit`, else `node-limit`, else
+/// `iteration-limit`, else `saturated`).
 #[derive(Debug, Clone, Default)]
 pub struct EGraphReport {
     /// E-nodes after saturation.
@@ -187,8 +189,8 @@ pub struct EGraphReport {
     pub classes: usize,
     /// Iterations.
     pub iterations: usize,
-    /// Why saturation stopped.
-    pub stop_reason: String,
+    /// Why saturation stopped (`time-limit` also when the time ran out in extraction).
+    pub stop_reason: StopReason,
 }
 
 /// Costs (cost-model seconds).
@@ -236,8 +238,31 @@ pub fn optimize(graph: &Graph, opts: &Options) -> Result<Optimized> {
                 graph.name
             ),
         }
+        // what is left of the time limit
+        return optimize_whole(graph, &opts.with_time(left(t0, opts.limits.time)));
     }
     optimize_whole(graph, opts)
+}
+
+/// What is left at this instant of `limit` from `start` (`Duration::MAX` stays no limit).
+fn left(start: Instant, limit: Duration) -> Duration {
+    match start.checked_add(limit) {
+        Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+        None => Duration::MAX,
+    }
+}
+
+impl Options {
+    /// These options with the time limit `time`.
+    fn with_time(&self, time: Duration) -> Options {
+        Options {
+            limits: Limits {
+                time,
+                ..self.limits.clone()
+            },
+            ..self.clone()
+        }
+    }
 }
 
 /// Every region's optimised graph, equal regions optimised once.
@@ -258,7 +283,7 @@ fn optimize_regions(
     t0: Instant,
 ) -> Result<Optimized> {
     let t_each = Instant::now();
-    let res = optimize_each(graph, regions, opts, t0 + opts.limits.time)?;
+    let res = optimize_each(graph, regions, opts, t0)?;
     let optimising: f64 = res.done.iter().map(|(_, o)| o.report.seconds.total).sum();
     // the cut, and making and comparing the region graphs
     let cutting = (t_each - t0).as_secs_f64() + t_each.elapsed().as_secs_f64() - optimising;
@@ -298,12 +323,13 @@ fn optimize_regions(
     Ok(Optimized { graph: out, report })
 }
 
-/// Optimises each region (as a graph of its own, whole) or reuses an equal one's result.
+/// Optimises each region (as a graph of its own, whole) or reuses an equal one's result; all
+/// within the time limit from `t0`.
 fn optimize_each(
     graph: &Graph,
     regions: &[Region],
     opts: &Options,
-    deadline: Instant,
+    t0: Instant,
 ) -> Result<RegionResults> {
     // the rules are read once, not once per region
     let rules = Some(opts.all_rules()?);
@@ -328,11 +354,7 @@ fn optimize_each(
                     rules: rules.clone(),
                     regions: RegionOptions::off(),
                     progress: Progress::default(),
-                    limits: Limits {
-                        time: deadline.saturating_duration_since(Instant::now()),
-                        ..opts.limits.clone()
-                    },
-                    ..opts.clone()
+                    ..opts.with_time(left(t0, opts.limits.time))
                 };
                 let out = optimize_whole(&rg, &sub)?;
                 res.done.push((rg.clone(), out));
@@ -372,8 +394,8 @@ fn region_report(
         r.egraph.nodes += s.egraph.nodes;
         r.egraph.classes += s.egraph.classes;
         r.egraph.iterations = r.egraph.iterations.max(s.egraph.iterations);
-        if r.egraph.stop_reason.is_empty() || r.egraph.stop_reason == "saturated" {
-            r.egraph.stop_reason = s.egraph.stop_reason.clone();
+        if s.egraph.stop_reason.rank() > r.egraph.stop_reason.rank() {
+            r.egraph.stop_reason = s.egraph.stop_reason;
         }
     }
     for &i in &res.which {
@@ -399,9 +421,10 @@ fn region_report(
     Ok(r)
 }
 
-/// Optimises a graph as one e-graph.
+/// Optimises a graph as one e-graph, within `opts.limits.time` from now.
 fn optimize_whole(graph: &Graph, opts: &Options) -> Result<Optimized> {
     let t0 = Instant::now();
+    let deadline = t0.checked_add(opts.limits.time);
     let model = opts.model()?;
     let rules: Vec<Rule> = opts
         .all_rules()?
@@ -431,12 +454,23 @@ fn optimize_whole(graph: &Graph, opts: &Options) -> Result<Optimized> {
     let t_import = t0.elapsed().as_secs_f64();
 
     let t1 = Instant::now();
+    let limits = Limits {
+        time: left(t0, opts.limits.time),
+        ..opts.limits.clone()
+    };
     let (egraph, sat): (_, SatReport) =
-        saturate_with(built.egraph, &rules, &opts.limits, &opts.progress)?;
+        saturate_with(built.egraph, &rules, &limits, &opts.progress)?;
     let t_sat = t1.elapsed().as_secs_f64();
 
     let t2 = Instant::now();
-    let ex = extract_with(&egraph, &model, &roots, &opts.extract, &opts.progress);
+    let extract = crate::extract::ExtractOptions {
+        deadline: match (deadline, opts.extract.deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        },
+        ..opts.extract.clone()
+    };
+    let ex = extract_with(&egraph, &model, &roots, &extract, &opts.progress);
     let out = to_graph(
         &egraph,
         &ex.selection,
@@ -461,7 +495,7 @@ fn optimize_whole(graph: &Graph, opts: &Options) -> Result<Optimized> {
             graph,
             &Options {
                 exact_random: true,
-                ..opts.clone()
+                ..opts.with_time(left(t0, opts.limits.time))
             },
         );
     }
@@ -478,7 +512,11 @@ fn optimize_whole(graph: &Graph, opts: &Options) -> Result<Optimized> {
             nodes: sat.nodes,
             classes: sat.classes,
             iterations: sat.iterations,
-            stop_reason: sat.stop_reason,
+            stop_reason: if ex.timed_out {
+                StopReason::TimeLimit
+            } else {
+                sat.stop_reason
+            },
         },
         cost: CostReport {
             before,

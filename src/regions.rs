@@ -431,7 +431,7 @@ pub fn stitch(g: &Graph, placed: &[Placed<'_>]) -> Result<Graph> {
             origin.push((p.region.order, j));
         }
         for (o, r) in p.region.outputs.iter().zip(&p.result.outputs) {
-            let r = r.ok_or_else(|| Error::Invalid("a region lost an output".into()))?;
+            let r = r.ok_or_else(|| Error::Internal("a region lost an output".into()))?;
             let src = if r.index() < np {
                 Source::Alias(p.region.inputs[r.index()])
             } else {
@@ -451,7 +451,7 @@ pub fn stitch(g: &Graph, placed: &[Placed<'_>]) -> Result<Graph> {
                 None => break,
             }
         }
-        Err(Error::Invalid(format!(
+        Err(Error::Internal(format!(
             "region stitching: no region computes `{}`",
             g.node(x).name
         )))
@@ -510,7 +510,7 @@ fn schedule(all: &[Node], origin: &[(usize, usize)], leaves: usize) -> Result<Ve
         }
     }
     if seen != m {
-        return Err(Error::Invalid(
+        return Err(Error::Internal(
             "region stitching: the optimised regions depend on each other in a cycle".into(),
         ));
     }

@@ -5,7 +5,7 @@ use crate::egraph::{FxAnalysis, FxEGraph, Lang};
 use crate::error::{Error, Result};
 use crate::progress::{Phase, Progress};
 use crate::rules::{NodeCount, Rule, RuleApplier, RuleLog};
-use egg::{BackoffScheduler, Rewrite, RewriteScheduler, Runner, SearchMatches, StopReason, Symbol};
+use egg::{BackoffScheduler, Rewrite, RewriteScheduler, Runner, SearchMatches, Symbol};
 use indexmap::IndexMap;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -18,7 +18,7 @@ pub struct Limits {
     pub nodes: usize,
     /// Most iterations.
     pub iterations: usize,
-    /// Wall-clock limit.
+    /// Wall-clock limit (`Duration::MAX`: none).
     pub time: Duration,
     /// Backoff scheduler: matches a rule may make in one iteration before it is banned for a
     /// while (egg's default, 1,000, bans the view rules on large graphs and triples the
@@ -44,13 +44,62 @@ impl Default for Limits {
     }
 }
 
+/// Why saturation stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StopReason {
+    /// No rule changes the e-graph any more (`saturated`).
+    #[default]
+    Saturated,
+    /// The node limit stopped it, between iterations or inside one (`node-limit`).
+    NodeLimit,
+    /// The iteration limit stopped it (`iteration-limit`).
+    IterLimit,
+    /// The time limit stopped it (`time-limit`).
+    TimeLimit,
+}
+
+impl StopReason {
+    /// The name in reports: `saturated`, `node-limit`, `iteration-limit`, `time-limit`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::Saturated => "saturated",
+            StopReason::NodeLimit => "node-limit",
+            StopReason::IterLimit => "iteration-limit",
+            StopReason::TimeLimit => "time-limit",
+        }
+    }
+
+    /// How much a stop says about a run that combines several (regions): a limit beats
+    /// saturation, the time limit (which also cut every later region short) beats the rest.
+    pub fn rank(self) -> u8 {
+        match self {
+            StopReason::Saturated => 0,
+            StopReason::IterLimit => 1,
+            StopReason::NodeLimit => 2,
+            StopReason::TimeLimit => 3,
+        }
+    }
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for StopReason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// What saturation did.
 #[derive(Debug, Clone)]
 pub struct SatReport {
     /// Iterations run.
     pub iterations: usize,
-    /// Why it stopped: `saturated`, `node-limit`, `iteration-limit`, `time-limit`, or other.
-    pub stop_reason: String,
+    /// Why it stopped.
+    pub stop_reason: StopReason,
     /// E-nodes at the end.
     pub nodes: usize,
     /// E-classes at the end.
@@ -77,7 +126,7 @@ pub fn saturate_with(
 ) -> Result<(FxEGraph, SatReport)> {
     let log = Arc::new(Mutex::new(RuleLog::default()));
     let count = Arc::new(NodeCount::default());
-    let deadline = std::time::Instant::now() + limits.time;
+    let deadline = std::time::Instant::now().checked_add(limits.time);
     let mut multi = HashSet::new();
     let rewrites: Vec<Rewrite<Lang, FxAnalysis>> = rules
         .iter()
@@ -106,6 +155,7 @@ pub fn saturate_with(
         limits: limits.clone(),
     };
     let hook_count = count.clone();
+    let hook_log = log.clone();
     let hook_progress = progress.clone();
     let max_iter = limits.iterations;
     let runner = Runner::default()
@@ -113,6 +163,7 @@ pub fn saturate_with(
         .with_hook(move |runner| {
             // Every iteration starts on a rebuilt e-graph: take its e-node count once here.
             hook_count.reset(&runner.egraph);
+            hook_log.lock().unwrap().new_iteration();
             if hook_progress.is_enabled() {
                 let i = runner.iterations.len();
                 let detail = format!(
@@ -159,16 +210,19 @@ pub fn saturate_with(
             *applications.entry(name.to_string()).or_default() += n;
         }
     }
-    let stop_reason = match &runner.stop_reason {
-        Some(StopReason::Saturated) => "saturated".to_string(),
-        Some(StopReason::NodeLimit(_)) => "node-limit".to_string(),
-        Some(StopReason::IterationLimit(_)) => "iteration-limit".to_string(),
-        Some(StopReason::TimeLimit(_)) => "time-limit".to_string(),
-        Some(StopReason::Other(s)) => s.clone(),
-        None => "none".to_string(),
-    };
     progress.finish(Phase::Saturate);
     let log = log.lock().unwrap();
+    // egg reports `Saturated` when an iteration changed nothing, also when the appliers
+    // refused every match because of the node limit or the deadline: that is the limit.
+    let stop_reason = match &runner.stop_reason {
+        Some(egg::StopReason::NodeLimit(_)) => StopReason::NodeLimit,
+        Some(egg::StopReason::IterationLimit(_)) => StopReason::IterLimit,
+        Some(egg::StopReason::TimeLimit(_)) => StopReason::TimeLimit,
+        _ if log.time_limited => StopReason::TimeLimit,
+        _ if log.node_limited => StopReason::NodeLimit,
+        // `Saturated` (our hook never stops the runner with `Other`)
+        _ => StopReason::Saturated,
+    };
     if let Some((rule, l, r)) = log.refused.first() {
         return Err(Error::UnsoundMerge {
             rule: rule.clone(),

@@ -11,7 +11,7 @@ use fxsat::extract::{dag_cost, extract, ExtractOptions};
 use fxsat::ir::{Graph, NodeKind, Val};
 use fxsat::ops::table;
 use fxsat::rules::default_rules;
-use fxsat::saturate::{saturate, Limits};
+use fxsat::saturate::{saturate, Limits, StopReason};
 use fxsat::{optimize, Options};
 
 fn opts(name: &str) -> Options {
@@ -138,7 +138,7 @@ fn without_rules_only_common_subexpressions_go() {
             common::calls(&out.graph)
         );
         assert_eq!(out.report.rules.len(), 0);
-        assert_eq!(out.report.egraph.stop_reason, "saturated");
+        assert_eq!(out.report.egraph.stop_reason.as_str(), "saturated");
         // No rule, no new op: every op of the output is one of the input's (the overload may
         // differ: `mul.Tensor(x, 0.5)` is written back as `mul.Scalar`).
         let canonical = |t: &str| {
@@ -274,6 +274,20 @@ fn node_limit_holds_inside_an_iteration() {
     let rules = default_rules().unwrap();
     let mut failures = Vec::new();
     for (name, g) in common::all() {
+        // the e-graph's size without the node limit
+        let unlimited = {
+            let built = build(
+                &g,
+                &BuildOptions {
+                    trust_meta: false,
+                    file: name.clone(),
+                },
+            )
+            .unwrap();
+            saturate(built.egraph, &rules, &Limits::default())
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+                .1
+        };
         for extra in [0, 1, 2, 3, 5, 8, 13, 20, 50] {
             let built = build(
                 &g,
@@ -296,6 +310,16 @@ fn node_limit_holds_inside_an_iteration() {
                 failures.push(format!(
                     "{name}: limit {limit} (start {start} + {extra}) but {} e-nodes, stop {}",
                     report.nodes, report.stop_reason
+                ));
+            }
+            // stopped short of what the rules reach: the report says it was the limit
+            if unlimited.stop_reason == StopReason::Saturated
+                && unlimited.nodes > limit
+                && report.stop_reason != StopReason::NodeLimit
+            {
+                failures.push(format!(
+                    "{name}: limit {limit}, {} e-nodes without it, but the stop reason is {}",
+                    unlimited.nodes, report.stop_reason
                 ));
             }
         }
@@ -348,6 +372,6 @@ fn iteration_limit_is_reported() {
     )
     .unwrap();
     assert_eq!(out.report.egraph.iterations, 1);
-    assert_eq!(out.report.egraph.stop_reason, "iteration-limit");
+    assert_eq!(out.report.egraph.stop_reason.as_str(), "iteration-limit");
     assert!(out.report.cost.after <= out.report.cost.before);
 }

@@ -161,7 +161,8 @@ fn bench_command_reports_every_phase_as_json() {
         .args(["bench", "no/such/graph.json"])
         .output()
         .unwrap();
-    assert_eq!(missing.status.code(), Some(1));
+    // a missing input is bad input
+    assert_eq!(missing.status.code(), Some(2));
     let err = String::from_utf8_lossy(&missing.stderr);
     assert!(err.contains("no/such/graph.json"), "{err}");
 }

@@ -1,12 +1,13 @@
 //! The `fxsat` command line.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 use fxsat::cost::{Model, Profile};
 use fxsat::pipeline::Target;
 use fxsat::saturate::Limits;
 use fxsat::{optimize, Options};
 use serde_json::json;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -18,7 +19,7 @@ mod progress_bar;
 
 /// Equality-saturation optimizer for PyTorch aten graphs (FX-JSON in, FX-JSON out).
 #[derive(Parser)]
-#[command(name = "fxsat", version, about, long_about = None)]
+#[command(name = "fxsat", version, about, long_about = None, after_help = EXIT_CODES)]
 struct Cli {
     /// More logging on stderr (-v info, -vv debug).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -204,6 +205,124 @@ enum Cmd {
     },
 }
 
+/// The exit codes, for `--help`.
+const EXIT_CODES: &str = "Exit status: 0 success (also when stdout is a pipe closed early); \
+1 fxsat's own failure (an internal error), an output that could not be written, or \
+check-rules finding a failing rule; 2 bad input or bad usage (malformed graph, rules or \
+profile, a missing or unreadable input file, an option value out of range). Outputs are \
+written all or none: a failed run leaves existing output files as they were.";
+
+/// Bad usage: an option value out of range (exit 2, like clap's own usage errors).
+#[derive(Debug)]
+struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+fn usage(msg: impl Into<String>) -> anyhow::Error {
+    Usage(msg.into()).into()
+}
+
+/// The exit code of an error: 2 for bad input or usage, 1 for the rest.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    for cause in e.chain() {
+        if cause.is::<Usage>() {
+            return 2;
+        }
+        if let Some(fe) = cause.downcast_ref::<fxsat::Error>() {
+            return if fe.is_bad_input() { 2 } else { 1 };
+        }
+    }
+    1
+}
+
+/// Whether the error is a write to a closed pipe (ends quietly, like `cat`).
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Writes `text` to stdout; a failure is an output error.
+fn print(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(fxsat::io::atomic::stdout_error)?;
+    Ok(())
+}
+
+/// A writer that remembers its first error (for library code that ignores write errors).
+struct Checked<W> {
+    inner: W,
+    error: Option<std::io::Error>,
+}
+
+impl<W: std::io::Write> std::io::Write for Checked<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf).inspect_err(|e| {
+            self.error
+                .get_or_insert_with(|| std::io::Error::new(e.kind(), e.to_string()));
+        })
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush().inspect_err(|e| {
+            self.error
+                .get_or_insert_with(|| std::io::Error::new(e.kind(), e.to_string()));
+        })
+    }
+}
+
+/// A time limit in seconds: positive; huge or infinite is no limit (`Duration::MAX`).
+fn check_time_limit(secs: f64) -> Result<Duration> {
+    if secs.is_nan() || secs <= 0.0 {
+        return Err(usage(format!(
+            "--time-limit must be a positive number of seconds, got {secs}"
+        )));
+    }
+    Ok(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
+}
+
+/// A memory budget in [0, 1].
+fn check_budget(b: f64) -> Result<f64> {
+    if !(0.0..=1.0).contains(&b) {
+        return Err(usage(format!("--budget must be in [0, 1], got {b}")));
+    }
+    Ok(b)
+}
+
+/// A count that must be at least 1.
+fn at_least_one(name: &str, n: usize) -> Result<usize> {
+    if n == 0 {
+        return Err(usage(format!("{name} must be at least 1")));
+    }
+    Ok(n)
+}
+
+/// Every `--assume` names an assumption some rule uses.
+fn check_assume(assume: &[String], rules: &[fxsat::rules::Rule]) -> Result<()> {
+    let mut known: Vec<String> = rules
+        .iter()
+        .flat_map(|r| r.assume.iter().cloned())
+        .collect();
+    if let Some(a) = assume.iter().find(|a| !known.contains(a)) {
+        known.sort();
+        known.dedup();
+        return Err(usage(format!(
+            "--assume {a}: no rule uses this assumption (known: {})",
+            known.join(", ")
+        )));
+    }
+    Ok(())
+}
+
 /// Region options of `--whole`.
 fn regions(whole: bool) -> fxsat::regions::RegionOptions {
     if whole {
@@ -245,10 +364,12 @@ fn main() -> ExitCode {
         .init();
     match run(cli.cmd) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            let bad_input = e.downcast_ref::<fxsat::Error>().is_some();
-            eprintln!("fxsat: error: {}", message(&e));
-            ExitCode::from(if bad_input { 2 } else { 1 })
+            // one line, whatever the messages hold
+            let msg = message(&e).replace('\n', "; ");
+            let _ = writeln!(std::io::stderr(), "fxsat: error: {msg}");
+            ExitCode::from(exit_code(&e))
         }
     }
 }
@@ -292,34 +413,23 @@ fn run(cmd: Cmd) -> Result<()> {
             whole,
         } => {
             let t0 = Instant::now();
+            let time_limit = check_time_limit(time_limit)?;
+            at_least_one("--node-limit", node_limit)?;
+            at_least_one("--iter-limit", iter_limit)?;
             let graph = read(&input)?;
             let target = match target {
                 TargetArg::Cpu => Target::Cpu,
                 TargetArg::Cuda => Target::Cuda,
             };
             let profile = Profile::named(device.as_deref().unwrap_or(target.default_profile()))?;
+            let builtin_rules = rules.is_none();
             let rules = match rules {
                 Some(dir) => Some(fxsat::rules::load_dir(&dir)?),
                 None => None,
             };
-            let known: Vec<String> = match &rules {
-                Some(r) => r.clone(),
-                None => fxsat::rules::default_rules()?,
-            }
-            .iter()
-            .flat_map(|r| r.assume.iter().cloned())
-            .collect();
-            if let Some(a) = assume.iter().find(|a| !known.contains(a)) {
-                let mut k = known.clone();
-                k.sort();
-                k.dedup();
-                anyhow::bail!(
-                    "--assume {a}: no rule uses this assumption (known: {})",
-                    k.join(", ")
-                );
-            }
-            if !(time_limit > 0.0 && time_limit.is_finite()) {
-                anyhow::bail!("--time-limit must be a positive number of seconds");
+            match &rules {
+                Some(r) => check_assume(&assume, r)?,
+                None => check_assume(&assume, &fxsat::rules::default_rules()?)?,
             }
             let opts = Options {
                 target,
@@ -328,7 +438,8 @@ fn run(cmd: Cmd) -> Result<()> {
                 limits: Limits {
                     nodes: node_limit,
                     iterations: iter_limit,
-                    time: Duration::from_secs_f64(time_limit),
+                    // the limit holds from the start: reading the input counts
+                    time: time_limit.saturating_sub(t0.elapsed()),
                     ..Limits::default()
                 },
                 trust_meta,
@@ -339,12 +450,40 @@ fn run(cmd: Cmd) -> Result<()> {
                 regions: regions(whole),
                 ..Options::default()
             };
-            let mut out = optimize(&graph, &opts)?;
+            let mut out = optimize(&graph, &opts).map_err(|e| match e {
+                // a compiled-in rule that is unsound is fxsat's own failure
+                fxsat::Error::UnsoundMerge { .. } if builtin_rules => {
+                    fxsat::Error::Internal(e.to_string())
+                }
+                e => e,
+            })?;
             let t_export = Instant::now();
-            fxsat::io::write_file(&out.graph, &output)?;
+            let text = fxsat::io::write_string(&out.graph);
             out.report.seconds.export = t_export.elapsed().as_secs_f64();
             out.report.seconds.total = t0.elapsed().as_secs_f64();
             let r = &out.report;
+            let report_text = report.as_ref().map(|_| {
+                let j = json!({
+                    "input": input.display().to_string(),
+                    "output": output.display().to_string(),
+                    "seconds": {"import": r.seconds.import, "saturate": r.seconds.saturate, "extract": r.seconds.extract,
+                                "export": r.seconds.export, "total": r.seconds.total},
+                    "egraph": {"nodes": r.egraph.nodes, "classes": r.egraph.classes, "iterations": r.egraph.iterations,
+                               "stop_reason": r.egraph.stop_reason},
+                    "cost": {"before": r.cost.before, "after": r.cost.after, "greedy_tree": r.cost.greedy},
+                    "nodes": {"before": r.nodes.before, "after": r.nodes.after, "opaque": r.nodes.opaque},
+                    "attention": {"fused": r.attention.fused, "fused_backward": r.attention.fused_backward},
+                    "regions": {"count": r.regions.count, "optimized": r.regions.optimized},
+                    "rules": r.rules.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<String, serde_json::Value>>(),
+                });
+                format!("{j:#}\n")
+            });
+            // the graph and the report: both or neither
+            let mut files: Vec<(&Path, &[u8])> = vec![(&output, text.as_bytes())];
+            if let (Some(path), Some(t)) = (&report, &report_text) {
+                files.push((path, t.as_bytes()));
+            }
+            fxsat::io::atomic::write_all(&files)?;
             let regions = match r.regions.count {
                 0 => String::new(),
                 n => format!(
@@ -365,23 +504,6 @@ fn run(cmd: Cmd) -> Result<()> {
                 r.egraph.stop_reason,
                 r.seconds.total * 1e3
             );
-            if let Some(path) = report {
-                let j = json!({
-                    "input": input.display().to_string(),
-                    "output": output.display().to_string(),
-                    "seconds": {"import": r.seconds.import, "saturate": r.seconds.saturate, "extract": r.seconds.extract,
-                                "export": r.seconds.export, "total": r.seconds.total},
-                    "egraph": {"nodes": r.egraph.nodes, "classes": r.egraph.classes, "iterations": r.egraph.iterations,
-                               "stop_reason": r.egraph.stop_reason},
-                    "cost": {"before": r.cost.before, "after": r.cost.after, "greedy_tree": r.cost.greedy},
-                    "nodes": {"before": r.nodes.before, "after": r.nodes.after, "opaque": r.nodes.opaque},
-                    "attention": {"fused": r.attention.fused, "fused_backward": r.attention.fused_backward},
-                    "regions": {"count": r.regions.count, "optimized": r.regions.optimized},
-                    "rules": r.rules.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<String, serde_json::Value>>(),
-                });
-                std::fs::write(&path, serde_json::to_string_pretty(&j)? + "\n")
-                    .with_context(|| format!("writing {}", path.display()))?;
-            }
             Ok(())
         }
         Cmd::Bench {
@@ -401,11 +523,10 @@ fn run(cmd: Cmd) -> Result<()> {
                 TargetArg::Cpu => Target::Cpu,
                 TargetArg::Cuda => Target::Cuda,
             };
-            anyhow::ensure!(runs > 0, "--runs must be at least 1");
-            anyhow::ensure!(
-                (0.0..=1.0).contains(&budget),
-                "--budget must be in [0, 1], got {budget}"
-            );
+            at_least_one("--runs", runs)?;
+            let budget = check_budget(budget)?;
+            let rules = fxsat::rules::default_rules()?;
+            check_assume(&assume, &rules)?;
             let files = if files.is_empty() {
                 bench::family(&dir, family)
             } else {
@@ -417,7 +538,7 @@ fn run(cmd: Cmd) -> Result<()> {
                 warmup,
                 options: Options {
                     target,
-                    rules: Some(fxsat::rules::default_rules()?),
+                    rules: Some(rules),
                     assume,
                     regions: regions(whole),
                     ..Options::default()
@@ -440,19 +561,25 @@ fn run(cmd: Cmd) -> Result<()> {
             let graph = read(&input)?;
             let model = Model::new(Profile::named(&device)?);
             let s = fxsat::stats::stats(&graph, &model, trust_meta, &input.display().to_string())?;
-            print!("{s}");
-            Ok(())
+            print(&s.to_string())
         }
         Cmd::PadSweep { device } => {
             let profile = Profile::named(&device)?;
             let rows = fxsat::pad_sweep::sweep(&profile, &fxsat::pad_sweep::default_cases())?;
-            print!("{}", fxsat::pad_sweep::table_text(&profile, &rows));
-            Ok(())
+            print(&fxsat::pad_sweep::table_text(&profile, &rows))
         }
         Cmd::CheckRules { rules, cases, seed } => {
+            at_least_one("--cases", cases)?;
             let opts = fxsat::check::CheckOptions { cases, seed };
-            let failed =
-                fxsat::check::check_rules_command(rules.as_deref(), &opts, &mut std::io::stdout())?;
+            let mut out = Checked {
+                inner: std::io::stdout().lock(),
+                error: None,
+            };
+            let failed = fxsat::check::check_rules_command(rules.as_deref(), &opts, &mut out)?;
+            let _ = out.flush();
+            if let Some(e) = out.error {
+                return Err(fxsat::io::atomic::stdout_error(e).into());
+            }
             anyhow::ensure!(failed == 0, "check-rules: {failed} rule(s) failed");
             Ok(())
         }
@@ -492,6 +619,7 @@ fn partition_cmd(
 ) -> Result<()> {
     use fxsat::partition::{partition, sweep as sweep_curve, PartitionOptions, PeakRule};
     let t0 = Instant::now();
+    let budget = check_budget(budget)?;
     let graph = read(input)?;
     let target = match target {
         TargetArg::Cpu => Target::Cpu,
@@ -509,15 +637,56 @@ fn partition_cmd(
         ..PartitionOptions::default()
     };
     let mut p = partition(&graph, &opts)?;
+    p.report.timings.total = t0.elapsed().as_secs_f64();
+    let points = if sweep {
+        Some(sweep_curve(&graph, &opts)?)
+    } else {
+        None
+    };
     let with_suffix = |s: &str| {
         let mut os = prefix.as_os_str().to_owned();
         os.push(s);
         PathBuf::from(os)
     };
-    fxsat::io::write_file(&p.fw, &with_suffix(".fw.json"))?;
-    fxsat::io::write_file(&p.bw, &with_suffix(".bw.json"))?;
-    p.report.timings.total = t0.elapsed().as_secs_f64();
+    let (fw_path, bw_path, svg_path) = (
+        with_suffix(".fw.json"),
+        with_suffix(".bw.json"),
+        with_suffix(".sweep.svg"),
+    );
+    let fw = fxsat::io::write_string(&p.fw);
+    let bw = fxsat::io::write_string(&p.bw);
     let r = &p.report;
+    let report_text = report.map(|_| format!("{:#}\n", r.to_json()));
+    let svg = points
+        .as_ref()
+        .map(|pts| fxsat::partition::sweep_svg(&graph.name, pts));
+    // every output or none
+    let mut files: Vec<(&Path, &[u8])> = vec![(&fw_path, fw.as_bytes()), (&bw_path, bw.as_bytes())];
+    if let (Some(path), Some(t)) = (report, &report_text) {
+        files.push((path, t.as_bytes()));
+    }
+    if let Some(svg) = &svg {
+        files.push((&svg_path, svg.as_bytes()));
+    }
+    fxsat::io::atomic::write_all(&files)?;
+    if let Some(points) = &points {
+        use std::fmt::Write as _;
+        let mut table = String::from(
+            "budget\tactivation_bytes\trecompute_seconds\trecompute_flops\tpeak_bytes\n",
+        );
+        for pt in points {
+            let _ = writeln!(
+                table,
+                "{:.2}\t{}\t{:.6e}\t{:.6e}\t{}",
+                pt.budget,
+                pt.activation_bytes,
+                pt.recompute_seconds,
+                pt.recompute_flops,
+                pt.peak_bytes
+            );
+        }
+        print(&table)?;
+    }
     eprintln!(
         "{}: budget {}: saved {} values, {} bytes ({} activation bytes, the budget allows {}, budget 1 saves {}); recomputes {} nodes ({:.3e} s, {:.3e} flops); peak {} bytes; {:.1} ms",
         input.display(),
@@ -533,26 +702,5 @@ fn partition_cmd(
         r.peak_bytes,
         r.timings.total * 1e3
     );
-    if let Some(path) = report {
-        std::fs::write(path, serde_json::to_string_pretty(&r.to_json())? + "\n")
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    if sweep {
-        let points = sweep_curve(&graph, &opts)?;
-        println!("budget\tactivation_bytes\trecompute_seconds\trecompute_flops\tpeak_bytes");
-        for pt in &points {
-            println!(
-                "{:.2}\t{}\t{:.6e}\t{:.6e}\t{}",
-                pt.budget,
-                pt.activation_bytes,
-                pt.recompute_seconds,
-                pt.recompute_flops,
-                pt.peak_bytes
-            );
-        }
-        let svg = with_suffix(".sweep.svg");
-        std::fs::write(&svg, fxsat::partition::sweep_svg(&graph.name, &points))
-            .with_context(|| format!("writing {}", svg.display()))?;
-    }
     Ok(())
 }

@@ -90,7 +90,7 @@ pub fn to_graph(eg: &FxEGraph, sel: &Selection, t: &Template) -> Result<Graph> {
                 Arg::Node(n) => Some(n),
                 other => {
                     // A constant output: materialise it as a tensor-free scalar is not expressible.
-                    return Err(Error::Invalid(format!(
+                    return Err(Error::Internal(format!(
                         "an output became the constant {other:?}"
                     )));
                 }
@@ -145,7 +145,7 @@ impl Emitter<'_> {
     fn chosen(&self, id: Id) -> Result<&Lang> {
         self.sel
             .get(&self.eg.find(id))
-            .ok_or_else(|| Error::Invalid(format!("no term chosen for e-class {id}")))
+            .ok_or_else(|| Error::Internal(format!("no term chosen for e-class {id}")))
     }
 
     /// The argument value of a class: a literal for attributes, a node for everything else.
@@ -181,7 +181,7 @@ impl Emitter<'_> {
                 continue;
             }
             if !on_path.insert(id) {
-                return Err(Error::Invalid(format!(
+                return Err(Error::Internal(format!(
                     "cycle through e-class {id} in the extracted term"
                 )));
             }
@@ -189,7 +189,7 @@ impl Emitter<'_> {
             for &c in node.children().iter().rev() {
                 let c = self.eg.find(c);
                 if on_path.contains(&c) {
-                    return Err(Error::Invalid(format!(
+                    return Err(Error::Internal(format!(
                         "cycle through e-class {c} in the extracted term"
                     )));
                 }
@@ -226,7 +226,7 @@ impl Emitter<'_> {
                     .collect::<Result<_>>()?,
             ),
             Lang::Call(op, _) => {
-                return Err(Error::Invalid(format!(
+                return Err(Error::Internal(format!(
                     "e-class {id} ({op}) was not emitted"
                 )))
             }
@@ -265,7 +265,7 @@ impl Emitter<'_> {
             Op::OPAQUE => {
                 let k = match self.chosen(children[0])? {
                     Lang::Int(k) => *k as usize,
-                    _ => return Err(Error::Invalid("opaque index is not an int".into())),
+                    _ => return Err(Error::Internal("opaque index is not an int".into())),
                 };
                 let o = &self.eg.analysis.opaque[k];
                 let child_args: Vec<Arg> = children

@@ -29,6 +29,10 @@ pub(super) struct Dag<'a> {
     pub renumbered: usize,
     /// How many times part of it was raised instead.
     pub raised: usize,
+    /// No move after this instant.
+    pub deadline: Option<std::time::Instant>,
+    /// The deadline stopped the search.
+    pub timed_out: bool,
 }
 
 impl<'a> Dag<'a> {
@@ -47,6 +51,8 @@ impl<'a> Dag<'a> {
             pos: HashMap::default(),
             renumbered: 0,
             raised: 0,
+            deadline: None,
+            timed_out: false,
         };
         for &r in roots {
             d.add_ref(eg.find(r));
@@ -243,6 +249,14 @@ impl<'a> Dag<'a> {
         }
     }
 
+    /// Whether the deadline has passed (and remembers it).
+    pub(super) fn out_of_time(&mut self) -> bool {
+        if !self.timed_out && self.deadline.is_some_and(|d| std::time::Instant::now() > d) {
+            self.timed_out = true;
+        }
+        self.timed_out
+    }
+
     /// One pass over the selected classes; returns whether anything improved. `report(done,
     /// total)` is called every few hundred classes.
     pub(super) fn improve(&mut self, roots: &[Id], report: &dyn Fn(usize, usize)) -> bool {
@@ -258,6 +272,10 @@ impl<'a> Dag<'a> {
         for (k, class) in classes.into_iter().enumerate() {
             if k % 256 == 0 {
                 report(k, total);
+            }
+            // Between moves the selection is complete and acyclic: stopping here is safe.
+            if self.out_of_time() {
+                break;
             }
             if !self.refc.contains_key(&class) {
                 continue;
@@ -300,6 +318,9 @@ impl<'a> Dag<'a> {
     pub(super) fn improve_groups(&mut self, roots: &[Id]) -> bool {
         let mut improved = false;
         for group in self.tuple_groups() {
+            if self.out_of_time() {
+                break;
+            }
             let before = self.cost;
             // (class, previous choice, was referenced)
             let mut done: Vec<(Id, usize, bool)> = Vec::new();

@@ -5,7 +5,8 @@
 //!    selection.
 //! 2. Local search: for each class with alternatives, try each alternative and keep it when
 //!    the DAG cost of the whole selection drops. The result is therefore never worse than the
-//!    greedy tree selection.
+//!    greedy tree selection. The search stops at [`ExtractOptions::deadline`] with the best
+//!    selection so far (the greedy one at worst).
 
 use crate::cost::Model;
 use crate::egraph::{FxEGraph, Lang, Selection};
@@ -24,6 +25,8 @@ pub struct Extracted {
     pub cost: f64,
     /// DAG cost of the greedy tree selection it started from.
     pub greedy_cost: f64,
+    /// The deadline cut the local search short.
+    pub timed_out: bool,
 }
 
 /// Options for [`extract`].
@@ -31,11 +34,16 @@ pub struct Extracted {
 pub struct ExtractOptions {
     /// Local-search rounds (0 = greedy only).
     pub rounds: usize,
+    /// No local-search move after this instant (`None`: no deadline).
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Default for ExtractOptions {
     fn default() -> Self {
-        ExtractOptions { rounds: 2 }
+        ExtractOptions {
+            rounds: 2,
+            deadline: None,
+        }
     }
 }
 
@@ -214,8 +222,25 @@ fn extract_inner(
         })
         .collect();
     let sel_greedy = sel;
+    let greedy_result = |timed_out: bool| Extracted {
+        selection: reachable(eg, &sel_greedy, roots)
+            .into_iter()
+            .map(|id| (id, sel_greedy[&id].clone()))
+            .collect(),
+        cost: greedy_cost,
+        greedy_cost,
+        timed_out,
+    };
+    if opts.deadline.is_some_and(|d| std::time::Instant::now() > d) {
+        // out of time already: the greedy selection, without building the search's state
+        return greedy_result(true);
+    }
     let mut dag = local::Dag::new(eg, choice, &search_cost, roots);
+    dag.deadline = opts.deadline;
     for round in 0..opts.rounds {
+        if dag.out_of_time() {
+            break;
+        }
         let report = |done: usize, total: usize| {
             if progress.is_enabled() {
                 let detail = format!("local search, round {}/{}", round + 1, opts.rounds);
@@ -244,21 +269,13 @@ fn extract_inner(
     let cost = dag_cost_cached(eg, &selection, roots, &mut |id, n| node_cost(id, n))
         .unwrap_or(f64::INFINITY);
     if cost > greedy_cost {
-        let keep = reachable(eg, &sel_greedy, roots);
-        let selection = keep
-            .into_iter()
-            .map(|id| (id, sel_greedy[&id].clone()))
-            .collect();
-        return Extracted {
-            selection,
-            cost: greedy_cost,
-            greedy_cost,
-        };
+        return greedy_result(dag.timed_out);
     }
     Extracted {
         selection,
         cost,
         greedy_cost,
+        timed_out: dag.timed_out,
     }
 }
 

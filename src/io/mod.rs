@@ -15,5 +15,7 @@
 mod read;
 mod write;
 
+pub mod atomic;
+
 pub use read::{read_file, read_str};
 pub use write::{write_file, write_string};

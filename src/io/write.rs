@@ -2,17 +2,15 @@
 //! Separators are `", "` and `": "` (Python's `json.dumps` defaults), so the Python exporter and
 //! this writer produce the same layout.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ir::{Arg, Graph, GraphKind, Node, NodeKind, Val};
 use std::fmt::Write;
 use std::path::Path;
 
-/// Writes `g` to `path`.
+/// Writes `g` to `path` atomically (see [`super::atomic`]): a failed write leaves the
+/// previous file as it was.
 pub fn write_file(g: &Graph, path: &Path) -> Result<()> {
-    std::fs::write(path, write_string(g)).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    super::atomic::write(path, write_string(g).as_bytes())
 }
 
 /// Serialises `g`.

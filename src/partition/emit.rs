@@ -46,8 +46,8 @@ pub fn forward_graph(g: &Graph, c: &Classified, saved: &[NodeId]) -> Result<Grap
             continue;
         }
         if c.tangents_closure[i] {
-            return Err(Error::Invalid(format!(
-                "{}: internal error: saved value depends on tangent `{}`",
+            return Err(Error::Internal(format!(
+                "{}: saved value depends on tangent `{}`",
                 g.name, node.name
             )));
         }
@@ -154,8 +154,8 @@ pub fn backward_graph(g: &Graph, c: &Classified, saved: &[NodeId]) -> Result<Gra
     for id in schedule(g, c, saved).0 {
         let (i, node) = (id.index(), g.node(id));
         if !matches!(node.kind, NodeKind::Call { .. }) {
-            return Err(Error::Invalid(format!(
-                "{}: internal error: the backward needs input `{}` but it is not saved",
+            return Err(Error::Internal(format!(
+                "{}: the backward needs input `{}` but it is not saved",
                 g.name, node.name
             )));
         }

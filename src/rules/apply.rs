@@ -44,6 +44,18 @@ pub struct RuleLog {
     pub refused: Vec<(String, Meta, Meta)>,
     /// Right sides that were ill-typed for a match (skipped), per rule.
     pub ill_typed: Vec<(String, String)>,
+    /// A match was not applied because of the node limit (since the last [`Self::new_iteration`]).
+    pub node_limited: bool,
+    /// A match was not applied because of the deadline (since the last [`Self::new_iteration`]).
+    pub time_limited: bool,
+}
+
+impl RuleLog {
+    /// Forgets the limits hit in the previous iteration.
+    pub fn new_iteration(&mut self) {
+        self.node_limited = false;
+        self.time_limited = false;
+    }
 }
 
 /// A match as `[class, vars...]`: inline up to 8 ids, so most keys allocate nothing.
@@ -55,8 +67,9 @@ pub struct RuleApplier {
     node_limit: usize,
     /// Upper bound on the e-nodes one application can add.
     rhs_size: usize,
-    /// No application after this instant, so the time limit holds inside an iteration too.
-    deadline: std::time::Instant,
+    /// No application after this instant (if any), so the time limit holds inside an
+    /// iteration too.
+    deadline: Option<std::time::Instant>,
     log: Arc<Mutex<RuleLog>>,
     /// Kept e-node count; `None`: count the e-graph's classes on each application.
     count: Option<Arc<NodeCount>>,
@@ -85,11 +98,11 @@ fn rhs_reads_facts(rhs: &Rhs) -> bool {
 
 impl RuleApplier {
     /// Wraps `rule`; the e-graph never grows past `node_limit` nodes through it, and nothing is
-    /// applied after `deadline`.
+    /// applied after `deadline` (if any).
     pub fn new(
         rule: Rule,
         node_limit: usize,
-        deadline: std::time::Instant,
+        deadline: Option<std::time::Instant>,
         log: Arc<Mutex<RuleLog>>,
     ) -> Self {
         let rhs_size = rhs_bound(&rule.rhs);
@@ -284,10 +297,15 @@ impl Applier<Lang, crate::egraph::FxAnalysis> for RuleApplier {
         {
             return vec![];
         }
-        if self.nodes(egraph) + self.rhs_size > self.node_limit
-            || std::time::Instant::now() > self.deadline
-        {
+        let full = self.nodes(egraph) + self.rhs_size > self.node_limit;
+        if full || self.deadline.is_some_and(|d| std::time::Instant::now() > d) {
             // Not marked done: the match may apply in a later run with more room.
+            let mut log = self.log.lock().unwrap();
+            if full {
+                log.node_limited = true;
+            } else {
+                log.time_limited = true;
+            }
             return vec![];
         }
         let merged = self.apply_match(egraph, eclass, subst);

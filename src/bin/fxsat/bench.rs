@@ -184,7 +184,7 @@ fn one_run(path: &Path, args: &BenchArgs) -> Result<(Sample, Row)> {
         eclasses: r.egraph.classes,
         iterations: r.egraph.iterations,
         regions: (r.regions.count, r.regions.optimized),
-        stop: r.egraph.stop_reason.clone(),
+        stop: r.egraph.stop_reason.to_string(),
         softmax_in,
         sdpa_out: r.attention.fused,
         saved: parts.as_ref().map(|p| p.report.saved.len()),
@@ -237,10 +237,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let mut rows = Vec::new();
     for path in &args.files {
         if !path.exists() {
-            anyhow::bail!(
+            // bad input (exit 2)
+            return Err(fxsat::Error::Invalid(format!(
                 "{}: no such graph (the scaling fixtures are made by python/gen_scale_fixtures.py)",
                 path.display()
-            );
+            ))
+            .into());
         }
         let t = Instant::now();
         let row = bench_one(path, args).with_context(|| format!("bench {}", path.display()))?;
@@ -252,7 +254,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         );
         rows.push(row);
     }
-    print_table(&rows, args.markdown);
+    // the JSON first: a failed write of it must not follow a printed table
     if let Some(path) = &args.json {
         let j = json!({
             "format": "fxsat-bench",
@@ -276,13 +278,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 "samples": r.samples.iter().map(|s| s.to_vec()).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         });
-        std::fs::write(path, serde_json::to_string_pretty(&j)? + "\n")
-            .with_context(|| format!("writing {}", path.display()))?;
+        fxsat::io::atomic::write(path, (serde_json::to_string_pretty(&j)? + "\n").as_bytes())?;
     }
-    Ok(())
+    crate::print(&table(&rows, args.markdown))
 }
 
-fn print_table(rows: &[Row], markdown: bool) {
+/// The table `fxsat bench` prints.
+fn table(rows: &[Row], markdown: bool) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let header = [
         "graph",
         "nodes",
@@ -326,10 +330,10 @@ fn print_table(rows: &[Row], markdown: bool) {
         lines.push(l);
     }
     if markdown {
-        println!("| {} |", header.join(" | "));
-        println!("|{}", "---|".repeat(header.len()));
+        let _ = writeln!(out, "| {} |", header.join(" | "));
+        let _ = writeln!(out, "|{}", "---|".repeat(header.len()));
         for l in &lines {
-            println!("| {} |", l.join(" | "));
+            let _ = writeln!(out, "| {} |", l.join(" | "));
         }
     } else {
         let widths: Vec<usize> = (0..header.len())
@@ -356,14 +360,16 @@ fn print_table(rows: &[Row], markdown: bool) {
                 .collect::<Vec<_>>()
                 .join("  ")
         };
-        println!("{}", fmt(header.to_vec()));
+        let _ = writeln!(out, "{}", fmt(header.to_vec()));
         for l in &lines {
-            println!("{}", fmt(l.iter().map(|s| s.as_str()).collect()));
+            let _ = writeln!(out, "{}", fmt(l.iter().map(|s| s.as_str()).collect()));
         }
     }
-    println!(
+    let _ = writeln!(
+        out,
         "(medians over the timed runs; times in ms; read = gunzip + JSON parse, build = graph → \
          e-graph, export = writing the output FX-JSON (fw + bw for joint graphs); cpu = this \
          thread's CPU time; sdpa = SDPA calls out / softmax blocks in)"
     );
+    out
 }

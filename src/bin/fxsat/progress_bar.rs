@@ -26,8 +26,11 @@ pub fn stderr_bar() -> Progress {
     let delay = std::env::var("FXSAT_PROGRESS_AFTER")
         .ok()
         .and_then(|s| s.parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map_or(DELAY, Duration::from_secs_f64);
+        .filter(|s| *s >= 0.0)
+        // huge or infinite: never draw
+        .map_or(DELAY, |s| {
+            Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX)
+        });
     let state = Mutex::new(State {
         phase: None,
         start: Instant::now(),
