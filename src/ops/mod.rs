@@ -22,12 +22,14 @@ mod factory;
 mod index;
 mod matmul;
 mod pointwise;
+pub mod random;
 mod reduce;
 mod view;
 
 use crate::ir::Arg;
 pub use meta::{InferResult, Meta, TMeta};
 pub use pointwise::{broadcast, result_type};
+pub use random::{has_effects, is_random, RANDOM_OPS};
 use schema::{parse_params, Param};
 use std::collections::HashMap;
 use std::fmt;
