@@ -443,7 +443,21 @@ fn optimize_whole(graph: &Graph, opts: &Options) -> Result<Optimized> {
     )?;
     // Rules that depend on the device (matmul padding) read its alignment from the analysis.
     built.egraph.analysis.matmul_alignment = model.profile.alignments();
-    let roots: Vec<egg::Id> = built.outputs.iter().flatten().copied().collect();
+    // Calls with effects are roots too (an unused `rand` still draws; an unknown op may have
+    // effects), except a private dropout `rand` that an in-distribution rule may replace.
+    let effects: Vec<egg::Id> = built
+        .effects
+        .iter()
+        .copied()
+        .filter(|&e| opts.exact_random || !built.egraph[e].data.facts.private_dropout)
+        .collect();
+    let roots: Vec<egg::Id> = built
+        .outputs
+        .iter()
+        .flatten()
+        .chain(&effects)
+        .copied()
+        .collect();
     let before = dag_cost(
         &built.egraph,
         &model,
@@ -478,6 +492,7 @@ fn optimize_whole(graph: &Graph, opts: &Options) -> Result<Optimized> {
             graph,
             nodes: &built.nodes,
             outputs: &built.outputs,
+            effects: &effects,
         },
     )?;
     let t_ext = t2.elapsed().as_secs_f64();

@@ -18,8 +18,8 @@
 //! names are optimised once and the result is reused ([`RegionOptions::reuse`]); the results
 //! are stitched back together, forward then backward, and duplicate calls merged. A rewrite
 //! that needs nodes of two regions is not found; every rewrite made is one the whole-graph
-//! optimiser could make, so the numbers are the same. Graphs with random ops are not split
-//! (their order of draws must stay as it is).
+//! optimiser could make, so the numbers are the same. Graphs with random ops or ops that may
+//! have effects ([`crate::ops::has_effects`]) are not split (their order must stay as it is).
 //!
 //! ```
 //! use fxsat::regions::{split, RegionOptions};
@@ -104,14 +104,14 @@ fn inputs_of(g: &Graph) -> Vec<Vec<NodeId>> {
 }
 
 /// Nodes whose cone (the node and its non-leaf ancestors) has at most `k` nodes, none of them
-/// depending on a tangent or random.
+/// depending on a tangent, random or with effects.
 fn shared_cones(g: &Graph, ins: &[Vec<NodeId>], dep: &[bool], k: usize) -> Vec<bool> {
     let n = g.nodes.len();
     let mut small = vec![false; n];
     let mut stamp = vec![usize::MAX; n];
     for i in 0..n {
         let node = &g.nodes[i];
-        if is_leaf(node) || dep[i] || node.target().is_some_and(|t| op_kinds(t).random) {
+        if is_leaf(node) || dep[i] || node.target().is_some_and(|t| op_kinds(t).effects) {
             continue;
         }
         if ins[i]
@@ -190,7 +190,7 @@ pub fn split(g: &Graph, o: &RegionOptions) -> Option<Vec<Region>> {
     if n < o.min_graph_nodes
         || g.nodes
             .iter()
-            .any(|x| x.target().is_some_and(|t| op_kinds(t).random))
+            .any(|x| x.target().is_some_and(|t| op_kinds(t).effects))
     {
         return None;
     }

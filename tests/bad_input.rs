@@ -620,3 +620,330 @@ fn cli_stats_lists_unknown_ops() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Issue 15, item 9: strides, duplicate keys, bad literals, argument types, dtypes of matmuls.
+
+/// The first error of reading and optimising `text`.
+fn first_error(text: &str) -> Error {
+    let g = match read_str(text, FILE) {
+        Ok(g) => g,
+        Err(e) => return e,
+    };
+    let opts = Options {
+        file: FILE.into(),
+        ..Options::default()
+    };
+    match optimize(&g, &opts) {
+        Ok(_) => panic!("accepted a bad document:\n{text}"),
+        Err(e) => e,
+    }
+}
+
+const X_BOOL: &str = r#"{"name": "x", "op": "placeholder", "val": {"shape": [2, 3], "dtype": "bool", "stride": [3, 1]}}"#;
+const W_BOOL: &str = r#"{"name": "w", "op": "placeholder", "val": {"shape": [3, 2], "dtype": "bool", "stride": [2, 1]}}"#;
+
+#[test]
+fn bad_documents_name_file_node_and_field() {
+    let y = |call: &str, val: &str| {
+        format!(r#"{{"name": "y", "op": "call_function", {call}, "val": {val}}}"#)
+    };
+    let v23 = r#"{"shape": [2, 3], "dtype": "float32", "stride": [3, 1]}"#;
+    let neg = r#""target": "aten.neg.default", "args": [{"node": "x"}]"#;
+    // (what, nodes, node, field, expected substring); field "" = a MetaMismatch (shape rule)
+    let cases: Vec<(&str, Vec<String>, &str, &str, &str)> = vec![
+        (
+            "negative stride",
+            vec![
+                X.into(),
+                y(
+                    neg,
+                    r#"{"shape": [2, 3], "dtype": "float32", "stride": [-3, 1]}"#,
+                ),
+            ],
+            "y",
+            "val",
+            "negative stride -3",
+        ),
+        (
+            "stride past 2^62",
+            vec![
+                X.into(),
+                y(
+                    neg,
+                    r#"{"shape": [2, 3], "dtype": "float32", "stride": [4611686018427387904, 1]}"#,
+                ),
+            ],
+            "y",
+            "val",
+            "2^62",
+        ),
+        (
+            "{\"float\": \"bogus\"} as a val",
+            vec![X.into(), y(neg, r#"{"float": "bogus"}"#)],
+            "y",
+            "val",
+            "\"nan\", \"inf\" or \"-inf\"",
+        ),
+        (
+            "{\"float\": 3} as a val",
+            vec![X.into(), y(neg, r#"{"float": 3}"#)],
+            "y",
+            "val",
+            "\"nan\", \"inf\" or \"-inf\"",
+        ),
+        (
+            "{\"float\": \"bogus\"} as an argument",
+            vec![
+                X.into(),
+                y(
+                    r#""target": "aten.mul.Tensor", "args": [{"node": "x"}, {"float": "bogus"}]"#,
+                    v23,
+                ),
+            ],
+            "y",
+            "args",
+            "bogus",
+        ),
+        (
+            "alpha: \"x\"",
+            vec![
+                X.into(),
+                y(
+                    r#""target": "aten.add.Tensor", "args": [{"node": "x"}, {"node": "x"}], "kwargs": {"alpha": "x"}"#,
+                    v23,
+                ),
+            ],
+            "y",
+            "args",
+            "argument `alpha`",
+        ),
+        (
+            "a string where a tensor goes",
+            vec![
+                X.into(),
+                y(
+                    r#""target": "aten.add.Tensor", "args": [{"node": "x"}, "x"]"#,
+                    v23,
+                ),
+            ],
+            "y",
+            "args",
+            "argument `other`",
+        ),
+        (
+            "a float where an int list goes",
+            vec![
+                X.into(),
+                y(
+                    r#""target": "aten.view.default", "args": [{"node": "x"}, 6.5]"#,
+                    r#"{"shape": [6], "dtype": "float32", "stride": [1]}"#,
+                ),
+            ],
+            "y",
+            "args",
+            "argument `size`",
+        ),
+        (
+            "args not a list",
+            vec![
+                X.into(),
+                y(
+                    r#""target": "aten.neg.default", "args": {"node": "x"}"#,
+                    v23,
+                ),
+            ],
+            "y",
+            "args",
+            "list",
+        ),
+        (
+            "target not a string",
+            vec![X.into(), y(r#""target": 7, "args": [{"node": "x"}]"#, v23)],
+            "y",
+            "target",
+            "string",
+        ),
+        (
+            "unknown dtype string",
+            vec![
+                X.into(),
+                y(
+                    neg,
+                    r#"{"shape": [2, 3], "dtype": "float99", "stride": [3, 1]}"#,
+                ),
+            ],
+            "y",
+            "val",
+            "float99",
+        ),
+        (
+            "shape past 2^48 elements",
+            vec![
+                X.into(),
+                y(
+                    neg,
+                    r#"{"shape": [16777216, 16777216, 2], "dtype": "float32", "stride": [33554432, 2, 1]}"#,
+                ),
+            ],
+            "y",
+            "val",
+            "2^48",
+        ),
+        (
+            "matmul on bool tensors",
+            vec![
+                X_BOOL.into(),
+                W_BOOL.into(),
+                y(
+                    r#""target": "aten.mm.default", "args": [{"node": "x"}, {"node": "w"}]"#,
+                    r#"{"shape": [2, 2], "dtype": "bool", "stride": [2, 1]}"#,
+                ),
+            ],
+            "y",
+            "",
+            "bool",
+        ),
+        (
+            "getitem index out of range",
+            vec![
+                X.into(),
+                y(r#""target": "getitem", "args": [{"node": "x"}, 5]"#, v23),
+            ],
+            "y",
+            "",
+            "out of range",
+        ),
+    ];
+    for (what, nodes, node, field, needle) in cases {
+        let mut all: Vec<&str> = nodes.iter().map(|s| s.as_str()).collect();
+        all.push(OUT_Y);
+        let e = first_error(&doc(&all));
+        let text = e.to_string();
+        assert!(
+            !text.contains('\n') && text.starts_with(FILE) && text.contains(&format!("`{node}`")),
+            "{what}: {text}"
+        );
+        if field.is_empty() {
+            assert!(matches!(e, Error::MetaMismatch { .. }), "{what}: {e:?}");
+            assert!(text.contains(needle), "{what}: `{text}` lacks `{needle}`");
+        } else {
+            assert_node_err(&e, node, field, needle);
+        }
+    }
+}
+
+#[test]
+fn legal_strides_are_accepted() {
+    // an expanded dim (stride 0), any stride on dims of size 1 or 0, overlapping strides
+    for (shape, stride) in [
+        ("[2, 3]", "[0, 1]"),
+        ("[2, 3]", "[0, 0]"),
+        ("[1, 3]", "[-5, 1]"),
+        ("[0, 3]", "[-1, 1]"),
+        ("[2, 3]", "[1, 1]"),
+        ("[2, 3]", "[1, 2]"),
+    ] {
+        let x = X.replace("[2, 3]", shape).replace("[3, 1]", stride);
+        let y = Y.replace("[2, 3]", shape);
+        read_str(&doc(&[&x, &y, OUT_Y]), FILE)
+            .unwrap_or_else(|e| panic!("shape {shape} stride {stride}: {e}"));
+    }
+}
+
+#[test]
+fn duplicate_json_keys_are_refused_anywhere() {
+    let cases = [
+        // document level
+        doc_with(&format!("{HEADER}, \"name\": \"again\""), &[X, Y, OUT_Y]),
+        // a node
+        doc(&[
+            X,
+            &Y.replace("\"op\": ", "\"op\": \"call_function\", \"op\": "),
+            OUT_Y,
+        ]),
+        // a val
+        doc(&[
+            X,
+            &Y.replace(
+                "\"dtype\": \"float32\"",
+                "\"dtype\": \"float32\", \"dtype\": \"float32\"",
+            ),
+            OUT_Y,
+        ]),
+        // an argument object
+        doc(&[
+            X,
+            &Y.replace("{\"node\": \"x\"}", "{\"node\": \"x\", \"node\": \"x\"}"),
+            OUT_Y,
+        ]),
+    ];
+    for text in cases {
+        match read_err(&text) {
+            Error::Json { file, msg } => {
+                assert_eq!(file, FILE);
+                assert!(msg.contains("duplicate key"), "{msg}");
+                assert!(msg.contains("line"), "no position: {msg}");
+            }
+            other => panic!("expected a duplicate-key error, got {other:?}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 15, item 4: deep nesting, through the real binary (a stack overflow would abort it,
+// failing the test instead of killing the test harness).
+
+fn deep(depth: usize, open: &str, close: &str) -> String {
+    format!("{}{}", open.repeat(depth), close.repeat(depth))
+}
+
+#[test]
+fn deeply_nested_rules_and_json_are_refused() {
+    let dir = common::temp_dir("deep");
+    for depth in [30_000, 1_000_000] {
+        // a rule file
+        let rules = dir.join(format!("rules{depth}"));
+        std::fs::create_dir_all(&rules).unwrap();
+        std::fs::write(
+            rules.join("deep.rules"),
+            format!("(rule deep {} (neg ?x))\n", deep(depth, "(neg ", ")")),
+        )
+        .unwrap();
+        let good = common::fixture_dir().join("attn_div.forward.json");
+        let r = fxsat()
+            .arg("optimize")
+            .arg(&good)
+            .arg("--rules")
+            .arg(&rules)
+            .arg("-o")
+            .arg(dir.join("out.json"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&r.stderr);
+        assert!(r.status.code().is_some(), "killed by a signal: {stderr}");
+        assert_ne!(r.status.code(), Some(0), "{stderr}");
+        assert!(
+            stderr.contains("deep.rules:1:") && stderr.contains("nesting deeper than 256"),
+            "{stderr}"
+        );
+        // a graph with a deeply nested argument list
+        let y = Y.replace(
+            "[{\"node\": \"x\"}]",
+            &format!("[{{\"node\": \"x\"}}, {}]", deep(depth, "[", "]")),
+        );
+        let input = dir.join(format!("deep{depth}.json"));
+        std::fs::write(&input, doc(&[X, &y, OUT_Y])).unwrap();
+        let r = fxsat()
+            .arg("optimize")
+            .arg(&input)
+            .arg("-o")
+            .arg(dir.join("out.json"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&r.stderr);
+        assert!(r.status.code().is_some(), "killed by a signal: {stderr}");
+        assert_ne!(r.status.code(), Some(0), "{stderr}");
+        assert!(stderr.contains("nesting deeper than 128"), "{stderr}");
+    }
+}

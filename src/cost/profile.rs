@@ -12,8 +12,10 @@ const BUILTIN: &[(&str, &str)] = &[
     ("h100-tf32", include_str!("../../profiles/h100-tf32.json")),
 ];
 
-/// A device: peak throughput, bandwidth, launch overhead and matmul alignment.
+/// A device: peak throughput, bandwidth, launch overhead and matmul alignment. Unknown fields
+/// are refused, and every number must be in its range (see [`Profile::validate`]).
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Profile {
     /// Short name.
     pub name: String,
@@ -41,7 +43,19 @@ pub struct Profile {
     /// Where the misaligned efficiencies come from.
     #[serde(default)]
     pub misaligned_source: String,
+    /// The measurements the numbers were fit from (free-form record, not read).
+    #[serde(default)]
+    pub calibration: Option<serde_json::Value>,
 }
+
+/// Peak flop/s of any dtype: 10^6 to 10^18.
+pub const PEAK_FLOPS_RANGE: (f64, f64) = (1e6, 1e18);
+/// Bandwidth in bytes/s: 10^6 to 10^15.
+pub const BANDWIDTH_RANGE: (f64, f64) = (1e6, 1e15);
+/// Seconds per kernel launch: 0 to 1.
+pub const LAUNCH_OVERHEAD_RANGE: (f64, f64) = (0.0, 1.0);
+/// Matmul alignment in elements: 1 to 1024.
+pub const ALIGNMENT_RANGE: (i64, i64) = (1, 1024);
 
 fn one() -> f64 {
     1.0
@@ -86,27 +100,62 @@ impl Profile {
         Ok(p)
     }
 
+    /// Checks every field's range: `peak_flops` values in [`PEAK_FLOPS_RANGE`] with a
+    /// `float32` entry, `bandwidth` in [`BANDWIDTH_RANGE`], `launch_overhead` in
+    /// [`LAUNCH_OVERHEAD_RANGE`], `matmul_alignment` values in [`ALIGNMENT_RANGE`], the
+    /// misaligned efficiencies in (0, 1]; dtype keys must be dtype names (`int` too for
+    /// `peak_flops`). The message names the field.
     fn validate(&self) -> std::result::Result<(), String> {
-        if self.bandwidth.is_nan()
-            || self.bandwidth <= 0.0
-            || self.launch_overhead.is_nan()
-            || self.launch_overhead < 0.0
-        {
-            return Err("bandwidth must be > 0 and launch_overhead >= 0".into());
+        let range = |field: &str, v: f64, (lo, hi): (f64, f64)| {
+            if v.is_finite() && v >= lo && v <= hi {
+                Ok(())
+            } else {
+                Err(format!("field `{field}`: {v} is not in [{lo:e}, {hi:e}]"))
+            }
+        };
+        let dtype_key = |field: &str, k: &str, int_ok: bool| {
+            if k.parse::<DType>().is_ok() || (int_ok && k == "int") {
+                Ok(())
+            } else {
+                Err(format!("field `{field}`: `{k}` is not a dtype name"))
+            }
+        };
+        if !self.peak_flops.contains_key("float32") {
+            return Err("field `peak_flops`: needs a `float32` entry".into());
         }
-        if self.peak_flops.values().any(|&v| v.is_nan() || v <= 0.0)
-            || !self.peak_flops.contains_key("float32")
-        {
-            return Err("peak_flops needs positive values and a float32 entry".into());
+        for (k, &v) in &self.peak_flops {
+            dtype_key("peak_flops", k, true)?;
+            range(&format!("peak_flops.{k}"), v, PEAK_FLOPS_RANGE)?;
         }
-        let in_range = |e: f64| e > 0.0 && e <= 1.0;
-        if !in_range(self.misaligned_matmul_efficiency)
-            || !self
-                .misaligned_matmul_efficiency_by_dtype
-                .values()
-                .all(|&e| in_range(e))
-        {
-            return Err("misaligned_matmul_efficiency (and per dtype) must be in (0, 1]".into());
+        range("bandwidth", self.bandwidth, BANDWIDTH_RANGE)?;
+        range(
+            "launch_overhead",
+            self.launch_overhead,
+            LAUNCH_OVERHEAD_RANGE,
+        )?;
+        for (k, &v) in &self.matmul_alignment {
+            dtype_key("matmul_alignment", k, false)?;
+            let (lo, hi) = ALIGNMENT_RANGE;
+            if !(lo..=hi).contains(&v) {
+                return Err(format!(
+                    "field `matmul_alignment.{k}`: {v} is not in [{lo}, {hi}]"
+                ));
+            }
+        }
+        let efficiency = |field: &str, e: f64| {
+            if e > 0.0 && e <= 1.0 {
+                Ok(())
+            } else {
+                Err(format!("field `{field}`: {e} is not in (0, 1]"))
+            }
+        };
+        efficiency(
+            "misaligned_matmul_efficiency",
+            self.misaligned_matmul_efficiency,
+        )?;
+        for (k, &e) in &self.misaligned_matmul_efficiency_by_dtype {
+            dtype_key("misaligned_matmul_efficiency_by_dtype", k, false)?;
+            efficiency(&format!("misaligned_matmul_efficiency_by_dtype.{k}"), e)?;
         }
         Ok(())
     }

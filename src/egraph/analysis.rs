@@ -19,6 +19,9 @@ pub struct Opaque {
     /// A `rand` call whose only use in the input graph is the dropout of one attention
     /// block's weights (see [`super::dropout`]).
     pub private_dropout: bool,
+    /// A random op or an op the table does not know: kept once, in its original order
+    /// relative to the others (see [`super::Built::effects`]).
+    pub effect: bool,
 }
 
 /// A graph input (placeholder or get_attr).

@@ -28,31 +28,15 @@ pub struct Built {
     pub nodes: Vec<(Id, Op)>,
     /// How many nodes became opaque.
     pub opaque_count: usize,
+    /// Classes of the calls that must be kept, once each and in their original relative order
+    /// ([`Opaque::effect`]: random ops and ops the table does not know), in graph order.
+    /// Extraction takes them as extra roots, so that an unused one is not dropped.
+    pub effects: Vec<Id>,
 }
 
-/// Targets whose results are random: always opaque, never merged with each other.
-pub fn is_random(target: &str) -> bool {
-    let op = target.split('.').nth(1).unwrap_or(target);
-    [
-        "rand",
-        "randn",
-        "randint",
-        "randperm",
-        "bernoulli",
-        "native_dropout",
-        "normal",
-        "uniform",
-        "exponential",
-        "multinomial",
-        "poisson",
-        "rand_like",
-        "randn_like",
-        "randint_like",
-        "philox",
-    ]
-    .iter()
-    .any(|r| op == *r || op.starts_with(&format!("{r}_")) || op.contains("philox"))
-}
+/// Targets whose results are random: always opaque, never merged with each other (the one
+/// list of [`crate::ops::random`]).
+pub use crate::ops::is_random;
 
 /// Builds the e-graph of a graph. Every node's shape and dtype are inferred by the op table
 /// and compared with the graph's `val`.
@@ -61,6 +45,7 @@ pub fn build(graph: &Graph, opts: &BuildOptions) -> Result<Built> {
     let mut classes: Vec<Id> = Vec::with_capacity(graph.nodes.len());
     let mut nodes = Vec::with_capacity(graph.nodes.len());
     let mut opaque_count = 0;
+    let mut effects = Vec::new();
     let private = super::dropout::private_dropout_rands(graph);
     for (index, node) in graph.nodes.iter().enumerate() {
         let (id, op) = match &node.kind {
@@ -88,8 +73,11 @@ pub fn build(graph: &Graph, opts: &BuildOptions) -> Result<Built> {
                     field: field.into(),
                     msg,
                 };
+                let random = is_random(target);
                 let known = if target == "getitem" {
                     Some(getitem(&mut eg, &classes, args).map_err(|m| err("args", m))?)
+                } else if random {
+                    None
                 } else if let Some((op, ov)) = table().by_target(target) {
                     let canon = table()
                         .canonical_args(op, ov, args, kwargs)
@@ -137,18 +125,23 @@ pub fn build(graph: &Graph, opts: &BuildOptions) -> Result<Built> {
                     Some(x) => x,
                     None => {
                         opaque_count += 1;
-                        (
-                            add_opaque(
-                                &mut eg,
-                                &classes,
-                                target,
-                                args,
-                                kwargs,
-                                &node.val,
-                                private.contains_key(&index),
-                            ),
-                            Op::OPAQUE,
-                        )
+                        // random, or unknown to the table (a known op whose val disagrees
+                        // under `trust_meta` is pure: it may go)
+                        let effect = random || table().by_target(target).is_none();
+                        let id = add_opaque(
+                            &mut eg,
+                            &classes,
+                            target,
+                            args,
+                            kwargs,
+                            &node.val,
+                            private.contains_key(&index),
+                            effect,
+                        );
+                        if effect {
+                            effects.push(id);
+                        }
+                        (id, Op::OPAQUE)
                     }
                 }
             }
@@ -181,6 +174,7 @@ pub fn build(graph: &Graph, opts: &BuildOptions) -> Result<Built> {
         outputs,
         nodes,
         opaque_count,
+        effects,
     })
 }
 
@@ -217,6 +211,7 @@ pub fn add_arg(eg: &mut FxEGraph, classes: &[Id], a: &Arg) -> Id {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn add_opaque(
     eg: &mut FxEGraph,
     classes: &[Id],
@@ -225,6 +220,7 @@ fn add_opaque(
     kwargs: &[(String, Arg)],
     val: &crate::ir::Val,
     private_dropout: bool,
+    effect: bool,
 ) -> Id {
     let mut children = Vec::new();
     let mut renumber = |a: &Arg| {
@@ -245,6 +241,7 @@ fn add_opaque(
         kwargs,
         val: val.clone(),
         private_dropout,
+        effect,
     });
     let mut ids = vec![eg.add(Lang::Int(k))];
     ids.extend(children);

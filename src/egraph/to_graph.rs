@@ -2,11 +2,10 @@
 //!
 //! Inputs come first, in their original order (all of them: the signature never changes); then
 //! calls in dependency order. Names of original nodes are reused where the chosen e-node is of
-//! the original op in the original's class. Random calls without tensor operands (`rand`,
-//! `randn`, `randperm`, ...) keep their original relative order: when one is emitted, those
-//! before it in the original graph that the result still uses are emitted first, so that for
-//! one RNG seed each draws what it drew in the original graph (random calls with tensor
-//! operands, e.g. `bernoulli(x)`, are emitted where their operands allow). Strides are recomputed; a `view` whose input is not
+//! the original op in the original's class. Calls with effects (random ops and ops the table
+//! does not know, see [`super::Built::effects`]) are all emitted, used or not, each once and in
+//! their original relative order: when one is emitted, those before it in the original graph
+//! are emitted first, so that for one RNG seed each draws what it drew in the original graph. Strides are recomputed; a `view` whose input is not
 //! provably viewable is lowered to `aten.reshape.default`, which copies only when it must.
 
 use super::analysis::FxEGraph;
@@ -28,6 +27,9 @@ pub struct Template<'a> {
     pub nodes: &'a [(Id, Op)],
     /// Output classes.
     pub outputs: &'a [Option<Id>],
+    /// Classes of calls with effects that must be emitted even if unused (see
+    /// [`super::Built::effects`]).
+    pub effects: &'a [Id],
 }
 
 struct Emitter<'a> {
@@ -39,8 +41,10 @@ struct Emitter<'a> {
     used_names: HashSet<String>,
     names: HashMap<(Id, Op), Vec<String>>,
     counter: HashMap<&'static str, usize>,
-    /// Random calls without tensor operands the result uses: (original index, class), sorted.
-    random_sources: Vec<(usize, Id)>,
+    /// Calls with effects the result holds: (original opaque index, class), sorted.
+    effects: Vec<(usize, Id)>,
+    /// Calls with effects being emitted (their earlier ones first).
+    effects_in_progress: HashSet<usize>,
 }
 
 /// Builds the graph that `sel` picks out of `eg`.
@@ -64,9 +68,17 @@ pub fn to_graph(eg: &FxEGraph, sel: &Selection, t: &Template) -> Result<Graph> {
         used_names: t.graph.nodes.iter().map(|n| n.name.clone()).collect(),
         names,
         counter: HashMap::new(),
-        random_sources: Vec::new(),
+        effects: Vec::new(),
+        effects_in_progress: HashSet::new(),
     };
-    em.random_sources = em.random_sources_used(t.outputs)?;
+    let roots: Vec<Id> = t
+        .outputs
+        .iter()
+        .flatten()
+        .chain(t.effects)
+        .copied()
+        .collect();
+    em.effects = em.effects_used(&roots)?;
     // Inputs first, all of them, in order.
     for (i, inp) in eg.analysis.inputs.iter().enumerate() {
         let kind = match &inp.get_attr {
@@ -98,6 +110,10 @@ pub fn to_graph(eg: &FxEGraph, sel: &Selection, t: &Template) -> Result<Graph> {
             None => None,
         });
     }
+    // the unused calls with effects (after the used ones' earlier ones)
+    for &e in t.effects {
+        em.arg(e)?;
+    }
     Ok(Graph {
         name: t.graph.name.clone(),
         kind: t.graph.kind,
@@ -108,32 +124,31 @@ pub fn to_graph(eg: &FxEGraph, sel: &Selection, t: &Template) -> Result<Graph> {
 }
 
 impl Emitter<'_> {
-    /// The original index of a random call without tensor operands, if `node` is one.
-    fn random_source(&self, node: &Lang) -> Option<usize> {
+    /// The original opaque index of a call with effects, if `node` is one.
+    fn effect(&self, node: &Lang) -> Option<usize> {
         match node {
-            Lang::Call(Op::OPAQUE, c) if c.len() == 1 => {
+            Lang::Call(Op::OPAQUE, c) if !c.is_empty() => {
                 let k = match self.sel.get(&self.eg.find(c[0])) {
                     Some(Lang::Int(k)) => *k as usize,
                     _ => return None,
                 };
-                let o = self.eg.analysis.opaque.get(k)?;
-                super::is_random(&o.target).then_some(k)
+                self.eg.analysis.opaque.get(k)?.effect.then_some(k)
             }
             _ => None,
         }
     }
 
-    /// The random calls without tensor operands reachable from the outputs, in original order.
-    fn random_sources_used(&self, outputs: &[Option<Id>]) -> Result<Vec<(usize, Id)>> {
+    /// The calls with effects reachable from `roots`, in original order.
+    fn effects_used(&self, roots: &[Id]) -> Result<Vec<(usize, Id)>> {
         let mut seen = HashSet::new();
-        let mut stack: Vec<Id> = outputs.iter().flatten().map(|&o| self.eg.find(o)).collect();
+        let mut stack: Vec<Id> = roots.iter().map(|&o| self.eg.find(o)).collect();
         let mut found = Vec::new();
         while let Some(id) = stack.pop() {
             if !seen.insert(id) {
                 continue;
             }
             let node = self.chosen(id)?;
-            if let Some(k) = self.random_source(node) {
+            if let Some(k) = self.effect(node) {
                 found.push((k, id));
             }
             stack.extend(node.children().iter().map(|&c| self.eg.find(c)));
@@ -161,22 +176,33 @@ impl Emitter<'_> {
             let is_value = matches!(&node, Lang::Call(op, _) if *op != Op::LIST && *op != Op::NONE);
             if expanded {
                 on_path.remove(&id);
-                if let Some(k) = self.random_source(&node) {
-                    // Earlier random sources first (they have no operands: no cycle).
-                    let earlier: Vec<(usize, Id)> = self
-                        .random_sources
+                let effect = self.effect(&node);
+                if let Some(k) = effect {
+                    // Earlier calls with effects first, in order (each emits its operands);
+                    // one that needs this one is a cycle.
+                    if !self.effects_in_progress.insert(k) {
+                        return Err(Error::Invalid(format!(
+                            "e-class {id}: the calls with effects cannot keep their order"
+                        )));
+                    }
+                    let earlier: Vec<Id> = self
+                        .effects
                         .iter()
-                        .copied()
-                        .filter(|&(j, c)| j < k && !self.emitted.contains_key(&c))
+                        .filter(|&&(j, _)| j < k)
+                        .map(|&(_, c)| c)
                         .collect();
-                    for (_, c) in earlier {
-                        let n = self.emit(c, &self.chosen(c)?.clone())?;
-                        self.emitted.insert(c, n);
+                    for c in earlier {
+                        if !self.emitted.contains_key(&c) {
+                            self.arg(c)?;
+                        }
                     }
                 }
-                if is_value {
+                if is_value && !self.emitted.contains_key(&id) {
                     let n = self.emit(id, &node)?;
                     self.emitted.insert(id, n);
+                }
+                if let Some(k) = effect {
+                    self.effects_in_progress.remove(&k);
                 }
                 continue;
             }

@@ -35,13 +35,93 @@ pub fn read_file(path: &Path) -> Result<Graph> {
     read_str(&text, &path.display().to_string())
 }
 
-/// Parses an FX-JSON document; `file` names it in errors.
+/// How deep JSON may nest: serde_json's recursion limit, which stops its reader (and so every
+/// recursive walk of the document here) before the stack runs out.
+pub const MAX_JSON_DEPTH: usize = 128;
+
+/// Parses an FX-JSON document; `file` names it in errors. A key given twice in one object
+/// (anywhere in the document) is an error, and so is nesting deeper than [`MAX_JSON_DEPTH`].
 pub fn read_str(text: &str, file: &str) -> Result<Graph> {
-    let doc: Value = serde_json::from_str(text).map_err(|e| Error::Json {
+    let doc: Strict = serde_json::from_str(text).map_err(|e| Error::Json {
         file: file.into(),
-        msg: e.to_string(),
+        msg: if e.to_string().starts_with("recursion limit exceeded") {
+            format!(
+                "{}:{}: nesting deeper than {MAX_JSON_DEPTH}",
+                e.line(),
+                e.column()
+            )
+        } else {
+            e.to_string()
+        },
     })?;
-    Reader { file }.document(&doc)
+    Reader { file }.document(&doc.0)
+}
+
+/// A JSON value read with duplicate keys refused (serde_json's `Value` keeps the last).
+struct Strict(Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, b: bool) -> std::result::Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E>(self, i: i64) -> std::result::Result<Value, E> {
+        Ok(Value::from(i))
+    }
+    fn visit_u64<E>(self, u: u64) -> std::result::Result<Value, E> {
+        Ok(Value::from(u))
+    }
+    fn visit_f64<E>(self, x: f64) -> std::result::Result<Value, E> {
+        Ok(Value::from(x))
+    }
+    fn visit_str<E>(self, s: &str) -> std::result::Result<Value, E> {
+        Ok(Value::String(s.to_string()))
+    }
+    fn visit_string<E>(self, s: String) -> std::result::Result<Value, E> {
+        Ok(Value::String(s))
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Value, A::Error> {
+        let mut v = Vec::new();
+        while let Some(Strict(x)) = seq.next_element()? {
+            v.push(x);
+        }
+        Ok(Value::Array(v))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Value, A::Error> {
+        let mut m = Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if m.contains_key(&k) {
+                return Err(serde::de::Error::custom(format!("duplicate key `{k}`")));
+            }
+            let Strict(x) = map.next_value()?;
+            m.insert(k, x);
+        }
+        Ok(Value::Object(m))
+    }
 }
 
 struct Reader<'a> {
@@ -325,11 +405,16 @@ impl Reader<'_> {
                     .collect::<Result<_>>()?,
             ),
             Value::Object(m) => {
-                if let Some(Value::String(f)) = m.get("float") {
+                if let Some(f) = m.get("float") {
                     return Ok(Val::Float(match f.as_str() {
-                        "inf" => f64::INFINITY,
-                        "-inf" => f64::NEG_INFINITY,
-                        _ => f64::NAN,
+                        Some("inf") => f64::INFINITY,
+                        Some("-inf") => f64::NEG_INFINITY,
+                        Some("nan") => f64::NAN,
+                        _ => {
+                            return Err(err(format!(
+                                "`float` must be \"nan\", \"inf\" or \"-inf\", got {f}"
+                            )))
+                        }
                     }));
                 }
                 let ints = |key: &str| -> Result<Vec<i64>> {
@@ -366,6 +451,26 @@ impl Reader<'_> {
                 if numel.is_none() {
                     return Err(err(format!(
                         "shape {shape:?} is absurdly large (more than 2^48 elements)"
+                    )));
+                }
+                // PyTorch has no negative strides; a dim of size 0 or 1 may have any stride,
+                // and 0 (an expanded dim) is legal anywhere
+                if let Some((&d, &st)) = shape.iter().zip(&stride).find(|(&d, &st)| d > 1 && st < 0)
+                {
+                    return Err(err(format!(
+                        "negative stride {st} on a dim of size {d} (shape {shape:?}, stride {stride:?})"
+                    )));
+                }
+                let span = shape.iter().zip(&stride).filter(|(&d, _)| d > 1).try_fold(
+                    0u128,
+                    |acc, (&d, &st)| {
+                        acc.checked_add((d as u128 - 1) * st as u128)
+                            .filter(|&x| x < 1 << 62)
+                    },
+                );
+                if span.is_none() {
+                    return Err(err(format!(
+                        "stride {stride:?} of shape {shape:?} addresses more than 2^62 elements"
                     )));
                 }
                 Val::Tensor(TensorMeta {

@@ -31,9 +31,9 @@ pub(super) fn register(t: &mut OpTable) {
                     x.shape, y.shape
                 ));
             }
-            if x.dtype != y.dtype {
+            if x.dtype == crate::ir::DType::Bool || x.dtype != y.dtype {
                 return Err(format!(
-                    "matmul operands have dtypes {} and {}",
+                    "matmul operands have dtypes {} and {} (bool has no matmul)",
                     x.dtype, y.dtype
                 ));
             }

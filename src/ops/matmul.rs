@@ -83,6 +83,9 @@ pub(super) fn register(t: &mut OpTable) {
 }
 
 fn same_dtype(x: &TMeta, y: &TMeta) -> Result<crate::ir::DType, String> {
+    if x.dtype == crate::ir::DType::Bool || y.dtype == crate::ir::DType::Bool {
+        return Err("matmul is not defined on bool tensors".into());
+    }
     if x.dtype != y.dtype {
         return Err(format!(
             "matmul operands have dtypes {} and {}",
@@ -148,14 +151,22 @@ fn infer_conv(a: &[Meta]) -> InferResult {
         },
     ];
     for i in 0..nd {
-        let (n, k) = (x.shape[2 + i], w.shape[2 + i]);
-        let (s, p, d) = (pick(&stride, i), pick(&padding, i), pick(&dilation, i));
+        // in i128: attributes may be absurd, the result is checked by `tensor_out`
+        let (n, k) = (x.shape[2 + i] as i128, w.shape[2 + i] as i128);
+        let (s, p, d) = (
+            pick(&stride, i) as i128,
+            pick(&padding, i) as i128,
+            pick(&dilation, i) as i128,
+        );
+        if s <= 0 {
+            return Err(format!("convolution stride {s} is not positive"));
+        }
         let o = if transposed {
-            (n - 1) * s - 2 * p + d * (k - 1) + pick(&out_pad, i) + 1
+            (n - 1) * s - 2 * p + d * (k - 1) + pick(&out_pad, i) as i128 + 1
         } else {
-            (n + 2 * p - d * (k - 1) - 1) / s + 1
+            (n + 2 * p - d * (k - 1) - 1).div_euclid(s) + 1
         };
-        shape.push(o);
+        shape.push(i64::try_from(o).map_err(|_| format!("convolution output size {o} overflows"))?);
     }
     tensor_out(shape, x.dtype)
 }

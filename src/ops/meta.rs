@@ -239,7 +239,35 @@ pub fn norm_dim(d: i64, rank: usize) -> Result<usize, String> {
     Ok(n as usize)
 }
 
-/// Builds a tensor meta result.
+/// Most elements an inferred tensor may have (2^48, as the reader's limit on inputs): shape
+/// rules fed absurd shapes or attributes give an error, not a wrapped-around size.
+pub const MAX_NUMEL: u128 = 1 << 48;
+
+/// Largest dim a rule's right side may compute (e.g. a matmul padded to the device's
+/// alignment): 2^31 - 1. Larger, or a tensor of more than [`MAX_RULE_NUMEL`] elements, and the
+/// rewrite does not apply.
+pub const MAX_RULE_DIM: i64 = (1 << 31) - 1;
+
+/// Most elements a tensor computed by a rule's right side may have: 2^40.
+pub const MAX_RULE_NUMEL: u128 = 1 << 40;
+
+/// Elements of a shape, `None` when a dim is negative or the count overflows `limit`.
+pub fn checked_numel(shape: &[i64], limit: u128) -> Option<u128> {
+    shape.iter().try_fold(1u128, |acc, &d| {
+        (d >= 0)
+            .then(|| acc.checked_mul(d as u128))
+            .flatten()
+            .filter(|&n| n <= limit)
+    })
+}
+
+/// Builds a tensor meta result; an error for a negative dim or more than [`MAX_NUMEL`]
+/// elements.
 pub fn tensor_out(shape: Vec<i64>, dtype: DType) -> InferResult {
+    if checked_numel(&shape, MAX_NUMEL).is_none() {
+        return Err(format!(
+            "result shape {shape:?} has a negative dim or more than 2^48 elements"
+        ));
+    }
     Ok(Meta::Tensor(TMeta { shape, dtype }))
 }

@@ -22,12 +22,14 @@ mod factory;
 mod index;
 mod matmul;
 mod pointwise;
+pub mod random;
 mod reduce;
 mod view;
 
 use crate::ir::Arg;
 pub use meta::{InferResult, Meta, TMeta};
 pub use pointwise::{broadcast, result_type};
+pub use random::{has_effects, is_random, RANDOM_OPS};
 use schema::{parse_params, Param};
 use std::collections::HashMap;
 use std::fmt;
@@ -324,6 +326,7 @@ impl OpTable {
                 None if p.optional => Arg::None,
                 None => return Err(format!("{}: missing argument `{}`", ov.target, p.name)),
             };
+            check_type(p, &v).map_err(|m| format!("{}: argument `{}`: {m}", ov.target, p.name))?;
             out[ov.to_canonical[i]] = coerce(&def.params[ov.to_canonical[i]], v);
         }
         Ok(out)
@@ -393,6 +396,35 @@ impl OpTable {
 }
 
 /// Import-side coercion: an int where an int list is expected becomes a one-element list.
+/// Whether `v` can be an argument of type `p.ty` (as PyTorch's schema would accept it: a number
+/// where a tensor is expected is a wrapped scalar, a bool is an int, an int a float).
+fn check_type(p: &Param, v: &Arg) -> Result<(), String> {
+    use schema::ParamType as T;
+    let number = |v: &Arg| matches!(v, Arg::Int(_) | Arg::Float(_) | Arg::Bool(_));
+    let int = |v: &Arg| matches!(v, Arg::Int(_) | Arg::Bool(_));
+    let ok = match (p.ty, v) {
+        (_, Arg::None) => true,
+        (T::Tensor, v) => matches!(v, Arg::Node(_)) || number(v),
+        (T::TensorList | T::BoolList, v) => matches!(v, Arg::List(_)),
+        (T::Int, v) => int(v),
+        (T::IntList, Arg::List(items)) => items.iter().all(int),
+        (T::IntList, v) => int(v),
+        (T::Float | T::Scalar, v) => number(v),
+        (T::Bool, v) => int(v),
+        (T::ScalarType, v) => matches!(v, Arg::Dtype(_) | Arg::Int(_)),
+        (T::Layout, v) => matches!(v, Arg::Layout(_) | Arg::Int(_)),
+        (T::Device, v) => matches!(v, Arg::Device(_) | Arg::Str(_)),
+        (T::MemoryFormat, v) => matches!(v, Arg::MemoryFormat(_) | Arg::Int(_)),
+        (T::Str, v) => matches!(v, Arg::Str(_)),
+        (T::Generator, _) => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("expected {:?}, got {v:?}", p.ty))
+    }
+}
+
 fn coerce(p: &Param, v: Arg) -> Arg {
     match (p.ty, v) {
         (schema::ParamType::IntList, Arg::Int(i)) => Arg::List(vec![Arg::Int(i)]),

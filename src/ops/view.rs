@@ -197,7 +197,7 @@ pub(super) fn register(t: &mut OpTable) {
                 return Err("split size must be positive".into());
             }
             let n = x.shape[d];
-            let pieces = ((n + size - 1) / size).max(1);
+            let pieces = (n / size + i64::from(n % size != 0)).max(1);
             let sizes = (0..pieces)
                 .map(|i| size.min(n - i * size))
                 .collect::<Vec<_>>();
@@ -281,11 +281,15 @@ fn split_out(x: &TMeta, d: usize, sizes: &[i64]) -> InferResult {
 /// Resolves a view size with at most one `-1`.
 pub(crate) fn resolve_size(numel: u64, size: &[i64]) -> Result<Vec<i64>, String> {
     let mut out = size.to_vec();
-    let known: i64 = size.iter().filter(|&&d| d != -1).product();
     let holes = size.iter().filter(|&&d| d == -1).count();
     if holes > 1 || size.iter().any(|&d| d < -1) {
         return Err(format!("invalid view size {size:?}"));
     }
+    let known: i64 = size
+        .iter()
+        .filter(|&&d| d != -1)
+        .try_fold(1i64, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| format!("view size {size:?} overflows"))?;
     if holes == 1 {
         if known == 0 || numel as i64 % known != 0 {
             return Err(format!("view size {size:?} does not fit {numel} elements"));

@@ -435,6 +435,7 @@ impl<'a> Solver<'a> {
                         && !is_input[i]
                         && matches!(self.g.nodes[i].val, Val::Tensor(_) | Val::Tuple(_))
                         && !(self.c.kinds[i].random && self.opts.mincut.ban_random)
+                        && (self.c.kinds[i].random || !self.c.kinds[i].effects)
                 })
                 .collect();
             let items: Vec<(u64, f64)> = candidates

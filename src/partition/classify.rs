@@ -66,8 +66,11 @@ pub struct OpKinds {
     /// In PyTorch's `recomputable_ops` (or a pointwise ATen op of the op table); `getitem`
     /// is recomputable as in PyTorch 2.15.
     pub recomputable: bool,
-    /// In PyTorch's `random_ops`.
+    /// A random op ([`crate::ops::random`], a superset of PyTorch's `random_ops`).
     pub random: bool,
+    /// An op that may have effects ([`crate::ops::has_effects`]: random, or outside
+    /// `aten`/`prims`): never recomputed, never merged by CSE.
+    pub effects: bool,
     /// In PyTorch's `compute_intensive_ops` (plus `baddbmm`).
     pub compute_intensive: bool,
     /// `cat`.
@@ -94,22 +97,6 @@ const VIEW_OPS: &[&str] = &[
     "permute",
     "select",
     "split",
-];
-
-const RANDOM_OPS: &[&str] = &[
-    "native_dropout",
-    "rand_like",
-    "randn_like",
-    "rand",
-    "randn",
-    "randint",
-    "randint_like",
-    "bernoulli",
-    "inductor_random",
-    "inductor_seeds",
-    "randperm",
-    "normal",
-    "uniform",
 ];
 
 const COMPUTE_INTENSIVE_OPS: &[&str] = &[
@@ -310,7 +297,8 @@ pub fn op_kinds(target: &str) -> OpKinds {
         getitem,
         view,
         recomputable: getitem || view || RECOMPUTABLE_OPS.contains(&p) || pointwise,
-        random: RANDOM_OPS.contains(&p),
+        random: crate::ops::is_random(target),
+        effects: crate::ops::has_effects(target),
         compute_intensive: COMPUTE_INTENSIVE_OPS.contains(&p),
         cat: p == "cat",
     }

@@ -1,6 +1,7 @@
 //! Common-subexpression elimination of a joint graph before partitioning (PyTorch's
 //! partitioner runs `fx_graph_cse` first): two calls with the same target, arguments and
-//! keyword arguments become one, unless they are random ops. The key also holds whether the
+//! keyword arguments become one, unless they are random ops or may have effects
+//! ([`crate::ops::has_effects`]). The key also holds whether the
 //! node depends on a tangent, so a forward value is never merged with a backward one.
 
 use super::classify::op_kinds;
@@ -20,7 +21,7 @@ pub fn cse(g: &Graph) -> (Graph, usize) {
     for (i, node) in g.nodes.iter().enumerate() {
         let new = node.map_inputs(|x| NodeId(map[x.index()]));
         if let NodeKind::Call { target, .. } = &new.kind {
-            if !op_kinds(target).random {
+            if !op_kinds(target).effects {
                 let bucket = seen.entry((dep[i], new.structural_hash())).or_default();
                 let same = bucket
                     .iter()

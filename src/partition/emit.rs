@@ -35,10 +35,15 @@ pub fn needed(c: &Classified, roots: &[NodeId], stop: &[bool]) -> Vec<bool> {
     mark
 }
 
-/// The forward graph: computes the forward outputs and `saved` from the primals.
+/// The forward graph: computes the forward outputs and `saved` from the primals, and keeps
+/// the forward's calls with effects (random ops, library ops) even when nothing uses them.
 pub fn forward_graph(g: &Graph, c: &Classified, saved: &[NodeId]) -> Result<Graph> {
     let roots: Vec<NodeId> = c.fwd_outputs.iter().chain(saved).copied().collect();
-    let keep = needed(c, &roots, &vec![false; g.nodes.len()]);
+    let effects = (0..c.n)
+        .filter(|&i| c.kinds[i].effects && !c.tangents_closure[i])
+        .map(|i| NodeId(i as u32));
+    let keep_roots: Vec<NodeId> = roots.iter().copied().chain(effects).collect();
+    let keep = needed(c, &keep_roots, &vec![false; g.nodes.len()]);
     let mut map = vec![u32::MAX; g.nodes.len()];
     let mut nodes = Vec::new();
     for (i, node) in g.nodes.iter().enumerate() {

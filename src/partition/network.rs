@@ -142,6 +142,9 @@ pub fn local_bans(g: &Graph, c: &Classified, opts: &MinCutOptions) -> Vec<Option
         if k.random && opts.ban_random {
             return Some("random op");
         }
+        if k.effects && !k.random {
+            return Some("op with effects");
+        }
         if k.compute_intensive && opts.ban_compute_intensive {
             return Some("compute-intensive op");
         }

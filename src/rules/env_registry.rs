@@ -7,6 +7,7 @@
 
 use super::registry::{Env, EnvComputed, EnvCondition};
 use crate::ir::Arg;
+use crate::ops::meta::{checked_numel, MAX_RULE_DIM, MAX_RULE_NUMEL};
 use crate::ops::{broadcast, Meta, TMeta};
 
 fn ints(m: &Meta) -> Option<Vec<i64>> {
@@ -26,10 +27,7 @@ fn int_list(v: impl IntoIterator<Item = i64>) -> Arg {
 /// Elements to add to a dim of size `x` for alignment `align` (Inductor's
 /// `get_padded_length`): 0 when aligned, when `x` is 1, or when there is no alignment.
 pub fn padded_length(x: i64, align: Option<i64>) -> i64 {
-    match align {
-        Some(a) if a > 1 && x > 1 && x % a != 0 => (x / a + 1) * a - x,
-        _ => 0,
-    }
+    checked_padded_length(x, align).unwrap_or(0)
 }
 
 /// `(m, k, n)` paddings of `a @ b` (rank >= 2, one float dtype, equal batch dims, no zero
@@ -48,11 +46,30 @@ fn mm_pads(env: &Env, a: &TMeta, b: &TMeta) -> Option<(i64, i64, i64)> {
     }
     let align = env.align(a.dtype);
     let (m, k, n) = (a.shape[r - 2], a.shape[r - 1], b.shape[r - 1]);
-    Some((
-        padded_length(m, align),
-        padded_length(k, align),
-        padded_length(n, align),
-    ))
+    let pads = (
+        checked_padded_length(m, align)?,
+        checked_padded_length(k, align)?,
+        checked_padded_length(n, align)?,
+    );
+    // the padded sizes must be sane (see `MAX_RULE_DIM`, `MAX_RULE_NUMEL`), or no padding
+    let (pm, pk, pn) = (m + pads.0, k + pads.1, n + pads.2);
+    let batch = &a.shape[..r - 2];
+    let sane = |x: i64, y: i64| {
+        let shape: Vec<i64> = batch.iter().copied().chain([x, y]).collect();
+        x <= MAX_RULE_DIM && y <= MAX_RULE_DIM && checked_numel(&shape, MAX_RULE_NUMEL).is_some()
+    };
+    (sane(pm, pk) && sane(pk, pn) && sane(pm, pn)).then_some(pads)
+}
+
+/// [`padded_length`] without overflow: `None` when `x` rounded up to the alignment does not
+/// fit in an `i64`.
+fn checked_padded_length(x: i64, align: Option<i64>) -> Option<i64> {
+    match align {
+        Some(a) if a > 1 && x > 1 && x % a != 0 => {
+            (x / a).checked_add(1)?.checked_mul(a)?.checked_sub(x)
+        }
+        _ => Some(0),
+    }
 }
 
 /// The constant_pad_nd list that pads a bias of shape `c` along its non-broadcast dims

@@ -27,6 +27,10 @@ impl Sexp {
     }
 }
 
+/// The deepest nesting of parentheses a rule file may have (rules nest a dozen levels; the
+/// limit keeps the reader and everything that walks its result off the end of the stack).
+pub const MAX_DEPTH: usize = 256;
+
 /// A top-level form with the `;` comment lines right above it.
 #[derive(Debug, Clone)]
 pub struct Form {
@@ -54,7 +58,7 @@ pub fn read_forms(text: &str) -> Result<Vec<Form>, (Span, String)> {
             return Ok(forms);
         }
         let comment = std::mem::take(&mut p.comment).join("\n");
-        let sexp = p.read()?;
+        let sexp = p.read(0)?;
         forms.push(Form { sexp, comment });
     }
 }
@@ -134,13 +138,15 @@ impl Reader<'_> {
         }
     }
 
-    fn read(&mut self) -> Result<Sexp, (Span, String)> {
+    /// Reads one s-expression nested `depth` lists deep (recursion bounded by [`MAX_DEPTH`]).
+    fn read(&mut self, depth: usize) -> Result<Sexp, (Span, String)> {
         self.skip_ws();
         let start = self.span();
         if self.pos >= self.chars.len() {
             return Err((start, "unexpected end of file".into()));
         }
         match self.chars[self.pos] {
+            '(' if depth >= MAX_DEPTH => Err((start, format!("nesting deeper than {MAX_DEPTH}"))),
             '(' => {
                 self.bump();
                 let mut items = Vec::new();
@@ -153,7 +159,7 @@ impl Reader<'_> {
                         self.bump();
                         return Ok(Sexp::List(items, start));
                     }
-                    items.push(self.read()?);
+                    items.push(self.read(depth + 1)?);
                 }
             }
             ')' => Err((start, "unexpected `)`".into())),
