@@ -201,3 +201,39 @@ fn the_partitioner_keeps_random_calls_in_the_forward_once() {
         names(&p.bw)
     );
 }
+
+#[test]
+fn in_place_calls_come_last_after_every_read() {
+    // `mul` reads `buf` before `copy_` writes into it; the used `rand` after `copy_` must not
+    // pull the write before that read (random calls keep their order among themselves only)
+    let g = load("in_place.forward.json");
+    for exact in [false, true] {
+        let out = optimized(&g, exact);
+        let names: Vec<&str> = out
+            .graph
+            .nodes
+            .iter()
+            .filter(|n| n.target().is_some())
+            .map(|n| n.name.as_str())
+            .collect();
+        assert_eq!(names.last(), Some(&"copy_"), "{names:?}");
+        let pos = |x: &str| names.iter().position(|n| *n == x).unwrap();
+        assert!(
+            pos("mul") < pos("copy_") && pos("add") < pos("copy_"),
+            "{names:?}"
+        );
+        assert_eq!(names.len(), 6, "every call kept once: {names:?}");
+    }
+}
+
+#[test]
+fn a_read_after_an_in_place_write_is_refused() {
+    let g = load("read_after_write.forward.json");
+    let err = optimize(&g, &Options::default()).unwrap_err();
+    assert!(err.is_bad_input(), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("node `mul` reads `buf` after `copy_` writes into it"),
+        "{msg}"
+    );
+}

@@ -41,6 +41,7 @@ pub use crate::ops::is_random;
 /// Builds the e-graph of a graph. Every node's shape and dtype are inferred by the op table
 /// and compared with the graph's `val`.
 pub fn build(graph: &Graph, opts: &BuildOptions) -> Result<Built> {
+    check_functional(graph, &opts.file)?;
     let mut eg = FxEGraph::default();
     let mut classes: Vec<Id> = Vec::with_capacity(graph.nodes.len());
     let mut nodes = Vec::with_capacity(graph.nodes.len());
@@ -73,7 +74,8 @@ pub fn build(graph: &Graph, opts: &BuildOptions) -> Result<Built> {
                     field: field.into(),
                     msg,
                 };
-                let random = is_random(target);
+                // random and in-place calls are opaque calls with effects
+                let random = is_random(target) || crate::ops::is_mutating(target);
                 let known = if target == "getitem" {
                     Some(getitem(&mut eg, &classes, args).map_err(|m| err("args", m))?)
                 } else if random {
@@ -251,4 +253,81 @@ fn add_opaque(
 /// Replaces every node reference in `a` by `f(node)`.
 pub fn renumber_nodes(a: &Arg, f: &mut impl FnMut(NodeId) -> NodeId) -> Arg {
     a.map_nodes(f)
+}
+
+/// Refuses a graph that reads a tensor after an in-place call ([`crate::ops::is_mutating`])
+/// wrote into it, or that uses such a call's result. AOTAutograd's functional graphs only
+/// write into inputs, last (`copy_(arg, new)`), so fxsat can keep every in-place call after
+/// all other calls, in order; a graph that reads the written storage afterwards (directly, or
+/// through a view of it) depends on the write's place, which fxsat does not track.
+pub fn check_functional(graph: &Graph, file: &str) -> Result<()> {
+    use crate::ops::OpClass;
+    let Some(first) = graph
+        .nodes
+        .iter()
+        .position(|n| n.target().is_some_and(crate::ops::is_mutating))
+    else {
+        return Ok(());
+    };
+    // base[i]: the node whose storage node i is a view of (itself if it is no view); an op
+    // the table does not know may return a view, so it counts as one.
+    let mut base: Vec<usize> = (0..graph.nodes.len()).collect();
+    for (i, n) in graph.nodes.iter().enumerate() {
+        let Some(t) = n.target() else { continue };
+        let view = match table().by_target(t) {
+            Some((op, _)) => table().def_of(op).class == OpClass::View,
+            None => t == "getitem" || !crate::ops::is_mutating(t),
+        };
+        if view {
+            let mut first_input = None;
+            n.for_each_input(|x| {
+                first_input.get_or_insert(x.index());
+            });
+            if let Some(x) = first_input {
+                base[i] = base[x];
+            }
+        }
+    }
+    let refuse = |reader: &str, read: &str, writer: &str| {
+        Err(Error::Invalid(format!(
+            "{file}: node `{reader}` reads `{read}` after `{writer}` writes into it in place; \
+             fxsat needs a functional graph (AOTAutograd's), whose in-place calls come last"
+        )))
+    };
+    // written[b]: the in-place call that wrote into storage b, once one has
+    let mut written: Vec<Option<usize>> = vec![None; graph.nodes.len()];
+    for (i, n) in graph.nodes.iter().enumerate().skip(first) {
+        let mut reads: Vec<NodeId> = Vec::new();
+        n.for_each_input(|x| reads.push(x));
+        for x in &reads {
+            let xn = &graph.nodes[x.index()];
+            if xn.target().is_some_and(crate::ops::is_mutating) {
+                return refuse(&n.name, &xn.name, &xn.name);
+            }
+            if let Some(w) = written[base[x.index()]] {
+                return refuse(&n.name, &xn.name, &graph.nodes[w].name);
+            }
+        }
+        if n.target().is_some_and(crate::ops::is_mutating) {
+            // the written arguments: `self` (the first) and `out=`
+            let mut targets: Vec<usize> = reads.first().map(|x| x.index()).into_iter().collect();
+            if let NodeKind::Call { kwargs, .. } = &n.kind {
+                for (k, a) in kwargs {
+                    if k == "out" {
+                        a.for_each_node(&mut |x| targets.push(x.index()));
+                    }
+                }
+            }
+            for t in targets {
+                written[base[t]] = Some(i);
+            }
+        }
+    }
+    for o in graph.outputs.iter().flatten() {
+        let on = &graph.nodes[o.index()];
+        if on.target().is_some_and(crate::ops::is_mutating) {
+            return refuse("output", &on.name, &on.name);
+        }
+    }
+    Ok(())
 }

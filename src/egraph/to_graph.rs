@@ -110,9 +110,15 @@ pub fn to_graph(eg: &FxEGraph, sel: &Selection, t: &Template) -> Result<Graph> {
             None => None,
         });
     }
-    // the unused calls with effects (after the used ones' earlier ones)
-    for &e in t.effects {
-        em.arg(e)?;
+    // the unused calls with effects (after the used ones' earlier ones), then the in-place
+    // calls, in order, after everything else (`build::check_functional` made sure nothing
+    // reads what they write)
+    for in_place in [false, true] {
+        for &e in t.effects {
+            if em.in_place(e) == in_place {
+                em.arg(e)?;
+            }
+        }
     }
     Ok(Graph {
         name: t.graph.name.clone(),
@@ -138,6 +144,22 @@ impl Emitter<'_> {
         }
     }
 
+    /// Whether class `id` is an in-place call ([`crate::ops::is_mutating`]).
+    fn in_place(&self, id: Id) -> bool {
+        let Some(Lang::Call(Op::OPAQUE, c)) = self.sel.get(&self.eg.find(id)) else {
+            return false;
+        };
+        match c.first().and_then(|k| self.sel.get(&self.eg.find(*k))) {
+            Some(Lang::Int(k)) => self
+                .eg
+                .analysis
+                .opaque
+                .get(*k as usize)
+                .is_some_and(|o| crate::ops::is_mutating(&o.target)),
+            _ => false,
+        }
+    }
+
     /// The calls with effects reachable from `roots`, in original order.
     fn effects_used(&self, roots: &[Id]) -> Result<Vec<(usize, Id)>> {
         let mut seen = HashSet::new();
@@ -149,7 +171,9 @@ impl Emitter<'_> {
             }
             let node = self.chosen(id)?;
             if let Some(k) = self.effect(node) {
-                found.push((k, id));
+                if !self.in_place(id) {
+                    found.push((k, id));
+                }
             }
             stack.extend(node.children().iter().map(|&c| self.eg.find(c)));
         }
@@ -176,7 +200,8 @@ impl Emitter<'_> {
             let is_value = matches!(&node, Lang::Call(op, _) if *op != Op::LIST && *op != Op::NONE);
             if expanded {
                 on_path.remove(&id);
-                let effect = self.effect(&node);
+                // in-place calls keep their order apart, last (see `to_graph`)
+                let effect = self.effect(&node).filter(|_| !self.in_place(id));
                 if let Some(k) = effect {
                     // Earlier calls with effects first, in order (each emits its operands);
                     // one that needs this one is a cycle.

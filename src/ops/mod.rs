@@ -29,7 +29,7 @@ mod view;
 use crate::ir::Arg;
 pub use meta::{InferResult, Meta, TMeta};
 pub use pointwise::{broadcast, result_type};
-pub use random::{has_effects, is_random, RANDOM_OPS};
+pub use random::{has_effects, is_mutating, is_random, RANDOM_OPS};
 use schema::{parse_params, Param};
 use std::collections::HashMap;
 use std::fmt;

@@ -83,12 +83,35 @@ pub fn is_random(target: &str) -> bool {
     RANDOM_OPS.contains(&op) || op.contains("philox")
 }
 
-/// Whether a call of `target` may have effects beyond its result: a random op, or an op
+/// Whether a call of `target` writes into one of its arguments: an in-place op (`copy_`,
+/// `index_put_`, `_foreach_add_`: the op name ends in `_`, dunders excluded) or an `out=`
+/// overload. AOTAutograd's functional graphs keep such calls only for input mutations, last
+/// (`copy_` into a placeholder); fxsat keeps them, in order, after everything else.
+///
+/// ```
+/// use fxsat::ops::random::is_mutating;
+/// assert!(is_mutating("aten.copy_.default"));
+/// assert!(is_mutating("aten._foreach_add_.List"));
+/// assert!(is_mutating("aten.add.out"));
+/// assert!(!is_mutating("aten.__and__.Tensor"));
+/// assert!(!is_mutating("aten.add.Tensor"));
+/// ```
+pub fn is_mutating(target: &str) -> bool {
+    let mut parts = target.split('.');
+    let (Some(_), Some(op)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let overload = parts.next().unwrap_or("");
+    (op.ends_with('_') && !op.ends_with("__")) || overload == "out" || overload.starts_with("out_")
+}
+
+/// Whether a call of `target` may have effects beyond its result: a random op, an in-place
+/// op ([`is_mutating`]), or an op
 /// outside the functional `aten` and `prims` namespaces of AOTAutograd's graphs (a library's
 /// custom op, e.g. `mylib.side_effect.default`). Such calls are never merged (CSE) nor
 /// recomputed (partitioner). `getitem` has none (it picks from a tuple).
 pub fn has_effects(target: &str) -> bool {
-    if is_random(target) {
+    if is_random(target) || is_mutating(target) {
         return true;
     }
     match target.split_once('.') {
