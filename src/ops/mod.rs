@@ -3,8 +3,8 @@
 //!
 //! Everything about an op lives in one family file (`view.rs`, `pointwise.rs`, ...), so adding
 //! an op touches one place. Import maps an aten call onto the canonical op's parameter list by
-//! the overload's signature; export picks the first overload that can express the canonical
-//! call (see [`OpTable::lower_overload`]).
+//! the overload's signature; export picks the overload that expresses the canonical call with
+//! the fewest arguments (see [`OpTable::lower_overload`]).
 //!
 //! ```
 //! use fxsat::ops::table;
@@ -398,7 +398,7 @@ impl OpTable {
         let mut pending_defaults = Vec::new();
         for (i, p) in ov.params.iter().enumerate() {
             let v = uncoerce(p, canonical[ov.to_canonical[i]].clone());
-            if !fits(p, &v) {
+            if !fits(&ov.target, p, &v) {
                 return None;
             }
             let is_default = p.default.as_ref().is_some_and(|d| *d == v);
@@ -417,13 +417,31 @@ impl OpTable {
     }
 }
 
-/// Whether PyTorch accepts `v` for parameter `p` (as far as the kind of value goes): `None`
-/// only where optional, a single int (not a list) for an `int`.
-fn fits(p: &Param, v: &Arg) -> bool {
+/// Whether PyTorch accepts `v` for parameter `p` of `target` (as far as the kind of value
+/// goes): `None` only where optional, a single int (not a list) for an `int`, never a tensor
+/// for a number, and a Python number for a `Tensor` only where PyTorch wraps it (the
+/// arithmetic ops and prims; `aten.maximum.default(x, 0.5)` is refused). Checked by
+/// `python/tests/test_lowering_conformance.py`.
+fn fits(target: &str, p: &Param, v: &Arg) -> bool {
+    use schema::ParamType as T;
+    let number = matches!(v, Arg::Float(_) | Arg::Int(_) | Arg::Bool(_));
     match (p.ty, v) {
         (_, Arg::None) => p.optional,
-        (schema::ParamType::Int, Arg::List(_)) => false,
+        (T::Int, Arg::List(_)) => false,
+        (T::Scalar | T::Float | T::Bool, Arg::Node(_)) => false,
+        (T::Tensor, _) if number => numbers_as_tensors(target),
         _ => true,
+    }
+}
+
+/// Targets whose `Tensor` parameters accept a Python number (PyTorch's own allowlist of
+/// ops that wrap numbers, as far as the op table goes, and prims).
+fn numbers_as_tensors(target: &str) -> bool {
+    let mut parts = target.split('.');
+    match (parts.next(), parts.next()) {
+        (Some("prims"), _) => true,
+        (Some("aten"), Some(name)) => matches!(name, "add" | "sub" | "mul" | "div"),
+        _ => false,
     }
 }
 
@@ -562,5 +580,20 @@ mod tests {
             Arg::None,
         ];
         assert!(t2.lower_overload(op, &canon).is_err());
+    }
+
+    #[test]
+    fn numbers_and_tensors_go_only_where_pytorch_takes_them() {
+        let t = table();
+        // maximum has no Scalar overload: a literal `other` cannot be lowered.
+        let op = t.by_name("maximum").unwrap();
+        assert!(t.lower_overload(op, &[node(), Arg::Float(0.5)]).is_err());
+        // add.Tensor wraps a number (PyTorch does), but not a tensor `alpha`.
+        let op = t.by_name("add").unwrap();
+        let (target, args, _) = t
+            .lower_overload(op, &[Arg::Float(0.5), node(), Arg::Int(1)])
+            .unwrap();
+        assert_eq!((target.as_str(), args.len()), ("aten.add.Tensor", 2));
+        assert!(t.lower_overload(op, &[node(), node(), node()]).is_err());
     }
 }
