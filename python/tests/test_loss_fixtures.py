@@ -107,3 +107,39 @@ def test_loss_joint_partitions_and_reproduces(file, optimized, tmp_path):
     res = check_partition(src, f"{prefix}.fw.json", f"{prefix}.bw.json", seed=0,
                           int_inputs=INDEX)
     assert res.ok, "\n".join(res.lines)
+
+
+def test_undecomposed_cross_entropy_round_trips_opaque(tmp_path):
+    """Without the decomposition table cross-entropy stays ``_log_softmax`` +
+    ``nll_loss_forward`` (and ``nll_loss_backward`` + ``_log_softmax_backward_data`` for the
+    gradient): ops the table does not know are exported unchanged (opaque) and the optimized
+    graph runs in PyTorch with the same numbers."""
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    from fxsat.export import graph_to_doc
+    from fxsat.fxjson import write_fx_json
+
+    def f(logits, labels, w):
+        loss = torch.nn.functional.cross_entropy(logits @ w, labels)
+        (g,) = torch.autograd.grad(loss, [w])
+        return loss.mean(), g.sum(dim=0)
+
+    gen = torch.Generator().manual_seed(0)
+    ins = [torch.randn(6, 8, generator=gen), torch.tensor([0, 3, 1, 4, 2, 3]),
+           torch.randn(8, 5, generator=gen, requires_grad=True)]
+    gm = make_fx(f)(*ins)
+    targets = {str(n.target) for n in gm.graph.nodes if n.op == "call_function"}
+    assert {"aten.nll_loss_forward.default", "aten._log_softmax.default",
+            "aten.nll_loss_backward.default",
+            "aten._log_softmax_backward_data.default"} <= targets, targets
+    src = tmp_path / "ce.json"
+    write_fx_json(graph_to_doc(gm, name="ce", kind="forward"), src)
+    out = tmp_path / "ce.opt.json"
+    _fxsat("optimize", src, "-o", out)
+    opt_targets = {n.get("target") for n in read_fx_json(out)["nodes"]}
+    assert "aten.nll_loss_forward.default" in opt_targets
+    ints = {n["name"]: [0, 5] for n in read_fx_json(src)["nodes"]
+            if n["op"] == "placeholder" and n["val"]["dtype"] == "int64"}
+    for seed in (0, 1):
+        res = compare(src, out, seed=seed, atol=1e-10, rtol=1e-9, int_inputs=ints, f64=True)
+        assert res.ok, "\n".join(res.lines)
