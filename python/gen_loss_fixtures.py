@@ -13,7 +13,7 @@ forward+backward graph (``<name>_<loss>.joint.json``):
 
 Also writes ``index.json`` (the format of ``tests/fixtures/index.json``).  Deterministic.
 
-    PYTHONPATH=python $(python/venv.sh) python/gen_loss_fixtures.py"""
+    $(bash python/venv.sh) python/gen_loss_fixtures.py   (or: make fixtures)"""
 
 from __future__ import annotations
 
