@@ -49,6 +49,7 @@ scale-fixtures:
 fixtures:
 	cd python && $(VENV_PY) gen_fixtures.py
 	$(VENV_PY) python/gen_pad_index_fixtures.py
+	$(VENV_PY) python/gen_loss_fixtures.py
 
 # Matmul padding decisions (fxsat vs Inductor's rule) over a sweep of shapes, h100 profile.
 pad-sweep: build

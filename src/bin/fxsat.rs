@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 #[path = "fxsat/bench.rs"]
 mod bench;
+#[path = "fxsat/lowering_cases.rs"]
+mod lowering_cases;
 #[path = "fxsat/progress_bar.rs"]
 mod progress_bar;
 
@@ -202,6 +204,16 @@ enum Cmd {
         /// How budgets below 1 treat peak memory (see the README).
         #[arg(long, value_enum, default_value = "within-budget")]
         peak_rule: PeakRuleArg,
+    },
+    /// Dev: write the lowering conformance cases (python/tests/test_lowering_conformance.py).
+    #[command(hide = true)]
+    LoweringCases {
+        /// The per-op cases (python/gen_op_cases.py).
+        #[arg(long, default_value = "tests/fixtures/interp/op_cases.json")]
+        cases: PathBuf,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -602,6 +614,7 @@ fn run(cmd: Cmd) -> Result<()> {
             sweep,
             peak_rule,
         ),
+        Cmd::LoweringCases { cases, out } => lowering_cases::run(&cases, &out),
     }
 }
 

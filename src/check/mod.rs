@@ -99,13 +99,13 @@ pub struct RuleCheck {
     pub failure: Option<Counterexample>,
     /// `:in-distribution`: checked on a coupling of the random draws (see the module docs).
     pub coupled: bool,
-    /// No valid instance of the left side was drawn, so nothing was compared: the failure is
-    /// the generator's, not a counterexample.
+    /// No valid instance of the left side was drawn, so nothing was compared: the rule is
+    /// neither confirmed nor refuted (the generator's limit, not a counterexample).
     pub untested: bool,
 }
 
 impl RuleCheck {
-    /// True when the rule passed.
+    /// True when no case failed: the rule passed, or is [`RuleCheck::untested`].
     pub fn ok(&self) -> bool {
         self.failure.is_none()
     }
@@ -113,7 +113,13 @@ impl RuleCheck {
 
 impl fmt::Display for RuleCheck {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let status = if self.ok() { "ok  " } else { "FAIL" };
+        let status = if !self.ok() {
+            "FAIL"
+        } else if self.untested {
+            "----"
+        } else {
+            "ok  "
+        };
         write!(
             f,
             "{status} {:<28} {:>4} cases  max error {:.3e}  ({})",
@@ -130,6 +136,12 @@ impl fmt::Display for RuleCheck {
                 f,
                 "  [{} NaN of the left side defined by the right]",
                 self.refined
+            )?;
+        }
+        if self.untested {
+            write!(
+                f,
+                "  [untested: no valid instance of the left side in {ATTEMPTS} draws per case]"
             )?;
         }
         if let Some(c) = &self.failure {
@@ -313,19 +325,7 @@ pub fn check_rule(rule: &Rule, opts: &CheckOptions) -> RuleCheck {
             }
         }
     }
-    if out.cases == 0 && opts.cases > 0 {
-        out.untested = true;
-        out.failure = Some(Counterexample {
-            seed: opts.seed,
-            bindings: String::new(),
-            lhs: rule.lhs.to_string(),
-            rhs: String::new(),
-            message: format!(
-                "no valid instance of the left side was found in {} draws per case",
-                ATTEMPTS
-            ),
-        });
-    }
+    out.untested = out.cases == 0 && opts.cases > 0;
     out
 }
 
@@ -336,7 +336,7 @@ pub fn check_rules(rules: &[Rule], opts: &CheckOptions) -> Vec<RuleCheck> {
 
 /// `fxsat check-rules`: loads the rules (`dir`, or the default ones), checks each, writes
 /// one line per rule (and the counterexample of a failure) to `out`. Returns the number of
-/// failing rules.
+/// failing rules; an untested rule (no instance drawn) is counted apart and does not fail.
 pub fn check_rules_command(
     dir: Option<&Path>,
     opts: &CheckOptions,
@@ -347,10 +347,11 @@ pub fn check_rules_command(
         None => default_rules()?,
     };
     let t0 = std::time::Instant::now();
-    let mut failed = 0;
+    let (mut failed, mut untested) = (0, 0);
     for r in &rules {
         let c = check_rule(r, opts);
         failed += !c.ok() as usize;
+        untested += c.untested as usize;
         let mut text = c.to_string();
         if let Some(d) = dir {
             let with_dir = format!("fxsat check-rules --rules {} --seed", d.display());
@@ -360,9 +361,10 @@ pub fn check_rules_command(
     }
     let _ = writeln!(
         out,
-        "{} rules, {} failed; {} cases per rule, seed {}; {:.2} s",
+        "{} rules, {} failed, {} untested; {} cases per rule, seed {}; {:.2} s",
         rules.len(),
         failed,
+        untested,
         opts.cases,
         opts.seed,
         t0.elapsed().as_secs_f64()

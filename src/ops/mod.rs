@@ -3,8 +3,8 @@
 //!
 //! Everything about an op lives in one family file (`view.rs`, `pointwise.rs`, ...), so adding
 //! an op touches one place. Import maps an aten call onto the canonical op's parameter list by
-//! the overload's signature; export picks the first overload that can express the canonical
-//! call (see [`OpTable::lower_overload`]).
+//! the overload's signature; export picks the overload that expresses the canonical call with
+//! the fewest arguments (see [`OpTable::lower_overload`]).
 //!
 //! ```
 //! use fxsat::ops::table;
@@ -347,51 +347,104 @@ impl OpTable {
         ))
     }
 
-    /// The first overload that expresses `canonical`; `strict` also requires Tensor parameters
-    /// to receive nodes and non-Tensor parameters to receive literals.
+    /// The overload that expresses `canonical` most directly: among those that can express it
+    /// (see [`OpTable::lower_with`]), the one that emits the fewest arguments, ties going to
+    /// table order. A full reduction thus becomes `aten.sum.default(x)`, as PyTorch traces
+    /// `x.sum()`, not `aten.sum.dim_IntList(x, None)`. `strict` also requires Tensor
+    /// parameters to receive nodes and non-Tensor parameters to receive literals.
     fn try_lower(&self, def: &OpDef, canonical: &[Arg], strict: bool) -> Option<Lowered> {
-        'overloads: for ov in &def.overloads {
-            if strict {
-                for (i, p) in ov.params.iter().enumerate() {
-                    let is_node = matches!(canonical[ov.to_canonical[i]], Arg::Node(_));
-                    let wants_node = p.ty == schema::ParamType::Tensor;
-                    if is_node != wants_node
-                        && !(p.optional && matches!(canonical[ov.to_canonical[i]], Arg::None))
-                    {
-                        continue 'overloads;
-                    }
+        let mut best: Option<Lowered> = None;
+        for ov in &def.overloads {
+            if let Some(l) = Self::lower_with(def, ov, canonical, strict) {
+                let n = |l: &Lowered| l.1.len() + l.2.len();
+                if best.as_ref().map_or(true, |b| n(&l) < n(b)) {
+                    best = Some(l);
                 }
             }
-            for (ci, cp) in def.params.iter().enumerate() {
-                let is_default = cp
-                    .default
-                    .as_ref()
-                    .map_or(matches!(canonical[ci], Arg::None), |d| *d == canonical[ci]);
-                if !is_default && !ov.to_canonical.contains(&ci) {
-                    continue 'overloads;
-                }
-            }
-            let mut args = Vec::new();
-            let mut kwargs = Vec::new();
-            let mut pending_defaults = Vec::new();
-            for (i, p) in ov.params.iter().enumerate() {
-                let v = uncoerce(p, canonical[ov.to_canonical[i]].clone());
-                let is_default = p.default.as_ref().is_some_and(|d| *d == v)
-                    || (p.default.is_none() && p.optional && v == Arg::None);
-                if p.kw_only {
-                    if !is_default {
-                        kwargs.push((p.name.clone(), v));
-                    }
-                } else if is_default {
-                    pending_defaults.push(v);
-                } else {
-                    args.append(&mut pending_defaults);
-                    args.push(v);
-                }
-            }
-            return Some((ov.target.clone(), args, kwargs));
         }
-        None
+        best
+    }
+
+    /// Lowers `canonical` to overload `ov`, or `None` where `ov` cannot express it: a
+    /// non-default canonical argument it has no parameter for, `None` for a non-optional
+    /// parameter, or a list of several ints for an `int`. A parameter without a default in the
+    /// schema is required by PyTorch even when it is optional (`int[1]? dim`): it is always
+    /// emitted, as `None` if need be.
+    pub fn lower_with(
+        def: &OpDef,
+        ov: &Overload,
+        canonical: &[Arg],
+        strict: bool,
+    ) -> Option<Lowered> {
+        if strict {
+            for (i, p) in ov.params.iter().enumerate() {
+                let is_node = matches!(canonical[ov.to_canonical[i]], Arg::Node(_));
+                let wants_node = p.ty == schema::ParamType::Tensor;
+                if is_node != wants_node
+                    && !(p.optional && matches!(canonical[ov.to_canonical[i]], Arg::None))
+                {
+                    return None;
+                }
+            }
+        }
+        for (ci, cp) in def.params.iter().enumerate() {
+            let is_default = cp
+                .default
+                .as_ref()
+                .map_or(matches!(canonical[ci], Arg::None), |d| *d == canonical[ci]);
+            if !is_default && !ov.to_canonical.contains(&ci) {
+                return None;
+            }
+        }
+        let mut args = Vec::new();
+        let mut kwargs = Vec::new();
+        let mut pending_defaults = Vec::new();
+        for (i, p) in ov.params.iter().enumerate() {
+            let v = uncoerce(p, canonical[ov.to_canonical[i]].clone());
+            if !fits(&ov.target, p, &v) {
+                return None;
+            }
+            let is_default = p.default.as_ref().is_some_and(|d| *d == v);
+            if p.kw_only {
+                if !is_default {
+                    kwargs.push((p.name.clone(), v));
+                }
+            } else if is_default {
+                pending_defaults.push(v);
+            } else {
+                args.append(&mut pending_defaults);
+                args.push(v);
+            }
+        }
+        Some((ov.target.clone(), args, kwargs))
+    }
+}
+
+/// Whether PyTorch accepts `v` for parameter `p` of `target` (as far as the kind of value
+/// goes): `None` only where optional, a single int (not a list) for an `int`, never a tensor
+/// for a number, and a Python number for a `Tensor` only where PyTorch wraps it (the
+/// arithmetic ops and prims; `aten.maximum.default(x, 0.5)` is refused). Checked by
+/// `python/tests/test_lowering_conformance.py`.
+fn fits(target: &str, p: &Param, v: &Arg) -> bool {
+    use schema::ParamType as T;
+    let number = matches!(v, Arg::Float(_) | Arg::Int(_) | Arg::Bool(_));
+    match (p.ty, v) {
+        (_, Arg::None) => p.optional,
+        (T::Int, Arg::List(_)) => false,
+        (T::Scalar | T::Float | T::Bool, Arg::Node(_)) => false,
+        (T::Tensor, _) if number => numbers_as_tensors(target),
+        _ => true,
+    }
+}
+
+/// Targets whose `Tensor` parameters accept a Python number (PyTorch's own allowlist of
+/// ops that wrap numbers, as far as the op table goes, and prims).
+fn numbers_as_tensors(target: &str) -> bool {
+    let mut parts = target.split('.');
+    match (parts.next(), parts.next()) {
+        (Some("prims"), _) => true,
+        (Some("aten"), Some(name)) => matches!(name, "add" | "sub" | "mul" | "div"),
+        _ => false,
     }
 }
 
@@ -474,5 +527,105 @@ mod tests {
         assert_eq!(target, "aten.sum.dim_IntList");
         assert_eq!(args.len(), 3);
         assert!(kwargs.is_empty());
+    }
+
+    fn node() -> Arg {
+        Arg::Node(crate::ir::NodeId(0))
+    }
+
+    fn lower(target: &str, args: &[Arg], kwargs: &[(&str, Arg)]) -> Lowered {
+        let t = table();
+        let (op, ov) = t.by_target(target).unwrap();
+        let kwargs: Vec<(String, Arg)> = kwargs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        let canon = t.canonical_args(op, ov, args, &kwargs).unwrap();
+        t.lower_overload(op, &canon).unwrap()
+    }
+
+    #[test]
+    fn full_reductions_lower_to_the_default_overload() {
+        // `x.sum()` / `x.mean()` as PyTorch traces them, and the same via dim=None.
+        for (target, want) in [
+            ("aten.sum.default", "aten.sum.default"),
+            ("aten.mean.default", "aten.mean.default"),
+            ("aten.sum.dim_IntList", "aten.sum.default"),
+            ("aten.mean.dim", "aten.mean.default"),
+            ("aten.prod.default", "aten.prod.default"),
+        ] {
+            let args = if target.ends_with(".default") {
+                vec![node()]
+            } else {
+                vec![node(), Arg::None]
+            };
+            let (t, args, kwargs) = lower(target, &args, &[]);
+            assert_eq!(
+                (t.as_str(), args.len(), kwargs.len()),
+                (want, 1, 0),
+                "{target}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_required_optional_parameter_is_emitted_as_none() {
+        // keepdim=True forces the dim overload: `dim` has no default, so it is emitted.
+        let (t, args, _) = lower("aten.mean.dim", &[node(), Arg::None, Arg::Bool(true)], &[]);
+        assert_eq!(t, "aten.mean.dim");
+        assert_eq!(args, vec![node(), Arg::None, Arg::Bool(true)]);
+        // A dtype alone fits `sum.default`'s keyword.
+        let (t, args, kwargs) = lower(
+            "aten.sum.dim_IntList",
+            &[node(), Arg::None],
+            &[("dtype", Arg::Dtype(crate::ir::DType::F64))],
+        );
+        assert_eq!((t.as_str(), args.len()), ("aten.sum.default", 1));
+        assert_eq!(
+            kwargs,
+            vec![("dtype".into(), Arg::Dtype(crate::ir::DType::F64))]
+        );
+        // div with a rounding mode keeps its required keyword.
+        let (t, _, kwargs) = lower(
+            "aten.div.Tensor_mode",
+            &[node(), node()],
+            &[("rounding_mode", Arg::Str("floor".into()))],
+        );
+        assert_eq!(t, "aten.div.Tensor_mode");
+        assert_eq!(kwargs.len(), 1);
+    }
+
+    #[test]
+    fn an_int_parameter_takes_neither_none_nor_several_dims() {
+        let (t, args, _) = lower(
+            "aten.prod.dim_int",
+            &[node(), Arg::Int(1), Arg::Bool(true)],
+            &[],
+        );
+        assert_eq!((t.as_str(), args.len()), ("aten.prod.dim_int", 3));
+        let t2 = table();
+        let op = t2.by_name("prod").unwrap();
+        let canon = vec![
+            node(),
+            Arg::List(vec![Arg::Int(0), Arg::Int(1)]),
+            Arg::Bool(false),
+            Arg::None,
+        ];
+        assert!(t2.lower_overload(op, &canon).is_err());
+    }
+
+    #[test]
+    fn numbers_and_tensors_go_only_where_pytorch_takes_them() {
+        let t = table();
+        // maximum has no Scalar overload: a literal `other` cannot be lowered.
+        let op = t.by_name("maximum").unwrap();
+        assert!(t.lower_overload(op, &[node(), Arg::Float(0.5)]).is_err());
+        // add.Tensor wraps a number (PyTorch does), but not a tensor `alpha`.
+        let op = t.by_name("add").unwrap();
+        let (target, args, _) = t
+            .lower_overload(op, &[Arg::Float(0.5), node(), Arg::Int(1)])
+            .unwrap();
+        assert_eq!((target.as_str(), args.len()), ("aten.add.Tensor", 2));
+        assert!(t.lower_overload(op, &[node(), node(), node()]).is_err());
     }
 }
