@@ -126,7 +126,11 @@ def compare_docs(orig: dict, new: dict, *, seed: int = 0, atol: float = 1e-5,
         if _meta(va) != _meta(vb):
             raise BadInput(f"placeholder {a!r} vs {b!r}: metas differ: {va} vs {vb}")
     inputs = random_inputs(orig, seed=seed, int_inputs=int_inputs)
+    # The same RNG state for both runs: a graph with random calls (dropout, rand) draws the
+    # same numbers when fxsat kept those calls, each once and in order.
+    torch.manual_seed(seed)
     out_o = _run(orig, inputs, "ORIG")
+    torch.manual_seed(seed)
     out_n = _run(new, [t.clone() if isinstance(t, torch.Tensor) else t for t in inputs], "NEW")
     res = CompareResult(ok=True)
     if len(out_o) != len(out_n):
