@@ -54,7 +54,7 @@ struct Case {
     guard: Vec<PathBuf>,
     stdout: Stdout,
     env: Vec<(String, String)>,
-    /// A usage error that clap reports (its own message and usage, several lines; exit 2).
+    /// A usage error that clap finds (its message on one line; exit 2).
     clap: bool,
     /// The command prints progress lines on stderr before it ends (bench): the error must
     /// be its one last line.
@@ -1121,12 +1121,10 @@ fn run(c: &Case, dir: &Path) -> Result<(), String> {
     let lines: Vec<&str> = stderr.lines().collect();
     if code != 0 {
         if c.clap {
-            // clap's usage error: its message first, then usage
-            if !lines
-                .first()
-                .is_some_and(|l| l.starts_with("error:") || l.starts_with("Equality"))
-            {
-                problems.push("not a clap usage message".into());
+            // a usage error: clap's message on one line (or the help, for no subcommand)
+            let help = lines.first().is_some_and(|l| l.starts_with("Equality"));
+            if !help && !(lines.len() == 1 && lines[0].starts_with("fxsat: error:")) {
+                problems.push(format!("not a one-line usage error: {} lines", lines.len()));
             }
         } else if c.chatty {
             let errors = lines
