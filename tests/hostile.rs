@@ -1123,7 +1123,8 @@ fn run(c: &Case, dir: &Path) -> Result<(), String> {
         if c.clap {
             // a usage error: clap's message on one line (or the help, for no subcommand)
             let help = lines.first().is_some_and(|l| l.starts_with("Equality"));
-            if !help && !(lines.len() == 1 && lines[0].starts_with("fxsat: error:")) {
+            let one_line = lines.len() == 1 && lines[0].starts_with("fxsat: error:");
+            if !(help || one_line) {
                 problems.push(format!("not a one-line usage error: {} lines", lines.len()));
             }
         } else if c.chatty {
