@@ -1,11 +1,13 @@
 //! The reference interpreter: PyTorch semantics of every op of the [op table](crate::ops) on
-//! small dense tensors, used by the tests and by [`crate::check`] to validate rules.
+//! small dense tensors, used by the tests and by the rule checker to validate rules.
 //!
-//! Values are computed in `f64` and rounded to the result dtype that the op table's shape rule
-//! gives (f16 and bf16 are emulated by rounding; see [`round_to`]). Tensor operands of
-//! pointwise ops are first converted to the promoted dtype, as PyTorch does. Views are copies.
-//! Ops the interpreter cannot evaluate (e.g. `convolution_backward`, opaque calls) return an
-//! error naming the op.
+//! Graphs ([`eval_graph`]), aten calls ([`eval_call`]) and e-graph terms ([`eval_term`]) are
+//! evaluated node by node; each op goes through its table entry's eval fn ([`eval_op`]), whose
+//! kernels are in `ops/eval/`. Values are computed in `f64` and rounded to the result dtype
+//! that the op table's shape rule gives (f16 and bf16 are emulated by rounding; see
+//! [`round_to`]). Tensor operands of pointwise ops are first converted to the promoted dtype,
+//! as PyTorch does. Views are copies. What cannot be evaluated (opaque calls, `dropout_p > 0`
+//! without given draws) returns an error naming the op.
 //!
 //! ```
 //! use fxsat::interp::{eval_term, Tensor, Value};

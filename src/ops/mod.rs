@@ -3,16 +3,26 @@
 //! reference evaluation and its flags.
 //!
 //! Everything about an op lives in one family file (`view.rs`, `pointwise.rs`, ...), so adding
-//! an op touches one place; the numeric kernels its eval fn calls are in `eval/`, one file per
-//! family too. Import maps an aten call onto the canonical op's parameter list by
-//! the overload's signature; export picks the overload that expresses the canonical call with
-//! the fewest arguments (see [`OpTable::lower_overload`]).
+//! an op touches one place: `pointwise.rs` registers `add` with its overloads, shape rule, cost
+//! class and kernel together; the numeric kernels are in `eval/`, one file per family too.
+//! Import maps an aten call onto the canonical op's parameter list by the overload's
+//! signature; export picks the overload that expresses the canonical call with the fewest
+//! arguments (see [`OpTable::lower_overload`]). The random ops are not in the table (they stay
+//! opaque); their one list is [`RANDOM_OPS`].
 //!
 //! ```
-//! use fxsat::ops::table;
+//! use fxsat::interp::Tensor;
+//! use fxsat::ir::DType;
+//! use fxsat::ops::{eval_op, table, Value};
 //! let t = table();
 //! let (op, _) = t.by_target("aten._unsafe_view.default").unwrap();
 //! assert_eq!(t.def(op).name, "view");
+//! assert!(t.def(op).is_view());
+//! // Reference evaluation goes through the entry's eval fn: x + 2·3 (`add`'s alpha is 2).
+//! let add = t.by_name("add").unwrap();
+//! let x = Value::Tensor(Tensor::new(vec![2], DType::F32, vec![1.0, 2.0]));
+//! let out = eval_op(add, &[x, Value::Int(3), Value::Int(2)]).unwrap();
+//! assert_eq!(out.tensor().unwrap().data, vec![7.0, 8.0]);
 //! ```
 
 pub mod meta;
