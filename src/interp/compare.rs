@@ -17,8 +17,7 @@
 //! is no further from the exact result (the original evaluated on f64 inputs) than twice the
 //! original's own error plus the tolerance: a rewrite may be more accurate, never much less.
 
-use super::tensor::Tensor;
-use super::value::Value;
+use super::{Tensor, Value};
 use crate::ir::DType;
 
 /// `(atol, rtol)` for results of this dtype.
@@ -109,7 +108,7 @@ fn compare_tensors(a: &Tensor, b: &Tensor, refine: bool) -> Result<f64, String> 
             e <= atol + rtol * y.abs()
         };
         if !ok {
-            let idx = super::tensor::unravel(k, &b.shape);
+            let idx = super::unravel(k, &b.shape);
             return Err(format!(
                 "element {idx:?} of {b}: got {x:e}, want {y:e} (atol {atol:e}, rtol {rtol:e})"
             ));
@@ -138,7 +137,7 @@ fn compare_tensors_exact(a: &Tensor, b: &Tensor, exact: Option<&Tensor>) -> Resu
                 })
         };
         if !ok {
-            let idx = super::tensor::unravel(k, &b.shape);
+            let idx = super::unravel(k, &b.shape);
             let ex = exact.map_or(String::new(), |t| format!(", exact {:e}", t.data[k]));
             return Err(format!(
                 "element {idx:?} of {b}: got {x:e}, want {y:e}{ex} (atol {atol:e}, rtol {rtol:e})"

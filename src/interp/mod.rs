@@ -1,11 +1,13 @@
 //! The reference interpreter: PyTorch semantics of every op of the [op table](crate::ops) on
-//! small dense tensors, used by the tests and by [`crate::check`] to validate rules.
+//! small dense tensors, used by the tests and by the rule checker to validate rules.
 //!
-//! Values are computed in `f64` and rounded to the result dtype that the op table's shape rule
-//! gives (f16 and bf16 are emulated by rounding; see [`round_to`]). Tensor operands of
-//! pointwise ops are first converted to the promoted dtype, as PyTorch does. Views are copies.
-//! Ops the interpreter cannot evaluate (e.g. `convolution_backward`, opaque calls) return an
-//! error naming the op.
+//! Graphs ([`eval_graph`]), aten calls ([`eval_call`]) and e-graph terms ([`eval_term`]) are
+//! evaluated node by node; each op goes through its table entry's eval fn ([`eval_op`]), whose
+//! kernels are in `ops/eval/`. Values are computed in `f64` and rounded to the result dtype
+//! that the op table's shape rule gives (f16 and bf16 are emulated by rounding; see
+//! [`round_to`]). Tensor operands of pointwise ops are first converted to the promoted dtype,
+//! as PyTorch does. Views are copies. What cannot be evaluated (opaque calls, `dropout_p > 0`
+//! without given draws) returns an error naming the op.
 //!
 //! ```
 //! use fxsat::interp::{eval_term, Tensor, Value};
@@ -16,45 +18,17 @@
 //! assert_eq!(out.tensor().unwrap().data, vec![3.0, 5.0, 7.0]);
 //! ```
 
-mod attention;
 mod compare;
-mod factory;
-mod index;
-mod matmul;
-mod pointwise;
-mod reduce;
-mod tensor;
-mod value;
-mod view;
 
-pub use attention::with_dropout_uniform;
+pub use crate::ops::eval::{
+    broadcast_shapes, eval_op, round_to, strides, unravel, with_dropout_uniform, Tensor, Value,
+};
 pub use compare::{compare, compare_refining, compare_rule, tolerance};
-pub use tensor::{broadcast_shapes, round_to, strides, unravel, Tensor};
-pub use value::Value;
 
 use crate::egraph::Lang;
 use crate::ir::{Arg, Graph, NodeKind};
-use crate::ops::{table, Meta, Op};
+use crate::ops::{table, Op};
 use egg::RecExpr;
-
-/// Evaluates `op` on argument values (one per canonical parameter).
-pub fn eval_op(op: Op, args: &[Value]) -> Result<Value, String> {
-    let def = op.def();
-    let wrap = |e: String| format!("{}: {e}", def.name);
-    let metas: Vec<Meta> = args.iter().map(Value::meta).collect();
-    let out = (def.infer)(&metas).map_err(|e| wrap(format!("ill-typed arguments: {e}")))?;
-    let name = def.name;
-    let raw = view::eval(name, args, &out)
-        .or_else(|| pointwise::eval(name, args, &out))
-        .or_else(|| reduce::eval(name, args, &out))
-        .or_else(|| matmul::eval(name, args, &out))
-        .or_else(|| index::eval(name, args, &out))
-        .or_else(|| factory::eval(name, args, &out))
-        .or_else(|| attention::eval(name, args, &out))
-        .unwrap_or_else(|| Err("the interpreter cannot evaluate this op".into()))
-        .map_err(wrap)?;
-    raw.conform(&out).map_err(wrap)
-}
 
 /// Evaluates a call of an aten `target` (`getitem` included). `Arg::Node(i)` in the
 /// arguments stands for `env[i]`.
@@ -181,14 +155,4 @@ pub fn eval_term(expr: &RecExpr<Lang>, inputs: &[Value]) -> Result<Value, String
         vals.push(v);
     }
     vals.pop().ok_or_else(|| "empty term".into())
-}
-
-/// Shape of a value's tensor as `usize`s (helper for the op families).
-fn ushape(m: &Meta) -> Result<Vec<usize>, String> {
-    match m {
-        Meta::Tensor(t) => Ok(t.shape.iter().map(|&d| d as usize).collect()),
-        other => Err(format!(
-            "expected a tensor result, the op table says {other}"
-        )),
-    }
 }

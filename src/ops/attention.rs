@@ -12,6 +12,7 @@
 //! on `softmax(q·kᵀ·scale + mask)`, on the gradient of the scores and on HF's boolean mask
 //! `where(keep, 0, finfo.min)`, so that the training rules need one spelling of each.
 
+use super::eval::attention as k;
 use super::matmul::mm_shape;
 use super::meta::*;
 use super::{OpClass, OpTable};
@@ -39,7 +40,8 @@ pub(super) fn register(t: &mut OpTable) {
             }
             tensor_out(mm_shape(x, y, x.rank())?, x.dtype)
         },
-    );
+    )
+    .eval(super::eval::matmul::mm);
     t.def_op(
         "scaled_dot_product_attention",
         OpClass::Attention,
@@ -70,7 +72,8 @@ pub(super) fn register(t: &mut OpTable) {
             }
             tensor_out(s, q.dtype)
         },
-    );
+    )
+.eval(k::scaled_dot_product_attention);
     register_training(t);
 }
 
@@ -190,7 +193,8 @@ fn register_training(t: &mut OpTable) {
             };
             tensor_out(g.shape.clone(), d)
         },
-    );
+    )
+    .eval(k::softmax_backward_data);
     t.def_op(
         "attention_weights",
         OpClass::Phantom,
@@ -202,7 +206,8 @@ fn register_training(t: &mut OpTable) {
             check_mask(q, k, a.get(2))?;
             tensor_out(s, q.dtype)
         },
-    );
+    )
+    .eval(k::attention_weights);
     t.def_op(
         "keep_mask",
         OpClass::Phantom,
@@ -218,7 +223,8 @@ fn register_training(t: &mut OpTable) {
             }
             tensor_out(c.shape.clone(), f.dtype)
         },
-    );
+    )
+    .eval(k::keep_mask);
     t.def_op(
         "attention_scores_grad",
         OpClass::Phantom,
@@ -236,7 +242,8 @@ fn register_training(t: &mut OpTable) {
             check_mask(q, k, a.get(3))?;
             tensor_out(s, q.dtype)
         },
-    );
+    )
+    .eval(k::attention_scores_grad);
     t.def_op(
         "_scaled_dot_product_flash_attention_for_cpu",
         OpClass::Attention,
@@ -253,7 +260,8 @@ fn register_training(t: &mut OpTable) {
                 Meta::Tensor(TMeta { shape: q.shape[..3].to_vec(), dtype: lse_dtype(q.dtype) }),
             ]))
         },
-    );
+    )
+.eval(k::flash_attention_for_cpu);
     t.def_op(
         "_scaled_dot_product_flash_attention_for_cpu_backward",
         OpClass::AttentionBackward,
@@ -275,7 +283,8 @@ fn register_training(t: &mut OpTable) {
                 Meta::Tensor(v.clone()),
             ]))
         },
-    );
+    )
+.eval(k::flash_attention_for_cpu_backward);
     t.def_op(
         "_scaled_dot_product_efficient_attention",
         OpClass::Attention,
@@ -297,7 +306,8 @@ fn register_training(t: &mut OpTable) {
                 Meta::Tensor(TMeta { shape: vec![], dtype: DType::I64 }),
             ]))
         },
-    );
+    )
+.eval(k::efficient_attention);
     t.def_op(
         "_scaled_dot_product_efficient_attention_backward",
         OpClass::AttentionBackward,
@@ -325,5 +335,6 @@ fn register_training(t: &mut OpTable) {
                 bias,
             ]))
         },
-    );
+    )
+.eval(k::efficient_attention_backward);
 }

@@ -1,5 +1,7 @@
-//! Tensor factories: full, scalar_tensor, iota, arange, empty, *_like.
+//! Tensor factories: full, scalar_tensor, iota, arange, empty, *_like. Their kernels:
+//! `eval/factory.rs`.
 
+use super::eval::factory as k;
 use super::meta::*;
 use super::{OpClass, OpTable};
 use crate::ir::DType;
@@ -32,23 +34,26 @@ pub(super) fn register(t: &mut OpTable) {
                 opt_dtype(a, 2)?.unwrap_or_else(|| fill_dtype(&a[1])),
             )
         },
-    );
+    )
+    .eval(k::full_with(1));
     t.def_op(
         "scalar_tensor",
         Factory,
         None,
         &[("aten.scalar_tensor.default", sig("(Scalar s, *, OPTS)"))],
         |a| tensor_out(Vec::new(), opt_dtype(a, 1)?.unwrap_or(DType::F32)),
-    );
-    for (name, fill) in [("zeros", "zeros"), ("ones", "ones")] {
-        let target: &'static str = Box::leak(format!("aten.{fill}.default").into_boxed_str());
+    )
+    .eval(k::full_with(0));
+    for (name, value) in [("zeros", 0.0), ("ones", 1.0)] {
+        let target: &'static str = Box::leak(format!("aten.{name}.default").into_boxed_str());
         t.def_op(
             name,
             Factory,
             None,
             &[(target, sig("(SymInt[] size, *, OPTS)"))],
             |a| tensor_out(ints(a, 0)?, opt_dtype(a, 1)?.unwrap_or(DType::F32)),
-        );
+        )
+        .eval(k::constant(value));
     }
     t.def_op(
         "empty",
@@ -59,14 +64,16 @@ pub(super) fn register(t: &mut OpTable) {
             sig("(SymInt[] size, *, OPTS, MemoryFormat? memory_format=None)"),
         )],
         |a| tensor_out(ints(a, 0)?, opt_dtype(a, 1)?.unwrap_or(DType::F32)),
-    );
+    )
+    .eval(k::constant(0.0));
     t.def_op(
         "iota",
         Factory,
         None,
         &[("prims.iota.default", "(SymInt length, *, SymInt start, SymInt step, ScalarType dtype, Device device, bool requires_grad)")],
         |a| tensor_out(vec![int(a, 0)?], opt_dtype(a, 3)?.unwrap_or(DType::I64)),
-    );
+    )
+.eval(k::range(1, 2));
     t.def_op(
         "arange",
         Factory,
@@ -99,15 +106,17 @@ pub(super) fn register(t: &mut OpTable) {
                 opt_dtype(a, 3)?.unwrap_or(if int_args { DType::I64 } else { DType::F32 }),
             )
         },
-    );
+    )
+    .eval(k::range(0, 2));
     let like = sig("OPTS, MemoryFormat? memory_format=None");
-    for name in ["zeros_like", "ones_like", "empty_like"] {
+    for (name, value) in [("zeros_like", 0.0), ("ones_like", 1.0), ("empty_like", 0.0)] {
         let target: &'static str = Box::leak(format!("aten.{name}.default").into_boxed_str());
         let s: &'static str = Box::leak(format!("(Tensor self, *, {like})").into_boxed_str());
         t.def_op(name, Factory, None, &[(target, s)], |a| {
             let x = tensor(a, 0)?;
             tensor_out(x.shape.clone(), opt_dtype(a, 1)?.unwrap_or(x.dtype))
-        });
+        })
+        .eval(k::constant(value));
     }
     let s: &'static str =
         Box::leak(format!("(Tensor self, Scalar fill_value, *, {like})").into_boxed_str());
@@ -120,8 +129,9 @@ pub(super) fn register(t: &mut OpTable) {
             let x = tensor(a, 0)?;
             tensor_out(x.shape.clone(), opt_dtype(a, 2)?.unwrap_or(x.dtype))
         },
-    );
-    for name in ["new_zeros", "new_ones", "new_empty"] {
+    )
+    .eval(k::full_with(1));
+    for (name, value) in [("new_zeros", 0.0), ("new_ones", 1.0), ("new_empty", 0.0)] {
         let target: &'static str = Box::leak(format!("aten.{name}.default").into_boxed_str());
         t.def_op(
             name,
@@ -132,6 +142,7 @@ pub(super) fn register(t: &mut OpTable) {
                 let x = tensor(a, 0)?;
                 tensor_out(ints(a, 1)?, opt_dtype(a, 2)?.unwrap_or(x.dtype))
             },
-        );
+        )
+        .eval(k::constant(value));
     }
 }

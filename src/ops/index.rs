@@ -1,6 +1,7 @@
 //! Indexing and data movement: embedding, index, index_put, gather, scatter, index_select,
-//! stack, constant_pad_nd.
+//! stack, constant_pad_nd. Their kernels: `eval/index.rs`.
 
+use super::eval::index as k;
 use super::meta::*;
 use super::pointwise::broadcast;
 use super::{OpClass, OpTable};
@@ -22,7 +23,8 @@ pub(super) fn register(t: &mut OpTable) {
             s.push(w.shape[1]);
             tensor_out(s, w.dtype)
         },
-    );
+    )
+.eval(k::embedding);
     t.def_op(
         "embedding_dense_backward",
         Copy,
@@ -35,7 +37,8 @@ pub(super) fn register(t: &mut OpTable) {
             let g = tensor(a, 0)?;
             tensor_out(vec![int(a, 2)?, *g.shape.last().ok_or("grad_output is 0-d")?], g.dtype)
         },
-    );
+    )
+.eval(k::embedding_dense_backward);
     for (name, target) in [
         ("index", "aten.index.Tensor"),
         ("_unsafe_index", "aten._unsafe_index.Tensor"),
@@ -46,7 +49,8 @@ pub(super) fn register(t: &mut OpTable) {
             None,
             &[(target, "(Tensor self, Tensor?[] indices)")],
             infer_index,
-        );
+        )
+        .eval(k::index);
     }
     for (name, target) in [
         ("index_put", "aten.index_put.default"),
@@ -65,7 +69,8 @@ pub(super) fn register(t: &mut OpTable) {
                 infer_index(a)?;
                 tensor_out(x.shape.clone(), x.dtype)
             },
-        );
+        )
+        .eval(k::index_put);
     }
     t.def_op(
         "gather",
@@ -80,29 +85,38 @@ pub(super) fn register(t: &mut OpTable) {
             norm_dim(int(a, 1)?, x.rank())?;
             tensor_out(i.shape.clone(), x.dtype)
         },
-    );
-    for (name, target, sig) in [
+    )
+    .eval(k::gather);
+    // (name, target, signature, a number for `src`, accumulate)
+    for (name, target, sig, with_value, add) in [
         (
             "scatter",
             "aten.scatter.src",
             "(Tensor self, int dim, Tensor index, Tensor src)",
+            false,
+            false,
         ),
         (
             "scatter_value",
             "aten.scatter.value",
             "(Tensor self, int dim, Tensor index, Scalar value)",
+            true,
+            false,
         ),
         (
             "scatter_add",
             "aten.scatter_add.default",
             "(Tensor self, int dim, Tensor index, Tensor src)",
+            false,
+            true,
         ),
     ] {
         t.def_op(name, Copy, None, &[(target, sig)], |a| {
             let x = tensor(a, 0)?;
             norm_dim(int(a, 1)?, x.rank())?;
             tensor_out(x.shape.clone(), x.dtype)
-        });
+        })
+        .eval(k::scatter(with_value, add));
     }
     t.def_op(
         "index_select",
@@ -121,7 +135,8 @@ pub(super) fn register(t: &mut OpTable) {
             }
             tensor_out(s, x.dtype)
         },
-    );
+    )
+    .eval(k::index_select);
     t.def_op(
         "stack",
         Copy,
@@ -149,7 +164,8 @@ pub(super) fn register(t: &mut OpTable) {
             s.insert(d, items.len() as i64);
             tensor_out(s, dtype)
         },
-    );
+    )
+    .eval(k::stack);
     t.def_op(
         "select_scatter",
         Copy,
@@ -171,7 +187,8 @@ pub(super) fn register(t: &mut OpTable) {
             }
             tensor_out(x.shape.clone(), x.dtype)
         },
-    );
+    )
+    .eval(k::scatter_into(true));
     t.def_op(
         "slice_scatter",
         Copy,
@@ -189,7 +206,8 @@ pub(super) fn register(t: &mut OpTable) {
             }
             tensor_out(x.shape.clone(), x.dtype)
         },
-    );
+    )
+.eval(k::scatter_into(false));
     t.def_op(
         "_unsafe_masked_index_put_accumulate",
         Copy,
@@ -204,7 +222,8 @@ pub(super) fn register(t: &mut OpTable) {
             tensor(a, 3)?;
             tensor_out(x.shape.clone(), x.dtype)
         },
-    );
+    )
+    .eval(k::masked_index_put_accumulate);
     t.def_op(
         "constant_pad_nd",
         Copy,
@@ -229,7 +248,8 @@ pub(super) fn register(t: &mut OpTable) {
             }
             tensor_out(s, x.dtype)
         },
-    );
+    )
+    .eval(k::constant_pad_nd);
 }
 
 /// Advanced indexing: `x[i0, None, i2]`.

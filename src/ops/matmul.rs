@@ -1,5 +1,6 @@
-//! Matrix multiplies and convolutions.
+//! Matrix multiplies and convolutions. Their kernels: `eval/matmul.rs`.
 
+use super::eval::matmul as k;
 use super::meta::*;
 use super::pointwise::{broadcast, result_type};
 use super::{OpClass, OpTable};
@@ -15,7 +16,8 @@ pub(super) fn register(t: &mut OpTable) {
             let (x, y) = (tensor(a, 0)?, tensor(a, 1)?);
             mm_shape(x, y, 2).and_then(|s| tensor_out(s, same_dtype(x, y)?))
         },
-    );
+    )
+    .eval(k::mm);
     t.def_op(
         "bmm",
         Matmul,
@@ -25,7 +27,8 @@ pub(super) fn register(t: &mut OpTable) {
             let (x, y) = (tensor(a, 0)?, tensor(a, 1)?);
             mm_shape(x, y, 3).and_then(|s| tensor_out(s, same_dtype(x, y)?))
         },
-    );
+    )
+    .eval(k::mm);
     t.def_op(
         "addmm",
         Matmul,
@@ -35,7 +38,8 @@ pub(super) fn register(t: &mut OpTable) {
             "(Tensor self, Tensor mat1, Tensor mat2, *, Scalar beta=1, Scalar alpha=1)",
         )],
         |a| add_mm(a, 2),
-    );
+    )
+    .eval(k::addmm);
     t.def_op(
         "baddbmm",
         Matmul,
@@ -45,7 +49,8 @@ pub(super) fn register(t: &mut OpTable) {
             "(Tensor self, Tensor batch1, Tensor batch2, *, Scalar beta=1, Scalar alpha=1)",
         )],
         |a| add_mm(a, 3),
-    );
+    )
+    .eval(k::addmm);
     t.def_op(
         "convolution",
         Matmul,
@@ -55,7 +60,8 @@ pub(super) fn register(t: &mut OpTable) {
             "(Tensor input, Tensor weight, Tensor? bias, SymInt[] stride, SymInt[] padding, SymInt[] dilation, bool transposed, SymInt[] output_padding, SymInt groups)",
         )],
         infer_conv,
-    );
+    )
+.eval(k::convolution);
     t.def_op(
         "convolution_backward",
         Matmul,
@@ -79,7 +85,8 @@ pub(super) fn register(t: &mut OpTable) {
                     .collect(),
             ))
         },
-    );
+    )
+.eval(k::convolution_backward);
 }
 
 fn same_dtype(x: &TMeta, y: &TMeta) -> Result<crate::ir::DType, String> {

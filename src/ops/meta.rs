@@ -3,7 +3,7 @@
 use crate::ir::{DType, TensorMeta, Val};
 use std::fmt;
 
-/// A tensor's shape and dtype (strides are a lowering concern, see [`crate::io`]).
+/// A tensor's shape and dtype (strides are the graph's concern: [`TensorMeta`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TMeta {
     /// Sizes.

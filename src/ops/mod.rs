@@ -1,16 +1,28 @@
-//! The op table: for every op fxsat understands, its canonical name, its aten overloads and
-//! their signatures, its shape/dtype rule and its cost class.
+//! The op table: for every op fxsat understands, one entry ([`OpDef`]) with its canonical
+//! name, its aten overloads and their signatures, its shape/dtype rule, its cost class, its
+//! reference evaluation and its flags.
 //!
 //! Everything about an op lives in one family file (`view.rs`, `pointwise.rs`, ...), so adding
-//! an op touches one place. Import maps an aten call onto the canonical op's parameter list by
-//! the overload's signature; export picks the overload that expresses the canonical call with
-//! the fewest arguments (see [`OpTable::lower_overload`]).
+//! an op touches one place: `pointwise.rs` registers `add` with its overloads, shape rule, cost
+//! class and kernel together; the numeric kernels are in `eval/`, one file per family too.
+//! Import maps an aten call onto the canonical op's parameter list by the overload's
+//! signature; export picks the overload that expresses the canonical call with the fewest
+//! arguments (see [`OpTable::lower_overload`]). The random ops are not in the table (they stay
+//! opaque); their one list is [`RANDOM_OPS`].
 //!
 //! ```
-//! use fxsat::ops::table;
+//! use fxsat::interp::Tensor;
+//! use fxsat::ir::DType;
+//! use fxsat::ops::{eval_op, table, Value};
 //! let t = table();
 //! let (op, _) = t.by_target("aten._unsafe_view.default").unwrap();
 //! assert_eq!(t.def(op).name, "view");
+//! assert!(t.def(op).is_view());
+//! // Reference evaluation goes through the entry's eval fn: x + 2·3 (`add`'s alpha is 2).
+//! let add = t.by_name("add").unwrap();
+//! let x = Value::Tensor(Tensor::new(vec![2], DType::F32, vec![1.0, 2.0]));
+//! let out = eval_op(add, &[x, Value::Int(3), Value::Int(2)]).unwrap();
+//! assert_eq!(out.tensor().unwrap().data, vec![7.0, 8.0]);
 //! ```
 
 pub mod meta;
@@ -18,6 +30,7 @@ pub mod schema;
 
 mod attention;
 pub(crate) use attention::scores_shape;
+pub(crate) mod eval;
 mod factory;
 mod index;
 mod matmul;
@@ -27,6 +40,7 @@ mod reduce;
 mod view;
 
 use crate::ir::Arg;
+pub use eval::{eval_op, EvalFn, Value};
 pub use meta::{InferResult, Meta, TMeta};
 pub use pointwise::{broadcast, result_type};
 pub use random::{has_effects, is_mutating, is_random, RANDOM_OPS};
@@ -69,7 +83,8 @@ impl fmt::Display for Op {
     }
 }
 
-/// How an op is costed (see [`crate::cost`]).
+/// How an op is costed: the cost model (a layer above) turns the class and the shapes into
+/// work.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum OpClass {
     /// Inputs, attributes, lists: free.
@@ -129,6 +144,25 @@ pub struct OpDef {
     pub class: OpClass,
     /// Variadic special op (list, opaque): any number of children.
     pub variadic: bool,
+    /// Reference evaluation (PyTorch's semantics in `f64`), `None` for the special ops, which
+    /// the interpreter handles itself. See [`eval_op`].
+    pub eval: Option<EvalFn>,
+}
+
+impl OpDef {
+    /// Sets the entry's reference evaluation (registration: `t.def_op(...).eval(kernel)`).
+    pub(crate) fn eval(
+        &mut self,
+        f: impl Fn(&[Value], &Meta) -> Result<Value, String> + Send + Sync + 'static,
+    ) -> &mut OpDef {
+        self.eval = Some(Box::new(f));
+        self
+    }
+
+    /// Whether the op is a view or metadata-only op (its result aliases its first input).
+    pub fn is_view(&self) -> bool {
+        self.class == OpClass::View
+    }
 }
 
 impl fmt::Debug for OpDef {
@@ -165,6 +199,7 @@ impl OpTable {
             infer: Box::new(|_| Err("special op: typed by the analysis".into())),
             class: OpClass::Free,
             variadic,
+            eval: None,
         };
         for (name, variadic) in [
             ("input", true),
@@ -185,7 +220,7 @@ impl OpTable {
         t
     }
 
-    fn push(&mut self, def: OpDef) -> Op {
+    fn push(&mut self, def: OpDef) -> &mut OpDef {
         let op = Op(self.defs.len() as u16);
         assert!(
             self.by_name.insert(def.name, op).is_none(),
@@ -200,12 +235,13 @@ impl OpTable {
             );
         }
         self.defs.push(def);
-        op
+        self.defs.last_mut().expect("just pushed")
     }
 
     /// Registers an op. `overloads` are `(target, signature)` pairs; the first one's parameters
-    /// are the canonical ones unless `canonical` is given. Panics on a malformed signature (the
-    /// table is static data; a test builds it).
+    /// are the canonical ones unless `canonical` is given. Returns the entry, for its eval fn
+    /// ([`OpDef::eval`]). Panics on a malformed signature (the table is static data; a test
+    /// builds it).
     pub(crate) fn def_op(
         &mut self,
         name: &'static str,
@@ -213,7 +249,7 @@ impl OpTable {
         canonical: Option<&str>,
         overloads: &[(&str, &str)],
         infer: impl Fn(&[Meta]) -> InferResult + Send + Sync + 'static,
-    ) -> Op {
+    ) -> &mut OpDef {
         let parse = |sig: &str| {
             parse_params(sig).unwrap_or_else(|e| panic!("op `{name}`: signature `{sig}`: {e}"))
         };
@@ -252,6 +288,7 @@ impl OpTable {
             infer: Box::new(infer),
             class,
             variadic: false,
+            eval: None,
         })
     }
 
@@ -498,6 +535,14 @@ fn uncoerce(p: &Param, v: Arg) -> Arg {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_table_op_has_a_reference_evaluation() {
+        for (op, def) in table().ops() {
+            let special = [Op::INPUT, Op::OPAQUE, Op::LIST, Op::NONE, Op::GETITEM].contains(&op);
+            assert_eq!(def.eval.is_none(), special, "{}", def.name);
+        }
+    }
 
     #[test]
     fn table_builds_and_targets_round_trip() {

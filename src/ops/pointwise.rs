@@ -1,9 +1,21 @@
 //! Elementwise ops: broadcasting, PyTorch's type promotion (with wrapped numbers), casts.
+//! Their kernels: `eval/pointwise.rs`.
 
+use super::eval::pointwise::{self as k, Kernel};
 use super::meta::*;
 use super::{OpClass, OpTable};
 use crate::ir::dtype::Category;
 use crate::ir::DType;
+
+/// The kernel of a unary op.
+#[derive(Clone, Copy)]
+enum Unary {
+    /// `f` on each element, converted to the result dtype.
+    Elementwise(fn(f64) -> f64),
+    /// A kernel of its own (`isnan`, `bitwise_not`: the elements as they are).
+    Raw(Kernel),
+}
+use Unary::{Elementwise, Raw};
 
 /// How a pointwise op's result dtype follows from its operands.
 #[derive(Clone, Copy)]
@@ -18,8 +30,14 @@ enum Rule {
     First,
 }
 
-/// `(name, dtype rule, overloads, canonical signature)`.
-type Binary<'a> = (&'a str, Rule, &'a [(&'a str, &'a str)], Option<&'a str>);
+/// `(name, dtype rule, overloads, canonical signature, kernel)`.
+type Binary<'a> = (
+    &'a str,
+    Rule,
+    &'a [(&'a str, &'a str)],
+    Option<&'a str>,
+    Kernel,
+);
 
 pub(super) fn register(t: &mut OpTable) {
     let pw = |flops: f64| OpClass::Pointwise { flops };
@@ -38,6 +56,7 @@ pub(super) fn register(t: &mut OpTable) {
                 ),
             ],
             None,
+            k::add,
         ),
         (
             "sub",
@@ -53,6 +72,7 @@ pub(super) fn register(t: &mut OpTable) {
                 ),
             ],
             None,
+            k::sub,
         ),
         (
             "rsub",
@@ -68,6 +88,7 @@ pub(super) fn register(t: &mut OpTable) {
                 ),
             ],
             None,
+            k::rsub,
         ),
         (
             "mul",
@@ -77,6 +98,7 @@ pub(super) fn register(t: &mut OpTable) {
                 ("aten.mul.Scalar", "(Tensor self, Scalar other)"),
             ],
             None,
+            k::mul,
         ),
         (
             "div",
@@ -90,6 +112,7 @@ pub(super) fn register(t: &mut OpTable) {
                 ("aten.div.Scalar", "(Tensor self, Scalar other)"),
             ],
             Some("(Tensor self, Tensor other, *, str? rounding_mode=None)"),
+            k::div,
         ),
         (
             "pow",
@@ -100,18 +123,21 @@ pub(super) fn register(t: &mut OpTable) {
                 ("aten.pow.Scalar", "(Scalar self, Tensor exponent)"),
             ],
             Some("(Tensor self, Tensor exponent)"),
+            k::pow,
         ),
         (
             "maximum",
             Rule::Promote,
             &[("aten.maximum.default", "(Tensor self, Tensor other)")],
             None,
+            k::maximum,
         ),
         (
             "minimum",
             Rule::Promote,
             &[("aten.minimum.default", "(Tensor self, Tensor other)")],
             None,
+            k::minimum,
         ),
         (
             "bitwise_and",
@@ -121,6 +147,7 @@ pub(super) fn register(t: &mut OpTable) {
                 ("aten.bitwise_and.Scalar", "(Tensor self, Scalar other)"),
             ],
             None,
+            k::bitwise_and,
         ),
         (
             "bitwise_or",
@@ -130,36 +157,42 @@ pub(super) fn register(t: &mut OpTable) {
                 ("aten.bitwise_or.Scalar", "(Tensor self, Scalar other)"),
             ],
             None,
+            k::bitwise_or,
         ),
         (
             "bitwise_xor",
             Rule::Promote,
             &[("aten.bitwise_xor.Tensor", "(Tensor self, Tensor other)")],
             None,
+            k::bitwise_xor,
         ),
         (
             "logical_and",
             Rule::Bool,
             &[("aten.logical_and.default", "(Tensor self, Tensor other)")],
             None,
+            k::logical_and,
         ),
         (
             "logical_or",
             Rule::Bool,
             &[("aten.logical_or.default", "(Tensor self, Tensor other)")],
             None,
+            k::logical_or,
         ),
         (
             "logical_xor",
             Rule::Bool,
             &[("aten.logical_xor.default", "(Tensor self, Tensor other)")],
             None,
+            k::logical_xor,
         ),
         (
             "fma",
             Rule::Promote,
             &[("prims.fma.default", "(Tensor a, Tensor b, Tensor c)")],
             None,
+            k::fma,
         ),
         (
             "where",
@@ -183,6 +216,7 @@ pub(super) fn register(t: &mut OpTable) {
                 ),
             ],
             None,
+            k::where_,
         ),
         (
             "tanh_backward",
@@ -192,6 +226,7 @@ pub(super) fn register(t: &mut OpTable) {
                 "(Tensor grad_output, Tensor output)",
             )],
             None,
+            k::tanh_backward,
         ),
         (
             "sigmoid_backward",
@@ -201,6 +236,7 @@ pub(super) fn register(t: &mut OpTable) {
                 "(Tensor grad_output, Tensor output)",
             )],
             None,
+            k::sigmoid_backward,
         ),
         (
             "threshold_backward",
@@ -210,6 +246,7 @@ pub(super) fn register(t: &mut OpTable) {
                 "(Tensor grad_output, Tensor self, Scalar threshold)",
             )],
             None,
+            k::threshold_backward,
         ),
         (
             "gelu_backward",
@@ -219,9 +256,17 @@ pub(super) fn register(t: &mut OpTable) {
                 "(Tensor grad_output, Tensor self, *, str approximate=\"none\")",
             )],
             None,
+            k::gelu_backward_kernel,
         ),
     ];
-    for cmp in ["eq", "ne", "lt", "le", "gt", "ge"] {
+    for (cmp, kernel) in [
+        ("eq", k::eq as Kernel),
+        ("ne", k::ne),
+        ("lt", k::lt),
+        ("le", k::le),
+        ("gt", k::gt),
+        ("ge", k::ge),
+    ] {
         let targets = [format!("aten.{cmp}.Tensor"), format!("aten.{cmp}.Scalar")];
         let ovs = [
             (targets[0].as_str(), "(Tensor self, Tensor other)"),
@@ -229,17 +274,17 @@ pub(super) fn register(t: &mut OpTable) {
         ];
         t.def_op(leak(cmp), pw(1.0), None, &ovs, move |a| {
             pointwise(a, Rule::Bool, 2)
-        });
+        })
+        .eval(kernel);
     }
-    for (name, rule, ovs, canonical) in binary {
-        let rule = *rule;
-        let n_tensors = match *name {
+    for &(name, rule, ovs, canonical, kernel) in binary {
+        let n_tensors = match name {
             "fma" | "where" => 3,
             _ => 2,
         };
-        let div_mode = *name == "div";
-        let is_where = *name == "where";
-        t.def_op(name, pw(1.0), *canonical, ovs, move |a| {
+        let div_mode = name == "div";
+        let is_where = name == "where";
+        t.def_op(name, pw(1.0), canonical, ovs, move |a| {
             if div_mode && !matches!(a.get(2), Some(Meta::None) | None) {
                 return pointwise(a, Rule::Promote, 2);
             }
@@ -247,46 +292,62 @@ pub(super) fn register(t: &mut OpTable) {
                 return infer_where(a);
             }
             pointwise(a, rule, n_tensors)
-        });
+        })
+        .eval(kernel);
     }
-    let unary: &[(&str, Rule, f64)] = &[
-        ("neg", Rule::First, 1.0),
-        ("abs", Rule::First, 1.0),
-        ("relu", Rule::First, 1.0),
-        ("sign", Rule::First, 1.0),
-        ("floor", Rule::First, 1.0),
-        ("ceil", Rule::First, 1.0),
-        ("round", Rule::First, 1.0),
-        ("trunc", Rule::First, 1.0),
-        ("bitwise_not", Rule::First, 1.0),
-        ("logical_not", Rule::Bool, 1.0),
-        ("isnan", Rule::Bool, 1.0),
-        ("isinf", Rule::Bool, 1.0),
-        ("exp", Rule::PromoteFloat, 4.0),
-        ("exp2", Rule::PromoteFloat, 4.0),
-        ("log", Rule::PromoteFloat, 4.0),
-        ("log2", Rule::PromoteFloat, 4.0),
-        ("log1p", Rule::PromoteFloat, 4.0),
-        ("expm1", Rule::PromoteFloat, 4.0),
-        ("tanh", Rule::PromoteFloat, 4.0),
-        ("sigmoid", Rule::PromoteFloat, 4.0),
-        ("rsqrt", Rule::PromoteFloat, 2.0),
-        ("sqrt", Rule::PromoteFloat, 2.0),
-        ("reciprocal", Rule::PromoteFloat, 1.0),
-        ("erf", Rule::PromoteFloat, 4.0),
-        ("sin", Rule::PromoteFloat, 4.0),
-        ("cos", Rule::PromoteFloat, 4.0),
-        ("silu", Rule::PromoteFloat, 4.0),
+    // (name, dtype rule, flops per element, kernel)
+    let unary: &[(&str, Rule, f64, Unary)] = &[
+        ("neg", Rule::First, 1.0, Elementwise(|x| -x)),
+        ("abs", Rule::First, 1.0, Elementwise(f64::abs)),
+        ("relu", Rule::First, 1.0, Elementwise(k::relu)),
+        ("sign", Rule::First, 1.0, Elementwise(k::sign)),
+        ("floor", Rule::First, 1.0, Elementwise(f64::floor)),
+        ("ceil", Rule::First, 1.0, Elementwise(f64::ceil)),
+        ("round", Rule::First, 1.0, Elementwise(f64::round_ties_even)),
+        ("trunc", Rule::First, 1.0, Elementwise(f64::trunc)),
+        ("bitwise_not", Rule::First, 1.0, Raw(k::bitwise_not)),
+        ("logical_not", Rule::Bool, 1.0, Raw(k::logical_not)),
+        ("isnan", Rule::Bool, 1.0, Raw(k::isnan)),
+        ("isinf", Rule::Bool, 1.0, Raw(k::isinf)),
+        ("exp", Rule::PromoteFloat, 4.0, Elementwise(f64::exp)),
+        ("exp2", Rule::PromoteFloat, 4.0, Elementwise(f64::exp2)),
+        ("log", Rule::PromoteFloat, 4.0, Elementwise(f64::ln)),
+        ("log2", Rule::PromoteFloat, 4.0, Elementwise(f64::log2)),
+        ("log1p", Rule::PromoteFloat, 4.0, Elementwise(f64::ln_1p)),
+        ("expm1", Rule::PromoteFloat, 4.0, Elementwise(f64::exp_m1)),
+        ("tanh", Rule::PromoteFloat, 4.0, Elementwise(f64::tanh)),
+        ("sigmoid", Rule::PromoteFloat, 4.0, Elementwise(k::sigmoid)),
+        (
+            "rsqrt",
+            Rule::PromoteFloat,
+            2.0,
+            Elementwise(|x| 1.0 / x.sqrt()),
+        ),
+        ("sqrt", Rule::PromoteFloat, 2.0, Elementwise(f64::sqrt)),
+        (
+            "reciprocal",
+            Rule::PromoteFloat,
+            1.0,
+            Elementwise(|x| 1.0 / x),
+        ),
+        ("erf", Rule::PromoteFloat, 4.0, Elementwise(k::erf)),
+        ("sin", Rule::PromoteFloat, 4.0, Elementwise(f64::sin)),
+        ("cos", Rule::PromoteFloat, 4.0, Elementwise(f64::cos)),
+        ("silu", Rule::PromoteFloat, 4.0, Elementwise(k::silu)),
     ];
-    for &(name, rule, flops) in unary {
+    for &(name, rule, flops, kernel) in unary {
         let target = leak(&format!("aten.{name}.default"));
-        t.def_op(
+        let def = t.def_op(
             name,
             pw(flops),
             None,
             &[(target, "(Tensor self)")],
             move |a| pointwise(a, rule, 1),
         );
+        match kernel {
+            Unary::Elementwise(f) => def.eval(move |a, out| k::unary(a, out, f)),
+            Unary::Raw(kernel) => def.eval(kernel),
+        };
     }
     t.def_op(
         "gelu",
@@ -297,7 +358,8 @@ pub(super) fn register(t: &mut OpTable) {
             "(Tensor self, *, str approximate=\"none\")",
         )],
         |a| pointwise(a, Rule::PromoteFloat, 1),
-    );
+    )
+    .eval(k::gelu_kernel);
     t.def_op(
         "clamp",
         pw(1.0),
@@ -311,7 +373,8 @@ pub(super) fn register(t: &mut OpTable) {
             ("aten.clamp_max.default", "(Tensor self, Scalar max)"),
         ],
         |a| pointwise(a, Rule::Promote, 3),
-    );
+    )
+    .eval(k::clamp);
     t.def_op(
         "masked_fill",
         pw(1.0),
@@ -337,7 +400,8 @@ pub(super) fn register(t: &mut OpTable) {
             }
             tensor_out(shape, x.dtype)
         },
-    );
+    )
+    .eval(k::masked_fill);
     t.def_op(
         "convert_element_type",
         pw(1.0),
@@ -351,7 +415,8 @@ pub(super) fn register(t: &mut OpTable) {
             let d = opt_dtype(a, 1)?.ok_or("convert_element_type needs a dtype")?;
             tensor_out(x.shape.clone(), d)
         },
-    );
+    )
+    .eval(k::cast);
     t.def_op(
         "_to_copy",
         OpClass::Copy,
@@ -364,7 +429,8 @@ pub(super) fn register(t: &mut OpTable) {
             let x = tensor(a, 0)?;
             tensor_out(x.shape.clone(), opt_dtype(a, 1)?.unwrap_or(x.dtype))
         },
-    );
+    )
+.eval(k::cast);
     t.def_op(
         "copy",
         OpClass::Copy,
@@ -384,7 +450,8 @@ pub(super) fn register(t: &mut OpTable) {
             }
             tensor_out(x.shape.clone(), x.dtype)
         },
-    );
+    )
+    .eval(k::copy);
 }
 
 fn infer_where(a: &[Meta]) -> InferResult {

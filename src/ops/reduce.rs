@@ -1,5 +1,7 @@
 //! Reductions and normalisations: sum, mean, amax, var_mean, any, argmax, softmax, cumsum...
+//! Their kernels: `eval/reduce.rs`.
 
+use super::eval::reduce::{self as k, Reducer};
 use super::meta::*;
 use super::{OpClass, OpTable};
 use crate::ir::DType;
@@ -35,7 +37,8 @@ pub(super) fn register(t: &mut OpTable) {
                 opt_dtype(a, 3)?,
             )
         },
-    );
+    )
+    .eval(k::reduction(k::sum_of, true));
     t.def_op(
         "mean",
         Reduction,
@@ -51,7 +54,8 @@ pub(super) fn register(t: &mut OpTable) {
             ),
         ],
         |a| reduce(a, 1, 2, |d| d, opt_dtype(a, 3)?),
-    );
+    )
+    .eval(k::reduction(k::mean_of, true));
     t.def_op(
         "prod",
         Reduction,
@@ -75,8 +79,9 @@ pub(super) fn register(t: &mut OpTable) {
                 opt_dtype(a, 3)?,
             )
         },
-    );
-    for name in ["amax", "amin"] {
+    )
+    .eval(k::reduction(k::prod_of, true));
+    for (name, f) in [("amax", k::max_of as Reducer), ("amin", k::min_of)] {
         let target: &'static str = Box::leak(format!("aten.{name}.default").into_boxed_str());
         t.def_op(
             name,
@@ -84,9 +89,10 @@ pub(super) fn register(t: &mut OpTable) {
             None,
             &[(target, "(Tensor self, int[1] dim=[], bool keepdim=False)")],
             |a| reduce(a, 1, 2, |d| d, None),
-        );
+        )
+        .eval(k::reduction(f, false));
     }
-    for name in ["any", "all"] {
+    for (name, f) in [("any", k::any_of as Reducer), ("all", k::all_of)] {
         let ovs: Vec<(String, &str)> = vec![
             (
                 format!("aten.{name}.dims"),
@@ -104,9 +110,10 @@ pub(super) fn register(t: &mut OpTable) {
             .collect();
         t.def_op(name, Reduction, None, &ovs, |a| {
             reduce(a, 1, 2, |_| DType::Bool, None)
-        });
+        })
+        .eval(k::reduction(f, false));
     }
-    for name in ["max", "min"] {
+    for (name, is_max) in [("max", true), ("min", false)] {
         let target: &'static str = Box::leak(format!("aten.{name}.dim").into_boxed_str());
         let tname: &'static str = Box::leak(format!("{name}_dim").into_boxed_str());
         t.def_op(
@@ -125,9 +132,13 @@ pub(super) fn register(t: &mut OpTable) {
                 };
                 Ok(Meta::Tuple(vec![v, i]))
             },
-        );
+        )
+        .eval(k::extreme_dim(is_max));
     }
-    for name in ["argmax", "argmin"] {
+    for (name, f) in [
+        ("argmax", k::argmax_of as Reducer),
+        ("argmin", k::argmin_of),
+    ] {
         let target: &'static str = Box::leak(format!("aten.{name}.default").into_boxed_str());
         t.def_op(
             name,
@@ -135,7 +146,8 @@ pub(super) fn register(t: &mut OpTable) {
             None,
             &[(target, "(Tensor self, int? dim=None, bool keepdim=False)")],
             |a| reduce(a, 1, 2, |_| DType::I64, None),
-        );
+        )
+        .eval(k::reduction(f, false));
     }
     t.def_op(
         "var_mean",
@@ -149,7 +161,8 @@ pub(super) fn register(t: &mut OpTable) {
             let v = reduce(a, 1, 3, |d| d, None)?;
             Ok(Meta::Tuple(vec![v.clone(), v]))
         },
-    );
+    )
+    .eval(k::variance(true));
     t.def_op(
         "var",
         Reduction,
@@ -159,7 +172,8 @@ pub(super) fn register(t: &mut OpTable) {
             "(Tensor self, int[1]? dim=None, *, Scalar? correction=None, bool keepdim=False)",
         )],
         |a| reduce(a, 1, 3, |d| d, None),
-    );
+    )
+    .eval(k::variance(false));
     t.def_op(
         "logsumexp",
         Reduction,
@@ -169,7 +183,8 @@ pub(super) fn register(t: &mut OpTable) {
             "(Tensor self, int[1] dim, bool keepdim=False)",
         )],
         |a| reduce(a, 1, 2, |d| if d.is_float() { d } else { DType::F32 }, None),
-    );
+    )
+    .eval(k::reduction(k::logsumexp_of, false));
     t.def_op(
         "cumsum",
         Reduction,
@@ -188,7 +203,8 @@ pub(super) fn register(t: &mut OpTable) {
             });
             tensor_out(x.shape.clone(), d)
         },
-    );
+    )
+    .eval(k::cumsum);
     t.def_op(
         "_softmax",
         Reduction,
@@ -198,7 +214,8 @@ pub(super) fn register(t: &mut OpTable) {
             "(Tensor self, int dim, bool half_to_float)",
         )],
         |a| softmax_like(a, boolean(a, 2)?),
-    );
+    )
+    .eval(k::softmax_kernel(false, false));
     t.def_op(
         "_log_softmax",
         Reduction,
@@ -208,7 +225,8 @@ pub(super) fn register(t: &mut OpTable) {
             "(Tensor self, int dim, bool half_to_float)",
         )],
         |a| softmax_like(a, boolean(a, 2)?),
-    );
+    )
+    .eval(k::softmax_kernel(true, false));
     t.def_op(
         "_safe_softmax",
         Reduction,
@@ -222,7 +240,8 @@ pub(super) fn register(t: &mut OpTable) {
             norm_dim(int(a, 1)?, x.rank())?;
             tensor_out(x.shape.clone(), opt_dtype(a, 2)?.unwrap_or(x.dtype))
         },
-    );
+    )
+    .eval(k::softmax_kernel(false, true));
     t.def_op(
         "native_layer_norm",
         Reduction,
@@ -260,7 +279,8 @@ pub(super) fn register(t: &mut OpTable) {
                 }),
             ]))
         },
-    );
+    )
+    .eval(k::native_layer_norm);
 }
 
 fn softmax_like(a: &[Meta], half_to_float: bool) -> InferResult {

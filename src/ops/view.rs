@@ -1,6 +1,7 @@
 //! Views and metadata ops: view/reshape, expand, permute, transpose, squeeze, slice, select,
-//! split, identity-like ops (alias, clone, detach), cat.
+//! split, identity-like ops (alias, clone, detach), cat. Their kernels: `eval/view.rs`.
 
+use super::eval::view as k;
 use super::meta::*;
 use super::{OpClass, OpTable};
 
@@ -16,7 +17,8 @@ pub(super) fn register(t: &mut OpTable) {
             ("aten.reshape.default", "(Tensor self, SymInt[] shape)"),
         ],
         infer_view,
-    );
+    )
+    .eval(k::reshape);
     t.def_op(
         "expand",
         View,
@@ -26,14 +28,16 @@ pub(super) fn register(t: &mut OpTable) {
             "(Tensor self, SymInt[] size, *, bool implicit=False)",
         )],
         infer_expand,
-    );
+    )
+    .eval(k::expand);
     t.def_op(
         "permute",
         View,
         None,
         &[("aten.permute.default", "(Tensor self, int[] dims)")],
         infer_permute,
-    );
+    )
+    .eval(k::permute);
     t.def_op(
         "transpose",
         View,
@@ -51,7 +55,8 @@ pub(super) fn register(t: &mut OpTable) {
             }
             tensor_out(s, x.dtype)
         },
-    );
+    )
+    .eval(k::transpose);
     t.def_op(
         "t",
         View,
@@ -67,7 +72,8 @@ pub(super) fn register(t: &mut OpTable) {
             }
             tensor_out(x.shape.iter().rev().copied().collect(), x.dtype)
         },
-    );
+    )
+    .eval(k::t);
     t.def_op(
         "unsqueeze",
         View,
@@ -80,7 +86,8 @@ pub(super) fn register(t: &mut OpTable) {
             s.insert(d, 1);
             tensor_out(s, x.dtype)
         },
-    );
+    )
+    .eval(k::reshape);
     t.def_op(
         "squeeze",
         View,
@@ -108,7 +115,8 @@ pub(super) fn register(t: &mut OpTable) {
                 .collect();
             tensor_out(s, x.dtype)
         },
-    );
+    )
+    .eval(k::reshape);
     t.def_op(
         "slice",
         View,
@@ -137,7 +145,8 @@ pub(super) fn register(t: &mut OpTable) {
             };
             tensor_out(s, x.dtype)
         },
-    );
+    )
+    .eval(k::slice);
     t.def_op(
         "select",
         View,
@@ -157,7 +166,8 @@ pub(super) fn register(t: &mut OpTable) {
             s.remove(d);
             tensor_out(s, x.dtype)
         },
-    );
+    )
+    .eval(k::select);
     for (name, target, sig) in [
         ("alias", "aten.alias.default", "(Tensor self)"),
         ("detach", "aten.detach.default", "(Tensor self)"),
@@ -179,7 +189,8 @@ pub(super) fn register(t: &mut OpTable) {
         };
         t.def_op(name, class, None, &[(target, sig)], |a| {
             Ok(Meta::Tensor(tensor(a, 0)?.clone()))
-        });
+        })
+        .eval(k::reshape);
     }
     t.def_op(
         "split",
@@ -203,7 +214,8 @@ pub(super) fn register(t: &mut OpTable) {
                 .collect::<Vec<_>>();
             split_out(x, d, &sizes)
         },
-    );
+    )
+    .eval(k::split);
     t.def_op(
         "split_with_sizes",
         View,
@@ -224,7 +236,8 @@ pub(super) fn register(t: &mut OpTable) {
             }
             split_out(x, d, &sizes)
         },
-    );
+    )
+    .eval(k::split);
     t.def_op(
         "unbind",
         View,
@@ -246,14 +259,16 @@ pub(super) fn register(t: &mut OpTable) {
                     .collect(),
             ))
         },
-    );
+    )
+    .eval(k::unbind);
     t.def_op(
         "cat",
         OpClass::Copy,
         None,
         &[("aten.cat.default", "(Tensor[] tensors, int dim=0)")],
         infer_cat,
-    );
+    )
+    .eval(k::cat);
 }
 
 /// Python-style slice bounds clamped to `[0, n]`.

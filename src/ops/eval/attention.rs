@@ -1,7 +1,9 @@
-//! `matmul` (equal batch dims) and `scaled_dot_product_attention` (the math definition:
+//! Kernels of the attention family: `scaled_dot_product_attention` (the math definition:
 //! softmax(q·kᵀ·scale + mask)·v, where a bool mask keeps `true` entries, a float mask is
 //! added, `is_causal` keeps the lower triangle, and a row with nothing left gives zeros, as
-//! PyTorch's kernels do).
+//! PyTorch's kernels do), the device SDPA kernels' forwards and backwards (training), the
+//! softmax backward and the phantom handles of the training rules. (`matmul` is
+//! [`mm`](super::matmul::mm).)
 
 use super::tensor::Tensor;
 use super::ushape;
@@ -75,20 +77,9 @@ fn sdpa(a: &[Value]) -> Result<Tensor, String> {
     .0)
 }
 
-pub(super) fn eval(name: &str, a: &[Value], out: &Meta) -> Option<Result<Value, String>> {
-    let r = match name {
-        "matmul" => (|| {
-            let (x, y) = (tensor(a, 0)?, tensor(a, 1)?);
-            Ok(Value::Tensor(super::matmul::batched_mm(
-                &x,
-                &y,
-                &ushape(out)?,
-            )))
-        })(),
-        "scaled_dot_product_attention" => sdpa(a).map(Value::Tensor),
-        _ => return eval_training(name, a, out),
-    };
-    Some(r)
+/// `aten.scaled_dot_product_attention`: the training kernels' forward output.
+pub(crate) fn scaled_dot_product_attention(a: &[Value], _: &Meta) -> Result<Value, String> {
+    sdpa(a).map(Value::Tensor)
 }
 
 /// Attention weights of q [.., L, E] and k [.., S, E]: `softmax(q·kᵀ·scale + mask)` per row
@@ -350,162 +341,162 @@ fn no_dropout(a: &[Value], i: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn eval_training(name: &str, a: &[Value], out: &Meta) -> Option<Result<Value, String>> {
-    let r = match name {
-        "_softmax_backward_data" => (|| {
-            let (g, y) = (tensor(a, 0)?, tensor(a, 1)?);
-            let d = super::value::dim(int(a, 2)?, g.rank())?;
-            let gy = Tensor::new(
-                g.shape.clone(),
-                DType::F64,
-                g.data.iter().zip(&y.data).map(|(a, b)| a * b).collect(),
-            );
-            let sums = super::reduce::along(&gy, d, |lane| {
-                let t: f64 = lane.iter().sum();
-                vec![t; lane.len()]
-            });
-            let data = (0..g.numel())
-                .map(|i| y.data[i] * (g.data[i] - sums.data[i]))
-                .collect();
-            Ok(Value::Tensor(Tensor::new(
-                g.shape.clone(),
-                DType::F64,
-                data,
-            )))
-        })(),
-        "attention_weights" => (|| {
-            let (q, k) = (tensor(a, 0)?, tensor(a, 1)?);
-            let m = opt_tensor(a, 2)?;
-            let w = weights(&q, &k, m.as_ref(), false, number(a, 3)?, f64::NAN)?;
-            Ok(Value::Tensor(shaped(&w.batch, [w.l, w.s], w.p, q.dtype)))
-        })(),
-        "keep_mask" => (|| {
-            let (c, fill) = (tensor(a, 0)?, tensor(a, 2)?);
-            let f = fill.data[0];
-            let data = c
-                .data
-                .iter()
-                .map(|&x| if x != 0.0 { 0.0 } else { f })
-                .collect();
-            Ok(Value::Tensor(Tensor::new(
-                c.shape.clone(),
-                fill.dtype,
-                data,
-            )))
-        })(),
-        "attention_scores_grad" => (|| {
-            let (g, q, k) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?);
-            let m = opt_tensor(a, 3)?;
-            let scale = number(a, 4)?;
-            let w = weights(&q, &k, m.as_ref(), false, scale, f64::NAN)?;
-            let ds: Vec<f64> = scores_grad(&w, &g.data).iter().map(|x| x * scale).collect();
-            Ok(Value::Tensor(shaped(&w.batch, [w.l, w.s], ds, q.dtype)))
-        })(),
-        "_scaled_dot_product_flash_attention_for_cpu" => (|| {
-            no_cpu_dropout(a, 3)?;
-            let m = opt_tensor(a, 5)?;
-            let (q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?);
-            let (o, w) = train_forward(
-                &q,
-                &k,
-                &v,
-                m.as_ref(),
-                boolean(a, 4)?,
-                opt_number(a, 6)?,
-                None,
-            )?;
-            let lse = Tensor::new(q.shape[..3].to_vec(), DType::F64, w.lse);
-            Ok(Value::Tuple(vec![Value::Tensor(o), Value::Tensor(lse)]))
-        })(),
-        "_scaled_dot_product_flash_attention_for_cpu_backward" => (|| {
-            no_cpu_dropout(a, 6)?;
-            let m = opt_tensor(a, 8)?;
-            let (g, q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?, tensor(a, 3)?);
-            let (dq, dk, dv, _) = train_backward(
-                &g,
-                &q,
-                &k,
-                &v,
-                m.as_ref(),
-                boolean(a, 7)?,
-                opt_number(a, 9)?,
-                None,
-            )?;
-            Ok(Value::Tuple(vec![
-                Value::Tensor(dq),
-                Value::Tensor(dk),
-                Value::Tensor(dv),
-            ]))
-        })(),
-        "_scaled_dot_product_efficient_attention" => (|| {
-            let m = opt_tensor(a, 3)?;
-            let (q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?);
-            let drop = dropout_scale(a, 5, n_scores(&q, &k))?;
-            let (o, w) = train_forward(
-                &q,
-                &k,
-                &v,
-                m.as_ref(),
-                boolean(a, 6)?,
-                opt_number(a, 7)?,
-                drop.as_deref(),
-            )?;
-            let len = match out {
-                Meta::Tuple(p) => ushape(&p[1])?[2],
-                _ => return Err("efficient attention returns a tuple".into()),
-            };
-            let (bh, l) = (q.shape[0] * q.shape[1], q.shape[2]);
-            let lse = (0..bh * len)
-                .map(|i| {
-                    if i % len < l {
-                        w.lse[i / len * l + i % len]
-                    } else {
-                        0.0
-                    }
-                })
-                .collect();
-            let lse = Tensor::new(vec![q.shape[0], q.shape[1], len], DType::F32, lse);
-            let zero = || Value::Tensor(Tensor::scalar(0.0, DType::I64));
-            Ok(Value::Tuple(vec![
-                Value::Tensor(o),
-                Value::Tensor(lse),
-                zero(),
-                zero(),
-            ]))
-        })(),
-        "_scaled_dot_product_efficient_attention_backward" => (|| {
-            let m = opt_tensor(a, 4)?;
-            let (g, q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?, tensor(a, 3)?);
-            let drop = dropout_scale(a, 9, n_scores(&q, &k))?;
-            let (dq, dk, dv, ds) = train_backward(
-                &g,
-                &q,
-                &k,
-                &v,
-                m.as_ref(),
-                boolean(a, 11)?,
-                opt_number(a, 12)?,
-                drop.as_deref(),
-            )?;
-            let bias = match (out, &m) {
-                (Meta::Tuple(p), Some(m)) if matches!(p[3], Meta::Tensor(_)) => {
-                    let full: Vec<usize> =
-                        q.shape[..3].iter().copied().chain([k.shape[2]]).collect();
-                    if m.shape != full {
-                        return Err("the gradient of a broadcast attn_bias is not evaluated".into());
-                    }
-                    Value::Tensor(Tensor::new(full, q.dtype, ds))
-                }
-                _ => Value::None,
-            };
-            Ok(Value::Tuple(vec![
-                Value::Tensor(dq),
-                Value::Tensor(dk),
-                Value::Tensor(dv),
-                bias,
-            ]))
-        })(),
-        _ => return None,
+pub(crate) fn softmax_backward_data(a: &[Value], _: &Meta) -> Result<Value, String> {
+    let (g, y) = (tensor(a, 0)?, tensor(a, 1)?);
+    let d = dim(int(a, 2)?, g.rank())?;
+    let gy = Tensor::new(
+        g.shape.clone(),
+        DType::F64,
+        g.data.iter().zip(&y.data).map(|(a, b)| a * b).collect(),
+    );
+    let sums = super::reduce::along(&gy, d, |lane| {
+        let t: f64 = lane.iter().sum();
+        vec![t; lane.len()]
+    });
+    let data = (0..g.numel())
+        .map(|i| y.data[i] * (g.data[i] - sums.data[i]))
+        .collect();
+    Ok(Value::Tensor(Tensor::new(
+        g.shape.clone(),
+        DType::F64,
+        data,
+    )))
+}
+
+pub(crate) fn attention_weights(a: &[Value], _: &Meta) -> Result<Value, String> {
+    let (q, k) = (tensor(a, 0)?, tensor(a, 1)?);
+    let m = opt_tensor(a, 2)?;
+    let w = weights(&q, &k, m.as_ref(), false, number(a, 3)?, f64::NAN)?;
+    Ok(Value::Tensor(shaped(&w.batch, [w.l, w.s], w.p, q.dtype)))
+}
+
+pub(crate) fn keep_mask(a: &[Value], _: &Meta) -> Result<Value, String> {
+    let (c, fill) = (tensor(a, 0)?, tensor(a, 2)?);
+    let f = fill.data[0];
+    let data = c
+        .data
+        .iter()
+        .map(|&x| if x != 0.0 { 0.0 } else { f })
+        .collect();
+    Ok(Value::Tensor(Tensor::new(
+        c.shape.clone(),
+        fill.dtype,
+        data,
+    )))
+}
+
+pub(crate) fn attention_scores_grad(a: &[Value], _: &Meta) -> Result<Value, String> {
+    let (g, q, k) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?);
+    let m = opt_tensor(a, 3)?;
+    let scale = number(a, 4)?;
+    let w = weights(&q, &k, m.as_ref(), false, scale, f64::NAN)?;
+    let ds: Vec<f64> = scores_grad(&w, &g.data).iter().map(|x| x * scale).collect();
+    Ok(Value::Tensor(shaped(&w.batch, [w.l, w.s], ds, q.dtype)))
+}
+
+pub(crate) fn flash_attention_for_cpu(a: &[Value], _: &Meta) -> Result<Value, String> {
+    no_cpu_dropout(a, 3)?;
+    let m = opt_tensor(a, 5)?;
+    let (q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?);
+    let (o, w) = train_forward(
+        &q,
+        &k,
+        &v,
+        m.as_ref(),
+        boolean(a, 4)?,
+        opt_number(a, 6)?,
+        None,
+    )?;
+    let lse = Tensor::new(q.shape[..3].to_vec(), DType::F64, w.lse);
+    Ok(Value::Tuple(vec![Value::Tensor(o), Value::Tensor(lse)]))
+}
+
+pub(crate) fn flash_attention_for_cpu_backward(a: &[Value], _: &Meta) -> Result<Value, String> {
+    no_cpu_dropout(a, 6)?;
+    let m = opt_tensor(a, 8)?;
+    let (g, q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?, tensor(a, 3)?);
+    let (dq, dk, dv, _) = train_backward(
+        &g,
+        &q,
+        &k,
+        &v,
+        m.as_ref(),
+        boolean(a, 7)?,
+        opt_number(a, 9)?,
+        None,
+    )?;
+    Ok(Value::Tuple(vec![
+        Value::Tensor(dq),
+        Value::Tensor(dk),
+        Value::Tensor(dv),
+    ]))
+}
+
+pub(crate) fn efficient_attention(a: &[Value], out: &Meta) -> Result<Value, String> {
+    let m = opt_tensor(a, 3)?;
+    let (q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?);
+    let drop = dropout_scale(a, 5, n_scores(&q, &k))?;
+    let (o, w) = train_forward(
+        &q,
+        &k,
+        &v,
+        m.as_ref(),
+        boolean(a, 6)?,
+        opt_number(a, 7)?,
+        drop.as_deref(),
+    )?;
+    let len = match out {
+        Meta::Tuple(p) => ushape(&p[1])?[2],
+        _ => return Err("efficient attention returns a tuple".into()),
     };
-    Some(r)
+    let (bh, l) = (q.shape[0] * q.shape[1], q.shape[2]);
+    let lse = (0..bh * len)
+        .map(|i| {
+            if i % len < l {
+                w.lse[i / len * l + i % len]
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let lse = Tensor::new(vec![q.shape[0], q.shape[1], len], DType::F32, lse);
+    let zero = || Value::Tensor(Tensor::scalar(0.0, DType::I64));
+    Ok(Value::Tuple(vec![
+        Value::Tensor(o),
+        Value::Tensor(lse),
+        zero(),
+        zero(),
+    ]))
+}
+
+pub(crate) fn efficient_attention_backward(a: &[Value], out: &Meta) -> Result<Value, String> {
+    let m = opt_tensor(a, 4)?;
+    let (g, q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?, tensor(a, 3)?);
+    let drop = dropout_scale(a, 9, n_scores(&q, &k))?;
+    let (dq, dk, dv, ds) = train_backward(
+        &g,
+        &q,
+        &k,
+        &v,
+        m.as_ref(),
+        boolean(a, 11)?,
+        opt_number(a, 12)?,
+        drop.as_deref(),
+    )?;
+    let bias = match (out, &m) {
+        (Meta::Tuple(p), Some(m)) if matches!(p[3], Meta::Tensor(_)) => {
+            let full: Vec<usize> = q.shape[..3].iter().copied().chain([k.shape[2]]).collect();
+            if m.shape != full {
+                return Err("the gradient of a broadcast attn_bias is not evaluated".into());
+            }
+            Value::Tensor(Tensor::new(full, q.dtype, ds))
+        }
+        _ => Value::None,
+    };
+    Ok(Value::Tuple(vec![
+        Value::Tensor(dq),
+        Value::Tensor(dk),
+        Value::Tensor(dv),
+        bias,
+    ]))
 }

@@ -1,4 +1,4 @@
-//! Matrix multiplies (accumulated in `f64`) and forward convolution.
+//! Kernels of the matrix multiplies (accumulated in `f64`) and convolutions.
 
 use super::tensor::Tensor;
 use super::ushape;
@@ -71,7 +71,7 @@ fn conv(a: &[Value], shape: &[usize]) -> Result<Tensor, String> {
 
 /// Gradients of a (non-transposed) convolution: `(grad_input, grad_weight, grad_bias)`,
 /// each `None` where `output_mask` says so.
-fn conv_backward(a: &[Value]) -> Result<Value, String> {
+pub(crate) fn convolution_backward(a: &[Value], _: &Meta) -> Result<Value, String> {
     let (g, x, w) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?);
     let (stride, padding, dilation) = (ints(a, 4)?, ints(a, 5)?, ints(a, 6)?);
     if boolean(a, 7)? {
@@ -130,30 +130,29 @@ fn conv_backward(a: &[Value]) -> Result<Value, String> {
     ]))
 }
 
-pub(super) fn eval(name: &str, a: &[Value], out: &Meta) -> Option<Result<Value, String>> {
-    let r = match name {
-        "mm" | "bmm" => (|| {
-            let (x, y) = (tensor(a, 0)?, tensor(a, 1)?);
-            Ok(Value::Tensor(batched_mm(&x, &y, &ushape(out)?)))
-        })(),
-        "addmm" | "baddbmm" => (|| {
-            let shape = ushape(out)?;
-            let (x, y) = (tensor(a, 1)?, tensor(a, 2)?);
-            let (beta, alpha) = (number(a, 3)?, number(a, 4)?);
-            let mut p = batched_mm(&x, &y, &shape);
-            let bias = tensor(a, 0)?.broadcast_to(&shape)?;
-            for (v, &b) in p.data.iter_mut().zip(&bias.data) {
-                *v = if beta == 0.0 {
-                    alpha * *v
-                } else {
-                    beta * b + alpha * *v
-                };
-            }
-            Ok(Value::Tensor(p))
-        })(),
-        "convolution" => (|| Ok(Value::Tensor(conv(a, &ushape(out)?)?)))(),
-        "convolution_backward" => conv_backward(a),
-        _ => return None,
-    };
-    Some(r)
+/// `mm`, `bmm`.
+pub(crate) fn mm(a: &[Value], out: &Meta) -> Result<Value, String> {
+    let (x, y) = (tensor(a, 0)?, tensor(a, 1)?);
+    Ok(Value::Tensor(batched_mm(&x, &y, &ushape(out)?)))
+}
+
+/// `addmm`, `baddbmm`: `beta·self + alpha·(mat1 @ mat2)` (`self` ignored where `beta = 0`).
+pub(crate) fn addmm(a: &[Value], out: &Meta) -> Result<Value, String> {
+    let shape = ushape(out)?;
+    let (x, y) = (tensor(a, 1)?, tensor(a, 2)?);
+    let (beta, alpha) = (number(a, 3)?, number(a, 4)?);
+    let mut p = batched_mm(&x, &y, &shape);
+    let bias = tensor(a, 0)?.broadcast_to(&shape)?;
+    for (v, &b) in p.data.iter_mut().zip(&bias.data) {
+        *v = if beta == 0.0 {
+            alpha * *v
+        } else {
+            beta * b + alpha * *v
+        };
+    }
+    Ok(Value::Tensor(p))
+}
+
+pub(crate) fn convolution(a: &[Value], out: &Meta) -> Result<Value, String> {
+    Ok(Value::Tensor(conv(a, &ushape(out)?)?))
 }
