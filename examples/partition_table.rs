@@ -15,7 +15,7 @@
 
 use fxsat::cost::{Model, Profile};
 use fxsat::ir::NodeId;
-use fxsat::partition::{budget, classify, cse, partition, PartitionOptions, PeakRule};
+use fxsat::partition::{classify, cse, evaluate, partition, PartitionOptions, PeakRule};
 use std::path::PathBuf;
 
 fn cell(act: u64, secs: f64, flops: f64, peak: u64) -> String {
@@ -68,7 +68,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .filter_map(|n| g.nodes.iter().position(|x| x.name == *n))
                 .map(|i| NodeId(i as u32))
                 .collect();
-            let theirs = budget::evaluate(&g, &c, &model, &ids, 0);
+            let theirs = evaluate(&g, &c, &model, &ids, 0);
             let verdict = if ours.activation_bytes <= theirs.activation_bytes
                 && ours.recompute_seconds <= theirs.recompute_seconds * (1.0 + 1e-9)
             {

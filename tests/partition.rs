@@ -7,8 +7,7 @@ mod common;
 use fxsat::cost::{Model, Profile};
 use fxsat::ir::{Graph, GraphKind, NodeId, NodeKind};
 use fxsat::partition::{
-    budget::knapsack, classify::classify, partition, report::node_cost, sweep, PartitionOptions,
-    PeakRule,
+    classify::classify, knapsack, partition, report::node_cost, sweep, PartitionOptions, PeakRule,
 };
 use std::collections::{HashMap, HashSet};
 
@@ -428,7 +427,7 @@ fn pytorch_eval(
         .map(|&i| NodeId(i as u32))
         .collect();
     let model = Model::new(Profile::named("cpu").unwrap());
-    fxsat::partition::budget::evaluate(&g, &c, &model, &ids, 0)
+    fxsat::partition::evaluate(&g, &c, &model, &ids, 0)
 }
 
 /// PyTorch's memory limit. `budget_scale_bytes` is PyTorch's `max_act_size − min_act_size`
@@ -785,12 +784,8 @@ fn pytorch_weights_give_pytorch_saved_set() {
 #[test]
 fn optimize_then_partition() {
     let g = common::load(&common::fixture_dir().join("gpt2.joint.json"));
-    let (opt, p) = fxsat::partition::optimize_and_partition(
-        &g,
-        &fxsat::Options::default(),
-        &PartitionOptions::default(),
-    )
-    .unwrap();
+    let opt = fxsat::optimize(&g, &fxsat::Options::default()).unwrap();
+    let p = partition(&opt.graph, &PartitionOptions::default()).unwrap();
     assert_eq!(opt.graph.kind, GraphKind::Joint);
     let nf = g.num_fwd_outputs.unwrap();
     assert_eq!(p.fw.outputs.len(), nf + p.report.saved.len());

@@ -18,6 +18,8 @@ mod bench;
 mod lowering_cases;
 #[path = "fxsat/progress_bar.rs"]
 mod progress_bar;
+#[path = "fxsat/sweep_svg.rs"]
+mod sweep_svg;
 
 /// Equality-saturation optimizer for PyTorch aten graphs (FX-JSON in, FX-JSON out).
 #[derive(Parser)]
@@ -703,7 +705,7 @@ fn partition_cmd(
     let report_text = report.map(|_| format!("{:#}\n", r.to_json()));
     let svg = points
         .as_ref()
-        .map(|pts| fxsat::partition::sweep_svg(&graph.name, pts));
+        .map(|pts| sweep_svg::sweep_svg(&graph.name, pts));
     // every output or none
     let mut files: Vec<(&Path, &[u8])> = vec![(&fw_path, fw.as_bytes()), (&bw_path, bw.as_bytes())];
     if let (Some(path), Some(t)) = (report, &report_text) {

@@ -1,6 +1,10 @@
-//! Classification of a joint graph's nodes (PyTorch's `classify_nodes`) and the op sets the
-//! partitioner's bans use (`get_default_op_list`): recomputable, view, random,
+//! Stage 1, classification of a joint graph's nodes (PyTorch's `classify_nodes`) and the op
+//! sets the partitioner's bans use (`get_default_op_list`): recomputable, view, random,
 //! compute-intensive and fusible ops, all compared by overload packet.
+//!
+//! Takes a joint graph; gives a [`Classified`]: per node its role (primal, tangent, forward
+//! output, gradient), whether it needs tangents, its distance to the backward, its op kinds,
+//! users and bytes. Every later stage reads it.
 
 use crate::error::{Error, Result};
 use crate::ir::{Graph, GraphKind, NodeId, NodeKind};

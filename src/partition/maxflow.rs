@@ -1,4 +1,6 @@
-//! Max-flow / min-cut by Dinic's algorithm on flat arrays (edge pairs `e`, `e ^ 1`).
+//! Stage 2 (the algorithm), max-flow / min-cut by Dinic's algorithm on flat arrays (edge
+//! pairs `e`, `e ^ 1`): takes a network with integer capacities, gives the maximum flow and
+//! the source side of a minimum cut.
 //!
 //! Among tied minimum cuts, [`FlowNet::min_cut`] returns the one closest to the sink (the
 //! source side is every vertex that cannot reach the sink in the residual graph), which is

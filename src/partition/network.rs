@@ -1,6 +1,10 @@
-//! PyTorch's split-node flow network (`solve_min_cut`): every node N becomes `N_in → N_out`
-//! whose capacity is the cost of saving N; data edges and bans are infinite. The minimum cut
-//! is the saved set.
+//! Stage 2, PyTorch's split-node flow network (`solve_min_cut`): every node N becomes
+//! `N_in → N_out` whose capacity is the cost of saving N; data edges and bans are infinite.
+//! The minimum cut is the saved set.
+//!
+//! Takes the graph, its [classification](super::classify), the [`MinCutOptions`] and the
+//! nodes the knapsack lets go (`dont_ban`); gives a [`Cut`]: the saved set and the banned
+//! nodes. The flow itself is [`maxflow`](super::maxflow)'s.
 
 use super::classify::{is_fusible, Classified};
 use super::maxflow::FlowNet;
@@ -86,10 +90,6 @@ pub struct Cut {
     pub saved: Vec<NodeId>,
     /// Nodes banned from recomputation (with the first reason).
     pub banned: Vec<(NodeId, &'static str)>,
-    /// The cut's capacity (weighted bytes).
-    pub value: i64,
-    /// Vertices and edges of the network.
-    pub size: (usize, usize),
 }
 
 fn size_of(v: &Val) -> u64 {
@@ -387,10 +387,5 @@ pub fn solve_min_cut_with(
     let banned = (0..n)
         .filter_map(|i| banned[i].map(|w| (NodeId(i as u32), w)))
         .collect();
-    Ok(Cut {
-        saved,
-        banned,
-        value,
-        size: (net.vertices(), net.edges()),
-    })
+    Ok(Cut { saved, banned })
 }

@@ -1,7 +1,13 @@
-//! What a partition costs: saved and activation bytes, the cost-model runtime of what the
-//! backward recomputes, and the peak memory of the forward-then-backward schedule.
+//! Stage 8, the report: what a partition saved and what it costs.
+//!
+//! Takes the [solver](super::solve) (graph, scale, cuts), the chosen [`Solution`], the two
+//! emitted graphs and the phase times; gives a [`PartitionReport`]: saved and activation
+//! bytes, the cost-model runtime of what the backward recomputes, and the peak memory of the
+//! forward-then-backward schedule. Also [`node_cost`], the cost-model price of one graph node.
 
-use super::classify::Classified;
+use super::solution::Solution;
+use super::solve::Solver;
+use super::storage::input_storage;
 use crate::cost::Model;
 use crate::ir::{Arg, Graph, NodeId, NodeKind};
 use crate::ops::{table, Meta, Op};
@@ -101,6 +107,65 @@ impl PartitionReport {
     }
 }
 
+impl Timings {
+    /// The phase times from the elapsed seconds at the end of classification, of the solve
+    /// and of emission.
+    pub fn from_marks(classified: f64, solved: f64, emitted: f64) -> Self {
+        Timings {
+            classify: classified,
+            solve: solved - classified,
+            emit: emitted - solved,
+            total: emitted,
+        }
+    }
+}
+
+/// The report of the partition at `budget` that saved `sol` (chosen by `solver`) and emitted
+/// `fw` and `bw`.
+pub fn build(
+    solver: &Solver,
+    budget: f64,
+    sol: &Solution,
+    fw: &Graph,
+    bw: &Graph,
+    timings: Timings,
+) -> PartitionReport {
+    let g = solver.g;
+    let input = input_storage(solver.c);
+    PartitionReport {
+        graph: g.name.clone(),
+        budget,
+        saved: sol
+            .saved
+            .iter()
+            .map(|s| SavedValue {
+                name: g.node(*s).name.clone(),
+                bytes: g.node(*s).val.bytes(),
+                is_input: input[s.index()],
+            })
+            .collect(),
+        saved_bytes: sol.saved_bytes,
+        activation_bytes: sol.activation_bytes,
+        max_activation_bytes: solver.runtime_optimized.activation_bytes,
+        budget_used_bytes: sol.budget_used_bytes,
+        budget_bytes: solver.target(budget),
+        budget_scale_bytes: solver.scale,
+        recomputed: sol
+            .recomputed
+            .iter()
+            .map(|r| g.node(*r).name.clone())
+            .collect(),
+        recompute_seconds: sol.recompute_seconds,
+        recompute_flops: sol.recompute_flops,
+        peak_bytes: sol.peak_bytes,
+        banned: sol.banned,
+        cuts: solver.cuts,
+        fw_nodes: fw.nodes.len(),
+        bw_nodes: bw.nodes.len(),
+        timings,
+    }
+}
+
 fn arg_meta(g: &Graph, a: &Arg) -> Meta {
     match a {
         Arg::Node(x) => Meta::from_val(&g.node(*x).val),
@@ -159,175 +224,4 @@ pub fn node_cost(g: &Graph, model: &Model, id: NodeId) -> (f64, f64) {
             _ => None,
         });
     (model.seconds(&w, dtype), w.flops)
-}
-
-/// The peak of a forward-then-backward schedule and what is alive at it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PeakProfile {
-    /// Peak bytes.
-    pub peak: u64,
-    /// The nodes owning the storages alive at the (first) peak, with whether each was
-    /// allocated by the backward (a recomputed or tangent-dependent value) or by the forward.
-    pub live: Vec<(NodeId, bool)>,
-    /// Where the peak is when it is in the backward: the index in the backward order of the
-    /// step at it.
-    pub bw_step: Option<usize>,
-}
-
-/// The peak of running the forward (`fw`: the nodes it runs, computing the forward outputs
-/// and `saved`) and then the backward in `bw_order` (see
-/// [`emit::schedule`](super::emit::schedule)), with the storages alive at it.
-pub fn peak_live(
-    c: &Classified,
-    fw: &[bool],
-    saved: &[NodeId],
-    bw_order: &[NodeId],
-) -> PeakProfile {
-    Forward::run(c, fw, saved).backward(c, bw_order, true)
-}
-
-/// The allocations of a schedule: per storage its bytes, first and last step, owner node
-/// and whether the backward allocated it.
-#[derive(Default, Clone)]
-struct Allocs {
-    bytes: Vec<u64>,
-    start: Vec<usize>,
-    last: Vec<usize>,
-    owner: Vec<(NodeId, bool)>,
-}
-
-impl Allocs {
-    fn push(&mut self, b: u64, t: usize, owner: usize, bw: bool) -> usize {
-        self.bytes.push(b);
-        self.start.push(t);
-        self.last.push(t);
-        self.owner.push((NodeId(owner as u32), bw));
-        self.bytes.len() - 1
-    }
-
-    fn touch(&mut self, a: usize, t: usize) {
-        if a != usize::MAX {
-            self.last[a] = self.last[a].max(t);
-        }
-    }
-}
-
-/// Runs one phase (forward or backward): each node shares its base's storage (views,
-/// `getitem`s) or allocates its own, and uses its inputs at its step.
-fn run_phase(
-    c: &Classified,
-    nodes: impl Iterator<Item = usize>,
-    inst: &mut [usize],
-    al: &mut Allocs,
-    t: &mut usize,
-    bw: bool,
-) {
-    for i in nodes {
-        if bw && inst[i] != usize::MAX {
-            continue;
-        }
-        let base = if c.aliases(i) {
-            c.inputs[i].first().copied()
-        } else {
-            None
-        };
-        inst[i] = match base {
-            Some(b) if inst[b.index()] != usize::MAX => inst[b.index()],
-            _ => al.push(c.bytes[i], *t, i, bw),
-        };
-        for x in &c.inputs[i] {
-            al.touch(inst[x.index()], *t);
-        }
-        *t += 1;
-    }
-}
-
-/// The simulated forward of a saved set, ready to be followed by backward orders.
-#[derive(Clone)]
-pub struct Forward {
-    al: Allocs,
-    /// Per node, its storage in the backward (the saved values' forward storages, the
-    /// tangents').
-    inst_bw: Vec<usize>,
-    inst_fw: Vec<usize>,
-    steps: usize,
-}
-
-impl Forward {
-    /// Simulates the forward (`fw`: the nodes it runs) that saves `saved`.
-    pub fn run(c: &Classified, fw: &[bool], saved: &[NodeId]) -> Forward {
-        let n = c.n;
-        let mut al = Allocs::default();
-        let mut inst_fw = vec![usize::MAX; n];
-        let mut inst_bw = vec![usize::MAX; n];
-        let mut t = 0usize;
-        run_phase(
-            c,
-            (0..n).filter(|&i| fw[i]),
-            &mut inst_fw,
-            &mut al,
-            &mut t,
-            false,
-        );
-        let fw_end = t.saturating_sub(1);
-        for o in &c.fwd_outputs {
-            al.touch(inst_fw[o.index()], fw_end);
-        }
-        for &s in saved {
-            inst_bw[s.index()] = inst_fw[s.index()];
-            al.touch(inst_bw[s.index()], t);
-        }
-        for &tg in &c.tangents {
-            inst_bw[tg.index()] = al.push(c.bytes[tg.index()], t, tg.index(), true);
-        }
-        Forward {
-            al,
-            inst_bw,
-            inst_fw,
-            steps: t,
-        }
-    }
-
-    /// The peak of this forward followed by the backward in `bw_order` (with `live`, what is
-    /// alive at it).
-    pub fn backward(&self, c: &Classified, bw_order: &[NodeId], live: bool) -> PeakProfile {
-        let mut al = self.al.clone();
-        let mut inst_bw = self.inst_bw.clone();
-        let mut t = self.steps;
-        let order = bw_order.iter().map(|id| id.index());
-        run_phase(c, order, &mut inst_bw, &mut al, &mut t, true);
-        let end = t;
-        // graph inputs are held by the caller (parameters, the batch) for the whole step
-        for p in &c.primals {
-            al.touch(self.inst_fw[p.index()], end);
-        }
-        for o in c.grads.iter().flatten() {
-            al.touch(inst_bw[o.index()], end);
-        }
-        let mut delta = vec![0i64; end + 2];
-        for k in 0..al.bytes.len() {
-            delta[al.start[k]] += al.bytes[k] as i64;
-            delta[al.last[k] + 1] -= al.bytes[k] as i64;
-        }
-        let (mut cur, mut peak, mut at) = (0i64, 0i64, 0usize);
-        for (k, d) in delta.into_iter().enumerate() {
-            cur += d;
-            if cur > peak {
-                (peak, at) = (cur, k);
-            }
-        }
-        let live = if live {
-            (0..al.bytes.len())
-                .filter(|&k| al.start[k] <= at && at <= al.last[k] && al.bytes[k] > 0)
-                .map(|k| al.owner[k])
-                .collect()
-        } else {
-            Vec::new()
-        };
-        PeakProfile {
-            peak: peak as u64,
-            live,
-            bw_step: at.checked_sub(self.steps).filter(|&k| k < bw_order.len()),
-        }
-    }
 }
