@@ -27,16 +27,18 @@ pub mod ir;
 pub mod ops;
 pub mod pad_sweep;
 pub mod partition;
+pub mod passes;
 pub mod pipeline;
 pub mod progress;
-pub mod regions;
 pub mod rules;
 pub mod saturate;
 pub mod stats;
+pub mod target;
 
 pub use error::{Error, ErrorKind, Result};
 pub use partition::{partition, PartitionOptions, Partitioned};
-pub use pipeline::{optimize, Optimized, Options, Report, Target};
+pub use pipeline::{optimize, optimize_and_partition, Optimized, Options, Report, UsedOptions};
+pub use target::Target;
 
 /// The README's code examples, compiled as doctests.
 #[cfg(doctest)]

@@ -4,11 +4,11 @@
 
 mod common;
 
+use fxsat::cost::node_cost;
 use fxsat::cost::{Model, Profile};
 use fxsat::ir::{Graph, GraphKind, NodeId, NodeKind};
 use fxsat::partition::{
-    budget::knapsack, classify::classify, partition, report::node_cost, sweep, PartitionOptions,
-    PeakRule,
+    budget::knapsack, classify::classify, partition, sweep, PartitionOptions, PeakRule,
 };
 use std::collections::{HashMap, HashSet};
 
@@ -412,7 +412,7 @@ fn pytorch_eval(
     g: &Graph,
     budget: &str,
 ) -> fxsat::partition::Solution {
-    let g = fxsat::partition::cse::cse(g).0;
+    let g = fxsat::passes::cse(g).0;
     let c = classify(&g).unwrap();
     let by_name: HashMap<&str, usize> = g
         .nodes
@@ -785,12 +785,9 @@ fn pytorch_weights_give_pytorch_saved_set() {
 #[test]
 fn optimize_then_partition() {
     let g = common::load(&common::fixture_dir().join("gpt2.joint.json"));
-    let (opt, p) = fxsat::partition::optimize_and_partition(
-        &g,
-        &fxsat::Options::default(),
-        &PartitionOptions::default(),
-    )
-    .unwrap();
+    let (opt, p) =
+        fxsat::optimize_and_partition(&g, &fxsat::Options::default(), &PartitionOptions::default())
+            .unwrap();
     assert_eq!(opt.graph.kind, GraphKind::Joint);
     let nf = g.num_fwd_outputs.unwrap();
     assert_eq!(p.fw.outputs.len(), nf + p.report.saved.len());

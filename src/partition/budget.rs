@@ -20,9 +20,8 @@
 
 use super::classify::{Classified, FAR};
 use super::network::{local_bans, solve_min_cut, solve_min_cut_with, MinCutOptions};
-use super::report::node_cost;
 use super::{emit, PartitionOptions};
-use crate::cost::Model;
+use crate::cost::{node_cost, Model};
 use crate::error::Result;
 use crate::ir::{Graph, NodeId, Val};
 use std::collections::{HashMap, HashSet};

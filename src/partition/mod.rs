@@ -18,7 +18,6 @@
 
 pub mod budget;
 pub mod classify;
-pub mod cse;
 pub mod emit;
 pub mod maxflow;
 pub mod network;
@@ -31,7 +30,7 @@ pub use report::PartitionReport;
 use crate::cost::{Model, Profile};
 use crate::error::{Error, Result};
 use crate::ir::Graph;
-use crate::pipeline::Target;
+use crate::target::Target;
 use report::{SavedValue, Timings};
 use std::time::Instant;
 
@@ -89,7 +88,7 @@ impl Default for PartitionOptions {
 
 impl PartitionOptions {
     fn model(&self) -> Result<Model> {
-        self.target.model(self.profile.as_ref())
+        Model::for_target(self.target, self.profile.as_ref())
     }
 }
 
@@ -125,7 +124,7 @@ pub fn partition(g: &Graph, opts: &PartitionOptions) -> Result<Partitioned> {
     let model = opts.model()?;
     let deduped;
     let g = if opts.cse {
-        deduped = cse::cse(g).0;
+        deduped = crate::passes::cse(g).0;
         &deduped
     } else {
         g
@@ -240,7 +239,7 @@ pub fn sweep(g: &Graph, opts: &PartitionOptions) -> Result<Vec<SweepPoint>> {
     let model = opts.model()?;
     let deduped;
     let g = if opts.cse {
-        deduped = cse::cse(g).0;
+        deduped = crate::passes::cse(g).0;
         &deduped
     } else {
         g
@@ -330,16 +329,10 @@ pub fn sweep_svg(name: &str, points: &[SweepPoint]) -> String {
     s
 }
 
-/// The training pipeline: [`optimize`](crate::optimize) a joint graph, then partition the
-/// optimised joint graph.
-pub fn optimize_and_partition(
-    g: &Graph,
-    options: &crate::Options,
-    popts: &PartitionOptions,
-) -> Result<(crate::Optimized, Partitioned)> {
+/// Checks what [`partition`] checks before any work (the budget, a joint graph), so the
+/// training pipeline fails before optimising.
+pub(crate) fn check_input(g: &Graph, popts: &PartitionOptions) -> Result<()> {
     check_budget(popts.budget)?;
     classify::classify(g)?;
-    let optimized = crate::optimize(g, options)?;
-    let parts = partition(&optimized.graph, popts)?;
-    Ok((optimized, parts))
+    Ok(())
 }
