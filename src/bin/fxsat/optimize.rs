@@ -5,7 +5,7 @@ use crate::output::{ReportFile, REPORT_VERSION};
 use crate::progress_bar;
 use anyhow::Result;
 use clap::Args;
-use fxsat::saturate::Limits;
+use fxsat::Limits;
 use fxsat::{optimize, Options};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
