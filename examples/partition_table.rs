@@ -15,7 +15,8 @@
 
 use fxsat::cost::{Model, Profile};
 use fxsat::ir::NodeId;
-use fxsat::partition::{classify, cse, evaluate, partition, PartitionOptions, PeakRule};
+use fxsat::partition::{classify, evaluate, partition, PartitionOptions, PeakRule};
+use fxsat::passes::cse;
 use std::path::PathBuf;
 
 fn cell(act: u64, secs: f64, flops: f64, peak: u64) -> String {
@@ -41,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("|---|---|---|---|---|---|---|");
     for (name, per) in fixtures {
         let g0 = fxsat::io::read_file(&dir.join(name))?;
-        let g = cse::cse(&g0).0;
+        let g = cse(&g0).0;
         let c = classify::classify(&g)?;
         for b in ["1.0", "0.5", "0.1"] {
             let budget: f64 = b.parse()?;

@@ -2,9 +2,10 @@
 //!
 //! An equality-saturation optimizer for the aten graphs PyTorch's `torch.compile` produces.
 //!
-//! A graph in [FX-JSON](io) becomes an [e-graph](egraph); [rules](rules) kept as data grow it
-//! with equivalent variants ([saturation](saturate)); a [cost model](cost) and a DAG-aware
-//! [extractor](extract) pick the cheapest graph, which is written back as FX-JSON.
+//! A graph in [FX-JSON](io) becomes an e-graph; [rules](rules) kept as data grow it with
+//! equivalent variants (saturation); a [cost model](cost) and a DAG-aware extractor pick the
+//! cheapest graph, which is written back as FX-JSON. A joint (training) graph can then be
+//! [partitioned](partition()) into a forward and a backward under a memory budget.
 //!
 //! ```
 //! use fxsat::{optimize, Options};
@@ -14,29 +15,73 @@
 //! assert!(out.report.cost.after <= out.report.cost.before);
 //! assert_eq!(out.graph.outputs.len(), graph.outputs.len());
 //! ```
+//!
+//! ## Layers
+//!
+//! Each module uses only modules listed before it (`tools/modgraph.py` draws the graph,
+//! `tests/layers.rs` keeps it so):
+//!
+//! | layer | modules |
+//! |---|---|
+//! | errors, progress | [`error`], [`progress`] |
+//! | graph IR | [`ir`] |
+//! | where it runs | [`target`]: [`Target`], device [`Profile`]s |
+//! | op table | [`ops`] |
+//! | FX-JSON | [`io`] |
+//! | e-graph | `egraph` (language, analysis, graph ↔ e-graph) |
+//! | rules | [`rules`] (rule files, conditions) |
+//! | saturation | `saturate` |
+//! | cost model | [`cost`] (per e-node and per graph node) |
+//! | extraction | `extract` |
+//! | graph passes | [`passes`] (CSE, regions) |
+//! | partitioner | [`partition`] |
+//! | pipeline | [`optimize`], [`optimize_and_partition`], [`Options`], [`Report`] |
+//! | verification | [`interp`] (reference interpreter), [`check`] (rule checker) |
+//! | tools | `stats`, `pad_sweep` |
+//!
+//! Modules without a link are internals: public for the binary, tests and benches only.
 #![warn(missing_docs)]
 
 pub mod check;
 pub mod cost;
-pub mod egraph;
 pub mod error;
-pub mod extract;
 pub mod interp;
 pub mod io;
 pub mod ir;
 pub mod ops;
-pub mod pad_sweep;
 pub mod partition;
-pub mod pipeline;
+pub mod passes;
 pub mod progress;
-pub mod regions;
 pub mod rules;
+pub mod target;
+
+#[doc(hidden)]
+pub mod egraph;
+#[doc(hidden)]
+pub mod extract;
+#[doc(hidden)]
+pub mod pad_sweep;
+#[doc(hidden)]
+pub mod pipeline;
+#[doc(hidden)]
 pub mod saturate;
+#[doc(hidden)]
 pub mod stats;
 
+pub use check::{check_rules, CheckOptions};
+pub use cost::{Model, Profile};
 pub use error::{Error, ErrorKind, Result};
+pub use extract::ExtractOptions;
+pub use ir::Graph;
 pub use partition::{partition, PartitionOptions, Partitioned};
-pub use pipeline::{optimize, Optimized, Options, Report, Target};
+pub use passes::RegionOptions;
+pub use pipeline::{
+    optimize, optimize_and_partition, AttentionReport, CostReport, EGraphReport, NodeReport,
+    Optimized, Options, RegionReport, Report, Seconds, UsedOptions,
+};
+pub use rules::{default_rules, load_dir, Rule};
+pub use saturate::{Limits, StopReason};
+pub use target::Target;
 
 /// The README's code examples, compiled as doctests.
 #[cfg(doctest)]

@@ -19,8 +19,9 @@ use crate::cost::{Model, Profile};
 use crate::error::Result;
 use crate::ir::DType;
 use crate::ops::{table, Meta, TMeta};
-use crate::pipeline::{optimize, Options, Target};
+use crate::pipeline::{optimize, Options};
 use crate::rules::padded_length;
+use crate::target::Target;
 use std::fmt::Write as _;
 
 /// One matmul of the sweep.

@@ -4,7 +4,7 @@
 use crate::egraph::{FxAnalysis, FxEGraph, Lang};
 use crate::error::{Error, Result};
 use crate::progress::{Phase, Progress};
-use crate::rules::{NodeCount, Rule, RuleApplier, RuleLog};
+use crate::rules::{multi_root, NodeCount, Rule, RuleApplier, RuleLog};
 use egg::{BackoffScheduler, Rewrite, RewriteScheduler, Runner, SearchMatches, Symbol};
 use indexmap::IndexMap;
 use std::collections::HashSet;
@@ -245,11 +245,6 @@ pub fn saturate_with(
         applications,
     };
     Ok((runner.egraph, report))
-}
-
-/// The root variable of a multi-pattern rule: the class that receives the right side.
-pub(crate) fn multi_root() -> egg::Var {
-    "?__root".parse().expect("a valid variable")
 }
 
 /// egg's backoff scheduler, plus the multi-pattern rules' own budget.

@@ -8,8 +8,8 @@ use fxsat::egraph::{build, is_random, BuildOptions};
 use fxsat::ir::Graph;
 use fxsat::ops::{has_effects, RANDOM_OPS};
 use fxsat::partition::classify::op_kinds;
-use fxsat::partition::cse::cse;
-use fxsat::regions::{split, RegionOptions};
+use fxsat::passes::cse;
+use fxsat::passes::regions::{split, RegionOptions};
 use fxsat::{optimize, Options};
 
 fn load(name: &str) -> Graph {

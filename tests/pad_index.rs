@@ -7,7 +7,7 @@ mod common;
 use fxsat::cost::Profile;
 use fxsat::egraph::{build, BuildOptions, Lang};
 use fxsat::ir::Graph;
-use fxsat::pipeline::Target;
+use fxsat::Target;
 use fxsat::{optimize, Options};
 use std::path::PathBuf;
 

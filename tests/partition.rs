@@ -4,10 +4,11 @@
 
 mod common;
 
+use fxsat::cost::node_cost;
 use fxsat::cost::{Model, Profile};
 use fxsat::ir::{Graph, GraphKind, NodeId, NodeKind};
 use fxsat::partition::{
-    classify::classify, knapsack, partition, report::node_cost, sweep, PartitionOptions, PeakRule,
+    classify::classify, knapsack, partition, sweep, PartitionOptions, PeakRule,
 };
 use std::collections::{HashMap, HashSet};
 
@@ -411,7 +412,7 @@ fn pytorch_eval(
     g: &Graph,
     budget: &str,
 ) -> fxsat::partition::Solution {
-    let g = fxsat::partition::cse::cse(g).0;
+    let g = fxsat::passes::cse(g).0;
     let c = classify(&g).unwrap();
     let by_name: HashMap<&str, usize> = g
         .nodes

@@ -13,7 +13,7 @@ use fxsat::check::rng::Rng;
 use fxsat::interp::{compare_rule, eval_graph, Value};
 use fxsat::ir::{Arg, DType, Graph, GraphKind, Node, NodeId, NodeKind, TensorMeta, Val};
 use fxsat::ops::{table, Meta};
-use fxsat::regions::RegionOptions;
+use fxsat::passes::RegionOptions;
 use fxsat::{optimize, Options};
 use proptest::prelude::*;
 
@@ -110,7 +110,7 @@ fn fixture_graphs_compute_the_same_after_optimisation() {
     }
 }
 
-/// Every fixture graph cut into regions whatever its size (see `fxsat::regions`): the
+/// Every fixture graph cut into regions whatever its size (see `fxsat::passes::regions`): the
 /// stitched result computes what the original does, and the larger ones were really cut.
 #[test]
 fn region_split_graphs_compute_the_same() {

@@ -178,7 +178,7 @@ fn large_graphs_are_optimised_region_by_region_no_worse_than_whole() {
     let whole = optimize(
         &g,
         &Options {
-            regions: fxsat::regions::RegionOptions::off(),
+            regions: fxsat::passes::RegionOptions::off(),
             ..Options::default()
         },
     )

@@ -7,12 +7,15 @@
 //! assert!(p.bandwidth > 1e12);
 //! ```
 
-mod profile;
+mod graph;
 
-pub use profile::Profile;
+pub use crate::target::Profile;
+pub use graph::{graph_cost, is_fused_attention_kernel, node_cost};
 
 use crate::egraph::{FxEGraph, Lang};
+use crate::error::Result;
 use crate::ops::{Meta, Op, OpClass, TMeta};
+use crate::target::Target;
 
 /// Estimated work of one e-node.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -38,6 +41,11 @@ impl Model {
     /// A model over `profile`.
     pub fn new(profile: Profile) -> Self {
         Model { profile }
+    }
+
+    /// A model over `profile`, or over the target's default profile.
+    pub fn for_target(target: Target, profile: Option<&Profile>) -> Result<Self> {
+        Ok(Model::new(target.profile_or_default(profile)?))
     }
 
     /// Estimated seconds of one e-node of class `id`.

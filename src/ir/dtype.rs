@@ -140,6 +140,48 @@ impl FromStr for DType {
     }
 }
 
+/// Rounds `x` to the nearest value of a binary float with `mbits` explicit mantissa bits,
+/// minimum normal exponent `emin` and largest finite value `max` (round half to even).
+fn round_binary(x: f64, mbits: i32, emin: i32, max: f64) -> f64 {
+    if !x.is_finite() || x == 0.0 {
+        return x;
+    }
+    let e = (x.abs().log2().floor() as i32).max(emin);
+    // log2 can be off by one near powers of two; fix the exponent exactly.
+    let e = if 2f64.powi(e) > x.abs() && e > emin {
+        e - 1
+    } else if 2f64.powi(e + 1) <= x.abs() {
+        e + 1
+    } else {
+        e
+    };
+    let q = 2f64.powi(e - mbits);
+    let r = (x / q).round_ties_even() * q;
+    if r.abs() > max {
+        f64::INFINITY.copysign(x)
+    } else {
+        r
+    }
+}
+
+/// `x` converted to `dtype` as PyTorch converts (floats round to nearest even; ints truncate
+/// and wrap; bool is `x != 0`).
+pub fn round_to(x: f64, dtype: DType) -> f64 {
+    match dtype {
+        DType::F64 => x,
+        DType::F32 | DType::C64 => x as f32 as f64,
+        DType::F16 => round_binary(x, 10, -14, 65504.0),
+        DType::BF16 => round_binary(x as f32 as f64, 7, -126, 3.3895313892515355e38),
+        DType::Bool => (x != 0.0) as u8 as f64,
+        _ if x.is_nan() => 0.0,
+        DType::I64 => x.trunc().clamp(-9.223372036854776e18, 9.223372036854776e18),
+        DType::I32 => (x.trunc() as i64) as i32 as f64,
+        DType::I16 => (x.trunc() as i64) as i16 as f64,
+        DType::I8 => (x.trunc() as i64) as i8 as f64,
+        DType::U8 => (x.trunc() as i64) as u8 as f64,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::DType::*;

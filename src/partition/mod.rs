@@ -28,7 +28,6 @@
 //! ```
 
 pub mod classify;
-pub mod cse;
 mod emit;
 mod knapsack;
 pub mod maxflow;
@@ -81,7 +80,7 @@ fn check_budget(b: f64) -> Result<()> {
 /// The graph the stages work on: with `cse` on, duplicate calls merged first, as PyTorch does.
 fn prepare<'g>(g: &'g Graph, opts: &PartitionOptions) -> Cow<'g, Graph> {
     if opts.cse {
-        Cow::Owned(cse::cse(g).0)
+        Cow::Owned(crate::passes::cse(g).0)
     } else {
         Cow::Borrowed(g)
     }
@@ -104,4 +103,12 @@ pub fn partition(g: &Graph, opts: &PartitionOptions) -> Result<Partitioned> {
     let timings = Timings::from_marks(t_classify, t_solve, t_emit);
     let report = report::build(&solver, opts.budget, &sol, &fw, &bw, timings);
     Ok(Partitioned { fw, bw, report })
+}
+
+/// Checks what [`partition`] checks before any work (the budget, a joint graph), so the
+/// training pipeline fails before optimising.
+pub(crate) fn check_input(g: &Graph, popts: &PartitionOptions) -> Result<()> {
+    check_budget(popts.budget)?;
+    classify::classify(g)?;
+    Ok(())
 }

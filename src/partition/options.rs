@@ -4,7 +4,7 @@
 use super::network::MinCutOptions;
 use crate::cost::{Model, Profile};
 use crate::error::Result;
-use crate::pipeline::Target;
+use crate::target::Target;
 
 /// Options of [`partition`](super::partition).
 #[derive(Debug, Clone)]
@@ -60,6 +60,6 @@ impl Default for PartitionOptions {
 
 impl PartitionOptions {
     pub(super) fn model(&self) -> Result<Model> {
-        self.target.model(self.profile.as_ref())
+        Model::for_target(self.target, self.profile.as_ref())
     }
 }

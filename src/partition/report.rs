@@ -3,14 +3,12 @@
 //! Takes the [solver](super::solve) (graph, scale, cuts), the chosen [`Solution`], the two
 //! emitted graphs and the phase times; gives a [`PartitionReport`]: saved and activation
 //! bytes, the cost-model runtime of what the backward recomputes, and the peak memory of the
-//! forward-then-backward schedule. Also [`node_cost`], the cost-model price of one graph node.
+//! forward-then-backward schedule.
 
 use super::solution::Solution;
 use super::solve::Solver;
 use super::storage::input_storage;
-use crate::cost::Model;
-use crate::ir::{Arg, Graph, NodeId, NodeKind};
-use crate::ops::{table, Meta, Op};
+use crate::ir::Graph;
 use serde_json::{json, Value};
 
 /// One saved value.
@@ -164,64 +162,4 @@ pub fn build(
         bw_nodes: bw.nodes.len(),
         timings,
     }
-}
-
-fn arg_meta(g: &Graph, a: &Arg) -> Meta {
-    match a {
-        Arg::Node(x) => Meta::from_val(&g.node(*x).val),
-        Arg::List(items) => Meta::List(items.iter().map(|x| arg_meta(g, x)).collect()),
-        _ => Meta::None,
-    }
-}
-
-/// The fused scaled-dot-product-attention forward kernels AOTAutograd leaves in joint graphs
-/// (`aten._scaled_dot_product_flash_attention_for_cpu.default`, the CUDA flash, efficient and
-/// cuDNN ones): the op table does not know them, but they compute the same attention.
-pub fn is_fused_attention_kernel(target: &str) -> bool {
-    let name = target.strip_prefix("aten.").unwrap_or(target);
-    let name = name.split('.').next().unwrap_or(name);
-    matches!(
-        name,
-        "_scaled_dot_product_flash_attention"
-            | "_scaled_dot_product_flash_attention_for_cpu"
-            | "_scaled_dot_product_efficient_attention"
-            | "_scaled_dot_product_cudnn_attention"
-    )
-}
-
-/// Cost-model (seconds, flops) of computing node `id` once.
-pub fn node_cost(g: &Graph, model: &Model, id: NodeId) -> (f64, f64) {
-    let node = g.node(id);
-    let NodeKind::Call { target, args, .. } = &node.kind else {
-        return (0.0, 0.0);
-    };
-    let op = if target == "getitem" {
-        Op::GETITEM
-    } else if is_fused_attention_kernel(target) {
-        // priced as the attention it computes (q, k, v are its first three arguments)
-        table()
-            .by_name("scaled_dot_product_attention")
-            .unwrap_or(Op::OPAQUE)
-    } else {
-        table().by_target(target).map_or(Op::OPAQUE, |(op, _)| op)
-    };
-    let metas: Vec<Meta> = args.iter().map(|a| arg_meta(g, a)).collect();
-    let refs: Vec<&Meta> = metas.iter().collect();
-    let out = match (&node.val, op == Op::OPAQUE) {
-        // a kernel returning (out, logsumexp, ...): the attention output is its first item
-        (crate::ir::Val::Tuple(items), false) if is_fused_attention_kernel(target) => {
-            items.first().map_or(Meta::None, Meta::from_val)
-        }
-        _ => Meta::from_val(&node.val),
-    };
-    let w = model.work_of(op, &refs, &out);
-    let dtype = node
-        .val
-        .tensor()
-        .map(|t| t.dtype)
-        .or_else(|| match &node.val {
-            crate::ir::Val::Tuple(items) => items.iter().find_map(|v| v.tensor().map(|t| t.dtype)),
-            _ => None,
-        });
-    (model.seconds(&w, dtype), w.flops)
 }

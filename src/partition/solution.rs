@@ -8,9 +8,9 @@
 
 use super::classify::Classified;
 use super::memory::schedule_of;
-use super::report::node_cost;
 use super::schedule::{bw_needed, bw_order_of, recomputed_of};
 use super::storage::storage_bytes;
+use crate::cost::node_cost;
 use crate::cost::Model;
 use crate::ir::{Graph, NodeId};
 

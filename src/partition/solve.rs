@@ -23,10 +23,10 @@
 use super::classify::{Classified, FAR};
 use super::knapsack::Knapsack;
 use super::network::{local_bans, solve_min_cut, solve_min_cut_with, MinCutOptions};
-use super::report::node_cost;
 use super::solution::{evaluate_with, Solution};
 use super::storage::input_storage;
 use super::PartitionOptions;
+use crate::cost::node_cost;
 use crate::cost::Model;
 use crate::error::Result;
 use crate::ir::{Graph, NodeId, Val};

@@ -10,6 +10,12 @@ use rustc_hash::FxHashSet as HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// The root variable of a multi-pattern rule: the class that receives the right side (bound
+/// by the saturation's join searcher).
+pub(crate) fn multi_root() -> Var {
+    "?__root".parse().expect("a valid variable")
+}
+
 /// The e-graph's e-node count during an iteration, without walking every class on each
 /// application: [`reset`](NodeCount::reset) at the start of an iteration (a runner hook), then
 /// the count is the count then plus the e-nodes added since (the hash-cons grows by one per new
@@ -143,7 +149,7 @@ impl RuleApplier {
         let eclass = if self.rule.with.is_empty() {
             eclass
         } else {
-            egraph.find(subst[crate::saturate::multi_root()])
+            egraph.find(subst[multi_root()])
         };
         let Some(new) = self.instantiate(egraph, subst, &self.rule.rhs) else {
             return false;

@@ -35,12 +35,13 @@ use egg::{ENodeOrVar, Id, Pattern, PatternAst, RecExpr, Var};
 use sexp::{read_forms, Sexp, Span};
 use std::path::Path;
 
+pub(crate) use apply::multi_root;
 pub use apply::{NodeCount, RuleApplier, RuleLog};
 pub use env_registry::padded_length;
 
 impl Rule {
     /// Whether the rule applies for `target` under the asserted assumptions.
-    pub fn enabled(&self, target: crate::pipeline::Target, assumed: &[String]) -> bool {
+    pub fn enabled(&self, target: crate::target::Target, assumed: &[String]) -> bool {
         self.target.map_or(true, |t| t == target) && self.assume.iter().all(|a| assumed.contains(a))
     }
 
@@ -116,7 +117,7 @@ pub struct Rule {
     /// their shared variables: a multi-pattern rule. They only bind variables.
     pub with: Vec<PatternAst<Lang>>,
     /// The only target the rule is for (`:target cpu|cuda`); `None`: every target.
-    pub target: Option<crate::pipeline::Target>,
+    pub target: Option<crate::target::Target>,
     /// Assumptions about the inputs the rule relies on (`:assume NAME`): it only applies when
     /// the caller asserts all of them (`--assume NAME`).
     pub assume: Vec<String>,
@@ -340,8 +341,8 @@ impl Parser<'_> {
                     }
                     Some(Sexp::Atom(t, tsp)) => {
                         match t.as_str() {
-                            "cpu" => target = Some(crate::pipeline::Target::Cpu),
-                            "cuda" => target = Some(crate::pipeline::Target::Cuda),
+                            "cpu" => target = Some(crate::target::Target::Cpu),
+                            "cuda" => target = Some(crate::target::Target::Cuda),
                             _ => self.err(*tsp, format!("unknown target `{t}` (cpu or cuda)")),
                         }
                         i += 1;

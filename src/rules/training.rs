@@ -173,7 +173,7 @@ pub const CONDITIONS: &[Condition] = &[
                 _ => return false,
             };
             number(a[0]).is_some_and(|f| {
-                let r = crate::interp::round_to(f, dt);
+                let r = crate::ir::dtype::round_to(f, dt);
                 dt.is_float() && r.is_finite() && r <= -(2f64.powi(125))
             })
         },

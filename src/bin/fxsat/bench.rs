@@ -1,6 +1,7 @@
 //! `fxsat bench`: the whole pipeline (read → build e-graph → saturate → extract → partition →
 //! export) on each graph, several runs, per-phase medians, e-graph sizes and peak RSS.
 
+use crate::args::{at_least_one, check_assume, check_budget, regions, DeviceArgs};
 use anyhow::{Context, Result};
 use fxsat::ir::GraphKind;
 use fxsat::partition::{partition, PartitionOptions};
@@ -18,6 +19,86 @@ pub enum Family {
     Forward,
     /// Both, forward first.
     Both,
+}
+
+/// Time the whole pipeline (read → build e-graph → saturate → extract → partition →
+/// export) on each graph: per-phase medians, e-graph sizes, peak RSS.
+///
+/// Without FILES, runs the scaling fixtures tests/fixtures/scale/llama{1,4,16,32,64}
+/// (made by python/gen_scale_fixtures.py).
+#[derive(clap::Args)]
+pub struct BenchCmd {
+    /// Graphs to run (FX-JSON; `.json.gz` is read gunzipped).
+    files: Vec<PathBuf>,
+    /// Which scaling fixtures to run when no FILES are given.
+    #[arg(long, value_enum, default_value = "joint")]
+    family: Family,
+    /// Directory of the scaling fixtures.
+    #[arg(long, default_value = "tests/fixtures/scale")]
+    dir: PathBuf,
+    /// Timed runs per graph.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Untimed runs per graph first.
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+    /// Memory budget of the partition of joint graphs.
+    #[arg(long, default_value_t = 1.0)]
+    budget: f64,
+    #[command(flatten)]
+    device: DeviceArgs,
+    /// Print a Markdown table.
+    #[arg(long)]
+    markdown: bool,
+    /// Write every sample and the medians as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Assert a property of the inputs, as for `optimize` (e.g. `no-fully-masked-rows`:
+    /// lets the masked attention blocks of joint graphs fuse).
+    #[arg(long, value_name = "NAME")]
+    assume: Vec<String>,
+    /// Optimise the graph as one e-graph even when it is large (by default a graph of
+    /// 2,000 nodes or more is cut into regions between its blocks, each optimised on its
+    /// own, equal regions once, and stitched back: see the README, "Scale").
+    #[arg(long)]
+    whole: bool,
+}
+
+impl BenchCmd {
+    /// Runs the command.
+    pub fn run(self) -> Result<()> {
+        at_least_one("--runs", self.runs)?;
+        let budget = check_budget(self.budget)?;
+        let rules = fxsat::rules::default_rules()?;
+        check_assume(&self.assume, &rules)?;
+        let profile = self.device.profile()?;
+        let files = if self.files.is_empty() {
+            family(&self.dir, self.family)
+        } else {
+            self.files
+        };
+        run(&BenchArgs {
+            files,
+            runs: self.runs,
+            warmup: self.warmup,
+            options: Options {
+                target: self.device.target(),
+                profile: Some(profile.clone()),
+                rules: Some(rules),
+                assume: self.assume,
+                regions: regions(self.whole),
+                ..Options::default()
+            },
+            partition: PartitionOptions {
+                budget,
+                target: self.device.target(),
+                profile: Some(profile),
+                ..PartitionOptions::default()
+            },
+            markdown: self.markdown,
+            json: self.json,
+        })
+    }
 }
 
 /// What to run.
@@ -280,7 +361,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         });
         fxsat::io::atomic::write(path, (serde_json::to_string_pretty(&j)? + "\n").as_bytes())?;
     }
-    crate::print(&table(&rows, args.markdown))
+    crate::output::print(&table(&rows, args.markdown))
 }
 
 /// The table `fxsat bench` prints.

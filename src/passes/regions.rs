@@ -22,7 +22,7 @@
 //! have effects ([`crate::ops::has_effects`]) are not split (their order must stay as it is).
 //!
 //! ```
-//! use fxsat::regions::{split, RegionOptions};
+//! use fxsat::passes::regions::{split, RegionOptions};
 //! let read = |p: &str| fxsat::io::read_file(p.as_ref()).unwrap();
 //! let g = read("tests/fixtures/scale/llama16.joint.json.gz");
 //! let regions = split(&g, &RegionOptions::default()).unwrap();
@@ -33,7 +33,7 @@
 
 use crate::error::{Error, Result};
 use crate::ir::{Graph, GraphKind, Node, NodeId, NodeKind};
-use crate::partition::classify::op_kinds;
+use crate::ops::has_effects;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
 /// When and how [`split`] cuts a graph into regions.
@@ -111,7 +111,7 @@ fn shared_cones(g: &Graph, ins: &[Vec<NodeId>], dep: &[bool], k: usize) -> Vec<b
     let mut stamp = vec![usize::MAX; n];
     for i in 0..n {
         let node = &g.nodes[i];
-        if is_leaf(node) || dep[i] || node.target().is_some_and(|t| op_kinds(t).effects) {
+        if is_leaf(node) || dep[i] || node.target().is_some_and(has_effects) {
             continue;
         }
         if ins[i]
@@ -187,11 +187,7 @@ fn forward_pieces(fwd: &[usize], users: &[Vec<usize>], n: usize, min: usize) -> 
 /// small, random ops, or a single region).
 pub fn split(g: &Graph, o: &RegionOptions) -> Option<Vec<Region>> {
     let n = g.nodes.len();
-    if n < o.min_graph_nodes
-        || g.nodes
-            .iter()
-            .any(|x| x.target().is_some_and(|t| op_kinds(t).effects))
-    {
+    if n < o.min_graph_nodes || g.nodes.iter().any(|x| x.target().is_some_and(has_effects)) {
         return None;
     }
     let ins = inputs_of(g);

@@ -4,8 +4,8 @@
 //! ([`crate::ops::has_effects`]). The key also holds whether the
 //! node depends on a tangent, so a forward value is never merged with a backward one.
 
-use super::classify::op_kinds;
 use crate::ir::{Graph, Node, NodeId, NodeKind};
+use crate::ops::has_effects;
 use rustc_hash::FxHashMap as HashMap;
 
 /// The graph with duplicate calls merged (the first one is kept) and dead nodes dropped
@@ -21,7 +21,7 @@ pub fn cse(g: &Graph) -> (Graph, usize) {
     for (i, node) in g.nodes.iter().enumerate() {
         let new = node.map_inputs(|x| NodeId(map[x.index()]));
         if let NodeKind::Call { target, .. } = &new.kind {
-            if !op_kinds(target).effects {
+            if !has_effects(target) {
                 let bucket = seen.entry((dep[i], new.structural_hash())).or_default();
                 let same = bucket
                     .iter()
