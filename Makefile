@@ -41,15 +41,15 @@ bench-scale: build
 	$(FXSAT) bench
 
 scale-compare: build
-	$(VENV_PY) python/scale_compare.py --markdown
+	$(VENV_PY) experiments/scale_compare.py --markdown
 
 scale-fixtures:
-	$(VENV_PY) python/gen_scale_fixtures.py
+	$(VENV_PY) python/fixtures/gen_scale_fixtures.py
 
 fixtures:
-	cd python && $(VENV_PY) gen_fixtures.py
-	$(VENV_PY) python/gen_pad_index_fixtures.py
-	$(VENV_PY) python/gen_loss_fixtures.py
+	$(VENV_PY) python/fixtures/gen_fixtures.py
+	$(VENV_PY) python/fixtures/gen_pad_index_fixtures.py
+	$(VENV_PY) python/fixtures/gen_loss_fixtures.py
 
 # Matmul padding decisions (fxsat vs Inductor's rule) over a sweep of shapes, h100 profile.
 pad-sweep: build
@@ -57,7 +57,7 @@ pad-sweep: build
 
 # PyTorch's outputs for the interpreter's per-op cases (tests/fixtures/interp/op_cases.json).
 op-cases:
-	$(VENV_PY) python/gen_op_cases.py
+	$(VENV_PY) python/fixtures/gen_op_cases.py
 
 # Every default rule, checked numerically in the reference interpreter.
 check-rules: build

@@ -2,7 +2,7 @@
 //! every joint fixture at budgets 1.0 and 0.5, and on a large joint graph (budgets 1.0, 0.5
 //! and 0.1) when
 //! `FXSAT_SCALE_JOINT` names one (e.g. the 32-layer LLaMA-style graph of
-//! `python/gen_scale_llama.py`):
+//! `python/fixtures/gen_scale_llama.py`):
 //!
 //! ```text
 //! cargo bench --bench partition

@@ -1,5 +1,5 @@
 //! Criterion bench on the scaling fixtures (`tests/fixtures/scale/llama{N}.joint.json.gz`, made
-//! by `python/gen_scale_fixtures.py`): the whole pipeline, read → build e-graph → saturate →
+//! by `python/fixtures/gen_scale_fixtures.py`): the whole pipeline, read → build e-graph → saturate →
 //! extract → partition → export, per size.
 //!
 //! `cargo bench --bench scale` (or `make bench-scale`); `FXSAT_SCALE_LAYERS=1,4,16` picks the

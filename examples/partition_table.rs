@@ -8,7 +8,7 @@
 //! capacity in bytes), then activation bytes, recompute time (CPU cost model), recompute flops
 //! and the simulated peak of fxsat's default rule (`within-budget`), of each budget solved
 //! alone (`--peak-rule off`), and of PyTorch's own partitioner
-//! (`tests/fixtures/pytorch_partition.json`, recorded by `python/pytorch_partition.py`; its
+//! (`tests/fixtures/pytorch_partition.json`, recorded by `experiments/pytorch_partition.py`; its
 //! saved set is evaluated with fxsat's cost model and peak simulation, so the columns are
 //! comparable). The last column says whether fxsat's default saves no more bytes at no more
 //! recompute time than PyTorch, or else whether PyTorch's choice exceeds the limit.

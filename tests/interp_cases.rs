@@ -1,5 +1,5 @@
 //! The reference interpreter agrees with PyTorch on every committed per-op case
-//! (`tests/fixtures/interp/op_cases.json`, made by `python/gen_op_cases.py`), within the per-dtype
+//! (`tests/fixtures/interp/op_cases.json`, made by `python/fixtures/gen_op_cases.py`), within the per-dtype
 //! tolerance of [`fxsat::interp::tolerance`]: f64 1e-9, f32 1e-5, f16 2e-3 relative (2 ulps),
 //! bf16 1.6e-2 relative (2 ulps), ints and bool exact.
 

@@ -1,5 +1,5 @@
 //! Matmul padding and randperm index patterns on the fixtures made from PyTorch
-//! (`tests/fixtures/pad/`, `tests/fixtures/index/`, `python/gen_pad_index_fixtures.py`), whose
+//! (`tests/fixtures/pad/`, `tests/fixtures/index/`, `python/fixtures/gen_pad_index_fixtures.py`), whose
 //! `cases.json` says what fxsat must do with each: pad / keep, match / keep.
 
 mod common;

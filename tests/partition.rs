@@ -1,6 +1,6 @@
 //! The min-cut partitioner on the joint fixtures: well-formed fw/bw graphs, byte bounds,
 //! budgets, errors, and the comparison with PyTorch's own partitioner
-//! (`tests/fixtures/pytorch_partition.json`, made by `python/pytorch_partition.py`).
+//! (`tests/fixtures/pytorch_partition.json`, made by `experiments/pytorch_partition.py`).
 
 mod common;
 
@@ -389,7 +389,7 @@ fn pytorch_point(pt: &serde_json::Value, name: &str, g: &Graph, budget: &str) ->
     let theirs = &pt["fixtures"][name][budget];
     assert!(
         theirs.is_object(),
-        "{name} {budget}: not in pytorch_partition.json (rerun python/pytorch_partition.py)"
+        "{name} {budget}: not in pytorch_partition.json (rerun experiments/pytorch_partition.py)"
     );
     let rec: Vec<String> = theirs["recomputed"]
         .as_array()
@@ -839,7 +839,7 @@ fn rematerializes_cheap() {
 }
 
 /// PyTorch's `MemoryBudgetTest` (`test/functorch/test_ac.py`) as fixtures
-/// (`tests/fixtures/partition/`, `python/gen_partition_fixtures.py`; every 512×512 fp32
+/// (`tests/fixtures/partition/`, `python/fixtures/gen_partition_fixtures.py`; every 512×512 fp32
 /// value is 1 MiB): at each budget the test asks for, fxsat with each budget solved alone
 /// (`PeakRule::Off`, PyTorch's semantics) makes the test's expected choice — the activation
 /// MiB (rounded to 0.1 MiB as the test does) and which matmuls / attention are recomputed — and
@@ -869,7 +869,7 @@ fn pytorch_memory_budget_tests() {
         let file = e["file"].as_str().unwrap();
         let g = common::load(&dir.join(file));
         let theirs = pt["partition_tests"][file].as_array().unwrap_or_else(|| {
-            panic!("{file}: not in pytorch_partition.json (rerun python/pytorch_partition.py)")
+            panic!("{file}: not in pytorch_partition.json (rerun experiments/pytorch_partition.py)")
         });
         let full = partition(&g, &opts(1.0)).unwrap().report;
         let (max_act, scale) = (full.activation_bytes, full.budget_scale_bytes);

@@ -1,6 +1,6 @@
 """FX-JSON v1 documents: canonical writer and reader (no torch needed here).
 
-The format is specified in fx-json.md (the project's interchange spec). This module fixes the
+The format is described in docs/format.md. This module fixes the
 *canonical serialization* every fxsat writer (Python and Rust) emits, so files are compact,
 diff well, and can be compared byte for byte:
 

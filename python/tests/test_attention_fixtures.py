@@ -1,4 +1,4 @@
-"""The attention-fusion fixtures (tests/fixtures/attention/, python/gen_attention_fixtures.py):
+"""The attention-fusion fixtures (tests/fixtures/attention/, python/fixtures/gen_attention_fixtures.py):
 index well-formed and complete, every fixture canonical, loads and runs, its attention_blocks
 equals the softmax-like groups counted in the graph, and (re-captured from the generator's
 cases) it is up to date and reproduces eager PyTorch on the capture inputs."""
@@ -117,7 +117,7 @@ def test_fixture_up_to_date_and_matches_eager(file):
     ins = case["make_inputs"]()
     (doc,) = capture(fn, ins, mode="forward", name=case["name"])
     assert dumps_fx_json(doc) == (ATT / file).read_text(), \
-        "committed fixture is stale: run python/gen_attention_fixtures.py"
+        "committed fixture is stale: run python/fixtures/gen_attention_fixtures.py"
     _, gm = load(ATT / file)
     with torch.no_grad():
         outs = gm(*doc["_inputs"])

@@ -42,7 +42,7 @@ def test_forward_matches_eager(name):
     (doc,) = capture(fn, [t.clone() for t in inputs], mode="forward", name=f"{name}.forward")
     assert doc["kind"] == "forward"
     assert dumps_fx_json(doc) == (FIXTURES / f"{name}.forward.json").read_text(), \
-        "committed fixture is stale: run python/gen_fixtures.py"
+        "committed fixture is stale: run python/fixtures/gen_fixtures.py"
     gm = to_graph_module(read_fx_json(FIXTURES / f"{name}.forward.json"))
     args, _ = _graph_inputs(doc, inputs)
     with torch.no_grad():
@@ -58,7 +58,7 @@ def test_joint_matches_autograd(name):
     (doc,) = capture(fn, ins, mode="joint", name=f"{name}.joint")
     assert doc["kind"] == "joint" and doc["num_fwd_outputs"] == 1
     assert dumps_fx_json(doc) == (FIXTURES / f"{name}.joint.json").read_text(), \
-        "committed fixture is stale: run python/gen_fixtures.py"
+        "committed fixture is stale: run python/fixtures/gen_fixtures.py"
     phs = [n for n, _ in placeholder_vals(doc)]
     assert [p for p in phs if p.startswith("tangents_")] == ["tangents_1"]
     gm = to_graph_module(read_fx_json(FIXTURES / f"{name}.joint.json"))

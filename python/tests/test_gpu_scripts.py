@@ -1,19 +1,16 @@
 """The GPU validation scripts' code paths, on CPU with tiny sizes (``--device cpu --tiny``):
 ``gpu_validate.py`` captures, optimizes, partitions (fxsat and PyTorch), runs and times a tiny
 LLaMA (forward and joint); ``gpu_matmul_sweep.py`` runs its sweep and fits a profile. The real
-runs are on a GPU (README, "GPU validation")."""
+runs are on a GPU (docs/gpu-results.md)."""
 
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import PYDIR, ROOT
-
-sys.path.insert(0, str(PYDIR))
+from conftest import ROOT
 
 BIN = Path(os.environ.get("FXSAT_BIN", ROOT / "target" / "release" / "fxsat"))
 if not BIN.is_absolute():
@@ -69,7 +66,7 @@ def test_gpu_matmul_sweep_tiny_cpu(tmp_path):
     assert set(before) <= set(after)
     assert after["matmul_alignment"] == before["matmul_alignment"]
     assert 0 < after["misaligned_matmul_efficiency"] <= 1
-    assert after["calibration"]["script"] == "python/gpu_matmul_sweep.py"
+    assert after["calibration"]["script"] == "experiments/gpu_matmul_sweep.py"
     assert "gpu_matmul_sweep.py" in after["source"]
 
 

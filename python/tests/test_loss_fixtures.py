@@ -1,5 +1,5 @@
 """Fixtures with the loss reduced inside the graph (``tests/fixtures/loss/``, made by
-``python/gen_loss_fixtures.py``): GPT-2 and ViT cross-entropy, LLaMA mean, BERT sum, inference
+``python/fixtures/gen_loss_fixtures.py``): GPT-2 and ViT cross-entropy, LLaMA mean, BERT sum, inference
 and joint. Each is canonical and runs; ``fxsat optimize`` keeps its numbers: float64 1e-9 as
 ``test_optimized_fixtures.py``, and in float32 each output within 1e-4 * (1 + its scale) of the
 float64 reference or, failing that, no more than 10x the original graph's own float32 error (a

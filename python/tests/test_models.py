@@ -26,7 +26,7 @@ def test_model_forward_and_joint(name):
     wrap.eval()
     (doc,) = capture(wrap, ins, mode="forward", name=f"{name}.forward")
     assert dumps_fx_json(doc) == (FIXTURES / f"{name}.forward.json").read_text(), \
-        "committed fixture is stale: run python/gen_fixtures.py"
+        "committed fixture is stale: run python/fixtures/gen_fixtures.py"
     with torch.no_grad():
         outs = to_graph_module(doc)(*doc["_inputs"])
         ref = wrap(*ins)
@@ -38,7 +38,7 @@ def test_model_forward_and_joint(name):
     wrap.train()
     (doc,) = capture(wrap, ins, mode="joint", name=f"{name}.joint")
     assert dumps_fx_json(doc) == (FIXTURES / f"{name}.joint.json").read_text(), \
-        "committed fixture is stale: run python/gen_fixtures.py"
+        "committed fixture is stale: run python/fixtures/gen_fixtures.py"
     phs = [n for n, _ in placeholder_vals(doc)]
     rand = random_inputs(doc, seed=5)
     nprim = len(doc["_inputs"])

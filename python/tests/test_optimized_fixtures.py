@@ -241,7 +241,7 @@ def test_dropout_kept_where_not_fused(file, ints, mode, tmp_path):
     in-distribution rules) the `rand` stays, and with one RNG seed the optimized graph draws
     the same mask: forward outputs and gradients equal the original's (fp32, scale-relative
     1e-4). The fused CUDA graphs (dropout_p = 0.1) are checked structurally in
-    tests/attention.rs and their kernel on the GPU (python/gpu_dropout_kernel_check.py)."""
+    tests/attention.rs and their kernel on the GPU (experiments/gpu_dropout_kernel_check.py)."""
     from fxsat.fxjson import read_fx_json
     from fxsat.load import random_inputs
 
@@ -262,7 +262,7 @@ def test_dropout_kept_where_not_fused(file, ints, mode, tmp_path):
 
 
 def test_dropout_free_run_is_the_plain_block():
-    """The dropout fixture with p set to 0 (rand > -1, scale 1: python/gpu_dropout_check.py's
+    """The dropout fixture with p set to 0 (rand > -1, scale 1: experiments/gpu_dropout_check.py's
     `without_dropout`) computes exactly the plain block attn_mul_scale.joint.json, whose fused
     forward and backward equal it (test_optimized_fixture_matches)."""
     import sys

@@ -3,7 +3,7 @@ budgets, ``fxsat partition JOINT -o PREFIX``, then ``fw`` followed by ``bw`` (sa
 passed along) must reproduce the joint graph's forward outputs and gradients exactly
 (``fxsat.partition_check``). Also: fxsat's activation bytes at budget 1.0 are not above
 PyTorch's own partitioner's (``tests/fixtures/pytorch_partition.json``, made by
-``python/pytorch_partition.py``).
+``experiments/pytorch_partition.py``).
 
 The binary is ``$FXSAT_BIN`` or ``target/release/fxsat``; a missing binary is a failure."""
 

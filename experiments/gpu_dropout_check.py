@@ -3,7 +3,7 @@
 attention) against the fxsat ``--target cuda`` one (``_scaled_dot_product_efficient_attention``
 + backward with ``dropout_p = p``), both run eagerly on CUDA (``fxsat.load``).
 
-    PYTHONPATH=python python3 python/gpu_dropout_check.py ORIG.json OPT.json [--runs 2000]
+    python3 experiments/gpu_dropout_check.py ORIG.json OPT.json [--runs 2000]
         [--int-input NAME=LO,HI] [--json OUT.json]
 
 1. **Dropout-free run** (values): ``p`` set to 0 in both graphs (the original's ``rand > p``
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 from fxsat.load import random_inputs, to_graph_module  # noqa: E402
 
 EFF = "aten._scaled_dot_product_efficient_attention.default"

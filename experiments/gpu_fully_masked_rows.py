@@ -9,7 +9,7 @@ gradient error against the decomposed float64 reference, with and without that c
 and with the mask halved as well (CUDA's memory-efficient kernel treats scores below about
 -2.36e38 as -inf, so finfo.min rows come out 0 there; finfo.min/2 is still absorbing).
 
-    python python/gpu_fully_masked_rows.py [--out python/gpu_results/fully_masked_rows.json]
+    python experiments/gpu_fully_masked_rows.py [--out experiments/results/fully_masked_rows.json]
 """
 
 import argparse

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """fxsat vs PyTorch, side by side, on the scaling fixtures (LLaMA-style joint graphs).
 
-    $(python/venv.sh) python/scale_compare.py [--layers 1 4 16 32 64] [--runs 3]
+    $(python/venv.sh) experiments/scale_compare.py [--layers 1 4 16 32 64] [--runs 3]
         [--fxsat target/release/fxsat] [--markdown] [--json OUT.json]
 
 In one run, for every ``tests/fixtures/scale/llama{N}.joint.json.gz``:
@@ -35,7 +35,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT / "python"))
 
 import torch  # noqa: E402
 from torch._subclasses.fake_tensor import FakeTensorMode  # noqa: E402
@@ -138,7 +138,7 @@ def main(argv=None) -> int:
     files = [Path(args.dir) / f"llama{n}.joint.json.gz" for n in args.layers]
     for f in files:
         if not f.exists():
-            ap.error(f"{f}: missing (python/gen_scale_fixtures.py makes it)")
+            ap.error(f"{f}: missing (python/fixtures/gen_scale_fixtures.py makes it)")
     binary = Path(args.fxsat)
     if not binary.exists():
         ap.error(f"{binary}: missing (cargo build --release)")

@@ -2,7 +2,7 @@
 """Measure the matmul-padding sweep of ``fxsat pad-sweep`` on a CUDA GPU (run there with the
 GPU's own python; needs torch and triton only):
 
-    python3 python/pad_sweep_gpu.py [--tf32] > tests/fixtures/pad/h100_measured.txt
+    python3 experiments/pad_sweep_gpu.py [--tf32] > tests/fixtures/pad/h100_measured.txt
 
 For every case (the same 54 as ``src/pad_sweep.rs::default_cases``) it times, with Triton's
 ``do_bench`` (what Inductor's pad_mm benchmarks with; warmup 5, rep 50), the original op, its

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Matmul alignment sweep and device-profile calibration.
 
-    PYTHONPATH=python python3 python/gpu_matmul_sweep.py [--device cuda|cpu] [--tiny]
+    python3 experiments/gpu_matmul_sweep.py [--device cuda|cpu] [--tiny]
         [--json OUT.json] [--profile-out PROFILE.json] [--runs 30]
 
 Measures, on the device as found (no clock or power changes):
@@ -222,7 +222,7 @@ def update_profile(path: Path, res: dict) -> dict:
     prof["misaligned_matmul_efficiency"] = round(f["misaligned_matmul_efficiency"], 2)
     prof["source"] = (
         f"Measured {res['date'][:10]} on {res['device_name']} (torch {res['torch']}), fit by "
-        "python/gpu_matmul_sweep.py (raw: python/gpu_results/matmul_sweep.json). bandwidth: "
+        "experiments/gpu_matmul_sweep.py (raw: experiments/results/matmul_sweep.json). bandwidth: "
         "1 GiB device-to-device copy, bytes read + written. peak_flops: 8192^3 mm per dtype on "
         "random data (float32 without TF32, PyTorch's default); float64 and int from the "
         "datasheet. launch_overhead: per-kernel time of a chain of tiny kernels replayed as a "
@@ -233,7 +233,7 @@ def update_profile(path: Path, res: dict) -> dict:
         "(calibration.misaligned_matmul_efficiency_by_dtype), M misaligned none either.")
     prof["calibration"] = {
         "date": res["date"], "device": res["device_name"], "torch": res["torch"],
-        "script": "python/gpu_matmul_sweep.py",
+        "script": "experiments/gpu_matmul_sweep.py",
         "misaligned_matmul_efficiency_by_dtype": {
             k: round(v, 3) for k, v in f["misaligned_matmul_efficiency_by_dtype"].items()},
         "misaligned_matmul_efficiency_by_dim": {
@@ -289,7 +289,7 @@ def main(argv=None) -> int:
     if dev.type == "cuda" and not torch.cuda.is_available():
         print("no CUDA device", file=sys.stderr)
         return 2
-    res = {"format": "fxsat-matmul-sweep", "version": 1, "generator": "python/gpu_matmul_sweep.py",
+    res = {"format": "fxsat-matmul-sweep", "version": 1, "generator": "experiments/gpu_matmul_sweep.py",
            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "device": a.device,
            "device_name": (torch.cuda.get_device_name() if dev.type == "cuda"

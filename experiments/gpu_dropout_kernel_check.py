@@ -3,7 +3,7 @@
 training-dropout rules replace (``rules/attention_train.rules``, ``sdpa-train-dropout-*``),
 one attention block, fp32, on the GPU:
 
-    python3 python/gpu_dropout_kernel_check.py [RUNS]      (default 2000)
+    python3 experiments/gpu_dropout_kernel_check.py [RUNS]      (default 2000)
 
 * ``ref``: softmax(q·kᵀ·s), dropout ``rand > p`` times ``1/(1-p)``, ·v, and the backward as
   AOTAutograd's joint graph computes it (the same mask scales the weights' gradient);
@@ -16,7 +16,7 @@ out/dq/dk/dv, z = (mean_ref - mean_fus) / sqrt(var_ref/N + var_fus/N) (max over 
 elements; about 3.8 expected for standard normal z); and the covariance over the runs of
 <out, g> with <dq, q>, <dk, k>, <dv, v>, which sees whether forward and backward share one
 mask. Control: ``ref`` with the backward's mask drawn independently (same marginals): its
-dq/dk covariance z must be large. Results: python/gpu_results/dropout_kernel_h100.txt."""
+dq/dk covariance z must be large. Results: experiments/results/dropout_kernel_h100.txt."""
 
 import sys
 

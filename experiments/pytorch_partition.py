@@ -1,7 +1,7 @@
 """Run PyTorch's own ``min_cut_rematerialization_partition`` on the joint fixtures and record
 what it saves, for fxsat's partitioner tests to compare against.
 
-    python pytorch_partition.py [--out ../tests/fixtures/pytorch_partition.json]
+    python experiments/pytorch_partition.py [--out tests/fixtures/pytorch_partition.json]
 
 For every ``tests/fixtures/*.joint.json`` and every budget in 1.0, 0.5, 0.1
 (``torch._functorch.config.activation_memory_budget``), the joint graph is rebuilt with
@@ -13,7 +13,7 @@ placeholder's: fxsat's definition), and the backward's forward nodes
 (``recomputed``: call nodes of the backward that do not depend on tangents).
 
 Also, under ``partition_tests``: PyTorch's memory-budget tests re-expressed as fixtures
-(``tests/fixtures/partition/*.joint.json``, ``python/gen_partition_fixtures.py``), each at the
+(``tests/fixtures/partition/*.joint.json``, ``python/fixtures/gen_partition_fixtures.py``), each at the
 budgets its ``index.json`` lists, with the same fields plus ``budget``.
 """
 
@@ -33,7 +33,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.fx.passes.fake_tensor_prop import FakeTensorProp
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "python"))
 from fxsat.compare import int_inputs_for  # noqa: E402
 from fxsat.fxjson import read_fx_json  # noqa: E402
 from fxsat.load import random_inputs, to_graph_module  # noqa: E402
@@ -137,7 +137,7 @@ def main(argv=None) -> int:
     res = {
         "format": "fxsat-pytorch-partition",
         "version": 1,
-        "generator": "python/pytorch_partition.py",
+        "generator": "experiments/pytorch_partition.py",
         "torch": torch.__version__,
         "notes": "PyTorch's min_cut_rematerialization_partition (default config) per joint "
                  "fixture and activation_memory_budget; saved_bytes counts the storages the saved "

@@ -2,7 +2,7 @@
 """GPU validation: measured speed and memory of fxsat-optimized graphs vs the original graph,
 Inductor's own pattern passes and PyTorch's partitioner.
 
-    PYTHONPATH=python python3 python/gpu_validate.py [--device cuda|cpu] [--tiny]
+    python3 experiments/gpu_validate.py [--device cuda|cpu] [--tiny]
         [--models gpt2,bert,llama,vit] [--modes forward,joint] [--fxsat target/release/fxsat]
         [--json OUT.json] [--workdir DIR] [--runs 20] [--warmup 5]
 
@@ -54,7 +54,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT / "python"))
 
 import torch  # noqa: E402
 import torch.fx  # noqa: E402
@@ -687,7 +687,7 @@ def main(argv=None) -> int:
     work = Path(a.workdir or tempfile.mkdtemp(prefix="fxsat-gpu-"))
     work.mkdir(parents=True, exist_ok=True)
     results = {
-        "format": "fxsat-gpu-validate", "version": 1, "generator": "python/gpu_validate.py",
+        "format": "fxsat-gpu-validate", "version": 1, "generator": "experiments/gpu_validate.py",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "device": a.device,
         "device_name": (torch.cuda.get_device_name() if device.type == "cuda"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Blocks fused by Inductor's own pattern passes vs by fxsat, per fixture.
 
-    $(python/venv.sh) python/inductor_compare.py [--fxsat target/release/fxsat] [--markdown]
+    $(python/venv.sh) experiments/inductor_compare.py [--fxsat target/release/fxsat] [--markdown]
 
 For every inference fixture (and, with ``--joint``, every joint graph): the graph is rebuilt with fxsat.load, its node metadata is filled
 by fake-tensor propagation (as AOTAutograd leaves it), and Inductor's
@@ -9,7 +9,7 @@ by fake-tensor propagation (as AOTAutograd leaves it), and Inductor's
 counted as the SDPA calls in the resulting graph (and cross-checked with Inductor's
 ``fuse_attention`` counter). fxsat's count is the number of
 ``aten.scaled_dot_product_attention`` calls in ``fxsat optimize``'s output. The table goes
-into the README.
+into docs/attention.md and docs/training.md.
 
 ``--joint``: the joint (forward + backward) fixtures. Inductor's passes run with grad enabled,
 so its training patterns (which match a block's forward and backward together) may apply;
@@ -28,7 +28,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT / "python"))
 
 import torch  # noqa: E402
 from torch._dynamo.utils import counters  # noqa: E402
