@@ -191,11 +191,11 @@ fn rhs_term(rule: &Rule, inst: &gen::Instance) -> std::result::Result<Term, Opti
                     })
                     .collect();
                 let alignment = gen::check_alignment();
-                let env = crate::rules::registry::Env {
+                let env = crate::rules::cond::Env {
                     alignment: &alignment,
                     facts: &facts,
                 };
-                let value = c.eval(&env, &metas).ok_or(None)?;
+                let value = (c.eval)(&env, &metas).ok_or(None)?;
                 out.push_arg(&value, inputs)
             }
         })
