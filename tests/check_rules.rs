@@ -98,6 +98,39 @@ fn wrong_permute_composition_is_reported_with_a_reproducing_seed() {
     assert_eq!(g.bindings, f.bindings);
 }
 
+/// A failing case is shrunk to a minimal counterexample: the wrong composition needs rank 3
+/// (permutations of fewer dims commute) and two distinct sizes; every seed shrinks to sizes
+/// <= 2, and the value-level failure of an unaligned rule shrinks to simple values.
+#[test]
+fn counterexamples_are_shrunk_to_minimal_ones() {
+    let rules = load_dir(&wrong_dir()).unwrap();
+    let find = |n: &str| rules.iter().find(|r| r.name == n).unwrap();
+    for seed in [0, 7, 1234] {
+        let c = check_rule(
+            find("permute-permute-swapped"),
+            &CheckOptions { cases: 100, seed },
+        );
+        let f = c.failure.expect("caught");
+        let x = f.bindings.split(';').next().unwrap();
+        let dims: Vec<i64> = x[x.find('[').unwrap() + 1..x.find(']').unwrap()]
+            .split(", ")
+            .map(|d| d.parse().unwrap())
+            .collect();
+        assert!(
+            dims.len() == 3 && dims.iter().all(|&d| d <= 2),
+            "seed {seed}: {}",
+            f.bindings
+        );
+        let v = check_rule(find("view-drop"), &CheckOptions { cases: 100, seed });
+        let g = v.failure.expect("caught");
+        assert!(
+            g.bindings.starts_with("?x = float32[]"),
+            "seed {seed}: {}",
+            g.bindings
+        );
+    }
+}
+
 #[test]
 fn a_right_side_of_another_shape_is_an_unsound_merge() {
     let rules = load_dir(&wrong_dir()).unwrap();

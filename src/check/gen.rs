@@ -10,7 +10,7 @@
 //! Whatever the hints miss is caught afterwards: an instance whose left side is ill-typed, or
 //! whose conditions do not hold, is rejected and another one is drawn.
 
-use super::rng::Rng;
+use super::shrink::Chooser;
 use super::term::Term;
 use crate::egraph::{Attr, Facts, Lang, F64};
 use crate::interp::{Tensor, Value};
@@ -62,7 +62,7 @@ struct Slot {
 }
 
 struct Gen<'a> {
-    rng: &'a mut Rng,
+    rng: &'a mut Chooser,
     rule: &'a Rule,
     /// The pattern being built: the left side, or one of its `:with` patterns.
     ast: &'a egg::PatternAst<Lang>,
@@ -78,7 +78,7 @@ struct Gen<'a> {
 use crate::rules::cond::FLOATS;
 
 /// Draws one instance of `rule`'s left side; `Err` says why this draw was rejected.
-pub fn instance(rule: &Rule, rng: &mut Rng) -> Result<Instance, String> {
+pub fn instance(rule: &Rule, rng: &mut Chooser) -> Result<Instance, String> {
     let mut g = Gen {
         rng,
         rule,
@@ -306,6 +306,7 @@ impl<'a> Gen<'a> {
     /// finfo.min" that rules rely on.)
     fn tensor(&mut self, shape: Vec<usize>, dtype: DType) -> Tensor {
         let n: usize = shape.iter().product();
+        self.rng.begin_block();
         let scale = self.rng.pick(&[1.0, 1.0, 0.1, 10.0]);
         let edges = self.rng.chance(0.2);
         let data = (0..n)
@@ -323,6 +324,7 @@ impl<'a> Gen<'a> {
                 }
             })
             .collect();
+        self.rng.end_block();
         Tensor::new(shape, dtype, data)
     }
 
@@ -336,6 +338,7 @@ impl<'a> Gen<'a> {
             _ => -3.4028234663852886e38,
         };
         let mut m = self.tensor(shape, dtype);
+        self.rng.begin_block();
         for x in m.data.iter_mut() {
             if self.rng.chance(0.25) {
                 *x = self.rng.pick(&[f64::NEG_INFINITY, fmin]);
@@ -356,6 +359,7 @@ impl<'a> Gen<'a> {
             let fill = self.rng.pick(&[f64::NEG_INFINITY, fmin]);
             m.data[..n].iter_mut().for_each(|x| *x = fill);
         }
+        self.rng.end_block();
         m
     }
 
@@ -386,12 +390,14 @@ impl<'a> Gen<'a> {
     fn keep_input(&mut self, q: &TMeta, keys: i64) -> Term {
         let shape = self.mask_shape(q, keys);
         let n: usize = shape.iter().product();
+        self.rng.begin_block();
         let mut data: Vec<f64> = (0..n).map(|_| self.rng.chance(0.7) as u8 as f64).collect();
         let row = shape.last().copied().unwrap_or(1).max(1);
         if self.rng.chance(0.6) && n >= row {
             let start = self.rng.below(n / row) * row;
             data[start..start + row].iter_mut().for_each(|x| *x = 0.0);
         }
+        self.rng.end_block();
         self.add_input(Tensor::new(shape, DType::Bool, data))
     }
 

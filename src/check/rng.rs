@@ -63,13 +63,3 @@ pub fn fnv(s: &str) -> u64 {
         (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
     })
 }
-
-impl crate::rules::cond::Draw for Rng {
-    fn below(&mut self, n: usize) -> usize {
-        Rng::below(self, n)
-    }
-
-    fn unit(&mut self) -> f64 {
-        Rng::unit(self)
-    }
-}
