@@ -98,6 +98,43 @@ fn wrong_permute_composition_is_reported_with_a_reproducing_seed() {
     assert_eq!(g.bindings, f.bindings);
 }
 
+/// The dims of `?x` in a counterexample's bindings (`?x = float32[1, 2]; ...`).
+fn x_dims(bindings: &str) -> Vec<i64> {
+    let x = bindings.split(';').next().unwrap();
+    let inner = &x[x.find('[').unwrap() + 1..x.find(']').unwrap()];
+    inner
+        .split(", ")
+        .filter(|d| !d.is_empty())
+        .map(|d| d.parse().unwrap())
+        .collect()
+}
+
+/// A failing case is shrunk to a minimal counterexample: the wrong composition needs rank >= 3
+/// (permutations of fewer dims commute) and two distinct sizes, and shrinks to sizes <= 2
+/// (rank 3 for seed 0); dropping a view shrinks to a tensor of ones.
+#[test]
+fn counterexamples_are_shrunk_to_minimal_ones() {
+    let rules = load_dir(&wrong_dir()).unwrap();
+    let find = |n: &str| rules.iter().find(|r| r.name == n).unwrap();
+    for seed in [0, 7, 1234] {
+        let opts = CheckOptions { cases: 100, seed };
+        let f = check_rule(find("permute-permute-swapped"), &opts)
+            .failure
+            .expect("caught");
+        let dims = x_dims(&f.bindings);
+        assert!(dims.iter().all(|&d| d <= 2), "seed {seed}: {}", f.bindings);
+        assert!(seed != 0 || dims.len() == 3, "seed {seed}: {}", f.bindings);
+        let g = check_rule(find("view-drop"), &opts)
+            .failure
+            .expect("caught");
+        assert!(
+            x_dims(&g.bindings).iter().all(|&d| d == 1),
+            "seed {seed}: {}",
+            g.bindings
+        );
+    }
+}
+
 #[test]
 fn a_right_side_of_another_shape_is_an_unsound_merge() {
     let rules = load_dir(&wrong_dir()).unwrap();

@@ -10,15 +10,15 @@
 //! Whatever the hints miss is caught afterwards: an instance whose left side is ill-typed, or
 //! whose conditions do not hold, is rejected and another one is drawn.
 
-use super::rng::Rng;
+use super::shrink::Chooser;
 use super::term::Term;
 use crate::egraph::{Attr, Facts, Lang, F64};
 use crate::interp::{Tensor, Value};
 use crate::ir::DType;
 use crate::ops::schema::ParamType;
 use crate::ops::{Meta, Op, TMeta};
-use crate::rules::registry::Env;
-use crate::rules::{CondArg, Rule};
+use crate::rules::cond::{DrawCtx, Drawn, Env};
+use crate::rules::{Cond, CondArg, Rule};
 use egg::{ENodeOrVar, Id, Var};
 use indexmap::IndexMap;
 use ordered_float::OrderedFloat;
@@ -62,7 +62,7 @@ struct Slot {
 }
 
 struct Gen<'a> {
-    rng: &'a mut Rng,
+    rng: &'a mut Chooser,
     rule: &'a Rule,
     /// The pattern being built: the left side, or one of its `:with` patterns.
     ast: &'a egg::PatternAst<Lang>,
@@ -75,10 +75,10 @@ struct Gen<'a> {
     keep_fill: Option<f64>,
 }
 
-const FLOATS: [DType; 4] = [DType::F32, DType::F16, DType::BF16, DType::F64];
+use crate::rules::cond::FLOATS;
 
 /// Draws one instance of `rule`'s left side; `Err` says why this draw was rejected.
-pub fn instance(rule: &Rule, rng: &mut Rng) -> Result<Instance, String> {
+pub fn instance(rule: &Rule, rng: &mut Chooser) -> Result<Instance, String> {
     let mut g = Gen {
         rng,
         rule,
@@ -112,7 +112,7 @@ pub fn instance(rule: &Rule, rng: &mut Rng) -> Result<Instance, String> {
         facts: g.facts,
     };
     if let Some(c) = rule.conds.iter().find(|c| !holds(c, &inst)) {
-        return Err(format!("condition `{}` does not hold", c.cond.name()));
+        return Err(format!("condition `{}` does not hold", c.cond.name));
     }
     Ok(inst)
 }
@@ -134,7 +134,7 @@ pub fn term_facts(t: &Term, facts: &[Facts]) -> Facts {
     }
 }
 
-fn holds(c: &crate::rules::Cond, inst: &Instance) -> bool {
+fn holds(c: &Cond, inst: &Instance) -> bool {
     let metas: Vec<Meta> = c
         .args
         .iter()
@@ -157,16 +157,16 @@ fn holds(c: &crate::rules::Cond, inst: &Instance) -> bool {
         alignment: &alignment,
         facts: &facts,
     };
-    c.cond.test(&env, &refs)
+    (c.cond.test)(&env, &refs)
 }
 
-impl Gen<'_> {
+impl<'a> Gen<'a> {
     fn input_metas(&self) -> Vec<Meta> {
         self.inputs.iter().map(Value::meta).collect()
     }
 
-    /// Conditions naming `v`, as `(name, other arguments' metas if generated)`.
-    fn hints(&self, v: Var) -> Vec<(&'static str, Vec<Option<Meta>>, usize)> {
+    /// Conditions naming `v`, as `(condition, its arguments' metas if drawn, v's position)`.
+    fn hints(&self, v: Var) -> Vec<(&'a Cond, Vec<Option<Meta>>, usize)> {
         let mut out = Vec::new();
         for c in &self.rule.conds {
             let pos = c
@@ -182,7 +182,7 @@ impl Gen<'_> {
                         CondArg::Lit(l) => Some(super::term::node_meta(l, &[], &[])),
                     })
                     .collect();
-                out.push((c.cond.name(), metas, pos));
+                out.push((c, metas, pos));
             }
         }
         out
@@ -306,6 +306,7 @@ impl Gen<'_> {
     /// finfo.min" that rules rely on.)
     fn tensor(&mut self, shape: Vec<usize>, dtype: DType) -> Tensor {
         let n: usize = shape.iter().product();
+        self.rng.begin_block();
         let scale = self.rng.pick(&[1.0, 1.0, 0.1, 10.0]);
         let edges = self.rng.chance(0.2);
         let data = (0..n)
@@ -323,6 +324,7 @@ impl Gen<'_> {
                 }
             })
             .collect();
+        self.rng.end_block();
         Tensor::new(shape, dtype, data)
     }
 
@@ -336,6 +338,7 @@ impl Gen<'_> {
             _ => -3.4028234663852886e38,
         };
         let mut m = self.tensor(shape, dtype);
+        self.rng.begin_block();
         for x in m.data.iter_mut() {
             if self.rng.chance(0.25) {
                 *x = self.rng.pick(&[f64::NEG_INFINITY, fmin]);
@@ -356,6 +359,7 @@ impl Gen<'_> {
             let fill = self.rng.pick(&[f64::NEG_INFINITY, fmin]);
             m.data[..n].iter_mut().for_each(|x| *x = fill);
         }
+        self.rng.end_block();
         m
     }
 
@@ -386,12 +390,14 @@ impl Gen<'_> {
     fn keep_input(&mut self, q: &TMeta, keys: i64) -> Term {
         let shape = self.mask_shape(q, keys);
         let n: usize = shape.iter().product();
+        self.rng.begin_block();
         let mut data: Vec<f64> = (0..n).map(|_| self.rng.chance(0.7) as u8 as f64).collect();
         let row = shape.last().copied().unwrap_or(1).max(1);
         if self.rng.chance(0.6) && n >= row {
             let start = self.rng.below(n / row) * row;
             data[start..start + row].iter_mut().for_each(|x| *x = 0.0);
         }
+        self.rng.end_block();
         self.add_input(Tensor::new(shape, DType::Bool, data))
     }
 
@@ -422,455 +428,35 @@ impl Gen<'_> {
         self.add_input(t)
     }
 
-    /// Variables fully determined by a condition of the attention and matmul rules.
-    fn special_hint(
-        &mut self,
-        name: &str,
-        metas: &[Option<Meta>],
-        pos: usize,
-        rank: usize,
-    ) -> Option<Term> {
-        let t = |i: usize| {
-            metas
-                .get(i)
-                .cloned()
-                .flatten()
-                .and_then(|m| m.tensor().cloned())
-        };
-        let pick = |rng: &mut Rng| rng.pick(&[1i64, 2, 3, 4]);
-        Some(match (name, pos) {
-            ("dropout-uniform", 0) => {
-                // Uniform draws in [0, 1) of the scores' shape (from q and k when drawn).
-                let shape = match (t(1), t(2), t(3).filter(|g| g.rank() == 4)) {
-                    (Some(q), Some(k), _) => crate::ops::scores_shape(&q, &k).ok()?,
-                    (_, _, Some(g)) => {
-                        vec![
-                            g.shape[0],
-                            g.shape[1],
-                            g.shape[2],
-                            self.rng.pick(&[16i64, 32]),
-                        ]
-                    }
-                    _ => vec![
-                        self.rng.pick(&[1i64, 2]),
-                        self.rng.pick(&[1i64, 3]),
-                        self.rng.pick(&[1i64, 5, 8]),
-                        self.rng.pick(&[16i64, 32]),
-                    ],
-                };
-                let n = shape.iter().product::<i64>() as usize;
-                let data = (0..n).map(|_| self.rng.unit()).collect();
+    /// Builds what a condition's generator asked for (all but the wishes and copies).
+    fn materialize(&mut self, d: Drawn) -> Term {
+        match d {
+            Drawn::Int(i) => self.leaf(Lang::Int(i)),
+            Drawn::Float(x) => self.leaf(Lang::Float(F64(OrderedFloat(x)))),
+            Drawn::Dtype(t) => self.leaf(Lang::Dtype(t)),
+            Drawn::Ints(v) => self.ints(&v),
+            Drawn::Tensor(shape, dtype) => self.tensor_var(shape, dtype),
+            Drawn::Values {
+                shape,
+                dtype,
+                data,
+                facts,
+            } => {
                 let dims = shape.iter().map(|&d| d as usize).collect();
-                let term = self.add_input(Tensor::new(dims, DType::F32, data));
+                let term = self.add_input(Tensor::new(dims, dtype, data));
                 if let Some(f) = self.facts.last_mut() {
-                    f.private_dropout = true;
+                    *f = facts;
                 }
                 term
             }
-            ("dropout-uniform", 1 | 2) => {
-                // q [B, H, L, E] and k [B, H, S, E] from the draws' shape [B, H, L, S].
-                let r = t(0).filter(|r| r.rank() == 4)?;
-                let other = t(3 - pos).filter(|m| m.rank() == 4);
-                let e = other
-                    .as_ref()
-                    .map_or_else(|| self.rng.pick(&[8i64, 16]), |m| m.shape[3]);
-                let dt = other.map_or_else(
-                    || self.rng.pick(&[DType::F32, DType::F16, DType::BF16]),
-                    |m| m.dtype,
-                );
-                let rows = if pos == 1 { r.shape[2] } else { r.shape[3] };
-                self.tensor_var(vec![r.shape[0], r.shape[1], rows, e], dt)
-            }
-            ("dropout-uniform", 3) if t(0).is_none() && t(1).is_none() => {
-                // The output's gradient [B, H, L, Ev] drawn first: small dims.
-                let shape = vec![
-                    self.rng.pick(&[1i64, 2]),
-                    self.rng.pick(&[1i64, 3]),
-                    self.rng.pick(&[1i64, 5, 8]),
-                    self.rng.pick(&[8i64, 16]),
-                ];
-                let dt = self.rng.pick(&[DType::F32, DType::F16, DType::BF16]);
-                self.tensor_var(shape, dt)
-            }
-            ("dropout-scale", 0) => {
-                let p = self.rng.pick(&[0.1, 0.25, 0.5, 0.9]);
-                self.leaf(Lang::Float(F64(OrderedFloat(p))))
-            }
-            ("dropout-scale", 1) => match metas.first().cloned().flatten()? {
-                Meta::Float(p) if p < 1.0 => {
-                    self.leaf(Lang::Float(F64(OrderedFloat(1.0 / (1.0 - p)))))
-                }
-                _ => return None,
-            },
-            ("flattens-batch", 1) => {
-                let a = t(0)?;
-                let r = a.rank();
-                if r < 3 {
-                    return None;
-                }
-                self.ints(&[
-                    a.shape[..r - 2].iter().product(),
-                    a.shape[r - 2],
-                    a.shape[r - 1],
-                ])
-            }
-            ("matmul-result", 1) => {
-                let a = t(0)?;
-                let r = a.rank();
-                if r < 2 {
-                    return None;
-                }
-                let mut s = a.shape[..r - 2].to_vec();
-                s.extend([a.shape[r - 1], pick(self.rng)]);
-                self.tensor_var(s, a.dtype)
-            }
-            ("matmul-result", 2) => {
-                let (a, b) = (t(0)?, t(1)?);
-                let r = a.rank();
-                if r < 2 || b.rank() != r {
-                    return None;
-                }
-                let mut s = a.shape[..r - 1].to_vec();
-                s.push(b.shape[r - 1]);
-                self.ints(&s)
-            }
-            ("swaps-last-two", _) if rank >= 2 => {
-                let mut p: Vec<i64> = (0..rank as i64).collect();
-                p.swap(rank - 2, rank - 1);
-                if self.rng.chance(0.3) {
-                    p[rank - 1] -= rank as i64;
-                }
-                self.ints(&p)
-            }
-            ("last-dim", 1) => {
-                let x = t(0)?;
-                let d = if self.rng.chance(0.5) {
-                    -1
-                } else {
-                    x.rank() as i64 - 1
-                };
-                self.leaf(Lang::Int(d))
-            }
-            ("absorbing-fill", _) => {
-                let x = self.rng.pick(&[
-                    f64::NEG_INFINITY,
-                    -3.4028234663852886e38,
-                    -3.3895313892515355e38,
-                ]);
-                self.leaf(Lang::Float(F64(OrderedFloat(x))))
-            }
-            ("finite-nonzero", _) => {
-                if self.rng.chance(0.2) {
-                    let i = self.rng.pick(&[2, 8, -1]);
-                    self.leaf(Lang::Int(i))
-                } else {
-                    let x = self.rng.pick(&[0.5, 2.0, -1.0, 0.125, 3.0, 8.0]);
-                    self.leaf(Lang::Float(F64(OrderedFloat(x))))
-                }
-            }
-            ("attention-shapes", 0) => {
-                let r = 3 + self.rng.below(2);
-                let s: Vec<i64> = (0..r).map(|_| pick(self.rng)).collect();
-                let d = self.rng.pick(&FLOATS);
-                self.tensor_var(s, d)
-            }
-            // The key comes as k [.., S, E] or as kᵀ [.., E, S], depending on the rule: draw
-            // either layout (the condition rejects the wrong one) and take S from either.
-            ("attention-shapes", 1) => {
-                let q = t(0)?;
-                let r = q.rank();
-                let mut s = q.shape.clone();
-                s[r - 2] = pick(self.rng);
-                if self.rng.chance(0.5) {
-                    s.swap(r - 2, r - 1);
-                }
-                self.tensor_var(s, q.dtype)
-            }
-            ("attention-shapes", 2) => {
-                let k = t(1)?;
-                let r = k.rank();
-                let mut s = k.shape.clone();
-                s[r - 2] = k.shape[r - 2 + self.rng.below(2)];
-                s[r - 1] = pick(self.rng);
-                self.tensor_var(s, k.dtype)
-            }
-            ("additive-mask", 0) => {
-                let (q, k) = (t(1)?, t(2)?);
-                let r = q.rank();
-                if r < 2 || k.rank() != r {
-                    return None;
-                }
-                let keys = k.shape[r - 2 + self.rng.below(2)];
-                self.mask_input(&q, keys)
-            }
-            ("scores-shapes", 0) | ("scores-grad-shapes", 1) if self.rng.chance(0.9) => {
-                // q: take [.., L] from the scores' gradient when it is there.
-                let mut s = match t(0).filter(|_| name == "scores-grad-shapes") {
-                    Some(g) if g.rank() >= 3 && g.rank() <= 4 => g.shape.clone(),
-                    _ => (0..3 + self.rng.below(2)).map(|_| pick(self.rng)).collect(),
-                };
-                let r = s.len();
-                s[r - 1] = pick(self.rng);
-                let d = t(0).map_or_else(|| self.rng.pick(&FLOATS), |g| g.dtype);
-                self.tensor_var(s, d)
-            }
-            ("scores-shapes", 1) => {
-                let q = t(0)?;
-                let r = q.rank();
-                if r < 3 {
-                    return None;
-                }
-                let mut s = q.shape.clone();
-                s[r - 2] = q.shape[r - 1];
-                s[r - 1] = pick(self.rng);
-                self.tensor_var(s, q.dtype)
-            }
-            ("scores-grad-shapes", 2) => {
-                let q = t(1)?;
-                let r = q.rank();
-                if r < 3 {
-                    return None;
-                }
-                let mut s = q.shape.clone();
-                s[r - 2] = t(0)
-                    .filter(|g| g.rank() == r)
-                    .map_or_else(|| pick(self.rng), |g| g.shape[r - 1]);
-                self.tensor_var(s, q.dtype)
-            }
-            ("scores-grad-shapes", 3) | ("flash-cpu-shapes" | "efficient-shapes", 3) => {
-                let (q, k) = if name == "scores-grad-shapes" {
-                    (t(1)?, t(2)?)
-                } else {
-                    (t(0)?, t(1)?)
-                };
-                let r = q.rank();
-                if self.rng.chance(0.3) || k.rank() != r || r < 2 {
-                    return Some(self.none());
-                }
-                self.mask_input(&q, k.shape[r - 2])
-            }
-            ("flash-cpu-shapes" | "efficient-shapes", _) => {
-                // Roles: q [B, H, L, E], k [B, H, S, E], v [B, H, S, Ev], g [B, H, L, Ev];
-                // dims come from whichever are drawn already.
-                let known = |i: usize| t(i).filter(|m| m.rank() == 4);
-                let (q, k, v, g) = (known(0), known(1), known(2), known(4));
-                let any = q.clone().or(k.clone()).or(v.clone()).or(g.clone());
-                let efficient = name == "efficient-shapes";
-                let dim = |rng: &mut Rng, x: Option<i64>| {
-                    x.unwrap_or_else(|| {
-                        if efficient {
-                            rng.pick(&[8i64, 16])
-                        } else {
-                            pick(rng)
-                        }
-                    })
-                };
-                let b = dim(self.rng, any.as_ref().map(|m| m.shape[0]));
-                let h = dim(self.rng, any.as_ref().map(|m| m.shape[1]));
-                let l = dim(self.rng, q.as_ref().or(g.as_ref()).map(|m| m.shape[2]));
-                let s = match k.as_ref().or(v.as_ref()).map(|m| m.shape[2]) {
-                    Some(s) => s,
-                    None if efficient => self.rng.pick(&[16i64, 32]),
-                    None => pick(self.rng),
-                };
-                let e = dim(self.rng, q.as_ref().or(k.as_ref()).map(|m| m.shape[3]));
-                let ev = if name == "flash-cpu-shapes" {
-                    e
-                } else {
-                    dim(self.rng, v.as_ref().or(g.as_ref()).map(|m| m.shape[3]))
-                };
-                let dt = any.map_or_else(
-                    || {
-                        if efficient {
-                            self.rng.pick(&[DType::F32, DType::F16, DType::BF16])
-                        } else {
-                            self.rng.pick(&FLOATS)
-                        }
-                    },
-                    |m| m.dtype,
-                );
-                let shape = match pos {
-                    0 => vec![b, h, l, e],
-                    1 => vec![b, h, s, e],
-                    2 => vec![b, h, s, ev],
-                    _ => vec![b, h, l, ev],
-                };
-                self.tensor_var(shape, dt)
-            }
-            ("same-number", 0 | 1) => {
-                let other = metas.get(1 - pos).cloned().flatten()?;
-                match other {
-                    Meta::Float(x) => self.leaf(Lang::Float(F64(OrderedFloat(x)))),
-                    Meta::Int(i) => self.leaf(Lang::Int(i)),
-                    _ => return None,
-                }
-            }
-            ("recip-of", 1) => match metas.first().cloned().flatten()? {
-                Meta::Float(x) if x != 0.0 => self.leaf(Lang::Float(F64(OrderedFloat(1.0 / x)))),
-                _ => return None,
-            },
-            ("recip-of", 0) => {
-                let c = self.rng.pick(&[0.5, 2.0, 4.0, 8.0, 3.0, 0.125]);
-                self.leaf(Lang::Float(F64(OrderedFloat(1.0 / c))))
-            }
-            ("is-zero", _) => {
-                if self.rng.chance(0.5) {
-                    self.leaf(Lang::Int(0))
-                } else {
-                    self.leaf(Lang::Float(F64(OrderedFloat(0.0))))
-                }
-            }
-            ("absorbing-fill-in", 0) if self.keep_fill.is_some() => {
-                let x = self.keep_fill.unwrap_or_default();
-                self.leaf(Lang::Float(F64(OrderedFloat(x))))
-            }
-            ("absorbing-fill-in", 0) => {
-                let bf16 = match metas.get(1).cloned().flatten() {
-                    Some(Meta::Dtype(d)) => d == DType::BF16,
-                    Some(Meta::Tensor(t)) => t.dtype == DType::BF16,
-                    _ => false,
-                };
-                let x = if bf16 {
-                    -3.3895313892515355e38
-                } else {
-                    self.rng.pick(&[
-                        -3.4028234663852886e38,
-                        -3.3895313892515355e38,
-                        f64::NEG_INFINITY,
-                    ])
-                };
-                self.leaf(Lang::Float(F64(OrderedFloat(x))))
-            }
-            ("absorbing-fill-in", 1) => {
-                let d = self
-                    .rng
-                    .pick(&[DType::F32, DType::F32, DType::BF16, DType::F64]);
-                self.leaf(Lang::Dtype(d))
-            }
-            ("keep-mask-fits", 0) => {
-                let (q, k) = (t(2)?, t(3)?);
-                let r = q.rank();
-                if r < 2 || k.rank() != r {
-                    return None;
-                }
-                self.keep_input(&q, k.shape[r - 2])
-            }
-            // The fill: a 0-d tensor of q's dtype holding an absorbing number (drawn before
-            // `fill_value`, which repeats it: tensors are drawn before attributes).
-            ("keep-mask-fits", 1) => {
-                let q = t(2)?;
-                let x = if q.dtype == DType::BF16 {
-                    -3.3895313892515355e38
-                } else {
-                    self.rng
-                        .pick(&[-3.4028234663852886e38, -3.3895313892515355e38])
-                };
+            Drawn::Mask(q, keys) => self.mask_input(&q, keys),
+            Drawn::Keep(q, keys) => self.keep_input(&q, keys),
+            Drawn::KeepFill(x, dtype) => {
                 self.keep_fill = Some(x);
-                self.add_input(Tensor::scalar(x, q.dtype))
+                self.add_input(Tensor::scalar(x, dtype))
             }
-            ("is-one", _) => self.leaf(Lang::Float(F64(OrderedFloat(1.0)))),
-            ("mm-misaligned", 0) => {
-                let r = 2 + self.rng.below(2);
-                let s: Vec<i64> = (0..r)
-                    .map(|_| self.rng.pick(&[1, 2, 3, 4, 5, 7, 8, 9]))
-                    .collect();
-                let d = self.rng.pick(&[DType::F32, DType::F16, DType::BF16]);
-                self.tensor_var(s, d)
-            }
-            ("mm-misaligned", 1) => {
-                let a = t(0)?;
-                let r = a.rank();
-                if r < 2 {
-                    return None;
-                }
-                let mut s = a.shape[..r - 2].to_vec();
-                s.extend([a.shape[r - 1], self.rng.pick(&[1, 2, 3, 4, 5, 8, 9])]);
-                self.tensor_var(s, a.dtype)
-            }
-            ("addmm-misaligned", 0) => {
-                let (m, n) = (
-                    self.rng.pick(&[1, 2, 3, 5, 8, 9]),
-                    self.rng.pick(&[1, 2, 3, 5, 8, 9]),
-                );
-                let s = match self.rng.below(5) {
-                    0 => vec![n],
-                    1 => vec![1, n],
-                    2 => vec![m, 1],
-                    3 => vec![],
-                    _ => vec![m, n],
-                };
-                let d = self.rng.pick(&[DType::F32, DType::F16, DType::BF16]);
-                self.tensor_var(s, d)
-            }
-            ("addmm-misaligned", 1) => {
-                let c = t(0)?;
-                let m = match c.shape.as_slice() {
-                    [m, _] if *m != 1 => *m,
-                    _ => self.rng.pick(&[1, 2, 3, 5, 8, 9]),
-                };
-                let k = self.rng.pick(&[1, 2, 3, 5, 8, 9]);
-                self.tensor_var(vec![m, k], c.dtype)
-            }
-            ("addmm-misaligned", 2) => {
-                let (c, a) = (t(0)?, t(1)?);
-                let n = match c.shape.last() {
-                    Some(&n) if n != 1 => n,
-                    _ => self.rng.pick(&[1, 2, 3, 5, 8, 9]),
-                };
-                self.tensor_var(vec![*a.shape.last()?, n], c.dtype)
-            }
-            ("zero-pads", 0) => {
-                let n = 2 * self.rng.below(rank + 1);
-                self.ints(&vec![0; n])
-            }
-            ("slice-covers", 2) => {
-                let y = t(0)?;
-                if y.rank() == 0 {
-                    return None;
-                }
-                let d = match metas.get(1) {
-                    Some(Some(Meta::Int(d))) => crate::ops::meta::norm_dim(*d, y.rank()).ok()?,
-                    _ => return None,
-                };
-                let e = if self.rng.chance(0.3) {
-                    i64::MAX
-                } else {
-                    y.shape[d] + self.rng.below(3) as i64
-                };
-                self.leaf(Lang::Int(e))
-            }
-            ("distinct-rows", 0) => {
-                let x = t(1)?;
-                let n = *x.shape.first()?;
-                if n < 1 {
-                    return None;
-                }
-                let k = 1 + self.rng.below(n as usize);
-                let mut p = self.rng.permutation(n as usize);
-                p.truncate(k);
-                let data = p.into_iter().map(|v| v as f64).collect();
-                let term = self.add_input(Tensor::new(vec![k], DType::I64, data));
-                if let Some(f) = self.facts.last_mut() {
-                    f.distinct_below = Some(n);
-                }
-                term
-            }
-            ("index-put-values", 2) => {
-                let (x, i) = (t(0)?, t(1)?);
-                if x.rank() == 0 {
-                    return None;
-                }
-                let mut s: Vec<i64> = i.shape.iter().chain(&x.shape[1..]).copied().collect();
-                for d in s.iter_mut() {
-                    if self.rng.chance(0.2) {
-                        *d = 1;
-                    }
-                }
-                let drop = self.rng.below(s.len().min(2) + 1).min(s.len());
-                self.tensor_var(s[drop..].to_vec(), x.dtype)
-            }
-            _ => return None,
-        })
+            Drawn::None | Drawn::Copy(_) | Drawn::WantFloat | Drawn::Like(_) => self.none(),
+        }
     }
 
     fn var(
@@ -883,45 +469,25 @@ impl Gen<'_> {
         let rank = first.as_ref().map_or(0, |t| t.rank());
         let mut want_float = false;
         let mut same_as: Option<TMeta> = None;
-        for (name, metas, pos) in self.hints(v) {
-            if let Some(t) = self.special_hint(name, &metas, pos, rank) {
-                return Ok(t);
-            }
-            let other = metas
-                .iter()
-                .enumerate()
-                .find(|(i, m)| *i != pos && m.is_some());
-            let other = other.and_then(|(_, m)| m.clone());
-            match (name, pos, &other) {
-                ("shape-is", 1, Some(Meta::Tensor(t))) => return Ok(self.ints(&t.shape.clone())),
-                ("dtype-is", 1, Some(Meta::Tensor(t))) => {
-                    return Ok(self.leaf(Lang::Dtype(t.dtype)))
-                }
-                ("identity-perm", _, _) => {
-                    return Ok(self.ints(&(0..rank as i64).collect::<Vec<_>>()))
-                }
-                ("none", _, _) => return Ok(self.none()),
-                ("scalar", _, _) => {
-                    let x = self.rng.pick(&[0.5, 2.0, -1.0, 0.125, 0.0, 3.0]);
-                    return Ok(self.leaf(Lang::Float(F64(OrderedFloat(x)))));
-                }
-                ("equal", _, Some(_)) => {
-                    if let Some(CondArg::Var(x)) = self
-                        .rule
-                        .conds
-                        .iter()
-                        .filter(|c| c.cond.name() == "equal")
-                        .flat_map(|c| c.args.iter())
-                        .find(|a| matches!(a, CondArg::Var(x) if *x != v && self.vars.contains_key(x)))
-                    {
-                        return Ok(self.vars[x].clone());
+        for (c, metas, pos) in self.hints(v) {
+            let Some(gen) = c.cond.gen else { continue };
+            let ctx = DrawCtx {
+                pos,
+                args: &metas,
+                rank,
+                keep_fill: self.keep_fill,
+            };
+            match gen(&mut *self.rng, &ctx) {
+                None => {}
+                Some(Drawn::WantFloat) => want_float = true,
+                Some(Drawn::Like(t)) => same_as = Some(t),
+                Some(Drawn::Copy(i)) => match c.args.get(i) {
+                    Some(CondArg::Var(x)) if *x != v && self.vars.contains_key(x) => {
+                        return Ok(self.vars[x].clone())
                     }
-                }
-                ("float", _, _) => want_float = true,
-                ("same-shape" | "same-dtype", _, Some(Meta::Tensor(t))) => {
-                    same_as = Some(t.clone())
-                }
-                _ => {}
+                    _ => {}
+                },
+                Some(d) => return Ok(self.materialize(d)),
             }
         }
         let Some(slot) = slot else {

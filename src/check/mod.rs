@@ -20,6 +20,12 @@
 //! graph). The loader also refuses such a rule whose right side reads `?r`.
 //!
 //! Case `i` of a run with seed `S` uses seed `S + i`, so `--seed S+i --cases 1` reproduces it.
+//! A failing case is shrunk before it is reported ([`shrink`]): the instance's random choices
+//! are replayed simpler (smaller ranks and sizes, values 0 and ±1) while the rule still fails,
+//! so the counterexample is a minimal one; shrinking is deterministic too.
+//!
+//! Each condition of a rule may carry its own generator ([`crate::rules::cond::Condition::gen`]):
+//! the instance generator ([`gen`]) asks the conditions naming a variable first.
 //!
 //! ```
 //! use fxsat::check::{check_rules, CheckOptions};
@@ -28,11 +34,17 @@
 //!     "(rule bad (permute (permute ?x ?p) ?q) (permute ?x (compose-perm ?q ?p)))",
 //! ).unwrap();
 //! let report = check_rules(&rules, &CheckOptions { cases: 50, seed: 0 });
-//! assert!(report[0].failure.is_some(), "composing in the wrong order is caught");
+//! let c = report[0].failure.as_ref().expect("composing in the wrong order is caught");
+//! // shrunk: rank 3 (the smallest where two permutations need not commute), sizes <= 2
+//! assert!(c.bindings.starts_with("?x = float32[") && c.lhs.contains("(list"), "{c:?}");
+//! let x = &c.bindings[c.bindings.find('[').unwrap() + 1..c.bindings.find(']').unwrap()];
+//! let dims: Vec<i64> = x.split(", ").map(|d| d.parse().unwrap()).collect();
+//! assert!(dims.len() == 3 && dims.iter().all(|&d| d <= 2), "{c:?}");
 //! ```
 
 pub mod gen;
 pub mod rng;
+pub mod shrink;
 pub mod term;
 
 use crate::error::Result;
@@ -40,6 +52,7 @@ use crate::interp::{compare_rule, eval_term, Value};
 use crate::ops::Meta;
 use crate::rules::{default_rules, load_dir, Rhs, Rule};
 use rng::{fnv, Rng};
+use shrink::{Choice, Chooser};
 use std::fmt;
 use std::io::Write;
 use std::path::Path;
@@ -191,11 +204,11 @@ fn rhs_term(rule: &Rule, inst: &gen::Instance) -> std::result::Result<Term, Opti
                     })
                     .collect();
                 let alignment = gen::check_alignment();
-                let env = crate::rules::registry::Env {
+                let env = crate::rules::cond::Env {
                     alignment: &alignment,
                     facts: &facts,
                 };
-                let value = c.eval(&env, &metas).ok_or(None)?;
+                let value = (c.eval)(&env, &metas).ok_or(None)?;
                 out.push_arg(&value, inputs)
             }
         })
@@ -222,70 +235,108 @@ fn refined(got: &Value, want: &Value) -> usize {
 /// What one case gave: largest error and refined elements.
 type CaseResult = std::result::Result<Option<(f64, usize)>, Counterexample>;
 
+/// The verdict on one drawn instance.
+enum Verdict {
+    /// Nothing to compare (a computed attribute does not exist for it, or the left side
+    /// cannot be evaluated): draw another.
+    Skip,
+    /// Both sides agree: largest error and refined elements.
+    Pass(f64, usize),
+    /// A counterexample.
+    Fail(Counterexample),
+}
+
+/// Replays shrinking may spend on one failing case.
+const SHRINK_BUDGET: usize = 400;
+
 /// One case: `Ok(Some(..))` when it ran, `Ok(None)` when no valid instance was drawn,
-/// `Err` on a failure.
+/// `Err` on a failure, shrunk to a minimal counterexample (see [`shrink`]).
 fn run_case(rule: &Rule, seed: u64) -> CaseResult {
-    let mut rng = Rng::new(fnv(&rule.name) ^ seed.wrapping_mul(0xA24B_AED4_963E_E407));
+    let rng = Rng::new(fnv(&rule.name) ^ seed.wrapping_mul(0xA24B_AED4_963E_E407));
+    let mut chooser = Chooser::fresh(rng);
     for _ in 0..ATTEMPTS {
-        let inst = match gen::instance(rule, &mut rng) {
+        chooser.clear_log();
+        let inst = match gen::instance(rule, &mut chooser) {
             Ok(inst) => inst,
             Err(why) => {
                 log::debug!("{}: draw rejected: {why}", rule.name);
                 continue;
             }
         };
-        let rhs = match rhs_term(rule, &inst) {
-            Ok(t) => t,
-            Err(None) => continue,
-            Err(Some(m)) => return Err(fail(seed, &inst, "?".into(), m)),
-        };
-        let lhs_text = inst.lhs.expr.to_string();
-        let rhs_text = rhs.expr.to_string();
-        let bad = |m: String| Counterexample {
-            seed,
-            bindings: inst.describe(),
-            lhs: lhs_text.clone(),
-            rhs: rhs_text.clone(),
-            message: m,
-        };
-        let (lm, rm) = (inst.lhs.meta(), rhs.meta());
-        if let Meta::Invalid(why) = rm {
-            return Err(bad(format!("the right side is ill-typed: {why}")));
+        match judge(rule, &inst, seed) {
+            Verdict::Skip => continue,
+            Verdict::Pass(e, n) => return Ok(Some((e, n))),
+            Verdict::Fail(c) => {
+                let replay = |choices: Vec<Choice>| {
+                    let mut ch = Chooser::replay(choices);
+                    let inst = gen::instance(rule, &mut ch).ok()?;
+                    match judge(rule, &inst, seed) {
+                        Verdict::Fail(c) => Some((c, ch.log().to_vec())),
+                        _ => None,
+                    }
+                };
+                let (_, small) = shrink::shrink(chooser.log().to_vec(), c, SHRINK_BUDGET, replay);
+                return Err(small);
+            }
         }
-        if !lm.same_as(rm) {
-            return Err(bad(format!(
-                "unsound merge: the left side is {lm} but the right side is {rm}"
-            )));
-        }
-        let Ok(want) = eval_term(&inst.lhs.expr, &inst.inputs) else {
-            continue;
-        };
-        // `:in-distribution ?r`: the right side's kernels draw from `?r`'s values (a coupling).
-        let draws = match rule.in_distribution {
-            Some(r) => match inst.vars.get(&r).map(|t| eval_term(&t.expr, &inst.inputs)) {
-                Some(Ok(Value::Tensor(u))) => Some(u),
-                _ => return Err(bad(format!("`:in-distribution {r}`: {r} is not a tensor"))),
-            },
-            None => None,
-        };
-        let got = crate::interp::with_dropout_uniform(draws, || eval_term(&rhs.expr, &inst.inputs))
-            .map_err(|e| bad(format!("the right side cannot be evaluated: {e}")))?;
-        let wide: Vec<Value> = inst
-            .inputs
-            .iter()
-            .map(|v| match v {
-                Value::Tensor(t) if t.dtype.is_float() => {
-                    Value::Tensor(t.cast(crate::ir::DType::F64))
-                }
-                other => other.clone(),
-            })
-            .collect();
-        let exact = eval_term(&inst.lhs.expr, &wide).ok();
-        return compare_rule(&got, &want, exact.as_ref())
-            .map(|e| Some((e, refined(&got, &want))))
-            .map_err(|e| bad(format!("values differ: {e}")));
     }
     Ok(None)
+}
+
+/// Builds the right side of an instance, evaluates both sides and compares them.
+fn judge(rule: &Rule, inst: &gen::Instance, seed: u64) -> Verdict {
+    let rhs = match rhs_term(rule, inst) {
+        Ok(t) => t,
+        Err(None) => return Verdict::Skip,
+        Err(Some(m)) => return Verdict::Fail(fail(seed, inst, "?".into(), m)),
+    };
+    let bad = |m: String| {
+        Verdict::Fail(Counterexample {
+            seed,
+            bindings: inst.describe(),
+            lhs: inst.lhs.expr.to_string(),
+            rhs: rhs.expr.to_string(),
+            message: m,
+        })
+    };
+    let (lm, rm) = (inst.lhs.meta(), rhs.meta());
+    if let Meta::Invalid(why) = rm {
+        return bad(format!("the right side is ill-typed: {why}"));
+    }
+    if !lm.same_as(rm) {
+        return bad(format!(
+            "unsound merge: the left side is {lm} but the right side is {rm}"
+        ));
+    }
+    let Ok(want) = eval_term(&inst.lhs.expr, &inst.inputs) else {
+        return Verdict::Skip;
+    };
+    // `:in-distribution ?r`: the right side's kernels draw from `?r`'s values (a coupling).
+    let draws = match rule.in_distribution {
+        Some(r) => match inst.vars.get(&r).map(|t| eval_term(&t.expr, &inst.inputs)) {
+            Some(Ok(Value::Tensor(u))) => Some(u),
+            _ => return bad(format!("`:in-distribution {r}`: {r} is not a tensor")),
+        },
+        None => None,
+    };
+    let got =
+        match crate::interp::with_dropout_uniform(draws, || eval_term(&rhs.expr, &inst.inputs)) {
+            Ok(v) => v,
+            Err(e) => return bad(format!("the right side cannot be evaluated: {e}")),
+        };
+    let wide: Vec<Value> = inst
+        .inputs
+        .iter()
+        .map(|v| match v {
+            Value::Tensor(t) if t.dtype.is_float() => Value::Tensor(t.cast(crate::ir::DType::F64)),
+            other => other.clone(),
+        })
+        .collect();
+    let exact = eval_term(&inst.lhs.expr, &wide).ok();
+    match compare_rule(&got, &want, exact.as_ref()) {
+        Ok(e) => Verdict::Pass(e, refined(&got, &want)),
+        Err(e) => bad(format!("values differ: {e}")),
+    }
 }
 
 fn fail(seed: u64, inst: &gen::Instance, rhs: String, message: String) -> Counterexample {

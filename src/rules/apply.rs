@@ -1,7 +1,7 @@
 //! Applying a rule: check conditions, build the right side, check it agrees with the matched
 //! class's meta, union — and never go past the node limit.
 
-use super::registry::Env;
+use super::cond::Env;
 use super::{CondArg, Rhs, Rule};
 use crate::egraph::{add_arg, Facts, FxEGraph, Lang};
 use crate::ops::Meta;
@@ -96,9 +96,7 @@ fn rhs_reads_facts(rhs: &Rhs) -> bool {
     match rhs {
         Rhs::Var(_) => false,
         Rhs::Node(_, c) => c.iter().any(rhs_reads_facts),
-        Rhs::Compute(f, c) => {
-            matches!(f, super::registry::ComputedRef::Env(_)) || c.iter().any(rhs_reads_facts)
-        }
+        Rhs::Compute(f, c) => f.sees_env || c.iter().any(rhs_reads_facts),
     }
 }
 
@@ -113,11 +111,7 @@ impl RuleApplier {
     ) -> Self {
         let rhs_size = rhs_bound(&rule.rhs);
         let vars = rule.vars();
-        let reads_facts = rule
-            .conds
-            .iter()
-            .any(|c| matches!(c.cond, super::registry::CondRef::Env(_)))
-            || rhs_reads_facts(&rule.rhs);
+        let reads_facts = rule.conds.iter().any(|c| c.cond.sees_env) || rhs_reads_facts(&rule.rhs);
         RuleApplier {
             vars,
             reads_facts,
@@ -235,7 +229,7 @@ impl RuleApplier {
                 alignment: &egraph.analysis.matmul_alignment,
                 facts: &facts,
             };
-            c.cond.test(&env, &refs)
+            (c.cond.test)(&env, &refs)
         })
     }
 
@@ -266,7 +260,7 @@ impl RuleApplier {
                     alignment: &egraph.analysis.matmul_alignment,
                     facts: &facts,
                 };
-                let value = c.eval(&env, &refs)?;
+                let value = (c.eval)(&env, &refs)?;
                 if arg_size(&value) > COMPUTED_BOUND {
                     return None;
                 }

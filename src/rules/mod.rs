@@ -8,7 +8,7 @@
 //! ```
 //!
 //! The left side is an egg pattern over canonical ops; the right side may call computed
-//! attributes; `:if` lists named conditions (see [`registry`]). Every error in a file is
+//! attributes; `:if` lists named conditions (see [`cond`]). Every error in a file is
 //! reported, each as `file:line:col: message`.
 //!
 //! ```
@@ -23,8 +23,9 @@
 //! ```
 
 mod apply;
+pub mod cond;
 mod env_registry;
-pub mod registry;
+mod registry;
 pub mod sexp;
 mod training;
 
@@ -67,7 +68,7 @@ pub enum Rhs {
     /// A leaf or call whose children are right sides.
     Node(Lang, Vec<Rhs>),
     /// A computed attribute applied to right sides.
-    Compute(registry::ComputedRef, Vec<Rhs>),
+    Compute(&'static cond::Computed, Vec<Rhs>),
 }
 
 impl Rhs {
@@ -93,14 +94,14 @@ pub enum CondArg {
 #[derive(Clone)]
 pub struct Cond {
     /// The condition.
-    pub cond: registry::CondRef,
+    pub cond: &'static cond::Condition,
     /// Its arguments.
     pub args: Vec<CondArg>,
 }
 
 impl std::fmt::Debug for Cond {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "({} {:?})", self.cond.name(), self.args)
+        write!(f, "({} {:?})", self.cond.name, self.args)
     }
 }
 
@@ -477,13 +478,13 @@ impl Parser<'_> {
                 let children: Vec<Option<Rhs>> =
                     items[1..].iter().map(|c| self.rhs(c, vars)).collect();
                 let children: Option<Vec<Rhs>> = children.into_iter().collect();
-                if let Some(c) = registry::computed(op) {
-                    if c.arity() != items.len() - 1 {
+                if let Some(c) = cond::computed(op) {
+                    if c.arity != items.len() - 1 {
                         self.err(
                             *op_span,
                             format!(
                                 "computed attribute `{op}` takes {} arguments, got {}",
-                                c.arity(),
+                                c.arity,
                                 items.len() - 1
                             ),
                         );
@@ -509,11 +510,11 @@ impl Parser<'_> {
             self.err(span, "a condition is `(name args...)`");
             return None;
         };
-        let Some(cond) = registry::condition(name) else {
+        let Some(cond) = cond::condition(name) else {
             self.err(*name_span, format!("unknown condition `{name}`"));
             return None;
         };
-        if let Some(n) = cond.arity() {
+        if let Some(n) = cond.arity {
             if n != items.len() - 1 {
                 self.err(
                     *name_span,

@@ -1,4 +1,14 @@
 //! A tiny s-expression reader that remembers where everything is (line:col), for rule files.
+//!
+//! Why not the `symbolic_expressions` crate (egg prints and parses terms with it, so term
+//! dumps such as `check-rules`' counterexamples already go through it): its parser keeps no
+//! positions (its `Sexp` has no spans, so an error inside a form, e.g. an unknown condition at
+//! `t.rules:1:30`, could only point at the form's start), knows no `;` comments (the rule
+//! comment above a form is the rule's identity), makes a tab part of an atom, and recurses
+//! without a depth limit (a file nested a million parentheses deep overflows the stack;
+//! [`MAX_DEPTH`] refuses it with `file:line:col: nesting deeper than 256`). Splitting the file
+//! into top-level forms and handing each to the crate would keep the first two only for the
+//! form's start, so this reader stays.
 
 /// A position in a file (1-based).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
