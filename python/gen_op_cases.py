@@ -330,6 +330,18 @@ def build():
     for mask, note in ((None, ""), (fm, "all finfo.min row: the weights recomputed from the rounded logsumexp are 1, not 1/S")):
         out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, 0.0, False, attn_mask=mask, scale=0.5)
         case(flash_bw, rn(1, 2, 3, 4), q, k, v, out, lse, 0.0, False, attn_mask=mask, scale=0.5, note=note)
+    # bfloat16, no kept key in any row (finfo.min fill), grad_out = g/S as the `-keep` rules
+    # pass it: S = 3 does not divide exactly, and dv[0, 0, 0, 0] = Σ_i round(g_i/3) = -0.1738
+    # where Σ_i g_i/3 = -0.1536 (check-rules --seed 4949488754608667995, sdpa-train-dv-cpu-keep)
+    q = torch.tensor([-0.57421875, -0.361328125, -0.146484375, 1.53125, 1.890625, -1.984375, -0.79296875, 0.18359375, 0.0262451171875, -0.93359375, 1.171875, -0.7265625, -1.2421875, 0.1162109375, 1.5234375, 0.31640625, -0.8671875, -1.9765625, 0.55859375, -0.78515625, 1.609375, -0.9296875, 0.392578125, 0.39453125, 0.47265625, 0.83984375, 0.6796875, 1.21875, -1.6484375, 0.84375, 1.109375, -1.0234375], dtype=BF16).view(4, 1, 4, 2)
+    k = torch.tensor([-0.60546875, 2.375, -6.625, -9.125, 6.75, -2.53125, -3.03125, 5.15625, 21.125, 18.625, -1.265625, -3.171875, -0.78515625, -1.3203125, 6.625, -3.96875, 0.07080078125, -1.375, 7.96875, 10.8125, -4.0, 16.0, 1.2734375, -1.5390625], dtype=BF16).view(4, 1, 3, 2)
+    v = torch.tensor([5.375, 15.125, 6.59375, -6.0, -3.46875, 3.75, -9.9375, -8.375, -2.0625, 4.53125, 17.375, 1.90625, -15.8125, -13.1875, -1.0546875, -10.0625, 1.4609375, -2.6875, 12.875, -2.8125, -3.515625, 13.6875, 7.125, -21.375], dtype=BF16).view(4, 1, 3, 2)
+    gr = torch.tensor([-4.3125, -11.375, -0.8984375, 15.9375, -17.125, -5.25, 21.875, -11.9375, 3.28125, -8.8125, 7.34375, -1.8046875, 2.234375, -10.5, -5.125, 0.8828125, -3.796875, -22.25, 16.375, 0.0303955078125, -7.09375, 12.5625, 27.75, -15.125, 6.09375, 13.0, 0.3828125, 3.734375, -1.3125, -1.640625, 2.796875, -8.625], dtype=BF16).view(4, 1, 4, 2)
+    bm = torch.full((1, 3), torch.finfo(BF16).min, dtype=BF16)
+    note = "bfloat16, no kept key: grad_out g/3 rounded in bfloat16, dv sums the rounded rows"
+    case(flash, q, k, v, 0.0, False, attn_mask=bm, scale=1e-5, note="bfloat16, all finfo.min")
+    out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, 0.0, False, attn_mask=bm, scale=1e-5)
+    case(flash_bw, gr / 3, q, k, v, out, lse, 0.0, False, attn_mask=bm, scale=1e-5, note=note)
 
 
 def main():
