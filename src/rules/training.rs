@@ -202,6 +202,21 @@ pub const CONDITIONS: &[Condition] = &[
         },
     },
     Condition {
+        name: "keep-correction-exact",
+        arity: Some(1),
+        doc: "(?k): the `-keep` rules' correction g/S (S = k.shape[-2] keys) rounds no worse than the kernel's own accumulation: S is a power of two (dividing is exact, barring underflow), or k is float32/float64 (one rounding at the kernel's own precision). In bfloat16 g/S loses up to 2^-9 of each |g| before the kernel sums the rows, a sum that can cancel to far below them",
+        sees_env: false,
+        gen: None,
+        test: |_, a| {
+            a[0].tensor().is_some_and(|k| {
+                let r = k.rank();
+                r >= 2
+                    && (matches!(k.dtype, DType::F32 | DType::F64)
+                        || (k.shape[r - 2] > 0 && (k.shape[r - 2] as u64).is_power_of_two()))
+            })
+        },
+    },
+    Condition {
         name: "keep-mask-fits",
         arity: Some(4),
         doc: "(?c ?fill ?q ?k): ?c is a bool tensor of rank >= 1 broadcasting to the scores [.., L, S] of q ?q and k ?k [.., S, E] without growing them, and ?fill is a 0-d tensor of q's dtype",
