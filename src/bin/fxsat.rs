@@ -47,7 +47,7 @@ enum Cmd {
     /// Dev: write the lowering conformance cases (python/tests/test_lowering_conformance.py).
     #[command(hide = true)]
     LoweringCases {
-        /// The per-op cases (python/gen_op_cases.py).
+        /// The per-op cases (python/fixtures/gen_op_cases.py).
         #[arg(long, default_value = "tests/fixtures/interp/op_cases.json")]
         cases: std::path::PathBuf,
         /// Output directory.

@@ -40,7 +40,7 @@ struct Emitter<'a> {
     emitted: HashMap<Id, NodeId>,
     used_names: HashSet<String>,
     names: HashMap<(Id, Op), Vec<String>>,
-    counter: HashMap<&'static str, usize>,
+    counter: HashMap<String, usize>,
     /// Calls with effects the result holds: (original opaque index, class), sorted.
     effects: Vec<(usize, Id)>,
     /// Calls with effects being emitted (their earlier ones first).
@@ -290,9 +290,11 @@ impl Emitter<'_> {
                 return n;
             }
         }
-        let base: &'static str = Box::leak(base.to_string().into_boxed_str());
+        if !self.counter.contains_key(base) {
+            self.counter.insert(base.to_string(), 0);
+        }
         loop {
-            let k = self.counter.entry(base).or_insert(0);
+            let k = self.counter.get_mut(base).expect("inserted above");
             let name = if *k == 0 {
                 format!("{base}_fx")
             } else {

@@ -25,7 +25,7 @@ pub enum Family {
 /// export) on each graph: per-phase medians, e-graph sizes, peak RSS.
 ///
 /// Without FILES, runs the scaling fixtures tests/fixtures/scale/llama{1,4,16,32,64}
-/// (made by python/gen_scale_fixtures.py).
+/// (made by python/fixtures/gen_scale_fixtures.py).
 #[derive(clap::Args)]
 pub struct BenchCmd {
     /// Graphs to run (FX-JSON; `.json.gz` is read gunzipped).
@@ -59,7 +59,7 @@ pub struct BenchCmd {
     assume: Vec<String>,
     /// Optimise the graph as one e-graph even when it is large (by default a graph of
     /// 2,000 nodes or more is cut into regions between its blocks, each optimised on its
-    /// own, equal regions once, and stitched back: see the README, "Scale").
+    /// own, equal regions once, and stitched back: see docs/scale.md).
     #[arg(long)]
     whole: bool,
 }
@@ -320,7 +320,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         if !path.exists() {
             // bad input (exit 2)
             return Err(fxsat::Error::Invalid(format!(
-                "{}: no such graph (the scaling fixtures are made by python/gen_scale_fixtures.py)",
+                "{}: no such graph (the scaling fixtures are made by python/fixtures/gen_scale_fixtures.py)",
                 path.display()
             ))
             .into());

@@ -1,7 +1,7 @@
 //! `fxsat lowering-cases` (hidden dev command): the lowering conformance cases.
 //!
 //! For every per-op case of `tests/fixtures/interp/op_cases.json` (made by
-//! `python/gen_op_cases.py`) the call is imported onto its op's canonical arguments, and varied:
+//! `python/fixtures/gen_op_cases.py`) the call is imported onto its op's canonical arguments, and varied:
 //! each optional non-tensor argument set to `None` (a full reduction, no dtype, ...),
 //! `keepdim` flipped, tensors as Python numbers and numbers as 0-d tensors. For every variant
 //! the interpreter can evaluate, every overload of the op that strictly expresses it (tensors
@@ -373,7 +373,7 @@ pub fn run(cases_file: &Path, out: &Path) -> Result<()> {
                 "random op: the interpreter's draws are not PyTorch's".to_string()
             } else {
                 format!(
-                    "no case of {} reaches it (add one to python/gen_op_cases.py)",
+                    "no case of {} reaches it (add one to python/fixtures/gen_op_cases.py)",
                     cases_file.display()
                 )
             };

@@ -55,7 +55,7 @@ pub struct OptimizeArgs {
     exact_random: bool,
     /// Optimise the graph as one e-graph even when it is large (by default a graph of
     /// 2,000 nodes or more is cut into regions between its blocks, each optimised on its
-    /// own, equal regions once, and stitched back: see the README, "Scale").
+    /// own, equal regions once, and stitched back: see docs/scale.md).
     #[arg(long)]
     whole: bool,
 }

@@ -30,7 +30,7 @@ pub struct PartitionArgs {
     /// and write PREFIX.sweep.svg.
     #[arg(long)]
     sweep: bool,
-    /// How budgets below 1 treat peak memory (see the README).
+    /// How budgets below 1 treat peak memory (see docs/partitioner.md).
     #[arg(long, value_enum, default_value = "within-budget")]
     peak_rule: PeakRuleArg,
 }
