@@ -107,7 +107,8 @@ fn keep_backward_rules_need_an_exact_correction() {
         .as_ref()
         .expect("g/3 rounded in bfloat16 is caught");
     assert!(f.message.contains("values differ"), "{c}");
-    assert!(f.bindings.contains("?k = bfloat16[4, 1, 3, 2]"), "{c}");
+    // bfloat16 with 3 keys (not a power of two); the shrinker makes the batch dims minimal
+    assert!(f.bindings.contains("?k = bfloat16[1, 1, 3, 2]"), "{c}");
 }
 
 #[test]
