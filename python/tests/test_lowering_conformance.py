@@ -86,9 +86,32 @@ def _check(out, c):
     return None
 
 
+# Known disagreements between the interpreter and PyTorch, each with its reason. Strict: a
+# listed case that starts agreeing fails the test, so the list cannot go stale.
+KNOWN = {
+    ("aten._scaled_dot_product_flash_attention_for_cpu_backward.default",
+     "bfloat16, no kept key", "scale omitted"):
+        "bfloat16 rows with no kept key at the default scale 1/sqrt(E): grad_query differs by up "
+        "to 4 (the interpreter's emulation of the kernel's degenerate rows; the -keep rules "
+        "always pass an explicit scale, and that case agrees). Open: issue 19 (bf16 training).",
+}
+
+
+def _known(c):
+    for (target, note, variant), why in KNOWN.items():
+        if c["target"] == target and note in c["note"] and (
+                variant != "scale omitted" or '("scale"' not in c["call"]):
+            return why
+    return None
+
+
 def test_every_emitted_overload_runs_in_pytorch_like_the_interpreter(cases):
     out, m = cases
-    failures = [f for c in m["cases"] if (f := _check(out, c))]
+    checked = [(c, _check(out, c)) for c in m["cases"]]
+    failures = [f for c, f in checked if f and not _known(c)]
+    agreeing_known = [c["call"] for c, f in checked if not f and _known(c)]
+    assert not agreeing_known, f"known disagreements now agree (remove them from KNOWN): {agreeing_known}"
+    assert sum(1 for c, f in checked if f and _known(c)) == len(KNOWN), "a KNOWN case was not drawn"
     covered = {(p["op"], p["target"]) for p in m["covered"]}
     print(f"\nlowering conformance: {len(m['cases'])} cases, {len(covered)} (op, overload) "
           f"pairs covered; {m['inexpressible']} variants no overload expresses (export refuses "
