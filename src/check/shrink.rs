@@ -145,23 +145,19 @@ impl Chooser {
         x
     }
 
-    /// True with probability `p`.
+    /// True with probability `p` (the [`Draw`] helper).
     pub fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
+        (self as &mut dyn Draw).chance(p)
     }
 
-    /// One of `items`.
+    /// One of `items` (the [`Draw`] helper).
     pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
+        (self as &mut dyn Draw).pick(items)
     }
 
-    /// A random permutation of `0..n`.
+    /// A random permutation of `0..n` (the [`Draw`] helper).
     pub fn permutation(&mut self, n: usize) -> Vec<usize> {
-        let mut p: Vec<usize> = (0..n).collect();
-        for i in (1..n).rev() {
-            p.swap(i, self.below(i + 1));
-        }
-        p
+        (self as &mut dyn Draw).permutation(n)
     }
 }
 
