@@ -6,6 +6,7 @@
 
 VENV_PY = $(shell bash python/venv.sh)
 FXSAT   = target/release/fxsat
+PYO3_SIGNATURE = $(shell $(VENV_PY) -c 'import sys; print(f"cpython-{sys.version_info[0]}.{sys.version_info[1]}-64bit")')
 DEMO    = tests/fixtures/gpt2.forward.json
 
 .PHONY: build install demo test rust-test py-test lint bench bench-scale scale-compare scale-fixtures fixtures op-cases check-rules pad-sweep
@@ -27,7 +28,9 @@ demo: build install
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --release --locked --all-targets -- -D warnings
-	PYO3_PYTHON=$(VENV_PY) cargo clippy --release --locked -p fxsat-py -- -D warnings
+	@# the environment maturin gives pyo3 (else clippy and pip install rebuild pyo3 for each other)
+	PYO3_PYTHON=$(VENV_PY) PYO3_ENVIRONMENT_SIGNATURE=$(PYO3_SIGNATURE) \
+		cargo clippy --release --locked -p fxsat-py -- -D warnings
 	@# the CLI and the library build without Python: no pyo3 in their dependencies
 	@! cargo tree --locked -p fxsat -e normal,build --prefix none | grep -q '^pyo3' || \
 		{ echo "lint: the fxsat crate must not depend on pyo3"; exit 1; }
