@@ -72,7 +72,13 @@ def _module_doc(gm: Any) -> dict:
                 raise FxsatError(f"{meta.get('name', 'graph')}: joint graph with fewer outputs "
                                  f"({len(outs)}) than primals ({len(primals)}): set "
                                  "gm.meta['num_fwd_outputs']")
-    inline_scalar_constants(gm)
+    if any(n.op == "get_attr" for n in gm.graph.nodes):
+        # 0-d constants become aten.full nodes carrying their value: on a copy, the caller's
+        # module stays as it was
+        import copy
+
+        gm = copy.deepcopy(gm)
+        inline_scalar_constants(gm)
     return graph_to_doc(gm, name=str(meta.get("name", "graph")), kind=kind, num_fwd_outputs=nfo)
 
 

@@ -134,6 +134,11 @@ def test_bad_input_is_fxsat_error_with_the_clis_message(tmp_path):
 def test_internal_errors_are_runtime_errors():
     assert issubclass(fxsat.FxsatInternalError, RuntimeError)
     assert not issubclass(fxsat.FxsatInternalError, ValueError)
+    # a panic in the Rust code is caught at the boundary
+    with pytest.raises(fxsat.FxsatInternalError, match="internal error: a panic raised on purpose"):
+        _native._panic_for_tests()
+    # and the module still works afterwards
+    assert fxsat.version()
 
 
 def test_rules_hash_and_extra_rules(tmp_path):

@@ -390,6 +390,15 @@ impl log::Log for PyLogger {
 
 static LOGGER: PyLogger = PyLogger;
 
+/// Panics on the Rust side, for the test that a panic becomes `FxsatInternalError` (not a
+/// crash, not a `PanicException`).
+#[pyfunction]
+fn _panic_for_tests(py: Python<'_>) -> PyResult<()> {
+    run(py, || -> Outcome<()> {
+        panic!("a panic raised on purpose")
+    })
+}
+
 /// The module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -406,5 +415,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(default_cache_dir, m)?)?;
     m.add_function(wrap_pyfunction!(cache_stats, m)?)?;
     m.add_function(wrap_pyfunction!(cache_clear, m)?)?;
+    m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
     Ok(())
 }
