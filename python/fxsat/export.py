@@ -22,8 +22,10 @@ Example::
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
+import types
 from typing import Any, Callable, Sequence
 
 import torch
@@ -206,6 +208,21 @@ def _flat_tensors(x: Any) -> list[torch.Tensor]:
     return [t for t in leaves if isinstance(t, torch.Tensor)]
 
 
+_capture_count = itertools.count()
+
+
+def _fresh_callable(fn: Callable) -> Callable:
+    """``fn`` behind a function with a code object of its own (Dynamo caches compiled frames
+    per code object), which Dynamo inlines ``fn`` into."""
+
+    def call(*args, **kwargs):
+        return fn(*args, **kwargs)
+
+    code = call.__code__.replace(co_name=f"fxsat_capture_{next(_capture_count)}")
+    return types.FunctionType(code, call.__globals__, code.co_name, call.__defaults__,
+                              call.__closure__)
+
+
 def capture(fn: Callable | torch.nn.Module, example_inputs: Sequence[Any], *,
             mode: str = "forward", name: str = "graph",
             example_kwargs: dict | None = None) -> list[dict]:
@@ -255,8 +272,10 @@ def capture(fn: Callable | torch.nn.Module, example_inputs: Sequence[Any], *,
         return aot_module_simplified(gm, inputs, fw_compiler=fw_compiler, bw_compiler=bw_compiler,
                                      partition_fn=partition_fn, decompositions=decomps)
 
-    torch._dynamo.reset()
-    compiled = torch.compile(fn, backend=backend, fullgraph=True, dynamic=False)
+    # No torch._dynamo.reset(): the user's compiled functions keep their caches. The capture
+    # compiles a fresh code object instead, so no earlier capture's (or the user's) cache
+    # entry can answer it and no recompile limit is shared with them.
+    compiled = torch.compile(_fresh_callable(fn), backend=backend, fullgraph=True, dynamic=False)
     kwargs = example_kwargs or {}
     if mode == "forward":
         with torch.no_grad():
@@ -264,7 +283,6 @@ def capture(fn: Callable | torch.nn.Module, example_inputs: Sequence[Any], *,
     else:
         with torch.enable_grad():
             compiled(*example_inputs, **kwargs)
-    torch._dynamo.reset()
 
     kind = "forward" if mode == "forward" else "joint"
     if not captured:
