@@ -37,11 +37,14 @@
 //! | partitioner | [`partition`] |
 //! | pipeline | [`optimize`], [`optimize_and_partition`], [`Options`], [`Report`] |
 //! | verification | [`interp`] (reference interpreter), [`check`] (rule checker) |
+//! | result cache | [`cache`] (results on disk, keyed by a hash of input, rules, options, build) |
+//! | requests | [`request`] (options by name → output text and report document: the CLI's and the Python module's one entry) |
 //! | tools | `stats`, `pad_sweep` |
 //!
 //! Modules without a link are internals: public for the binary, tests and benches only.
 #![warn(missing_docs)]
 
+pub mod cache;
 pub mod check;
 pub mod cost;
 pub mod error;
@@ -52,6 +55,7 @@ pub mod ops;
 pub mod partition;
 pub mod passes;
 pub mod progress;
+pub mod request;
 pub mod rules;
 pub mod target;
 

@@ -42,6 +42,8 @@ LAYERS = [
     ["partition"],
     ["pipeline"],
     ["interp", "check"],  # the reference interpreter and the rule checker
+    ["cache"],  # the persistent result cache
+    ["request"],  # requests by name, through the cache: the CLI's and the Python module's entry
     ["stats", "pad_sweep"],
     ["lib"],
 ]

@@ -10,6 +10,8 @@ use std::process::ExitCode;
 mod args;
 #[path = "fxsat/bench.rs"]
 mod bench;
+#[path = "fxsat/cache_cmd.rs"]
+mod cache_cmd;
 #[path = "fxsat/inspect.rs"]
 mod inspect;
 #[path = "fxsat/lowering_cases.rs"]
@@ -22,6 +24,8 @@ mod output;
 mod partition;
 #[path = "fxsat/progress_bar.rs"]
 mod progress_bar;
+#[path = "fxsat/pt2.rs"]
+mod pt2;
 #[path = "fxsat/sweep_svg.rs"]
 mod sweep_svg;
 
@@ -44,6 +48,7 @@ enum Cmd {
     PadSweep(inspect::PadSweepArgs),
     Bench(bench::BenchCmd),
     Partition(partition::PartitionArgs),
+    Cache(cache_cmd::CacheCmd),
     /// Dev: write the lowering conformance cases (python/tests/test_lowering_conformance.py).
     #[command(hide = true)]
     LoweringCases {
@@ -64,6 +69,7 @@ fn run(cmd: Cmd) -> Result<()> {
         Cmd::PadSweep(a) => a.run(),
         Cmd::Bench(a) => a.run(),
         Cmd::Partition(a) => a.run(),
+        Cmd::Cache(a) => a.run(),
         Cmd::LoweringCases { cases, out } => lowering_cases::run(&cases, &out),
     }
 }

@@ -6,6 +6,7 @@ use clap::{Args, ValueEnum};
 use fxsat::cost::Profile;
 use fxsat::passes::RegionOptions;
 use fxsat::Target;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// `--target` and `--device`, the same in every subcommand.
@@ -86,6 +87,31 @@ pub fn at_least_one(name: &str, n: usize) -> Result<usize> {
     Ok(n)
 }
 
+/// `--cache-dir` and `--no-cache`: the result cache of optimize (see docs/cli.md).
+#[derive(Args, Clone, Debug)]
+pub struct CacheArgs {
+    /// Keep results in (and take them from) this cache directory (default: the cache is
+    /// used only when FXSAT_CACHE_DIR is set, in that directory).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Use no result cache, even with --cache-dir or FXSAT_CACHE_DIR.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+impl CacheArgs {
+    /// The cache directory to use, if any.
+    pub fn dir(&self) -> Result<Option<PathBuf>> {
+        if self.no_cache {
+            return Ok(None);
+        }
+        Ok(self.cache_dir.clone().or_else(|| {
+            std::env::var_os("FXSAT_CACHE_DIR")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        }))
+    }
+}
 /// Every `--assume` names an assumption some rule uses.
 pub fn check_assume(assume: &[String], rules: &[fxsat::rules::Rule]) -> Result<()> {
     let mut known: Vec<String> = rules

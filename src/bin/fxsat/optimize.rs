@@ -1,12 +1,12 @@
 //! `fxsat optimize`.
 
-use crate::args::{at_least_one, check_assume, check_time_limit, regions, DeviceArgs};
-use crate::output::{ReportFile, REPORT_VERSION};
+use crate::args::{at_least_one, check_time_limit, CacheArgs, DeviceArgs};
+use crate::output::ReportFile;
 use crate::progress_bar;
 use anyhow::Result;
 use clap::Args;
-use fxsat::Limits;
-use fxsat::{optimize, Options};
+use fxsat::request::{OptimizeRequest, RuleSource};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -16,7 +16,9 @@ use std::time::Instant;
 /// stays a joint graph with the same num_fwd_outputs).
 #[derive(Args)]
 pub struct OptimizeArgs {
-    /// Input FX-JSON file.
+    /// Input FX-JSON file (`.json`, `.json.gz`), or a `torch.export` program (`.pt2`,
+    /// converted by `python -m fxsat.exported`: the interpreter is `$FXSAT_PYTHON`, else
+    /// `python3`, and needs torch and the fxsat package).
     input: PathBuf,
     /// Output FX-JSON file.
     #[arg(short, long)]
@@ -26,6 +28,9 @@ pub struct OptimizeArgs {
     /// Directory of .rules files replacing the compiled-in rules.
     #[arg(long)]
     rules: Option<PathBuf>,
+    /// More .rules files, or directories of them, added to the rules (repeatable).
+    #[arg(long, value_name = "PATH")]
+    extra_rules: Vec<PathBuf>,
     /// Write a JSON report (timings, e-graph size, costs, rule applications) here.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -58,62 +63,45 @@ pub struct OptimizeArgs {
     /// own, equal regions once, and stitched back: see docs/scale.md).
     #[arg(long)]
     whole: bool,
+    #[command(flatten)]
+    cache: CacheArgs,
 }
 
 impl OptimizeArgs {
     /// Runs the command.
     pub fn run(self) -> Result<()> {
         let t0 = Instant::now();
-        let time_limit = check_time_limit(self.time_limit)?;
+        check_time_limit(self.time_limit)?;
         at_least_one("--node-limit", self.node_limit)?;
         at_least_one("--iter-limit", self.iter_limit)?;
-        let graph = fxsat::io::read_file(&self.input)?;
-        let profile = self.device.profile()?;
-        let builtin_rules = self.rules.is_none();
-        let rules = match &self.rules {
-            Some(dir) => Some(fxsat::rules::load_dir(dir)?),
-            None => None,
-        };
-        match &rules {
-            Some(r) => check_assume(&self.assume, r)?,
-            None => check_assume(&self.assume, &fxsat::rules::default_rules()?)?,
-        }
-        let opts = Options {
+        let graph = crate::pt2::read_graph(&self.input)?;
+        let req = OptimizeRequest {
             target: self.device.target(),
-            profile: Some(profile),
-            rules,
-            limits: Limits {
-                nodes: self.node_limit,
-                iterations: self.iter_limit,
-                // the limit holds from the start: reading the input counts
-                time: time_limit.saturating_sub(t0.elapsed()),
-                ..Limits::default()
+            device: self.device.device.clone(),
+            rules: RuleSource {
+                dir: self.rules.clone(),
+                extra: self.extra_rules.clone(),
             },
-            trust_meta: self.trust_meta,
             assume: self.assume.clone(),
+            node_limit: self.node_limit,
+            iter_limit: self.iter_limit,
+            time_limit: self.time_limit,
+            // the limit holds from the start: reading the input counts
+            start: Some(t0),
+            trust_meta: self.trust_meta,
             exact_random: self.exact_random,
+            whole: self.whole,
             file: self.input.display().to_string(),
             progress: progress_bar::stderr_bar(),
-            regions: regions(self.whole),
-            ..Options::default()
+            cache: self.cache.dir()?,
         };
-        let mut out = optimize(&graph, &opts).map_err(|e| match e {
-            // a compiled-in rule that is unsound is fxsat's own failure
-            fxsat::Error::UnsoundMerge { .. } if builtin_rules => {
-                fxsat::Error::Internal(e.to_string())
-            }
-            e => e,
-        })?;
-        let t_export = Instant::now();
-        let text = fxsat::io::write_string(&out.graph);
-        out.report.seconds.export = t_export.elapsed().as_secs_f64();
-        out.report.seconds.total = t0.elapsed().as_secs_f64();
+        let out = fxsat::request::optimize(&graph, &req)?;
         let report_text = match &self.report {
-            Some(_) => Some(self.report_file(&opts, &out.report).text()?),
+            Some(_) => Some(self.report_file(out.report.clone()).text()?),
             None => None,
         };
         // the graph and the report: both or neither
-        let mut files: Vec<(&Path, &[u8])> = vec![(&self.output, text.as_bytes())];
+        let mut files: Vec<(&Path, &[u8])> = vec![(&self.output, out.graph.as_bytes())];
         if let (Some(path), Some(t)) = (&self.report, &report_text) {
             files.push((path, t.as_bytes()));
         }
@@ -122,50 +110,43 @@ impl OptimizeArgs {
         Ok(())
     }
 
-    /// The report file: the report, the files and the options as given.
-    fn report_file<'a>(
-        &self,
-        opts: &Options,
-        report: &'a fxsat::Report,
-    ) -> ReportFile<'a, fxsat::UsedOptions, fxsat::Report> {
-        let mut used = opts.used();
-        // as given: the options' limit is what was left after reading the input
-        used.time_limit = check_time_limit(self.time_limit)
-            .ok()
-            .filter(|d| *d != std::time::Duration::MAX)
-            .map(|d| d.as_secs_f64());
-        used.rules = self.rules.as_ref().map(|d| d.display().to_string());
+    /// The report file: the report document with the files.
+    fn report_file(&self, report: Value) -> ReportFile {
         ReportFile {
-            format: "fxsat-optimize-report",
-            version: REPORT_VERSION,
             input: Some(self.input.display().to_string()),
             output: Some(self.output.display().to_string()),
-            options: used,
             report,
         }
     }
 
     /// The line on stderr.
-    fn summary(&self, r: &fxsat::Report) -> String {
-        let regions = match r.regions.count {
+    fn summary(&self, r: &Value) -> String {
+        let n = |p: &str| r.pointer(p).and_then(Value::as_u64).unwrap_or(0);
+        let f = |p: &str| r.pointer(p).and_then(Value::as_f64).unwrap_or(0.0);
+        let regions = match n("/regions/count") {
             0 => String::new(),
-            n => format!(
-                " in {n} regions ({} optimised, the rest reused)",
-                r.regions.optimized
+            k => format!(
+                " in {k} regions ({} optimised, the rest reused)",
+                n("/regions/optimized")
             ),
         };
+        let cache = match r.pointer("/cache/hit").and_then(Value::as_bool) {
+            Some(true) => "; cache hit",
+            Some(false) => "; cache miss (stored)",
+            None => "",
+        };
         format!(
-            "{}: {} → {} nodes; cost {:.3e} → {:.3e} s; e-graph {} nodes / {} classes{regions} after {} iterations ({}); {:.1} ms",
+            "{}: {} → {} nodes; cost {:.3e} → {:.3e} s; e-graph {} nodes / {} classes{regions} after {} iterations ({}); {:.1} ms{cache}",
             self.input.display(),
-            r.nodes.before,
-            r.nodes.after,
-            r.cost.before,
-            r.cost.after,
-            r.egraph.nodes,
-            r.egraph.classes,
-            r.egraph.iterations,
-            r.egraph.stop_reason,
-            r.seconds.total * 1e3
+            n("/nodes/before"),
+            n("/nodes/after"),
+            f("/cost/before"),
+            f("/cost/after"),
+            n("/egraph/nodes"),
+            n("/egraph/classes"),
+            n("/egraph/iterations"),
+            r.pointer("/egraph/stop_reason").and_then(Value::as_str).unwrap_or("?"),
+            f("/seconds/total") * 1e3
         )
     }
 }

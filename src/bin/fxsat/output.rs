@@ -1,37 +1,37 @@
 //! What the commands write: stdout text, and report files with their format and version.
 
 use anyhow::Result;
-use serde::Serialize;
+use serde_json::Value;
 use std::io::Write as _;
 
-/// Version of the report files' format (`format`: `fxsat-optimize-report`,
-/// `fxsat-partition-report`): bumped when a field changes meaning or goes.
-pub const REPORT_VERSION: u32 = 1;
-
-/// A report file: its format, its version, the options used, and the report's own fields.
-#[derive(Serialize)]
-pub struct ReportFile<'a, O: Serialize, R: Serialize> {
-    /// `fxsat-optimize-report` or `fxsat-partition-report`.
-    pub format: &'static str,
-    /// [`REPORT_VERSION`].
-    pub version: u32,
+/// A report file: the report document ([`fxsat::request`]) with the input and output files
+/// after its `format` and `version`.
+pub struct ReportFile {
     /// The input file (optimize).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub input: Option<String>,
     /// The output file (optimize).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
-    /// The options of the run.
-    pub options: O,
-    /// The report.
-    #[serde(flatten)]
-    pub report: &'a R,
+    /// The report document.
+    pub report: Value,
 }
 
-impl<O: Serialize, R: Serialize> ReportFile<'_, O, R> {
+impl ReportFile {
     /// Pretty JSON and a newline.
     pub fn text(&self) -> Result<String> {
-        Ok(serde_json::to_string_pretty(self)? + "\n")
+        let mut doc = serde_json::Map::new();
+        if let Value::Object(fields) = &self.report {
+            for (k, v) in fields {
+                doc.insert(k.clone(), v.clone());
+                if k == "version" {
+                    for (name, file) in [("input", &self.input), ("output", &self.output)] {
+                        if let Some(f) = file {
+                            doc.insert(name.into(), f.clone().into());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(serde_json::to_string_pretty(&Value::Object(doc))? + "\n")
     }
 }
 

@@ -1,11 +1,13 @@
 //! `fxsat partition`.
 
 use crate::args::{check_budget, DeviceArgs};
-use crate::output::{print, ReportFile, REPORT_VERSION};
+use crate::output::{print, ReportFile};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use fxsat::partition::{partition, sweep as sweep_curve, PartitionOptions, PeakRule};
+use fxsat::partition::{sweep as sweep_curve, PartitionOptions, PeakRule};
+use fxsat::request::PartitionRequest;
 use serde::Serialize;
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -47,44 +49,35 @@ enum PeakRuleArg {
     Off,
 }
 
-/// The options a partition report records.
-#[derive(Serialize)]
-struct UsedOptions {
-    target: fxsat::Target,
-    device: String,
-    budget: f64,
-    peak_rule: PeakRuleArg,
-    sweep: bool,
-}
-
 impl PartitionArgs {
     /// Runs the command.
     pub fn run(self) -> Result<()> {
         let t0 = Instant::now();
         let budget = check_budget(self.budget)?;
         let graph = fxsat::io::read_file(&self.input)?;
-        let profile = self.device.profile()?;
-        let used = UsedOptions {
-            target: self.device.target(),
-            device: profile.name.clone(),
-            budget,
-            peak_rule: self.peak_rule,
-            sweep: self.sweep,
-        };
-        let opts = PartitionOptions {
+        let req = PartitionRequest {
             budget,
             target: self.device.target(),
-            profile: Some(profile),
+            device: self.device.device.clone(),
             peak_rule: match self.peak_rule {
                 PeakRuleArg::WithinBudget => PeakRule::WithinBudget,
                 PeakRuleArg::Strict => PeakRule::Strict,
                 PeakRuleArg::Off => PeakRule::Off,
             },
-            ..PartitionOptions::default()
         };
-        let mut p = partition(&graph, &opts)?;
-        p.report.timings.total = t0.elapsed().as_secs_f64();
+        let mut p = fxsat::request::partition(&graph, &req)?;
+        if let Some(total) = p.report.pointer_mut("/timings/total") {
+            // reading the input counts
+            *total = t0.elapsed().as_secs_f64().into();
+        }
         let points = if self.sweep {
+            let opts = PartitionOptions {
+                budget,
+                target: req.target,
+                profile: Some(self.device.profile()?),
+                peak_rule: req.peak_rule,
+                ..PartitionOptions::default()
+            };
             Some(sweep_curve(&graph, &opts)?)
         } else {
             None
@@ -99,21 +92,26 @@ impl PartitionArgs {
             with_suffix(".bw.json"),
             with_suffix(".sweep.svg"),
         );
-        let fw = fxsat::io::write_string(&p.fw);
-        let bw = fxsat::io::write_string(&p.bw);
         let r = &p.report;
         let report_text = match &self.report {
-            Some(_) => Some(
-                ReportFile {
-                    format: "fxsat-partition-report",
-                    version: REPORT_VERSION,
-                    input: None,
-                    output: None,
-                    options: used,
-                    report: &r.to_json(),
+            Some(_) => {
+                let mut report = r.clone();
+                if let Some(sweep) = report.pointer_mut("/options/sweep") {
+                    *sweep = self.sweep.into();
                 }
-                .text()?,
-            ),
+                if let Value::Object(m) = &mut report {
+                    // the command line does not cache partitions
+                    m.shift_remove("cache");
+                }
+                Some(
+                    ReportFile {
+                        input: None,
+                        output: None,
+                        report,
+                    }
+                    .text()?,
+                )
+            }
             None => None,
         };
         let svg = points
@@ -121,7 +119,7 @@ impl PartitionArgs {
             .map(|pts| crate::sweep_svg::sweep_svg(&graph.name, pts));
         // every output or none
         let mut files: Vec<(&Path, &[u8])> =
-            vec![(&fw_path, fw.as_bytes()), (&bw_path, bw.as_bytes())];
+            vec![(&fw_path, p.fw.as_bytes()), (&bw_path, p.bw.as_bytes())];
         if let (Some(path), Some(t)) = (&self.report, &report_text) {
             files.push((path, t.as_bytes()));
         }
@@ -132,20 +130,23 @@ impl PartitionArgs {
         if let Some(points) = &points {
             print(&sweep_table(points))?;
         }
+        let n = |k: &str| r.pointer(k).and_then(Value::as_u64).unwrap_or(0);
+        let f = |k: &str| r.pointer(k).and_then(Value::as_f64).unwrap_or(0.0);
+        let len = |k: &str| r.pointer(k).and_then(Value::as_array).map_or(0, Vec::len);
         eprintln!(
             "{}: budget {}: saved {} values, {} bytes ({} activation bytes, the budget allows {}, budget 1 saves {}); recomputes {} nodes ({:.3e} s, {:.3e} flops); peak {} bytes; {:.1} ms",
             self.input.display(),
-            r.budget,
-            r.saved.len(),
-            r.saved_bytes,
-            r.activation_bytes,
-            r.budget_bytes,
-            r.max_activation_bytes,
-            r.recomputed.len(),
-            r.recompute_seconds,
-            r.recompute_flops,
-            r.peak_bytes,
-            r.timings.total * 1e3
+            f("/budget"),
+            len("/saved"),
+            n("/saved_bytes"),
+            n("/activation_bytes"),
+            n("/budget_bytes"),
+            n("/max_activation_bytes"),
+            len("/recomputed"),
+            f("/recompute_cost/seconds"),
+            f("/recompute_cost/flops"),
+            n("/peak_bytes"),
+            f("/timings/total") * 1e3
         );
         Ok(())
     }
