@@ -1,5 +1,5 @@
 # fxsat — the two set-up commands of the README:
-#   make demo   optimise a bundled model graph and check its numbers in PyTorch
+#   make demo   train a bundled tiny GPT through torch.compile(backend="fxsat"), against eager and Inductor
 #   make test   everything CI runs: fmt, clippy, Rust tests, Python tests
 # Both work on a fresh clone: the PyTorch venv is created (outside the repo) when missing.
 
@@ -7,16 +7,25 @@ VENV_PY = $(shell bash python/venv.sh)
 FXSAT   = target/release/fxsat
 DEMO    = tests/fixtures/gpt2.forward.json
 
-.PHONY: build demo test rust-test py-test lint bench bench-scale scale-compare scale-fixtures fixtures op-cases check-rules pad-sweep
+.PHONY: build demo demo-cli compile-time test rust-test py-test lint bench bench-scale scale-compare scale-fixtures fixtures op-cases check-rules pad-sweep
 
 build:
 	cargo build --release --locked
 
-demo: build
+# `install` (pip install . into the venv) comes with the package (h17pkg).
+demo: install
+	cd python && $(VENV_PY) -m fxsat.demo
+
+# The optimizer alone on a bundled graph: optimise, print stats, compare in PyTorch.
+demo-cli: build
 	mkdir -p out
 	$(FXSAT) optimize $(DEMO) -o out/gpt2.forward.opt.json --report out/gpt2.forward.report.json
 	$(FXSAT) stats out/gpt2.forward.opt.json | head -n 8
 	cd python && $(VENV_PY) -m fxsat.compare ../$(DEMO) ../out/gpt2.forward.opt.json --int-inputs ../tests/fixtures/index.json
+
+# Compile time of a training step, Inductor alone vs backend="fxsat" (table in docs/backend.md).
+compile-time: install
+	$(VENV_PY) experiments/compile_time.py --tiny --layers 1 4 --markdown
 
 lint:
 	cargo fmt --all -- --check

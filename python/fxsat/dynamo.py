@@ -103,33 +103,16 @@ def _api():
 
 def _version() -> str:
     try:
-        from importlib.metadata import version
-
-        return version("fxsat")
-    except Exception:  # not installed (running from the source tree)
-        return "source"
+        return str(_api().version())
+    except Exception as e:  # no native extension: the uuid still differs from a working one
+        return f"unavailable:{type(e).__name__}"
 
 
 def _rules_hash(opts: Options) -> str:
-    fx = _api()
     try:
-        h = fx.rules_hash() if hasattr(fx, "rules_hash") else "unknown"
-    except Exception as e:  # pragma: no cover
-        h = f"error:{type(e).__name__}"
-    # user rule files / directories count too
-    paths = list(opts.extra_rules) + ([opts.rules] if opts.rules else [])
-    hs = hashlib.sha256(str(h).encode())
-    for p in paths:
-        files = [p] if os.path.isfile(p) else sorted(
-            os.path.join(p, f) for f in (os.listdir(p) if os.path.isdir(p) else ()) if f.endswith(".rules"))
-        for f in files:
-            hs.update(f.encode())
-            try:
-                with open(f, "rb") as fh:
-                    hs.update(fh.read())
-            except OSError:
-                hs.update(b"unreadable")
-    return hs.hexdigest()
+        return str(_api().rules_hash(rules=opts.rules, extra_rules=tuple(opts.extra_rules)))
+    except Exception as e:  # bad rules: the compile falls back; keep the key distinct
+        return f"error:{type(e).__name__}:{e}"
 
 
 def _source_hash() -> str:
@@ -278,12 +261,19 @@ def _reorder_placeholders(doc: dict, names: list[str], vals: dict[str, Any], whe
 # --------------------------------------------------------------------------- the backend
 
 
+class _Shared:
+    """State shared by a pre-pass and a partitioner installed together."""
+
+    def __init__(self) -> None:
+        self.joint_failed = False  # the pre-pass declined the joint graph being compiled
+
+
 class _Ctx:
     """One compile: the options, the target, the stats, and the fallback policy."""
 
-    def __init__(self, opts: Options, target: str, stats: Stats):
+    def __init__(self, opts: Options, target: str, stats: Stats, shared: "_Shared | None" = None):
         self.opts, self.target, self.stats = opts, target, stats
-        self.joint_failed = False  # the pre-pass failed on the joint graph being compiled
+        self.shared = shared if shared is not None else _Shared()
         self.optimize_joint = False  # the partitioner also optimizes (no pre-pass)
 
     def api_kwargs(self) -> dict:
@@ -390,7 +380,7 @@ def _optimize_graph(ctx: _Ctx, graph: torch.fx.Graph) -> None:
         raise
     except Exception as e:
         if joint:
-            ctx.joint_failed = True
+            ctx.shared.joint_failed = True
         ctx.failed(what, e)
     finally:
         ctx.stats.seconds += time.perf_counter() - t0
@@ -403,8 +393,8 @@ def _partition(ctx: _Ctx, joint: torch.fx.GraphModule, joint_inputs, kwargs: dic
 
     fx = _api()
     num_fwd_outputs = kwargs["num_fwd_outputs"]
-    if ctx.joint_failed:  # the pre-pass already warned about this graph
-        ctx.joint_failed = False
+    if ctx.shared.joint_failed:  # the pre-pass already warned about this graph
+        ctx.shared.joint_failed = False
         return min_cut_rematerialization_partition(joint, joint_inputs, **kwargs)
     t0 = time.perf_counter()
     try:
@@ -471,11 +461,13 @@ class FxsatPrePass(_bases()[0]):  # type: ignore[misc]
     version, the rules' hash, these sources and the options."""
 
     def __init__(self, opts: Options | None = None, target: str | None = None,
-                 stats: Stats | None = None, ctx: "_Ctx | None" = None):
+                 stats: Stats | None = None, ctx: "_Ctx | None" = None,
+                 shared: _Shared | None = None):
         self.opts = opts or Options()
         self.target = target
         self.stats = stats if stats is not None else Stats()
         self._ctx = ctx
+        self._shared = shared
 
     def __call__(self, graph: torch.fx.Graph) -> None:
         ctx = self._ctx
@@ -483,7 +475,7 @@ class FxsatPrePass(_bases()[0]):  # type: ignore[misc]
             phs = list(graph.find_nodes(op="placeholder"))
             target = self.target or self.opts.target or _infer_target(
                 [p.meta.get("val") for p in phs])
-            ctx = _Ctx(self.opts, target, self.stats)
+            ctx = _Ctx(self.opts, target, self.stats, self._shared)
         _optimize_graph(ctx, graph)
 
     def uuid(self):
@@ -498,12 +490,14 @@ class FxsatPartitioner(_bases()[1]):  # type: ignore[misc]
     Inductor's caches never serve a result made with other ones."""
 
     def __init__(self, opts: Options | None = None, target: str | None = None,
-                 stats: Stats | None = None, optimize: bool = False, ctx: "_Ctx | None" = None):
+                 stats: Stats | None = None, optimize: bool = False, ctx: "_Ctx | None" = None,
+                 shared: _Shared | None = None):
         self.opts = opts or Options()
         self.target = target
         self.stats = stats if stats is not None else Stats()
         self.optimize = optimize
         self._ctx = ctx
+        self._shared = shared
 
     def _target(self, joint) -> str:
         if self.target:
@@ -513,7 +507,7 @@ class FxsatPartitioner(_bases()[1]):  # type: ignore[misc]
         return _infer_target([p.meta.get("val") for p in _placeholders(joint)])
 
     def __call__(self, gm, joint_inputs, **kwargs):
-        ctx = self._ctx or _Ctx(self.opts, self._target(gm), self.stats)
+        ctx = self._ctx or _Ctx(self.opts, self._target(gm), self.stats, self._shared)
         ctx.optimize_joint = self.optimize
         return _partition(ctx, gm, joint_inputs, kwargs)
 

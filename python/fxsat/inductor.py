@@ -39,7 +39,7 @@ def install(budget: float = 1.0, target: str | None = None, pre_pass: bool = Fal
     Calls nest: :func:`uninstall` restores the settings of before the matching install."""
     import torch._inductor.config as cfg
 
-    from fxsat.dynamo import FxsatPartitioner, FxsatPrePass, Options, Stats
+    from fxsat.dynamo import FxsatPartitioner, FxsatPrePass, Options, Stats, _Shared
 
     if fallback not in ("inductor", "raise"):
         raise ValueError(f"fallback must be 'inductor' or 'raise', not {fallback!r}")
@@ -51,11 +51,13 @@ def install(budget: float = 1.0, target: str | None = None, pre_pass: bool = Fal
                    time_limit=time_limit, cache_dir=None if cache_dir is None else str(cache_dir),
                    fallback=fallback)
     stats = Stats()
+    shared = _Shared()  # one warning per graph: the partitioner skips what the pre-pass declined
     _saved.append({"custom_partitioner_fn": cfg.custom_partitioner_fn,
                    "joint_custom_pre_pass": cfg.joint_custom_pre_pass})
-    cfg.custom_partitioner_fn = FxsatPartitioner(opts, target, stats, optimize=optimize)
+    cfg.custom_partitioner_fn = FxsatPartitioner(opts, target, stats, optimize=optimize,
+                                                 shared=shared if pre_pass else None)
     if pre_pass:
-        p = FxsatPrePass(opts, target, stats)
+        p = FxsatPrePass(opts, target, stats, shared=shared)
         prev = cfg.joint_custom_pre_pass
         if prev is None:
             cfg.joint_custom_pre_pass = p

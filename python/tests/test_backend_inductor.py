@@ -86,3 +86,21 @@ def test_partitioner_alone_budget():
     assert report["budget"] == 0.1 and report["recomputed"], report.get("recomputed")
     for k in want[1]:
         assert _close(got[1][k], want[1][k], 1e-4, 1e-6), k
+
+
+def test_hooks_forced_failure_one_warning(monkeypatch):
+    monkeypatch.setenv("FXSAT_BACKEND_FAIL", "1")
+    x = torch.randn(2, 8, 32)
+    m = Tiny()
+    want = _tiny_step(m, m, x)
+    stats = fxsat.inductor.install(pre_pass=True)
+    try:
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            got = _tiny_step(m, torch.compile(m, backend="inductor", dynamic=False), x)
+    finally:
+        fxsat.inductor.uninstall()
+    fw = [x for x in w if issubclass(x.category, FxsatFallbackWarning)]
+    assert len(fw) == 1 and len(stats.fallbacks) == 1, [str(x.message) for x in fw]
+    for k in want[1]:
+        assert _close(got[1][k], want[1][k], 1e-4, 1e-6), k
