@@ -15,11 +15,11 @@ How a graph goes through it (docs/backend.md has the long version):
   rewrite the graph in ways that hide attention patterns from fxsat's rules); the graph is
   replaced in place.
 * ``custom_partitioner_fn`` (:class:`FxsatPartitioner`): the joint graph, after Inductor's
-  joint-graph passes, is split by ``fxsat.partition`` under the memory budget into the forward
-  and backward ``GraphModule``s in AOTAutograd's convention (forward: the forward outputs,
-  then the saved values; backward: the saved values, then the tangents).
-* fxsat's results are loaded back and re-traced with ``make_fx`` on the graph's fake tensors
-  and Inductor's decomposition table, so every node carries ``meta["val"]`` and any
+  joint-graph passes, goes to ``fxsat.partition`` under the memory budget and is split at the
+  values fxsat saves by AOTAutograd's own extraction (``_extract_fwd_bwd_modules``): forward =
+  the forward outputs then the saved values, backward = the saved values then the tangents.
+* the pre-pass's result is loaded back and re-traced with ``make_fx`` on the graph's fake
+  tensors and Inductor's decomposition table, so every node carries ``meta["val"]`` and any
   composite op becomes what Inductor lowers (``aten.scaled_dot_product_attention`` becomes
   the device's fused kernel, e.g. ``_scaled_dot_product_flash_attention_for_cpu``). Inductor
   then runs its post-grad passes, fuses and generates code as usual.
@@ -84,10 +84,12 @@ class Stats:
 
     optimized: int = 0  # graphs (inference or joint) optimized by fxsat
     partitioned: int = 0  # joint graphs split by fxsat's partitioner
+    retraced_partitions: int = 0  # of which split by re-tracing fxsat's fw/bw documents
     fallbacks: list[str] = field(default_factory=list)  # one reason per fallen-back graph
     fused: int = 0  # SDPA forward calls in fxsat's results (report "attention.fused")
     fused_backward: int = 0
     seconds: float = 0.0  # time spent in fxsat (optimize/partition + loading back)
+    seconds_api: float = 0.0  # of which in fxsat's optimizer and partitioner (the API calls)
     reports: list[dict] = field(default_factory=list)
 
     def reset(self) -> None:
@@ -365,7 +367,9 @@ def _optimize_graph(ctx: _Ctx, graph: torch.fx.Graph) -> None:
                 raise _Unsupported("placeholders are not primals_* then tangents_*")
         doc = _to_doc(gm, "joint" if joint else "forward", what.replace(" ", "_"), nfo)
         _dump(doc, "joint" if joint else "forward")
+        t_api = time.perf_counter()
         out, report = fx.optimize(doc, **ctx.api_kwargs())
+        ctx.stats.seconds_api += time.perf_counter() - t_api
         _dump(out, ("joint" if joint else "forward") + ".opt")
         out = _reorder_placeholders(out, [p.name for p in phs],
                                     {p.name: p.meta["val"] for p in phs}, what)
@@ -386,6 +390,56 @@ def _optimize_graph(ctx: _Ctx, graph: torch.fx.Graph) -> None:
         ctx.stats.seconds += time.perf_counter() - t0
 
 
+def _split_by_saved(joint: torch.fx.GraphModule, report: dict, num_fwd_outputs: int):
+    """AOTAutograd's own extraction (``_extract_fwd_bwd_modules``, what its min-cut
+    partitioner calls) at the values fxsat's partitioner saves: the joint graph's nodes keep
+    their ``meta``, nothing is re-traced, and AOTAutograd's conventions (saved-tensor order,
+    tangents) hold by construction."""
+    from torch._functorch.partitioners import _extract_fwd_bwd_modules
+
+    by_name = {n.name: n for n in joint.graph.nodes}
+    saved = []
+    for s in report.get("saved", ()):
+        n = by_name.get(s.get("name") if isinstance(s, dict) else None)
+        if n is None or not isinstance(n.meta.get("val"), torch.Tensor):
+            raise _Unsupported(f"saved value {s!r} is not a tensor node of the joint graph")
+        saved.append(n)
+    return _extract_fwd_bwd_modules(joint, saved, [], num_fwd_outputs=num_fwd_outputs)
+
+
+def _load_fw_bw(joint: torch.fx.GraphModule, fw_doc: dict, bw_doc: dict, num_fwd_outputs: int):
+    """fxsat's forward and backward documents loaded back and re-traced on fake tensors."""
+    phs = _placeholders(joint)
+    primals = [p for p in phs if p.name.startswith("primals_")]
+    tangents = [p for p in phs if p.name.startswith("tangents_")]
+    vals = {p.name: p.meta["val"] for p in phs}
+    consts = _constants(joint)
+    fw_doc = _reorder_placeholders(fw_doc, [p.name for p in primals], vals, "forward graph")
+    fw = _rebuild(fw_doc, [p.meta["val"] for p in primals], consts)
+    fw_outs = _outputs(fw)
+    saved = fw_outs[num_fwd_outputs:]
+    if len(fw_outs) < num_fwd_outputs:
+        raise _Unsupported("the forward graph has fewer outputs than the joint graph's forward")
+    # the backward's placeholders: one per saved value (fxsat's names), then the tangents
+    bw_phs = [n["name"] for n in bw_doc["nodes"] if n["op"] == "placeholder"]
+    tan_names = [t.name for t in tangents]
+    saved_names = [n for n in bw_phs if n not in set(tan_names)]
+    if len(saved_names) != len(saved):
+        raise _Unsupported(f"the backward takes {len(saved_names)} saved values, the forward "
+                           f"returns {len(saved)}")
+    for nm, s in zip(saved_names, saved):
+        if not isinstance(s, torch.fx.Node) or not isinstance(s.meta.get("val"), torch.Tensor):
+            raise _Unsupported(f"saved value {nm!r} is not a tensor")
+        vals[nm] = s.meta["val"]
+    bw_doc = _reorder_placeholders(bw_doc, saved_names + tan_names, vals, "backward graph")
+    bw = _rebuild(bw_doc, [vals[n] for n in saved_names + tan_names], consts)
+    n_grads = len(_outputs(joint)) - num_fwd_outputs
+    if len(_outputs(bw)) != n_grads:
+        raise _Unsupported(f"the backward returns {len(_outputs(bw))} values, the joint graph "
+                           f"{n_grads} gradients")
+    return fw, bw
+
+
 def _partition(ctx: _Ctx, joint: torch.fx.GraphModule, joint_inputs, kwargs: dict):
     """The joint graph through ``fxsat.partition`` under the budget (or, when ``optimize``,
     ``fxsat.optimize_and_partition``); on failure Inductor's own partitioner."""
@@ -403,40 +457,24 @@ def _partition(ctx: _Ctx, joint: torch.fx.GraphModule, joint_inputs, kwargs: dic
         names = [p.name for p in phs]
         if not all(n.startswith(("primals_", "tangents_")) for n in names):
             raise _Unsupported(f"joint graph placeholders {names[:4]}... are not primals_*/tangents_*")
-        primals = [p for p in phs if p.name.startswith("primals_")]
-        tangents = [p for p in phs if p.name.startswith("tangents_")]
         doc = _to_doc(joint, "joint", "joint", num_fwd_outputs=num_fwd_outputs)
+        t_api = time.perf_counter()
         if ctx.optimize_joint:
             fw_doc, bw_doc, report = fx.optimize_and_partition(doc, budget=ctx.opts.budget,
                                                                **ctx.api_kwargs())
         else:
             fw_doc, bw_doc, report = fx.partition(doc, budget=ctx.opts.budget,
                                                   target=ctx.target, device=ctx.opts.device)
-        vals = {p.name: p.meta["val"] for p in phs}
-        consts = _constants(joint)
-        fw_doc = _reorder_placeholders(fw_doc, [p.name for p in primals], vals, "forward graph")
-        fw = _rebuild(fw_doc, [p.meta["val"] for p in primals], consts)
-        fw_outs = _outputs(fw)
-        saved = fw_outs[num_fwd_outputs:]
-        if len(fw_outs) < num_fwd_outputs:
-            raise _Unsupported("the forward graph has fewer outputs than the joint graph's forward")
-        # the backward's placeholders: one per saved value (fxsat's names), then the tangents
-        bw_phs = [n["name"] for n in bw_doc["nodes"] if n["op"] == "placeholder"]
-        tan_names = [t.name for t in tangents]
-        saved_names = [n for n in bw_phs if n not in set(tan_names)]
-        if len(saved_names) != len(saved):
-            raise _Unsupported(f"the backward takes {len(saved_names)} saved values, the forward "
-                               f"returns {len(saved)}")
-        for nm, s in zip(saved_names, saved):
-            if not isinstance(s, torch.fx.Node) or not isinstance(s.meta.get("val"), torch.Tensor):
-                raise _Unsupported(f"saved value {nm!r} is not a tensor")
-            vals[nm] = s.meta["val"]
-        bw_doc = _reorder_placeholders(bw_doc, saved_names + tan_names, vals, "backward graph")
-        bw = _rebuild(bw_doc, [vals[n] for n in saved_names + tan_names], consts)
-        n_grads = len(_outputs(joint)) - num_fwd_outputs
-        if len(_outputs(bw)) != n_grads:
-            raise _Unsupported(f"the backward returns {len(_outputs(bw))} values, the joint graph "
-                               f"{n_grads} gradients")
+        ctx.stats.seconds_api += time.perf_counter() - t_api
+        try:
+            if ctx.optimize_joint:  # the saved values are nodes of fxsat's optimized graph
+                raise _Unsupported("the joint graph was optimized by the partitioner")
+            fw, bw = _split_by_saved(joint, report, num_fwd_outputs)
+        except Exception as e:  # noqa: BLE001 - fxsat's own graphs, re-traced, are right too
+            ctx.stats.retraced_partitions += 1
+            log.debug("splitting the joint graph at fxsat's saved values failed (%s); "
+                      "re-tracing fxsat's forward and backward", e)
+            fw, bw = _load_fw_bw(joint, fw_doc, bw_doc, num_fwd_outputs)
         ctx.record(report)
         ctx.stats.partitioned += 1
         return fw, bw

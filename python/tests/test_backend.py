@@ -148,6 +148,8 @@ def test_no_fallback(which, request):
     assert s.fallbacks == []
     assert s.optimized >= 1 and s.partitioned >= 1
     assert s.partitioned == sum(1 for r in s.reports if "saved" in r)
+    # split at fxsat's saved values by AOTAutograd's own extraction, not by re-tracing
+    assert s.retraced_partitions == 0
 
 
 def test_inference_no_grad(gpt2_run):
