@@ -1,18 +1,25 @@
 # fxsat — the two set-up commands of the README:
 #   make demo   train a bundled tiny GPT through torch.compile(backend="fxsat"), against eager and Inductor
-#   make test   everything CI runs: fmt, clippy, Rust tests, Python tests
-# Both work on a fresh clone: the PyTorch venv is created (outside the repo) when missing.
+#   make test   everything CI runs: fmt, clippy, Rust tests, the package build, Python tests
+# Both work on a fresh clone: the PyTorch venv is created (outside the repo) when missing,
+# and the Python package (with its native extension) is pip-installed into it (make install).
 
 VENV_PY = $(shell bash python/venv.sh)
 FXSAT   = target/release/fxsat
+PYO3_SIGNATURE = $(shell $(VENV_PY) -c 'import sys; print(f"cpython-{sys.version_info[0]}.{sys.version_info[1]}-64bit")')
 DEMO    = tests/fixtures/gpt2.forward.json
 
-.PHONY: build demo demo-cli compile-time test rust-test py-test lint bench bench-scale scale-compare scale-fixtures fixtures op-cases check-rules pad-sweep
+.PHONY: build install demo demo-cli compile-time test rust-test py-test lint bench bench-scale scale-compare scale-fixtures fixtures op-cases check-rules pad-sweep
 
 build:
 	cargo build --release --locked
 
-# `install` (pip install . into the venv) comes with the package (h17pkg).
+# The Python package fxsat and its native extension (pyproject.toml, python/native/), into
+# the venv: pip runs maturin, which builds in target/ (incremental after the first time).
+install:
+	$(VENV_PY) -m pip install --disable-pip-version-check -q .
+
+# A bundled tiny GPT trained through torch.compile(backend="fxsat") (python/fxsat/demo.py).
 demo: install
 	cd python && $(VENV_PY) -m fxsat.demo
 
@@ -30,11 +37,17 @@ compile-time: install
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --release --locked --all-targets -- -D warnings
+	@# the environment maturin gives pyo3 (else clippy and pip install rebuild pyo3 for each other)
+	PYO3_PYTHON=$(VENV_PY) PYO3_ENVIRONMENT_SIGNATURE=$(PYO3_SIGNATURE) \
+		cargo clippy --release --locked -p fxsat-py -- -D warnings
+	@# the CLI and the library build without Python: no pyo3 in their dependencies
+	@! cargo tree --locked -p fxsat -e normal,build --prefix none | grep -q '^pyo3' || \
+		{ echo "lint: the fxsat crate must not depend on pyo3"; exit 1; }
 
 rust-test:
 	cargo test --release --locked
 
-py-test: build
+py-test: build install
 	cd python && FXSAT_BIN=$(CURDIR)/$(FXSAT) $(VENV_PY) -m pytest -q tests
 
 test: lint rust-test py-test

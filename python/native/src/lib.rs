@@ -357,9 +357,46 @@ fn cache_clear(py: Python<'_>, dir: String) -> PyResult<usize> {
     run(py, move || Ok(fxsat::cache::Cache::new(dir).clear()?))
 }
 
+/// fxsat's `log` records into Python's `logging` (logger `fxsat`): warnings and errors from
+/// everywhere, info from fxsat itself (egg's chatter stays out).
+struct PyLogger;
+
+impl log::Log for PyLogger {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.level() <= log::Level::Warn
+            || (m.level() <= log::Level::Info && m.target().starts_with("fxsat"))
+    }
+
+    fn log(&self, record: &log::Record) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let method = match record.level() {
+            log::Level::Error => "error",
+            log::Level::Warn => "warning",
+            _ => "info",
+        };
+        let msg = record.args().to_string();
+        Python::attach(|py| {
+            let _ = py
+                .import("logging")
+                .and_then(|l| l.call_method1("getLogger", ("fxsat",)))
+                .and_then(|lg| lg.call_method1(method, (msg,)));
+        });
+    }
+
+    fn flush(&self) {}
+}
+
+static LOGGER: PyLogger = PyLogger;
+
 /// The module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // a logger set by another extension in the process stays
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Info);
+    }
     m.add_function(wrap_pyfunction!(optimize, m)?)?;
     m.add_function(wrap_pyfunction!(partition, m)?)?;
     m.add_function(wrap_pyfunction!(optimize_and_partition, m)?)?;
