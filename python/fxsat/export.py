@@ -212,15 +212,27 @@ _capture_count = itertools.count()
 
 
 def _fresh_callable(fn: Callable) -> Callable:
-    """``fn`` behind a function with a code object of its own (Dynamo caches compiled frames
-    per code object), which Dynamo inlines ``fn`` into."""
+    """``fn`` with a code object of its own (Dynamo caches compiled frames per code object):
+    a copy of the function, or of the module's ``forward`` bound to the module, with the same
+    argument names, so Dynamo names the graph inputs as it would for ``fn`` itself
+    (``l_<arg>_``, ``l_self_modules_...``). Other callables are wrapped (inputs ``l_args_<i>_``)."""
+    n = next(_capture_count)
+    bind = None
+    if isinstance(fn, torch.nn.Module):
+        f, bind = type(fn).forward, fn
+    elif isinstance(fn, types.MethodType) and isinstance(fn.__func__, types.FunctionType):
+        f, bind = fn.__func__, fn.__self__
+    elif isinstance(fn, types.FunctionType):
+        f = fn
+    else:
+        def call(*args, **kwargs):
+            return fn(*args, **kwargs)
 
-    def call(*args, **kwargs):
-        return fn(*args, **kwargs)
-
-    code = call.__code__.replace(co_name=f"fxsat_capture_{next(_capture_count)}")
-    return types.FunctionType(code, call.__globals__, code.co_name, call.__defaults__,
-                              call.__closure__)
+        f = call
+    code = f.__code__.replace(co_name=f"{f.__code__.co_name}_fxsat_capture_{n}")
+    g = types.FunctionType(code, f.__globals__, code.co_name, f.__defaults__, f.__closure__)
+    g.__kwdefaults__ = f.__kwdefaults__
+    return types.MethodType(g, bind) if bind is not None else g
 
 
 def capture(fn: Callable | torch.nn.Module, example_inputs: Sequence[Any], *,
