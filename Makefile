@@ -1,5 +1,5 @@
 # fxsat — the two set-up commands of the README:
-#   make demo   optimise a bundled model graph and check its numbers in PyTorch
+#   make demo   train a bundled tiny GPT through torch.compile(backend="fxsat"), against eager and Inductor
 #   make test   everything CI runs: fmt, clippy, Rust tests, the package build, Python tests
 # Both work on a fresh clone: the PyTorch venv is created (outside the repo) when missing,
 # and the Python package (with its native extension) is pip-installed into it (make install).
@@ -9,7 +9,7 @@ FXSAT   = target/release/fxsat
 PYO3_SIGNATURE = $(shell $(VENV_PY) -c 'import sys; print(f"cpython-{sys.version_info[0]}.{sys.version_info[1]}-64bit")')
 DEMO    = tests/fixtures/gpt2.forward.json
 
-.PHONY: build install demo test rust-test py-test lint bench bench-scale scale-compare scale-fixtures fixtures op-cases check-rules pad-sweep
+.PHONY: build install demo demo-cli compile-time test rust-test py-test lint bench bench-scale scale-compare scale-fixtures fixtures op-cases check-rules pad-sweep
 
 build:
 	cargo build --release --locked
@@ -19,11 +19,20 @@ build:
 install:
 	$(VENV_PY) -m pip install --disable-pip-version-check -q .
 
-demo: build install
+# A bundled tiny GPT trained through torch.compile(backend="fxsat") (python/fxsat/demo.py).
+demo: install
+	cd python && $(VENV_PY) -m fxsat.demo
+
+# The optimizer alone on a bundled graph: optimise, print stats, compare in PyTorch.
+demo-cli: build
 	mkdir -p out
 	$(FXSAT) optimize $(DEMO) -o out/gpt2.forward.opt.json --report out/gpt2.forward.report.json
 	$(FXSAT) stats out/gpt2.forward.opt.json | head -n 8
 	cd python && $(VENV_PY) -m fxsat.compare ../$(DEMO) ../out/gpt2.forward.opt.json --int-inputs ../tests/fixtures/index.json
+
+# Compile time of a training step, Inductor alone vs backend="fxsat" (table in docs/backend.md).
+compile-time: install
+	$(VENV_PY) experiments/compile_time.py --tiny --layers 1 4 --markdown
 
 lint:
 	cargo fmt --all -- --check

@@ -22,8 +22,10 @@ Example::
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
+import types
 from typing import Any, Callable, Sequence
 
 import torch
@@ -206,6 +208,33 @@ def _flat_tensors(x: Any) -> list[torch.Tensor]:
     return [t for t in leaves if isinstance(t, torch.Tensor)]
 
 
+_capture_count = itertools.count()
+
+
+def _fresh_callable(fn: Callable) -> Callable:
+    """``fn`` with a code object of its own (Dynamo caches compiled frames per code object):
+    a copy of the function, or of the module's ``forward`` bound to the module, with the same
+    argument names, so Dynamo names the graph inputs as it would for ``fn`` itself
+    (``l_<arg>_``, ``l_self_modules_...``). Other callables are wrapped (inputs ``l_args_<i>_``)."""
+    n = next(_capture_count)
+    bind = None
+    if isinstance(fn, torch.nn.Module):
+        f, bind = type(fn).forward, fn
+    elif isinstance(fn, types.MethodType) and isinstance(fn.__func__, types.FunctionType):
+        f, bind = fn.__func__, fn.__self__
+    elif isinstance(fn, types.FunctionType):
+        f = fn
+    else:
+        def call(*args, **kwargs):
+            return fn(*args, **kwargs)
+
+        f = call
+    code = f.__code__.replace(co_name=f"{f.__code__.co_name}_fxsat_capture_{n}")
+    g = types.FunctionType(code, f.__globals__, code.co_name, f.__defaults__, f.__closure__)
+    g.__kwdefaults__ = f.__kwdefaults__
+    return types.MethodType(g, bind) if bind is not None else g
+
+
 def capture(fn: Callable | torch.nn.Module, example_inputs: Sequence[Any], *,
             mode: str = "forward", name: str = "graph",
             example_kwargs: dict | None = None) -> list[dict]:
@@ -255,8 +284,10 @@ def capture(fn: Callable | torch.nn.Module, example_inputs: Sequence[Any], *,
         return aot_module_simplified(gm, inputs, fw_compiler=fw_compiler, bw_compiler=bw_compiler,
                                      partition_fn=partition_fn, decompositions=decomps)
 
-    torch._dynamo.reset()
-    compiled = torch.compile(fn, backend=backend, fullgraph=True, dynamic=False)
+    # No torch._dynamo.reset(): the user's compiled functions keep their caches. The capture
+    # compiles a fresh code object instead, so no earlier capture's (or the user's) cache
+    # entry can answer it and no recompile limit is shared with them.
+    compiled = torch.compile(_fresh_callable(fn), backend=backend, fullgraph=True, dynamic=False)
     kwargs = example_kwargs or {}
     if mode == "forward":
         with torch.no_grad():
@@ -264,7 +295,6 @@ def capture(fn: Callable | torch.nn.Module, example_inputs: Sequence[Any], *,
     else:
         with torch.enable_grad():
             compiled(*example_inputs, **kwargs)
-    torch._dynamo.reset()
 
     kind = "forward" if mode == "forward" else "joint"
     if not captured:

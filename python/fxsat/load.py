@@ -7,8 +7,9 @@
 * ``call_function`` targets: ``"aten.x.y"`` -> ``torch.ops.aten.x.y``, ``"prims.x.y"`` ->
   ``torch.ops.prims.x.y`` (any ``<namespace>.<op>.<overload>`` resolves through
   ``torch.ops``), ``"getitem"`` -> ``operator.getitem``.
-* ``get_attr`` nodes: FX-JSON carries no constant data, so each one gets a **zero tensor** of
-  its val's shape, dtype and stride, registered on the module under the node's target. Graphs
+* ``get_attr`` nodes: FX-JSON carries no constant data, so each one gets the tensor given in
+  ``constants`` for its target or else a **zero tensor** of its val's shape, dtype and stride,
+  registered on the module under the node's target. Graphs
   whose outputs depend on real constant values will not reproduce them. (None of the
   committed fixtures has get_attr nodes: parameters and buffers are placeholders.)
 * Every node keeps its val in ``node.meta["fxjson_val"]``.
@@ -119,8 +120,11 @@ def _setattr_path(root: torch.nn.Module, path: str, value: torch.Tensor) -> None
     m.register_buffer(last, value)
 
 
-def to_graph_module(doc: dict) -> torch.fx.GraphModule:
-    """Build a runnable GraphModule from an FX-JSON document (see module docstring)."""
+def to_graph_module(doc: dict, constants: dict | None = None) -> torch.fx.GraphModule:
+    """Build a runnable GraphModule from an FX-JSON document (see module docstring).
+
+    ``constants`` maps ``get_attr`` targets to the tensors they stand for (e.g. the
+    original graph module's constants); targets not in it get zero tensors."""
     validate(doc)
     graph = torch.fx.Graph()
     root = torch.nn.Module()
@@ -132,7 +136,10 @@ def to_graph_module(doc: dict) -> torch.fx.GraphModule:
             node = graph.create_node("placeholder", name, name=name)
         elif op == "get_attr":
             target = n["target"]
-            _setattr_path(root, target, _zeros_like_val(n["val"], where))
+            if constants is not None and target in constants:
+                _setattr_path(root, target, constants[target])
+            else:
+                _setattr_path(root, target, _zeros_like_val(n["val"], where))
             node = graph.create_node("get_attr", target, name=name)
         elif op == "call_function":
             fn = resolve_target(n["target"], where + ": field 'target'")

@@ -1,0 +1,613 @@
+"""The ``torch.compile`` backend: ``torch.compile(model, backend="fxsat")``.
+
+``backend="fxsat"`` is registered through the ``torch_dynamo_backends`` entry point
+(``fxsat.dynamo:fxsat_backend``); :func:`backend` returns a configured one::
+
+    compiled = torch.compile(model, backend=fxsat.backend(budget=0.5, fallback="raise"))
+
+How a graph goes through it (docs/backend.md has the long version):
+
+* Inductor's own driver, ``torch._inductor.compile_fx.compile_fx``, runs AOTAutograd with
+  Inductor's decompositions, joint-graph passes, RNG handling and caches, exactly as for
+  ``backend="inductor"``; fxsat plugs into two of its hooks, set for this compile only:
+* ``joint_custom_pre_pass`` (:class:`FxsatPrePass`): every inference graph and every joint
+  graph goes through ``fxsat.optimize`` before Inductor's own joint-graph passes (which
+  rewrite the graph in ways that hide attention patterns from fxsat's rules); the graph is
+  replaced in place.
+* ``custom_partitioner_fn`` (:class:`FxsatPartitioner`): the joint graph, after Inductor's
+  joint-graph passes, goes to ``fxsat.partition`` under the memory budget and is split at the
+  values fxsat saves by AOTAutograd's own extraction (``_extract_fwd_bwd_modules``): forward =
+  the forward outputs then the saved values, backward = the saved values then the tangents.
+* the pre-pass's result is loaded back and re-traced with ``make_fx`` on the graph's fake
+  tensors and Inductor's decomposition table, so every node carries ``meta["val"]`` and any
+  composite op becomes what Inductor lowers (``aten.scaled_dot_product_attention`` becomes
+  the device's fused kernel, e.g. ``_scaled_dot_product_flash_attention_for_cpu``). Inductor
+  then runs its post-grad passes, fuses and generates code as usual.
+
+Any failure of fxsat on a graph (a construct FX-JSON cannot carry such as symbolic shapes, an
+error from the optimizer, a result that cannot be loaded back) logs one warning
+(:class:`FxsatFallbackWarning`) and compiles that graph with Inductor alone;
+``fallback="raise"`` raises :class:`FxsatBackendError` instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import operator
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+import torch.fx
+
+log = logging.getLogger("fxsat.dynamo")
+
+__all__ = ["backend", "fxsat_backend", "FxsatBackend", "FxsatPartitioner", "FxsatBackendError",
+           "FxsatFallbackWarning", "Options", "Stats"]
+
+
+class FxsatBackendError(RuntimeError):
+    """fxsat could not handle a graph and the backend was built with ``fallback="raise"``."""
+
+
+class FxsatFallbackWarning(UserWarning):
+    """fxsat could not handle a graph; Inductor compiled it alone (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """What fxsat is asked to do with each graph (part of the Inductor cache key)."""
+
+    target: str | None = None  # "cpu" | "cuda" | None: the example inputs' device
+    budget: float = 1.0
+    assume: tuple[str, ...] = ()
+    extra_rules: tuple[str, ...] = ()
+    rules: str | None = None
+    device: str | None = None  # cost-model profile; None: the target's default
+    time_limit: float | None = None
+    cache_dir: str | None = None
+    fallback: str = "inductor"  # "inductor" | "raise"
+
+    def key(self) -> str:
+        d = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+        return json.dumps(d, sort_keys=True)
+
+
+@dataclass
+class Stats:
+    """What happened to the graphs a backend compiled (inspected by the tests and the demo)."""
+
+    optimized: int = 0  # graphs (inference or joint) optimized by fxsat
+    partitioned: int = 0  # joint graphs split by fxsat's partitioner
+    retraced_partitions: int = 0  # of which split by re-tracing fxsat's fw/bw documents
+    fallbacks: list[str] = field(default_factory=list)  # one reason per fallen-back graph
+    fused: int = 0  # SDPA forward calls in fxsat's results (report "attention.fused")
+    fused_backward: int = 0
+    seconds: float = 0.0  # time spent in fxsat (optimize/partition + loading back)
+    seconds_api: float = 0.0  # of which in fxsat's optimizer and partitioner (the API calls)
+    reports: list[dict] = field(default_factory=list)
+
+    def reset(self) -> None:
+        self.__init__()
+
+
+def _api():
+    """The in-process API (``fxsat.api``: optimize, partition, optimize_and_partition)."""
+    from fxsat import api
+
+    return api
+
+
+def _version() -> str:
+    try:
+        return str(_api().version())
+    except Exception as e:  # no native extension: the uuid still differs from a working one
+        return f"unavailable:{type(e).__name__}"
+
+
+def _rules_hash(opts: Options) -> str:
+    try:
+        return str(_api().rules_hash(rules=opts.rules, extra_rules=tuple(opts.extra_rules)))
+    except Exception as e:  # bad rules: the compile falls back; keep the key distinct
+        return f"error:{type(e).__name__}:{e}"
+
+
+def _source_hash() -> str:
+    here = os.path.dirname(os.path.abspath(__file__))
+    hs = hashlib.sha256()
+    for name in ("dynamo.py", "export.py", "load.py", "fxjson.py"):
+        try:
+            with open(os.path.join(here, name), "rb") as fh:
+                hs.update(fh.read())
+        except OSError:
+            pass
+    return hs.hexdigest()
+
+
+def cache_uuid(opts: Options, target: str, kind: str) -> str:
+    """Identifies fxsat's transformation for Inductor's caches: fxsat's version, the rules'
+    hash, these sources, the options and the target."""
+    return hashlib.sha256("|".join(
+        [kind, _version(), _rules_hash(opts), _source_hash(), opts.key(), target]).encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- graphs
+
+
+def _infer_target(example_inputs: Sequence[Any]) -> str:
+    for t in example_inputs:
+        if isinstance(t, torch.Tensor) and t.device.type == "cuda":
+            return "cuda"
+    return "cpu"
+
+
+def _to_doc(gm: torch.fx.GraphModule, kind: str, name: str,
+            num_fwd_outputs: int | None = None) -> dict:
+    from fxsat.export import graph_to_doc
+
+    for n in gm.graph.nodes:
+        v = n.meta.get("val")
+        if n.op == "placeholder" and not isinstance(v, torch.Tensor):
+            raise _Unsupported(f"placeholder {n.name!r} is not a tensor ({type(v).__name__}); "
+                               "symbolic shapes (dynamic=True) are not supported")
+        if n.op == "call_function" and not isinstance(
+                n.target, (torch._ops.OpOverload,)) and n.target is not operator.getitem:
+            raise _Unsupported(f"node {n.name!r}: target {n.target} is not an aten op")
+    return graph_to_doc(gm, name=name, kind=kind, num_fwd_outputs=num_fwd_outputs)
+
+
+class _Unsupported(Exception):
+    pass
+
+
+_dump_count = 0
+
+
+def _dump(doc: dict, what: str) -> None:
+    """``FXSAT_DUMP_DIR=DIR``: write every graph handed to fxsat (and its result) there."""
+    global _dump_count
+    d = os.environ.get("FXSAT_DUMP_DIR")
+    if not d:
+        return
+    from fxsat.fxjson import write_fx_json
+
+    os.makedirs(d, exist_ok=True)
+    _dump_count += 1
+    write_fx_json(doc, os.path.join(d, f"{os.getpid()}.{_dump_count:03d}.{what}.json"))
+
+
+def _fake(v: Any) -> Any:
+    if isinstance(v, torch.Tensor):
+        return v.detach()
+    return v
+
+
+def _constants(gm: torch.fx.GraphModule) -> dict[str, Any]:
+    out = {}
+    for n in gm.graph.nodes:
+        if n.op == "get_attr":
+            out[n.target] = operator.attrgetter(n.target)(gm)
+    return out
+
+
+def _rebuild(doc: dict, fakes: Sequence[Any], constants: dict[str, Any]) -> torch.fx.GraphModule:
+    """fxsat's FX-JSON result -> a GraphModule re-traced on ``fakes`` with Inductor's
+    decompositions (``meta["val"]`` on every node, composite ops decomposed)."""
+    from fxsat.load import to_graph_module
+
+    gm = to_graph_module(doc, constants=constants)
+    args = [_fake(f) for f in fakes]
+    gm = retrace(gm, args)
+    gm.graph.eliminate_dead_code()
+    gm.recompile()
+    return gm
+
+
+def retrace(gm: torch.fx.GraphModule, fakes: Sequence[Any]) -> torch.fx.GraphModule:
+    """``make_fx`` of ``gm`` on fake tensors with Inductor's decompositions, inside their fake
+    mode (so that factory calls such as ``full``/``arange`` give fake tensors too, and the
+    module's real constants are accepted)."""
+
+    from torch._guards import detect_fake_mode
+    from torch._inductor.decomposition import select_decomp_table
+    from torch._subclasses import FakeTensorMode
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    mode = detect_fake_mode(list(fakes))
+    if mode is None:
+        mode = FakeTensorMode(allow_non_fake_inputs=True)
+        fakes = [mode.from_tensor(t) if isinstance(t, torch.Tensor) else t for t in fakes]
+    saved = mode.allow_non_fake_inputs
+    mode.allow_non_fake_inputs = True
+    try:
+        with mode:
+            return make_fx(gm, decomposition_table=select_decomp_table())(*fakes)
+    finally:
+        mode.allow_non_fake_inputs = saved
+
+
+def _placeholders(gm: torch.fx.GraphModule) -> list[torch.fx.Node]:
+    return list(gm.graph.find_nodes(op="placeholder"))
+
+
+def _outputs(gm: torch.fx.GraphModule) -> list[Any]:
+    (out,) = gm.graph.find_nodes(op="output")
+    o = out.args[0]
+    return list(o) if isinstance(o, (list, tuple)) else [o]
+
+
+def _reorder_placeholders(doc: dict, names: list[str], vals: dict[str, Any], where: str) -> dict:
+    """Make ``doc``'s placeholders exactly ``names`` in this order (unused ones fxsat dropped
+    are added back, with their ``val`` from ``vals``)."""
+    from fxsat.export import encode_val
+
+    phs = {n["name"]: n for n in doc["nodes"] if n["op"] == "placeholder"}
+    extra = set(phs) - set(names)
+    if extra:
+        raise _Unsupported(f"{where}: unexpected placeholders {sorted(extra)[:5]}")
+    new_phs = []
+    for nm in names:
+        if nm in phs:
+            new_phs.append(phs[nm])
+        else:
+            new_phs.append({"name": nm, "op": "placeholder", "val": encode_val(vals[nm])})
+    rest = [n for n in doc["nodes"] if n["op"] != "placeholder"]
+    return dict(doc, nodes=new_phs + rest)
+
+
+# --------------------------------------------------------------------------- the backend
+
+
+class _Shared:
+    """State shared by a pre-pass and a partitioner installed together."""
+
+    def __init__(self) -> None:
+        self.joint_failed = False  # the pre-pass declined the joint graph being compiled
+
+
+class _Ctx:
+    """One compile: the options, the target, the stats, and the fallback policy."""
+
+    def __init__(self, opts: Options, target: str, stats: Stats, shared: "_Shared | None" = None):
+        self.opts, self.target, self.stats = opts, target, stats
+        self.shared = shared if shared is not None else _Shared()
+        self.optimize_joint = False  # the partitioner also optimizes (no pre-pass)
+
+    def api_kwargs(self) -> dict:
+        o = self.opts
+        kw: dict[str, Any] = dict(target=self.target, device=o.device, assume=tuple(o.assume),
+                                  extra_rules=tuple(o.extra_rules), rules=o.rules,
+                                  time_limit=o.time_limit)
+        if o.cache_dir is not None:
+            kw["cache_dir"] = o.cache_dir
+        return kw
+
+    def failed(self, what: str, err: BaseException) -> None:
+        reason = f"{type(err).__name__}: {err}".splitlines()[0][:500]
+        msg = f"fxsat: {what}: {reason}; compiling it with Inductor alone"
+        if self.opts.fallback == "raise":
+            raise FxsatBackendError(f"fxsat: {what}: {reason}") from err
+        self.stats.fallbacks.append(msg)
+        log.warning("%s", msg)
+        warnings.warn(msg, FxsatFallbackWarning, stacklevel=2)
+
+    def record(self, report: dict) -> None:
+        self.stats.reports.append(report)
+        for r in (report.get("optimize", report) if isinstance(report, dict) else {},):
+            att = r.get("attention", {}) if isinstance(r, dict) else {}
+            self.stats.fused += int(att.get("fused", 0) or 0)
+            self.stats.fused_backward += int(att.get("fused_backward", 0) or 0)
+
+
+def _force_failure() -> None:
+    """Test hook: ``FXSAT_BACKEND_FAIL=1`` makes every graph fail inside fxsat's step."""
+    if os.environ.get("FXSAT_BACKEND_FAIL"):
+        raise RuntimeError("forced failure (FXSAT_BACKEND_FAIL is set)")
+
+
+def _replace_graph(graph: torch.fx.Graph, new_gm: torch.fx.GraphModule) -> None:
+    """Replace ``graph``'s body (in place, as a graph pass must) with ``new_gm``'s, keeping
+    ``graph``'s placeholders (their names and meta) and its output node (its meta)."""
+    owner = graph.owning_module
+    old_phs = list(graph.find_nodes(op="placeholder"))
+    new_phs = list(new_gm.graph.find_nodes(op="placeholder"))
+    if len(old_phs) != len(new_phs):
+        raise _Unsupported(f"{len(new_phs)} inputs instead of {len(old_phs)}")
+    env: dict[torch.fx.Node, Any] = dict(zip(new_phs, old_phs))
+    (old_out,) = graph.find_nodes(op="output")
+    old_nodes = [n for n in graph.nodes if n.op not in ("placeholder", "output")]
+    new_out_args = None
+    with graph.inserting_before(old_out):
+        for n in new_gm.graph.nodes:
+            if n.op == "placeholder":
+                continue
+            if n.op == "output":
+                new_out_args = torch.fx.map_arg(n.args[0], lambda x: env[x])
+                continue
+            if n.op == "get_attr":
+                if owner is None:
+                    raise _Unsupported("a constant in a graph without an owning module")
+                i = 0
+                while hasattr(owner, f"_fxsat_constant{i}"):
+                    i += 1
+                setattr(owner, f"_fxsat_constant{i}", operator.attrgetter(n.target)(new_gm))
+                env[n] = graph.get_attr(f"_fxsat_constant{i}")
+                env[n].meta = dict(n.meta)
+                continue
+            env[n] = graph.node_copy(n, lambda x: env[x])
+    old_out.args = (new_out_args,)
+    for n in reversed(old_nodes):
+        graph.erase_node(n)
+    graph.lint()
+
+
+def _optimize_graph(ctx: _Ctx, graph: torch.fx.Graph) -> None:
+    """The pre-pass: an inference graph or a joint graph (before Inductor's joint-graph
+    passes) through ``fxsat.optimize``; the graph is rewritten in place."""
+    fx = _api()
+    gm = graph.owning_module
+    phs = list(graph.find_nodes(op="placeholder"))
+    joint = any(p.name.startswith("tangents_") for p in phs)
+    what = "joint graph" if joint else "inference graph"
+    t0 = time.perf_counter()
+    try:
+        _force_failure()
+        if gm is None:
+            raise _Unsupported("the graph has no owning module")
+        nfo = None
+        if joint:
+            primals = [p for p in phs if p.name.startswith("primals_")]
+            nfo = len(_outputs(gm)) - len(primals)
+            if nfo < 0 or len(primals) + sum(p.name.startswith("tangents_") for p in phs) != len(phs):
+                raise _Unsupported("placeholders are not primals_* then tangents_*")
+        doc = _to_doc(gm, "joint" if joint else "forward", what.replace(" ", "_"), nfo)
+        _dump(doc, "joint" if joint else "forward")
+        t_api = time.perf_counter()
+        out, report = fx.optimize(doc, **ctx.api_kwargs())
+        ctx.stats.seconds_api += time.perf_counter() - t_api
+        _dump(out, ("joint" if joint else "forward") + ".opt")
+        out = _reorder_placeholders(out, [p.name for p in phs],
+                                    {p.name: p.meta["val"] for p in phs}, what)
+        new = _rebuild(out, [p.meta["val"] for p in phs], _constants(gm))
+        if len(_outputs(new)) != len(_outputs(gm)):
+            raise _Unsupported("the optimized graph has a different number of outputs")
+        _replace_graph(graph, new)
+        gm.recompile()
+        ctx.record(report)
+        ctx.stats.optimized += 1
+    except FxsatBackendError:
+        raise
+    except Exception as e:
+        if joint:
+            ctx.shared.joint_failed = True
+        ctx.failed(what, e)
+    finally:
+        ctx.stats.seconds += time.perf_counter() - t0
+
+
+def _split_by_saved(joint: torch.fx.GraphModule, report: dict, num_fwd_outputs: int):
+    """AOTAutograd's own extraction (``_extract_fwd_bwd_modules``, what its min-cut
+    partitioner calls) at the values fxsat's partitioner saves: the joint graph's nodes keep
+    their ``meta``, nothing is re-traced, and AOTAutograd's conventions (saved-tensor order,
+    tangents) hold by construction."""
+    from torch._functorch.partitioners import _extract_fwd_bwd_modules
+
+    by_name = {n.name: n for n in joint.graph.nodes}
+    saved = []
+    for s in report.get("saved", ()):
+        n = by_name.get(s.get("name") if isinstance(s, dict) else None)
+        if n is None or not isinstance(n.meta.get("val"), torch.Tensor):
+            raise _Unsupported(f"saved value {s!r} is not a tensor node of the joint graph")
+        saved.append(n)
+    return _extract_fwd_bwd_modules(joint, saved, [], num_fwd_outputs=num_fwd_outputs)
+
+
+def _load_fw_bw(joint: torch.fx.GraphModule, fw_doc: dict, bw_doc: dict, num_fwd_outputs: int):
+    """fxsat's forward and backward documents loaded back and re-traced on fake tensors."""
+    phs = _placeholders(joint)
+    primals = [p for p in phs if p.name.startswith("primals_")]
+    tangents = [p for p in phs if p.name.startswith("tangents_")]
+    vals = {p.name: p.meta["val"] for p in phs}
+    consts = _constants(joint)
+    fw_doc = _reorder_placeholders(fw_doc, [p.name for p in primals], vals, "forward graph")
+    fw = _rebuild(fw_doc, [p.meta["val"] for p in primals], consts)
+    fw_outs = _outputs(fw)
+    saved = fw_outs[num_fwd_outputs:]
+    if len(fw_outs) < num_fwd_outputs:
+        raise _Unsupported("the forward graph has fewer outputs than the joint graph's forward")
+    # the backward's placeholders: one per saved value (fxsat's names), then the tangents
+    bw_phs = [n["name"] for n in bw_doc["nodes"] if n["op"] == "placeholder"]
+    tan_names = [t.name for t in tangents]
+    saved_names = [n for n in bw_phs if n not in set(tan_names)]
+    if len(saved_names) != len(saved):
+        raise _Unsupported(f"the backward takes {len(saved_names)} saved values, the forward "
+                           f"returns {len(saved)}")
+    for nm, s in zip(saved_names, saved):
+        if not isinstance(s, torch.fx.Node) or not isinstance(s.meta.get("val"), torch.Tensor):
+            raise _Unsupported(f"saved value {nm!r} is not a tensor")
+        vals[nm] = s.meta["val"]
+    bw_doc = _reorder_placeholders(bw_doc, saved_names + tan_names, vals, "backward graph")
+    bw = _rebuild(bw_doc, [vals[n] for n in saved_names + tan_names], consts)
+    n_grads = len(_outputs(joint)) - num_fwd_outputs
+    if len(_outputs(bw)) != n_grads:
+        raise _Unsupported(f"the backward returns {len(_outputs(bw))} values, the joint graph "
+                           f"{n_grads} gradients")
+    return fw, bw
+
+
+def _partition(ctx: _Ctx, joint: torch.fx.GraphModule, joint_inputs, kwargs: dict):
+    """The joint graph through ``fxsat.partition`` under the budget (or, when ``optimize``,
+    ``fxsat.optimize_and_partition``); on failure Inductor's own partitioner."""
+    from torch._functorch.partitioners import min_cut_rematerialization_partition
+
+    fx = _api()
+    num_fwd_outputs = kwargs["num_fwd_outputs"]
+    if ctx.shared.joint_failed:  # the pre-pass already warned about this graph
+        ctx.shared.joint_failed = False
+        return min_cut_rematerialization_partition(joint, joint_inputs, **kwargs)
+    t0 = time.perf_counter()
+    try:
+        _force_failure()
+        phs = _placeholders(joint)
+        names = [p.name for p in phs]
+        if not all(n.startswith(("primals_", "tangents_")) for n in names):
+            raise _Unsupported(f"joint graph placeholders {names[:4]}... are not primals_*/tangents_*")
+        doc = _to_doc(joint, "joint", "joint", num_fwd_outputs=num_fwd_outputs)
+        t_api = time.perf_counter()
+        if ctx.optimize_joint:
+            fw_doc, bw_doc, report = fx.optimize_and_partition(doc, budget=ctx.opts.budget,
+                                                               **ctx.api_kwargs())
+        else:
+            fw_doc, bw_doc, report = fx.partition(doc, budget=ctx.opts.budget,
+                                                  target=ctx.target, device=ctx.opts.device)
+        ctx.stats.seconds_api += time.perf_counter() - t_api
+        try:
+            if ctx.optimize_joint:  # the saved values are nodes of fxsat's optimized graph
+                raise _Unsupported("the joint graph was optimized by the partitioner")
+            fw, bw = _split_by_saved(joint, report, num_fwd_outputs)
+        except Exception as e:  # noqa: BLE001 - fxsat's own graphs, re-traced, are right too
+            ctx.stats.retraced_partitions += 1
+            log.debug("splitting the joint graph at fxsat's saved values failed (%s); "
+                      "re-tracing fxsat's forward and backward", e)
+            fw, bw = _load_fw_bw(joint, fw_doc, bw_doc, num_fwd_outputs)
+        ctx.record(report)
+        ctx.stats.partitioned += 1
+        return fw, bw
+    except FxsatBackendError:
+        raise
+    except Exception as e:
+        ctx.failed("joint graph (partition)", e)
+    finally:
+        ctx.stats.seconds += time.perf_counter() - t0
+    return min_cut_rematerialization_partition(joint, joint_inputs, **kwargs)
+
+
+def _bases():
+    from torch._inductor.custom_graph_pass import CustomGraphPass, CustomPartitionerFn
+
+    return CustomGraphPass, CustomPartitionerFn
+
+
+class FxsatPrePass(_bases()[0]):  # type: ignore[misc]
+    """Inductor's ``joint_custom_pre_pass``: ``fxsat.optimize`` on every inference graph and
+    every joint graph, before Inductor's own joint-graph passes. ``uuid()`` covers fxsat's
+    version, the rules' hash, these sources and the options."""
+
+    def __init__(self, opts: Options | None = None, target: str | None = None,
+                 stats: Stats | None = None, ctx: "_Ctx | None" = None,
+                 shared: _Shared | None = None):
+        self.opts = opts or Options()
+        self.target = target
+        self.stats = stats if stats is not None else Stats()
+        self._ctx = ctx
+        self._shared = shared
+
+    def __call__(self, graph: torch.fx.Graph) -> None:
+        ctx = self._ctx
+        if ctx is None:
+            phs = list(graph.find_nodes(op="placeholder"))
+            target = self.target or self.opts.target or _infer_target(
+                [p.meta.get("val") for p in phs])
+            ctx = _Ctx(self.opts, target, self.stats, self._shared)
+        _optimize_graph(ctx, graph)
+
+    def uuid(self):
+        return cache_uuid(self.opts, self.target or self.opts.target or "auto", "pre-pass")
+
+
+class FxsatPartitioner(_bases()[1]):  # type: ignore[misc]
+    """Inductor's ``custom_partitioner_fn``: fxsat's partitioner on the joint graph (with
+    ``optimize=True``, ``fxsat.optimize_and_partition``: for when no pre-pass optimized it).
+
+    ``uuid()`` covers fxsat's version, the rules' hash, these sources and the options, so
+    Inductor's caches never serve a result made with other ones."""
+
+    def __init__(self, opts: Options | None = None, target: str | None = None,
+                 stats: Stats | None = None, optimize: bool = False, ctx: "_Ctx | None" = None,
+                 shared: _Shared | None = None):
+        self.opts = opts or Options()
+        self.target = target
+        self.stats = stats if stats is not None else Stats()
+        self.optimize = optimize
+        self._ctx = ctx
+        self._shared = shared
+
+    def _target(self, joint) -> str:
+        if self.target:
+            return self.target
+        if self.opts.target:
+            return self.opts.target
+        return _infer_target([p.meta.get("val") for p in _placeholders(joint)])
+
+    def __call__(self, gm, joint_inputs, **kwargs):
+        ctx = self._ctx or _Ctx(self.opts, self._target(gm), self.stats, self._shared)
+        ctx.optimize_joint = self.optimize
+        return _partition(ctx, gm, joint_inputs, kwargs)
+
+    def uuid(self):
+        return cache_uuid(self.opts, self.target or self.opts.target or "auto",
+                          f"partitioner optimize={self.optimize}")
+
+
+class FxsatBackend:
+    """A ``torch.compile`` backend: Inductor with fxsat on every graph (see module doc)."""
+
+    def __init__(self, opts: Options):
+        if opts.fallback not in ("inductor", "raise"):
+            raise ValueError(f"fallback must be 'inductor' or 'raise', not {opts.fallback!r}")
+        if not 0.0 <= float(opts.budget) <= 1.0:
+            raise ValueError(f"budget must be in [0, 1], not {opts.budget!r}")
+        self.opts = opts
+        self.stats = Stats()
+
+    def __repr__(self) -> str:
+        return f"fxsat.backend({self.opts.key()})"
+
+    def __call__(self, gm: torch.fx.GraphModule, example_inputs: Sequence[Any]):
+        from torch._inductor.compile_fx import compile_fx
+
+        target = self.opts.target or _infer_target(example_inputs)
+        ctx = _Ctx(self.opts, target, self.stats)
+        patches = {
+            "joint_custom_pre_pass": FxsatPrePass(self.opts, target, self.stats, ctx=ctx),
+            "custom_partitioner_fn": FxsatPartitioner(self.opts, target, self.stats, ctx=ctx),
+        }
+        # Inductor's FX-graph and AOTAutograd cache keys include both hooks' uuid, so results
+        # made without fxsat (or with other options) are never served to this backend.
+        return compile_fx(gm, example_inputs, config_patches=patches)
+
+
+def backend(target: str | None = None, budget: float = 1.0, assume: Sequence[str] = (),
+            extra_rules: Sequence[str] = (), rules: str | None = None,
+            cache_dir: str | None = None, fallback: str = "inductor", *,
+            device: str | None = None, time_limit: float | None = None) -> FxsatBackend:
+    """A configured ``torch.compile`` backend.
+
+    target: "cpu" or "cuda" (default: "cuda" if any example input is on CUDA, else "cpu");
+    budget: the partitioner's memory budget in [0, 1]; assume / extra_rules / rules /
+    cache_dir / device / time_limit: passed to ``fxsat.optimize``; fallback: "inductor"
+    (warn once per graph fxsat cannot handle and compile it with Inductor alone) or "raise".
+    The backend's ``stats`` records what happened (graphs optimized, fallbacks, fused
+    attention calls, seconds in fxsat)."""
+    return FxsatBackend(Options(target=target, budget=float(budget), assume=tuple(assume),
+                                extra_rules=tuple(str(p) for p in extra_rules),
+                                rules=None if rules is None else str(rules),
+                                device=device, time_limit=time_limit,
+                                cache_dir=None if cache_dir is None else str(cache_dir),
+                                fallback=fallback))
+
+
+_default: FxsatBackend | None = None
+
+
+def fxsat_backend(gm: torch.fx.GraphModule, example_inputs: Sequence[Any]):
+    """``backend="fxsat"``: the default :func:`backend` (entry point target)."""
+    global _default
+    if _default is None:
+        _default = backend()
+    return _default(gm, example_inputs)
