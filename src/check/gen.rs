@@ -17,8 +17,9 @@ use crate::interp::{Tensor, Value};
 use crate::ir::DType;
 use crate::ops::schema::ParamType;
 use crate::ops::{Meta, Op, TMeta};
-use crate::rules::cond::{DrawCtx, Drawn, Env};
+use crate::rules::cond::{Draw, DrawCtx, Drawn, Env};
 use crate::rules::{Cond, CondArg, Rule};
+use crate::target::Target;
 use egg::{ENodeOrVar, Id, Var};
 use indexmap::IndexMap;
 use ordered_float::OrderedFloat;
@@ -34,6 +35,11 @@ pub struct Instance {
     pub lhs: Term,
     /// What is known of each input's elements (see [`Facts`]), as drawn.
     pub facts: Vec<Facts>,
+    /// The target the conditions see: the rule's `:target`, else drawn when a condition
+    /// reads it ([`crate::rules::cond::Condition::sees_target`]), else the CPU.
+    pub target: Target,
+    /// Whether [`Self::target`] was drawn.
+    pub draws_target: bool,
 }
 
 impl Instance {
@@ -47,6 +53,10 @@ impl Instance {
         self.vars
             .iter()
             .map(|(v, t)| format!("{v} = {}", t.meta()))
+            .chain(
+                self.draws_target
+                    .then(|| format!("target = {}", self.target)),
+            )
             .collect::<Vec<_>>()
             .join("; ")
     }
@@ -73,12 +83,20 @@ struct Gen<'a> {
     vars: IndexMap<Var, Term>,
     /// The value drawn for a `keep_mask` fill tensor, which its `fill_value` repeats.
     keep_fill: Option<f64>,
+    /// The target the case is drawn for.
+    target: Target,
 }
 
 use crate::rules::cond::FLOATS;
 
 /// Draws one instance of `rule`'s left side; `Err` says why this draw was rejected.
 pub fn instance(rule: &Rule, rng: &mut Chooser) -> Result<Instance, String> {
+    let draws_target = rule.target.is_none() && rule.conds.iter().any(|c| c.cond.sees_target);
+    let target = match rule.target {
+        Some(t) => t,
+        None if draws_target => (rng as &mut dyn Draw).pick(&[Target::Cpu, Target::Cuda]),
+        None => Target::Cpu,
+    };
     let mut g = Gen {
         rng,
         rule,
@@ -88,6 +106,7 @@ pub fn instance(rule: &Rule, rng: &mut Chooser) -> Result<Instance, String> {
         facts: Vec::new(),
         vars: IndexMap::new(),
         keep_fill: None,
+        target,
     };
     let mut lhs = Term::default();
     let root = Id::from(rule.lhs.ast.as_ref().len() - 1);
@@ -110,6 +129,8 @@ pub fn instance(rule: &Rule, rng: &mut Chooser) -> Result<Instance, String> {
         vars: g.vars,
         lhs,
         facts: g.facts,
+        target,
+        draws_target,
     };
     if let Some(c) = rule.conds.iter().find(|c| !holds(c, &inst)) {
         return Err(format!("condition `{}` does not hold", c.cond.name));
@@ -156,6 +177,7 @@ fn holds(c: &Cond, inst: &Instance) -> bool {
     let env = Env {
         alignment: &alignment,
         facts: &facts,
+        target: inst.target,
     };
     (c.cond.test)(&env, &refs)
 }
@@ -476,6 +498,7 @@ impl<'a> Gen<'a> {
                 args: &metas,
                 rank,
                 keep_fill: self.keep_fill,
+                target: self.target,
             };
             match gen(&mut *self.rng, &ctx) {
                 None => {}
