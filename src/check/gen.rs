@@ -91,11 +91,12 @@ use crate::rules::cond::FLOATS;
 
 /// Draws one instance of `rule`'s left side; `Err` says why this draw was rejected.
 pub fn instance(rule: &Rule, rng: &mut Chooser) -> Result<Instance, String> {
-    let draws_target = rule.target.is_none() && rule.conds.iter().any(|c| c.cond.sees_target);
-    let target = match rule.target {
-        Some(t) => t,
-        None if draws_target => (rng as &mut dyn Draw).pick(&[Target::Cpu, Target::Cuda]),
-        None => Target::Cpu,
+    let targets = possible_targets(rule);
+    let draws_target = targets.len() > 1;
+    let target = match targets[..] {
+        [] => return Err("no target takes the rule's kernel".into()),
+        [t] => t,
+        _ => (rng as &mut dyn Draw).pick(&targets),
     };
     let mut g = Gen {
         rng,
@@ -136,6 +137,34 @@ pub fn instance(rule: &Rule, rng: &mut Chooser) -> Result<Instance, String> {
         return Err(format!("condition `{}` does not hold", c.cond.name));
     }
     Ok(inst)
+}
+
+/// The targets a case of `rule` may be drawn for: its `:target`; else, when a condition
+/// reads the target, those where the conditions that decide by the target alone (no
+/// generator: asked with no arguments) hold; else the CPU (nothing reads it).
+fn possible_targets(rule: &Rule) -> Vec<Target> {
+    if let Some(t) = rule.target {
+        return vec![t];
+    }
+    if !rule.conds.iter().any(|c| c.cond.sees_target) {
+        return vec![Target::Cpu];
+    }
+    let none = Meta::None;
+    [Target::Cpu, Target::Cuda]
+        .into_iter()
+        .filter(|&target| {
+            rule.conds
+                .iter()
+                .filter(|c| c.cond.sees_target && c.cond.gen.is_none())
+                .all(|c| {
+                    let env = Env {
+                        target,
+                        ..Env::EMPTY
+                    };
+                    (c.cond.test)(&env, &vec![&none; c.args.len()])
+                })
+        })
+        .collect()
 }
 
 /// The matmul alignment rules are checked with: the `h100` profile's (fp16/bf16 8, fp32 4).

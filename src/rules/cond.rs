@@ -76,8 +76,9 @@ pub struct Condition {
     /// memoized.
     pub sees_env: bool,
     /// Whether the test reads [`Env::target`] (a kernel's limits): `check-rules` then draws
-    /// the target of each case too. The target is fixed for a run, so this does not stop
-    /// memoizing.
+    /// the target of each case too. One without a generator must decide by the target alone:
+    /// the checker asks it with `None` arguments which targets a case may be drawn for. The
+    /// target is fixed for a run, so this does not stop memoizing.
     pub sees_target: bool,
     /// How the rule checker draws an argument satisfying it (see [`GenFn`]).
     pub gen: Option<GenFn>,
