@@ -61,21 +61,23 @@ fn no_valid_instance_is_untested_not_refuted() {
     assert!(!ok.untested && ok.cases > 0 && ok.ok(), "{ok}");
 }
 
-/// Seed found by the randomized test above: `sdpa-train-dv-cpu-keep` drew a bfloat16 block
-/// with S = 3 keys and no kept key in any row. Its right side hands the kernel g/3 in those
-/// rows, rounded to bfloat16 element by element, and the kernel's sum over the rows cancels
-/// (dv = -0.174 where the decomposed side gives -0.154, exactly -0.1536; PyTorch's kernels
-/// give -0.174 too: `tests/fixtures/interp/op_cases.json`). `keep-correction-exact` (in
-/// bfloat16, S a power of two, so g/S is exact) refuses such blocks for the three backward
-/// rules, which then pass at this seed; the rule without it still fails there.
+/// Seed found by a search over seeds: `sdpa-train-dv-keep` without `keep-correction-exact`
+/// draws (its cases are CPU ones: `kernel-weights-one-in-masked-rows`) a bfloat16 block with
+/// S = 3 keys and no kept key in a row. Its right side hands the kernel g/3 in those rows,
+/// rounded to bfloat16 element by element, and the kernel's sum over the rows cancels
+/// (dv = -0.4375 where the decomposed side gives -0.459, exactly -0.4583;
+/// `tests/fixtures/interp/op_cases.json` has such a case run by PyTorch's kernels).
+/// `keep-correction-exact` (in bfloat16, S a power of two, so g/S is exact) refuses such
+/// blocks for the three backward rules, which then pass at this seed; the rule without it
+/// still fails there.
 #[test]
 fn keep_backward_rules_need_an_exact_correction() {
-    const SEED: u64 = 4_949_488_754_608_667_995;
+    const SEED: u64 = 8_792_488_246_585_880_457;
     let rules = default_rules().unwrap();
     for name in [
-        "sdpa-train-dq-cpu-keep",
-        "sdpa-train-dk-cpu-keep",
-        "sdpa-train-dv-cpu-keep",
+        "sdpa-train-dq-keep",
+        "sdpa-train-dk-keep",
+        "sdpa-train-dv-keep",
     ] {
         let rule = rules.iter().find(|r| r.name == name).unwrap();
         let c = check_rule(
@@ -89,7 +91,7 @@ fn keep_backward_rules_need_an_exact_correction() {
     }
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/attention_train.rules");
     let text = std::fs::read_to_string(&path).unwrap();
-    let start = text.find("(rule sdpa-train-dv-cpu-keep").unwrap();
+    let start = text.find("(rule sdpa-train-dv-keep").unwrap();
     let end = start + text[start..].find("\n\n").unwrap();
     let cond = " (keep-correction-exact ?k)";
     assert!(text[start..end].contains(cond));
@@ -107,8 +109,13 @@ fn keep_backward_rules_need_an_exact_correction() {
         .as_ref()
         .expect("g/3 rounded in bfloat16 is caught");
     assert!(f.message.contains("values differ"), "{c}");
-    // bfloat16 with 3 keys (not a power of two); the shrinker makes the batch dims minimal
-    assert!(f.bindings.contains("?k = bfloat16[1, 1, 3, 2]"), "{c}");
+    // bfloat16 with 3 keys (not a power of two)
+    let k = &f.bindings[f.bindings.find("?k = ").unwrap()..];
+    assert!(k.starts_with("?k = bfloat16["), "{c}");
+    let dims: Vec<&str> = k[k.find('[').unwrap() + 1..k.find(']').unwrap()]
+        .split(", ")
+        .collect();
+    assert_eq!(dims.get(2), Some(&"3"), "{c}");
 }
 
 #[test]
@@ -319,7 +326,7 @@ fn in_distribution_rules_are_checked_on_a_coupling() {
     let rules = default_rules().unwrap();
     let fw = rules
         .iter()
-        .find(|r| r.name == "sdpa-train-dropout-forward-cuda")
+        .find(|r| r.name == "sdpa-train-dropout-forward")
         .unwrap();
     let c = check_rule(fw, &CheckOptions { cases: 20, seed: 0 });
     assert!(c.ok() && c.cases >= 10 && c.coupled, "{c}");
@@ -336,11 +343,11 @@ fn in_distribution_rules_are_checked_on_a_coupling() {
     for (what, wrong) in [
         (
             "dropout_p 0.5",
-            rule.replace("true ?dp false ?s) 0)", "true 0.5 false ?s) 0)"),
+            rule.replace("(none) ?dp ?s) 0)", "(none) 0.5 ?s) 0)"),
         ),
         (
             "no dropout",
-            rule.replace("true ?dp false ?s) 0)", "true 0.0 false ?s) 0)"),
+            rule.replace("(none) ?dp ?s) 0)", "(none) 0.0 ?s) 0)"),
         ),
     ] {
         let r = &fxsat::rules::parse_rules("w.rules", &wrong).unwrap()[0];

@@ -17,8 +17,9 @@ use crate::interp::{Tensor, Value};
 use crate::ir::DType;
 use crate::ops::schema::ParamType;
 use crate::ops::{Meta, Op, TMeta};
-use crate::rules::cond::{DrawCtx, Drawn, Env};
+use crate::rules::cond::{Draw, DrawCtx, Drawn, Env};
 use crate::rules::{Cond, CondArg, Rule};
+use crate::target::Target;
 use egg::{ENodeOrVar, Id, Var};
 use indexmap::IndexMap;
 use ordered_float::OrderedFloat;
@@ -34,6 +35,11 @@ pub struct Instance {
     pub lhs: Term,
     /// What is known of each input's elements (see [`Facts`]), as drawn.
     pub facts: Vec<Facts>,
+    /// The target the conditions see: the rule's `:target`, else drawn when a condition
+    /// reads it ([`crate::rules::cond::Condition::sees_target`]), else the CPU.
+    pub target: Target,
+    /// Whether [`Self::target`] was drawn.
+    pub draws_target: bool,
 }
 
 impl Instance {
@@ -47,6 +53,10 @@ impl Instance {
         self.vars
             .iter()
             .map(|(v, t)| format!("{v} = {}", t.meta()))
+            .chain(
+                self.draws_target
+                    .then(|| format!("target = {}", self.target)),
+            )
             .collect::<Vec<_>>()
             .join("; ")
     }
@@ -73,12 +83,21 @@ struct Gen<'a> {
     vars: IndexMap<Var, Term>,
     /// The value drawn for a `keep_mask` fill tensor, which its `fill_value` repeats.
     keep_fill: Option<f64>,
+    /// The target the case is drawn for.
+    target: Target,
 }
 
 use crate::rules::cond::FLOATS;
 
 /// Draws one instance of `rule`'s left side; `Err` says why this draw was rejected.
 pub fn instance(rule: &Rule, rng: &mut Chooser) -> Result<Instance, String> {
+    let targets = possible_targets(rule);
+    let draws_target = targets.len() > 1;
+    let target = match targets[..] {
+        [] => return Err("no target takes the rule's kernel".into()),
+        [t] => t,
+        _ => (rng as &mut dyn Draw).pick(&targets),
+    };
     let mut g = Gen {
         rng,
         rule,
@@ -88,6 +107,7 @@ pub fn instance(rule: &Rule, rng: &mut Chooser) -> Result<Instance, String> {
         facts: Vec::new(),
         vars: IndexMap::new(),
         keep_fill: None,
+        target,
     };
     let mut lhs = Term::default();
     let root = Id::from(rule.lhs.ast.as_ref().len() - 1);
@@ -110,11 +130,41 @@ pub fn instance(rule: &Rule, rng: &mut Chooser) -> Result<Instance, String> {
         vars: g.vars,
         lhs,
         facts: g.facts,
+        target,
+        draws_target,
     };
     if let Some(c) = rule.conds.iter().find(|c| !holds(c, &inst)) {
         return Err(format!("condition `{}` does not hold", c.cond.name));
     }
     Ok(inst)
+}
+
+/// The targets a case of `rule` may be drawn for: its `:target`; else, when a condition
+/// reads the target, those where the conditions that decide by the target alone (no
+/// generator: asked with no arguments) hold; else the CPU (nothing reads it).
+fn possible_targets(rule: &Rule) -> Vec<Target> {
+    if let Some(t) = rule.target {
+        return vec![t];
+    }
+    if !rule.conds.iter().any(|c| c.cond.sees_target) {
+        return vec![Target::Cpu];
+    }
+    let none = Meta::None;
+    [Target::Cpu, Target::Cuda]
+        .into_iter()
+        .filter(|&target| {
+            rule.conds
+                .iter()
+                .filter(|c| c.cond.sees_target && c.cond.gen.is_none())
+                .all(|c| {
+                    let env = Env {
+                        target,
+                        ..Env::EMPTY
+                    };
+                    (c.cond.test)(&env, &vec![&none; c.args.len()])
+                })
+        })
+        .collect()
 }
 
 /// The matmul alignment rules are checked with: the `h100` profile's (fp16/bf16 8, fp32 4).
@@ -156,6 +206,7 @@ fn holds(c: &Cond, inst: &Instance) -> bool {
     let env = Env {
         alignment: &alignment,
         facts: &facts,
+        target: inst.target,
     };
     (c.cond.test)(&env, &refs)
 }
@@ -476,6 +527,7 @@ impl<'a> Gen<'a> {
                 args: &metas,
                 rank,
                 keep_fill: self.keep_fill,
+                target: self.target,
             };
             match gen(&mut *self.rng, &ctx) {
                 None => {}

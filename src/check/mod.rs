@@ -207,6 +207,7 @@ fn rhs_term(rule: &Rule, inst: &gen::Instance) -> std::result::Result<Term, Opti
                 let env = crate::rules::cond::Env {
                     alignment: &alignment,
                     facts: &facts,
+                    target: inst.target,
                 };
                 let value = (c.eval)(&env, &metas).ok_or(None)?;
                 out.push_arg(&value, inputs)

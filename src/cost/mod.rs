@@ -30,22 +30,39 @@ pub struct Work {
     pub efficiency: f64,
 }
 
+/// A phantom's work: infinite, so that it is never extracted.
+const PHANTOM: Work = Work {
+    flops: f64::INFINITY,
+    bytes: f64::INFINITY,
+    launches: 1.0,
+    efficiency: 1.0,
+};
+
 /// A cost model for one device.
 #[derive(Debug, Clone)]
 pub struct Model {
     /// The device profile.
     pub profile: Profile,
+    /// The target the neutral ops lower to ([`crate::ops::lower`]): they are priced as its
+    /// kernels.
+    pub target: Target,
 }
 
 impl Model {
     /// A model over `profile`.
     pub fn new(profile: Profile) -> Self {
-        Model { profile }
+        Model {
+            profile,
+            target: Target::default(),
+        }
     }
 
     /// A model over `profile`, or over the target's default profile.
     pub fn for_target(target: Target, profile: Option<&Profile>) -> Result<Self> {
-        Ok(Model::new(target.profile_or_default(profile)?))
+        Ok(Model {
+            target,
+            ..Model::new(target.profile_or_default(profile)?)
+        })
     }
 
     /// Estimated seconds of one e-node of class `id`.
@@ -82,7 +99,19 @@ impl Model {
                 efficiency: 1.0,
             };
         }
+        if let Some(k) = crate::ops::lower::kernel_of(self.target, *op) {
+            return self.kernel_work(&k, &metas);
+        }
         self.work_of(*op, &metas, out)
+    }
+
+    /// A neutral op's work: that of the kernel it lowers to on the model's target, or a
+    /// phantom's (infinite) where the kernel does not take its arguments.
+    fn kernel_work(&self, k: &crate::ops::lower::Kernel, metas: &[&Meta]) -> Work {
+        match k.metas(self.target, metas) {
+            Some((args, out)) => self.work_of(k.op, &args.iter().collect::<Vec<_>>(), &out),
+            None => PHANTOM,
+        }
     }
 
     /// The work of one call of `op` on arguments with metas `metas` producing `out`
@@ -122,12 +151,7 @@ impl Model {
                 2.5 * attention_flops(metas.get(1), metas.get(2), metas.get(3)),
                 in_bytes + out_bytes(&out),
             ),
-            OpClass::Phantom => Work {
-                flops: f64::INFINITY,
-                bytes: f64::INFINITY,
-                launches: 1.0,
-                efficiency: 1.0,
-            },
+            OpClass::Phantom => PHANTOM,
             OpClass::Matmul => {
                 let (flops, dims) = matmul_flops(op.name(), metas, &out);
                 let mut work = w(flops, in_bytes + out_bytes(&out));

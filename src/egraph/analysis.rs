@@ -94,6 +94,9 @@ pub struct FxAnalysis {
     /// Matmul alignment (elements) per dtype of the device the rules run for, set by the
     /// pipeline from the device profile; empty (the default): no padding rule applies.
     pub matmul_alignment: Vec<(crate::ir::DType, i64)>,
+    /// The target the rules run for, set by the pipeline: conditions that ask whether a
+    /// kernel of the target takes a block read it ([`crate::rules::cond::Env::target`]).
+    pub target: crate::target::Target,
 }
 
 /// The e-graph type.

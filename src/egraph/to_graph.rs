@@ -12,7 +12,9 @@ use super::analysis::FxEGraph;
 use super::lang::Lang;
 use crate::error::{Error, Result};
 use crate::ir::{contiguous_strides, Arg, Graph, Node, NodeId, NodeKind, TensorMeta, Val};
+use crate::ops::lower::{kernel_of, Piece};
 use crate::ops::{table, Meta, Op};
+use crate::target::Target;
 use egg::{Id, Language};
 use std::collections::{HashMap, HashSet};
 
@@ -30,6 +32,8 @@ pub struct Template<'a> {
     /// Classes of calls with effects that must be emitted even if unused (see
     /// [`super::Built::effects`]).
     pub effects: &'a [Id],
+    /// The target the neutral ops are lowered for ([`crate::ops::lower`]).
+    pub target: Target,
 }
 
 struct Emitter<'a> {
@@ -45,7 +49,16 @@ struct Emitter<'a> {
     effects: Vec<(usize, Id)>,
     /// Calls with effects being emitted (their earlier ones first).
     effects_in_progress: HashSet<usize>,
+    /// The target the neutral ops are lowered for.
+    target: Target,
+    /// Nodes a lowering added that have no e-class: `(forward class, index)` → its getitem.
+    items: HashMap<(Id, usize), NodeId>,
+    /// The same for expanded masks: mask node → its expand.
+    expanded: HashMap<NodeId, NodeId>,
 }
+
+/// A call to emit: target, args, kwargs, value and known strides.
+type Call = (String, Vec<Arg>, Vec<(String, Arg)>, Val, Option<Vec<i64>>);
 
 /// Builds the graph that `sel` picks out of `eg`.
 pub fn to_graph(eg: &FxEGraph, sel: &Selection, t: &Template) -> Result<Graph> {
@@ -70,6 +83,9 @@ pub fn to_graph(eg: &FxEGraph, sel: &Selection, t: &Template) -> Result<Graph> {
         counter: HashMap::new(),
         effects: Vec::new(),
         effects_in_progress: HashSet::new(),
+        target: t.target,
+        items: HashMap::new(),
+        expanded: HashMap::new(),
     };
     let roots: Vec<Id> = t
         .outputs
@@ -290,6 +306,11 @@ impl Emitter<'_> {
                 return n;
             }
         }
+        self.fresh(base)
+    }
+
+    /// A new name `{base}_fx{k}`, unused so far.
+    fn fresh(&mut self, base: &str) -> String {
         if !self.counter.contains_key(base) {
             self.counter.insert(base.to_string(), 0);
         }
@@ -347,28 +368,16 @@ impl Emitter<'_> {
                     None,
                 )
             }
+            _ if kernel_of(self.target, op).is_some() => self.lower(op, children)?,
             _ => {
                 let canon: Vec<Arg> = children
                     .iter()
                     .map(|&c| self.literal(c))
                     .collect::<Result<_>>()?;
-                let strides = self.stride_for(op, &canon, &meta);
-                let (mut target, args, kwargs) =
-                    table().lower_overload(op, &canon).map_err(Error::Invalid)?;
-                if op.name() == "view" && strides.is_none() {
-                    target = "aten.reshape.default".into();
-                }
-                let val = self.val_of(&meta, strides.clone());
-                (target, args, kwargs, val, strides)
+                self.call(op, canon, &meta)?
             }
         };
-        let base = target
-            .split('.')
-            .nth(1)
-            .unwrap_or(&target)
-            .trim_start_matches('_')
-            .to_string();
-        let name = self.fresh_name(id, op, &base);
+        let name = self.fresh_name(id, op, &base_name(&target));
         self.nodes.push(Node {
             name,
             kind: NodeKind::Call {
@@ -380,6 +389,108 @@ impl Emitter<'_> {
         });
         self.strides.push(known_strides);
         Ok(NodeId(self.nodes.len() as u32 - 1))
+    }
+
+    /// The aten call of `op` on canonical args `canon` with result `meta`.
+    fn call(&self, op: Op, canon: Vec<Arg>, meta: &Meta) -> Result<Call> {
+        let strides = self.stride_for(op, &canon, meta);
+        let (mut target, args, kwargs) =
+            table().lower_overload(op, &canon).map_err(Error::Invalid)?;
+        if op.name() == "view" && strides.is_none() {
+            target = "aten.reshape.default".into();
+        }
+        let val = self.val_of(meta, strides.clone());
+        Ok((target, args, kwargs, val, strides))
+    }
+
+    /// Pushes a call that has no e-class (a lowering's view or getitem), named afresh.
+    fn push(&mut self, (target, args, kwargs, val, strides): Call) -> NodeId {
+        let name = self.fresh(&base_name(&target));
+        self.nodes.push(Node {
+            name,
+            kind: NodeKind::Call {
+                target,
+                args,
+                kwargs,
+            },
+            val,
+        });
+        self.strides.push(strides);
+        NodeId(self.nodes.len() as u32 - 1)
+    }
+
+    /// A neutral op's call: the target's kernel ([`crate::ops::lower`]), after the views and
+    /// getitems its arguments need, emitted in the order the kernel's arguments name them.
+    fn lower(&mut self, op: Op, children: &[Id]) -> Result<Call> {
+        let bad = || Error::Internal(format!("{op} cannot be lowered for {}", self.target));
+        let kernel = kernel_of(self.target, op).ok_or_else(bad)?;
+        let eg = self.eg;
+        let metas: Vec<&Meta> = children.iter().map(|&c| &eg[c].data.meta).collect();
+        let (arg_metas, out) = kernel.metas(self.target, &metas).ok_or_else(bad)?;
+        let mut canon = Vec::new();
+        for (piece, meta) in kernel.args.iter().zip(&arg_metas) {
+            canon.push(match piece {
+                Piece::Child(i) => self.literal(children[*i])?,
+                Piece::Lit(a) => a.clone(),
+                Piece::Expanded { mask, .. } => match self.literal(children[*mask])? {
+                    Arg::Node(m) => Arg::Node(self.expand(m, meta)?),
+                    other => other,
+                },
+                Piece::Item { fwd, index } => Arg::Node(self.item(children[*fwd], *index, meta)?),
+            });
+        }
+        self.call(kernel.op, canon, &out)
+    }
+
+    /// `expand(mask, shape, false)` to the shape of `meta`, once per mask.
+    fn expand(&mut self, mask: NodeId, meta: &Meta) -> Result<NodeId> {
+        if let Some(&n) = self.expanded.get(&mask) {
+            return Ok(n);
+        }
+        let shape = meta.tensor().map(|t| t.shape.clone()).unwrap_or_default();
+        let op = table()
+            .by_name("expand")
+            .ok_or_else(|| Error::Internal("no expand op".into()))?;
+        let ints = shape.into_iter().map(Arg::Int).collect();
+        let call = self.call(
+            op,
+            vec![Arg::Node(mask), Arg::List(ints), Arg::Bool(false)],
+            meta,
+        )?;
+        let n = self.push(call);
+        self.expanded.insert(mask, n);
+        Ok(n)
+    }
+
+    /// `getitem(fwd, index)`: the e-class's node where the e-graph has one and extraction
+    /// chose it, else a new getitem, once per forward and index.
+    fn item(&mut self, fwd: Id, index: usize, meta: &Meta) -> Result<NodeId> {
+        let fwd = self.eg.find(fwd);
+        let class = self
+            .eg
+            .lookup(Lang::Int(index as i64))
+            .and_then(|i| self.eg.lookup(Lang::Call(Op::GETITEM, vec![fwd, i].into())));
+        if let Some(c) = class.filter(|c| self.sel.contains_key(&self.eg.find(*c))) {
+            if let Arg::Node(n) = self.arg(c)? {
+                return Ok(n);
+            }
+        }
+        if let Some(&n) = self.items.get(&(fwd, index)) {
+            return Ok(n);
+        }
+        let Arg::Node(f) = self.literal(fwd)? else {
+            return Err(Error::Internal(format!("e-class {fwd} is not a call")));
+        };
+        let args = vec![Arg::Node(f), Arg::Int(index as i64)];
+        let n = self.push((
+            "getitem".into(),
+            args,
+            Vec::new(),
+            self.val_of(meta, None),
+            None,
+        ));
+        self.items.insert((fwd, index), n);
+        Ok(n)
     }
 
     fn val_of(&self, meta: &Meta, strides: Option<Vec<i64>>) -> Val {
@@ -585,6 +696,16 @@ fn dim_order(stride: &[i64], shape: &[i64]) -> Vec<usize> {
         }
     });
     order
+}
+
+/// The name stem of a call: `aten.bmm.default` → `bmm`, leading `_` dropped.
+fn base_name(target: &str) -> String {
+    target
+        .split('.')
+        .nth(1)
+        .unwrap_or(target)
+        .trim_start_matches('_')
+        .to_string()
 }
 
 fn substitute(a: &Arg, children: &[Arg]) -> Arg {

@@ -311,8 +311,8 @@ impl<'a> Dag<'a> {
     /// Group moves for multi-output ops: a fused kernel (e.g. SDPA's forward and backward)
     /// only pays when every class that can read one of its outputs switches to it at once, and
     /// no single switch pays on its own. For each tuple-valued class, switch together all
-    /// classes that have a `getitem` of it (and of the tuples it reads through `getitem`s);
-    /// then, one at a time, the selected classes with a node reading one of those classes
+    /// classes that have a `getitem` of it (and of the tuples it reads, whole or through
+    /// `getitem`s); then, one at a time, the selected classes with a node reading one of those classes
     /// (e.g. a transpose of a gradient), each kept only if it lowers the cost. The whole
     /// group is kept when the DAG cost drops.
     pub(super) fn improve_groups(&mut self, roots: &[Id]) -> bool {
@@ -418,7 +418,8 @@ impl<'a> Dag<'a> {
     }
 
     /// For each tuple-valued class (in id order): the `(class, node)` pairs that are a
-    /// `getitem` of it or of a tuple its nodes read through a `getitem`, forward tuples first.
+    /// `getitem` of it or of a tuple its nodes read (whole or through a `getitem`), forward
+    /// tuples first.
     fn tuple_groups(&self) -> Vec<Vec<(Id, usize)>> {
         use crate::ops::{Meta, Op};
         let getitem_of = |n: &Lang| -> Option<Id> {
@@ -440,15 +441,17 @@ impl<'a> Dag<'a> {
             if !matches!(self.eg[t].data.meta, Meta::Tuple(_)) {
                 continue;
             }
-            // Tuples that `t`'s nodes read through getitems come first.
+            // Tuples that `t`'s nodes read, through getitems or whole (a neutral backward
+            // reads its forward whole), come first.
             let mut group: Vec<(Id, usize)> = Vec::new();
             for n in &self.eg[t].nodes {
                 for &c in n.children() {
-                    for m in &self.eg[self.eg.find(c)].nodes {
-                        if let Some(inner) = getitem_of(m) {
-                            if let Some(r) = readers.get(&inner) {
-                                group.extend(r.iter().copied());
-                            }
+                    let c = self.eg.find(c);
+                    let whole = matches!(self.eg[c].data.meta, Meta::Tuple(_)).then_some(c);
+                    let inner = self.eg[c].nodes.iter().filter_map(getitem_of);
+                    for inner in whole.into_iter().chain(inner) {
+                        if let Some(r) = readers.get(&inner) {
+                            group.extend(r.iter().copied());
                         }
                     }
                 }

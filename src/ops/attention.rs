@@ -3,11 +3,12 @@
 //! `aten.matmul.default` and `aten.scaled_dot_product_attention.default`, which PyTorch runs on
 //! CPU and CUDA alike (it dispatches to the device's fused kernel: flash/efficient/math).
 //!
-//! For training graphs, the device-specific SDPA forward (which also returns the row
-//! logsumexp its backward needs) and backward: `_scaled_dot_product_flash_attention_for_cpu`
-//! (+ `_backward`) for `--target cpu`, `_scaled_dot_product_efficient_attention` (+
-//! `_backward`) for `--target cuda`; and `_softmax_backward_data`, the softmax backward that
-//! AOTAutograd decomposes. Three phantom ops, `attention_weights`, `attention_scores_grad` and
+//! For training graphs, the target-neutral SDPA pair the rules write, `sdpa_fwd` (output and
+//! row logsumexp) and `sdpa_bwd` (no aten overload: [`super::lower`] makes each the target's
+//! kernel when the graph is written), the device kernels they lower to:
+//! `_scaled_dot_product_flash_attention_for_cpu` (+ `_backward`) for `--target cpu`,
+//! `_scaled_dot_product_efficient_attention` (+ `_backward`) for `--target cuda`; and
+//! `_softmax_backward_data`, the softmax backward that AOTAutograd decomposes. Three phantom ops, `attention_weights`, `attention_scores_grad` and
 //! `keep_mask`, have no aten lowering and an infinite cost: rules use them as normalised handles
 //! on `softmax(q·kᵀ·scale + mask)`, on the gradient of the scores and on HF's boolean mask
 //! `where(keep, 0, finfo.min)`, so that the training rules need one spelling of each.
@@ -170,6 +171,7 @@ fn lse_dtype(d: DType) -> DType {
 }
 
 fn register_training(t: &mut OpTable) {
+    register_neutral(t);
     t.def_op(
         "_softmax_backward_data",
         OpClass::Reduction,
@@ -337,4 +339,52 @@ fn register_training(t: &mut OpTable) {
         },
     )
 .eval(k::efficient_attention_backward);
+}
+
+/// The target-neutral SDPA training pair the training rules write (never emitted as-is:
+/// [`super::lower`] turns each into the target's kernel call). `sdpa_fwd` returns the output
+/// and the row logsumexp (`[B, H, L]`, float32 for half inputs); `sdpa_bwd` takes the
+/// forward's result whole and returns `(grad_q, grad_k, grad_v)`. No causal flag: the rules
+/// never need one.
+fn register_neutral(t: &mut OpTable) {
+    t.def_op(
+        "sdpa_fwd",
+        OpClass::Phantom,
+        Some("(Tensor query, Tensor key, Tensor value, Tensor? attn_mask, float dropout_p, float scale)"),
+        &[],
+        |a| {
+            let (q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?);
+            check_qkv(q, k, v, a.get(3), false)?;
+            let mut out = q.shape.clone();
+            out[3] = v.shape[3];
+            Ok(Meta::Tuple(vec![
+                Meta::Tensor(TMeta { shape: out, dtype: q.dtype }),
+                Meta::Tensor(TMeta { shape: q.shape[..3].to_vec(), dtype: lse_dtype(q.dtype) }),
+            ]))
+        },
+    )
+    .eval(k::sdpa_fwd);
+    t.def_op(
+        "sdpa_bwd",
+        OpClass::Phantom,
+        Some("(Tensor grad_out, Tensor query, Tensor key, Tensor value, Tensor? attn_mask, Tensor fwd, float dropout_p, float scale)"),
+        &[],
+        |a| {
+            let (g, q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?, tensor(a, 3)?);
+            check_qkv(q, k, v, a.get(4), false)?;
+            let out = match &a[5] {
+                Meta::Tuple(items) => items.first().and_then(Meta::tensor),
+                _ => None,
+            };
+            if out != Some(g) || g.shape[..3] != q.shape[..3] || g.shape[3] != v.shape[3] {
+                return Err("sdpa_bwd: grad_out and the forward's output do not fit q, v".into());
+            }
+            Ok(Meta::Tuple(vec![
+                Meta::Tensor(q.clone()),
+                Meta::Tensor(k.clone()),
+                Meta::Tensor(v.clone()),
+            ]))
+        },
+    )
+    .eval(k::sdpa_bwd);
 }

@@ -33,6 +33,7 @@ pub(crate) use attention::scores_shape;
 pub(crate) mod eval;
 mod factory;
 mod index;
+pub mod lower;
 mod matmul;
 mod pointwise;
 pub mod random;

@@ -27,6 +27,7 @@ pub(super) fn optimize_whole(graph: &Graph, opts: &Options) -> Result<Optimized>
     )?;
     // Rules that depend on the device (matmul padding) read its alignment from the analysis.
     built.egraph.analysis.matmul_alignment = model.profile.alignments();
+    built.egraph.analysis.target = model.target;
     // Calls with effects are roots too (an unused `rand` still draws; an unknown op may have
     // effects), except a private dropout `rand` that an in-distribution rule may replace.
     let effects: Vec<egg::Id> = built
@@ -77,6 +78,7 @@ pub(super) fn optimize_whole(graph: &Graph, opts: &Options) -> Result<Optimized>
             nodes: &built.nodes,
             outputs: &built.outputs,
             effects: &effects,
+            target: model.target,
         },
     )?;
     let t_ext = t2.elapsed().as_secs_f64();

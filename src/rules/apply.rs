@@ -228,6 +228,7 @@ impl RuleApplier {
             let env = Env {
                 alignment: &egraph.analysis.matmul_alignment,
                 facts: &facts,
+                target: egraph.analysis.target,
             };
             (c.cond.test)(&env, &refs)
         })
@@ -259,6 +260,7 @@ impl RuleApplier {
                 let env = Env {
                     alignment: &egraph.analysis.matmul_alignment,
                     facts: &facts,
+                    target: egraph.analysis.target,
                 };
                 let value = (c.eval)(&env, &refs)?;
                 if arg_size(&value) > COMPUTED_BOUND {

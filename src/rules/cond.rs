@@ -21,6 +21,7 @@
 use crate::egraph::Facts;
 use crate::ir::{Arg, DType};
 use crate::ops::{Meta, TMeta};
+use crate::target::Target;
 
 /// What a condition or computed attribute may know besides its arguments' metas.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +31,8 @@ pub struct Env<'a> {
     pub alignment: &'a [(DType, i64)],
     /// What is proved about each argument (parallel to the metas; shorter means unknown).
     pub facts: &'a [Facts],
+    /// The target the rules run for (the neutral ops lower to its kernels).
+    pub target: Target,
 }
 
 impl Env<'_> {
@@ -37,6 +40,7 @@ impl Env<'_> {
     pub const EMPTY: Env<'static> = Env {
         alignment: &[],
         facts: &[],
+        target: Target::Cpu,
     };
 
     /// The alignment a matmul of this dtype wants, if any (> 1).
@@ -71,6 +75,11 @@ pub struct Condition {
     /// such a test's outcome is not settled when classes merge, so its matches are never
     /// memoized.
     pub sees_env: bool,
+    /// Whether the test reads [`Env::target`] (a kernel's limits): `check-rules` then draws
+    /// the target of each case too. One without a generator must decide by the target alone:
+    /// the checker asks it with `None` arguments which targets a case may be drawn for. The
+    /// target is fixed for a run, so this does not stop memoizing.
+    pub sees_target: bool,
     /// How the rule checker draws an argument satisfying it (see [`GenFn`]).
     pub gen: Option<GenFn>,
     /// The test.
@@ -88,6 +97,8 @@ pub struct Computed {
     pub doc: &'static str,
     /// Whether the function reads the [`Env`] (see [`Condition::sees_env`]).
     pub sees_env: bool,
+    /// Whether the function reads [`Env::target`] (see [`Condition::sees_target`]).
+    pub sees_target: bool,
     /// The function.
     pub eval: fn(&Env, &[&Meta]) -> Option<Arg>,
 }
@@ -178,6 +189,8 @@ pub struct DrawCtx<'a> {
     pub rank: usize,
     /// The value drawn for a keep mask's fill tensor, if any (see [`Drawn::KeepFill`]).
     pub keep_fill: Option<f64>,
+    /// The target of the case (see [`Condition::sees_target`]).
+    pub target: Target,
 }
 
 impl DrawCtx<'_> {

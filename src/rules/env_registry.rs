@@ -96,6 +96,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: None,
         doc: "(?r ?q ?k [?g]): ?r is the value of one `rand` call (uniform in [0, 1)) of the scores' shape of q and k, used only by one attention block's dropout in the input graph (the analysis's `private_dropout` fact): the uniform draws an `:in-distribution` rule may replace by a kernel's own (?g, the output's gradient, only guides check-rules' draws)",
         sees_env: true,
+        sees_target: false,
         gen: Some(gen_dropout_uniform),
         test: |env, a| {
             a.len() >= 3
@@ -114,6 +115,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(2),
         doc: "?a @ ?b (rank >= 2, one float dtype, equal batch dims) has an M, K or N dim the device's alignment for that dtype would pad (none on a device without alignment)",
         sees_env: true,
+        sees_target: false,
         gen: Some(gen_mm_misaligned),
         test: |env, a| match (a[0].tensor(), a[1].tensor()) {
             (Some(x), Some(y)) => mm_pads(env, x, y).is_some_and(|(m, k, n)| m + k + n > 0),
@@ -125,6 +127,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(3),
         doc: "addmm(?c, ?a, ?b): ?a @ ?b is mm-misaligned and the bias ?c is a tensor of its dtype of rank <= 2",
         sees_env: true,
+        sees_target: false,
         gen: Some(gen_addmm_misaligned),
         test: |env, a| match (a[0].tensor(), a[1].tensor(), a[2].tensor()) {
             (Some(c), Some(x), Some(y)) => {
@@ -141,6 +144,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(1),
         doc: "the int list (a constant_pad_nd padding) is all zeros",
         sees_env: true,
+        sees_target: false,
         gen: Some(gen_zero_pads),
         test: |_, a| ints(a[0]).is_some_and(|p| p.iter().all(|&x| x == 0)),
     },
@@ -149,6 +153,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(3),
         doc: "slice(?x, ?d, 0, ?e) keeps all of dim ?d of ?x (?e >= its size)",
         sees_env: true,
+        sees_target: false,
         gen: Some(gen_slice_covers),
         test: |_, a| match (a[0].tensor(), a[1], a[2]) {
             (Some(x), Meta::Int(d), Meta::Int(e)) => crate::ops::meta::norm_dim(*d, x.rank())
@@ -161,6 +166,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(2),
         doc: "the integer tensor ?i holds distinct indices in [0, n) with n = ?x.shape[0] (proved by the analysis: a randperm(n), a prefix slice of it, or a view of either)",
         sees_env: true,
+        sees_target: false,
         gen: Some(gen_distinct_rows),
         test: |env, a| match (a[0].tensor(), a[1].tensor()) {
             (Some(i), Some(x)) => {
@@ -177,6 +183,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(3),
         doc: "?y has ?x's dtype and broadcasts, without growing, to the shape of index(?x, [?i])",
         sees_env: true,
+        sees_target: false,
         gen: Some(gen_index_put_values),
         test: |_, a| match (a[0].tensor(), a[1].tensor(), a[2].tensor()) {
             (Some(x), Some(i), Some(y)) if x.rank() >= 1 => {
@@ -197,6 +204,7 @@ pub const COMPUTED: &[Computed] = &[
         arity: 2,
         doc: "the constant_pad_nd list that pads ?a of ?a @ ?b to the device's alignment: K (last dim) and M (the one before)",
         sees_env: true,
+        sees_target: false,
         eval: |env, a| {
             let (m, k, _) = mm_pads(env, a[0].tensor()?, a[1].tensor()?)?;
             Some(int_list([0, k, 0, m]))
@@ -207,6 +215,7 @@ pub const COMPUTED: &[Computed] = &[
         arity: 2,
         doc: "the constant_pad_nd list that pads ?b of ?a @ ?b to the device's alignment: N (last dim) and K (the one before)",
         sees_env: true,
+        sees_target: false,
         eval: |env, a| {
             let (_, k, n) = mm_pads(env, a[0].tensor()?, a[1].tensor()?)?;
             Some(int_list([0, n, 0, k]))
@@ -217,6 +226,7 @@ pub const COMPUTED: &[Computed] = &[
         arity: 3,
         doc: "the constant_pad_nd list that pads the bias ?c of addmm(?c, ?a, ?b) along its non-broadcast dims by the M and N paddings",
         sees_env: true,
+        sees_target: false,
         eval: |env, a| {
             let c = a[0].tensor()?;
             let (m, _, n) = mm_pads(env, a[1].tensor()?, a[2].tensor()?)?;
@@ -228,6 +238,7 @@ pub const COMPUTED: &[Computed] = &[
         arity: 2,
         doc: "the size of dim ?d of tensor ?x, as an int",
         sees_env: true,
+        sees_target: false,
         eval: |_, a| {
             let x = a[0].tensor()?;
             let d = match a[1] {

@@ -40,6 +40,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(1),
         doc: "the argument is a tensor",
         sees_env: false,
+        sees_target: false,
         gen: None,
         test: |_, a| a[0].tensor().is_some(),
     },
@@ -48,6 +49,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(1),
         doc: "the argument is a compile-time number",
         sees_env: false,
+        sees_target: false,
         gen: Some(gen_scalar),
         test: |_, a| matches!(a[0], Meta::Int(_) | Meta::Float(_) | Meta::Bool(_)),
     },
@@ -56,6 +58,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(1),
         doc: "the argument is a floating-point tensor",
         sees_env: false,
+        sees_target: false,
         gen: Some(gen_float),
         test: |_, a| a[0].tensor().is_some_and(|t| t.dtype.is_float()),
     },
@@ -64,6 +67,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: None,
         doc: "all arguments are tensors of one shape",
         sees_env: false,
+        sees_target: false,
         gen: Some(gen_like),
         test: |_, a| {
             a.iter().all(|m| {
@@ -77,6 +81,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: None,
         doc: "all arguments are tensors of one dtype",
         sees_env: false,
+        sees_target: false,
         gen: Some(gen_like),
         test: |_, a| {
             a.iter().all(|m| {
@@ -90,6 +95,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(2),
         doc: "tensor ?x has exactly the int list ?s as its shape",
         sees_env: false,
+        sees_target: false,
         gen: Some(gen_shape_is),
         test: |_, a| {
             a[0].tensor()
@@ -101,6 +107,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(2),
         doc: "tensor ?x has dtype ?d",
         sees_env: false,
+        sees_target: false,
         gen: Some(gen_dtype_is),
         test: |_, a| matches!((a[0], a[1]), (Meta::Tensor(t), Meta::Dtype(d)) if t.dtype == *d),
     },
@@ -109,6 +116,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(1),
         doc: "the int list is 0, 1, ..., n-1",
         sees_env: false,
+        sees_target: false,
         gen: Some(gen_identity_perm),
         test: |_, a| ints(a[0]).is_some_and(|p| p.iter().enumerate().all(|(i, &d)| d == i as i64)),
     },
@@ -117,6 +125,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(1),
         doc: "the argument is None",
         sees_env: false,
+        sees_target: false,
         gen: Some(gen_none),
         test: |_, a| matches!(a[0], Meta::None),
     },
@@ -125,6 +134,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(2),
         doc: "the two arguments have equal values/metas",
         sees_env: false,
+        sees_target: false,
         gen: Some(gen_equal),
         test: |_, a| a[0].same_as(a[1]),
     },
@@ -133,6 +143,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(2),
         doc: "int ?d names the last dim of tensor ?x",
         sees_env: false,
+        sees_target: false,
         gen: Some(gen_last_dim),
         test: |_, a| matches!((a[0].tensor(), a[1]), (Some(t), Meta::Int(d)) if t.rank() > 0 && norm(*d, t.rank()) == Some(t.rank() - 1)),
     },
@@ -141,6 +152,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(1),
         doc: "the int list is the identity permutation but for its last two entries, swapped",
         sees_env: false,
+        sees_target: false,
         gen: Some(gen_swaps_last_two),
         test: |_, a| {
             ints(a[0]).is_some_and(|p| {
@@ -157,6 +169,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(2),
         doc: "int list ?s is tensor ?x's shape with all dims but the last two multiplied into one",
         sees_env: false,
+        sees_target: false,
         gen: Some(gen_flattens_batch),
         test: |_, a| match (a[0].tensor(), ints(a[1])) {
             (Some(t), Some(s)) if t.rank() >= 3 => {
@@ -171,6 +184,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(3),
         doc: "int list ?s is the shape of matmul(?a, ?b) and ?a, ?b have equal batch dims",
         sees_env: false,
+        sees_target: false,
         gen: Some(gen_matmul_result),
         test: |_, a| match (a[0].tensor(), a[1].tensor(), ints(a[2])) {
             (Some(x), Some(y), Some(s)) if x.rank() >= 2 && x.rank() == y.rank() => {
@@ -185,6 +199,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(3),
         doc: "q [.., L, E], kᵀ [.., E, S], v [.., S, Ev] with equal batch dims and one float dtype (?kt is kᵀ)",
         sees_env: false,
+        sees_target: false,
         gen: Some(gen_attention_shapes),
         test: |_, a| match (a[0].tensor(), a[1].tensor(), a[2].tensor()) {
             (Some(q), Some(kt), Some(v)) => {
@@ -208,6 +223,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(3),
         doc: "?m is a float tensor of ?q's dtype, of rank >= 2, broadcasting to the scores ?q·?kt without growing them",
         sees_env: false,
+        sees_target: false,
         gen: Some(gen_additive_mask),
         test: |_, a| match (a[0].tensor(), a[1].tensor(), a[2].tensor()) {
             (Some(m), Some(q), Some(kt)) if q.rank() >= 2 && kt.rank() == q.rank() => {
@@ -223,6 +239,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(1),
         doc: "a compile-time number that is finite and not zero",
         sees_env: false,
+        sees_target: false,
         gen: Some(gen_finite_nonzero),
         test: |_, a| match a[0] {
             Meta::Float(x) => x.is_finite() && *x != 0.0,
@@ -235,6 +252,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(1),
         doc: "a finite number at most -2^125: adding any |s| < 2^100 to it gives it back exactly (float32/bfloat16 finfo.min qualify; float16's does not). -inf does not qualify: a row masked with -inf everywhere is NaN in the original but 0 in fused SDPA",
         sees_env: false,
+        sees_target: false,
         gen: Some(gen_absorbing_fill),
         test: |_, a| match a[0] {
             Meta::Float(x) => x.is_finite() && *x <= -(2f64.powi(125)),
@@ -246,6 +264,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(1),
         doc: "a float16 or bfloat16 tensor",
         sees_env: false,
+        sees_target: false,
         gen: None,
         test: |_, a| a[0].tensor().is_some_and(|t| matches!(t.dtype, crate::ir::DType::F16 | crate::ir::DType::BF16)),
     },
@@ -254,6 +273,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(2),
         doc: "permute(?x, ?p) keeps the order of ?x's dims of size > 1 (so it is a view)",
         sees_env: false,
+        sees_target: false,
         gen: None,
         test: |_, a| match (a[0].tensor(), ints(a[1])) {
             (Some(t), Some(p)) if p.len() == t.rank() => {
@@ -268,6 +288,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(2),
         doc: "int list ?s is ?y's shape with only dims of size 1 added or removed",
         sees_env: false,
+        sees_target: false,
         gen: None,
         test: |_, a| match (a[0].tensor(), ints(a[1])) {
             (Some(t), Some(s)) => non_ones(&t.shape) == non_ones(&s),
@@ -279,6 +300,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(2),
         doc: "tensor ?t has ?q's dtype, size 1 in its last two dims (or fewer dims) and broadcasts into ?q without growing it: scaling q·kᵀ by ?t equals scaling q",
         sees_env: false,
+        sees_target: false,
         gen: None,
         test: |_, a| match (a[0].tensor(), a[1].tensor()) {
             (Some(t), Some(q)) if q.rank() >= 2 && t.rank() <= q.rank() && t.dtype == q.dtype => {
@@ -294,6 +316,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(2),
         doc: "tensor ?a has ?s's dtype and broadcasts to ?s's shape without growing it",
         sees_env: false,
+        sees_target: false,
         gen: None,
         test: |_, a| match (a[0].tensor(), a[1].tensor()) {
             (Some(x), Some(s)) => x.dtype == s.dtype && x.rank() <= s.rank() && crate::ops::broadcast(&x.shape, &s.shape).is_ok_and(|b| b == s.shape),
@@ -305,6 +328,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(2),
         doc: "?c is a bool tensor of rank >= 1 broadcasting to tensor ?s's shape without growing it",
         sees_env: false,
+        sees_target: false,
         gen: None,
         test: |_, a| match (a[0].tensor(), a[1].tensor()) {
             (Some(c), Some(s)) => c.dtype == crate::ir::DType::Bool && c.rank() >= 1 && c.rank() <= s.rank() && crate::ops::broadcast(&c.shape, &s.shape).is_ok_and(|b| b == s.shape),
@@ -316,6 +340,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(3),
         doc: "?r is a bool tensor with size 1 in its last dim (one flag per row) broadcasting into ?p without growing it, and ?p, ?v have rank >= 2 (so rows of ?p are rows of ?p·?v)",
         sees_env: false,
+        sees_target: false,
         gen: None,
         test: |_, a| match (a[0].tensor(), a[1].tensor(), a[2].tensor()) {
             (Some(r), Some(p), Some(v)) => {
@@ -335,6 +360,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(3),
         doc: "view(?x, ?s) keeps the last dim (?s has no -1 and ends with ?x's last size) and ?d names the view's last dim: rows of the view are rows of ?x",
         sees_env: false,
+        sees_target: false,
         gen: None,
         test: |_, a| match (a[0].tensor(), ints(a[1]), a[2]) {
             (Some(x), Some(s), Meta::Int(d)) => {
@@ -352,6 +378,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(2),
         doc: "dtype ?w holds every value of float tensor ?x's dtype exactly (float16/bfloat16 in float32 or float64, float32 in float64)",
         sees_env: false,
+        sees_target: false,
         gen: None,
         test: |_, a| {
             use crate::ir::DType::{BF16, F16, F32, F64};
@@ -363,6 +390,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(1),
         doc: "a compile-time number ±2^k: multiplying by it is exact in every float dtype (barring overflow)",
         sees_env: false,
+        sees_target: false,
         gen: None,
         test: |_, a| {
             let x = match a[0] {
@@ -378,6 +406,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(3),
         doc: "int list ?s is the shape of bmm(?a, ?b) (3-D, one batch dim B) with B split into several dims: [B1, .., Bn, m, n], B1·..·Bn = B",
         sees_env: false,
+        sees_target: false,
         gen: None,
         test: |_, a| match (a[0].tensor(), a[1].tensor(), ints(a[2])) {
             (Some(x), Some(y), Some(s)) if x.rank() == 3 && y.rank() == 3 && s.len() >= 3 => {
@@ -397,6 +426,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(3),
         doc: "?a [B1, .., Bn, m, k] (rank >= 3) and 3-D ?b [B1·..·Bn, k, n]; int list ?s is [B1, .., Bn, m, n]",
         sees_env: false,
+        sees_target: false,
         gen: None,
         test: |_, a| match (a[0].tensor(), a[1].tensor(), ints(a[2])) {
             (Some(x), Some(y), Some(s)) if x.rank() >= 3 && y.rank() == 3 && s.len() == x.rank() => {
@@ -414,6 +444,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(1),
         doc: "a float32 or float64 tensor (reassociating its arithmetic stays within float tolerance; float16 rounding would not)",
         sees_env: false,
+        sees_target: false,
         gen: None,
         test: |_, a| a[0].tensor().is_some_and(|t| matches!(t.dtype, crate::ir::DType::F32 | crate::ir::DType::F64)),
     },
@@ -426,6 +457,7 @@ pub const COMPUTED: &[Computed] = &[
         arity: 2,
         doc: "permute(permute(x, p), q) = permute(x, compose-perm(p, q))",
         sees_env: false,
+        sees_target: false,
         eval: |_, a| {
             let (p, q) = (ints(a[0])?, ints(a[1])?);
             let r = p.len();
@@ -447,6 +479,7 @@ pub const COMPUTED: &[Computed] = &[
         arity: 3,
         doc: "the permutation of rank(?x) dims that swaps ?a and ?b",
         sees_env: false,
+        sees_target: false,
         eval: |_, a| {
             let r = rank(a[0])?;
             let (x, y) = match (a[1], a[2]) {
@@ -465,6 +498,7 @@ pub const COMPUTED: &[Computed] = &[
         arity: 1,
         doc: "1 / ?s as a float, for a finite non-zero number ?s",
         sees_env: false,
+        sees_target: false,
         eval: |_, a| match a[0] {
             Meta::Float(x) if x.is_finite() && *x != 0.0 => Some(Arg::Float(1.0 / x)),
             Meta::Int(i) if *i != 0 => Some(Arg::Float(1.0 / *i as f64)),
@@ -476,6 +510,7 @@ pub const COMPUTED: &[Computed] = &[
         arity: 1,
         doc: "the number ?s as a float",
         sees_env: false,
+        sees_target: false,
         eval: |_, a| match a[0] {
             Meta::Float(x) => Some(Arg::Float(*x)),
             Meta::Int(i) => Some(Arg::Float(*i as f64)),
@@ -487,6 +522,7 @@ pub const COMPUTED: &[Computed] = &[
         arity: 1,
         doc: "the permutation of rank(?x) dims that swaps the last two",
         sees_env: false,
+        sees_target: false,
         eval: |_, a| {
             let r = rank(a[0])?;
             if r < 2 {
@@ -502,6 +538,7 @@ pub const COMPUTED: &[Computed] = &[
         arity: 2,
         doc: "?a * ?b for two compile-time numbers, as a float",
         sees_env: false,
+        sees_target: false,
         eval: |_, a| {
             let f = |m: &Meta| match m {
                 Meta::Float(x) => Some(*x),
@@ -517,6 +554,7 @@ pub const COMPUTED: &[Computed] = &[
         arity: 2,
         doc: "the shape of permute(?x, ?p)",
         sees_env: false,
+        sees_target: false,
         eval: |_, a| {
             let t = a[0].tensor()?;
             let p = ints(a[1])?;
@@ -528,6 +566,7 @@ pub const COMPUTED: &[Computed] = &[
         arity: 2,
         doc: "the int list ?s permuted by ?p: [s[p[0]], s[p[1]], ...]",
         sees_env: false,
+        sees_target: false,
         eval: |_, a| {
             let s = ints(a[0])?;
             let p = ints(a[1])?;
@@ -539,6 +578,7 @@ pub const COMPUTED: &[Computed] = &[
         arity: 3,
         doc: "for view(?y, ?s) that only adds/removes size-1 dims, the permutation of ?y's dims whose size>1 dims come in the order permute(view(?y, ?s), ?p) puts them (size-1 dims last)",
         sees_env: false,
+        sees_target: false,
         eval: |_, a| {
             let y = a[0].tensor()?;
             let s = ints(a[1])?;
@@ -563,6 +603,7 @@ pub const COMPUTED: &[Computed] = &[
         arity: 2,
         doc: "the shape of unsqueeze(?x, ?d)",
         sees_env: false,
+        sees_target: false,
         eval: |_, a| {
             let t = a[0].tensor()?;
             let d = match a[1] {
@@ -579,6 +620,7 @@ pub const COMPUTED: &[Computed] = &[
         arity: 2,
         doc: "the permutation that moves ?x's dims of size > 1 as ?p does and leaves its size-1 dims where they are (None when that is ?p itself)",
         sees_env: false,
+        sees_target: false,
         eval: |_, a| {
             let t = a[0].tensor()?;
             let p = ints(a[1])?;
@@ -599,6 +641,7 @@ pub const COMPUTED: &[Computed] = &[
         arity: 2,
         doc: "the view size ?s for tensor ?x with its -1 replaced by the inferred size (None when ?s has no -1)",
         sees_env: false,
+        sees_target: false,
         eval: |_, a| {
             let t = a[0].tensor()?;
             let s = ints(a[1])?;
@@ -618,6 +661,7 @@ pub const COMPUTED: &[Computed] = &[
         arity: 2,
         doc: "for ?a [..., m, k] and ?b [..., k, n] of one rank >= 3 with equal batch dims, the shape [prod(batch), m, n] of bmm over their batch-flattened views",
         sees_env: false,
+        sees_target: false,
         eval: |_, a| {
             let (x, y) = (a[0].tensor()?, a[1].tensor()?);
             let r = x.rank();
@@ -632,6 +676,7 @@ pub const COMPUTED: &[Computed] = &[
         arity: 2,
         doc: "for 3-D ?x [B, m, n] (B = 1 or the product of ?s's dims but the last two), ?x's shape with B split as in ?s: [B1, .., Bn, m, n] (all 1 when B = 1)",
         sees_env: false,
+        sees_target: false,
         eval: |_, a| {
             let x = a[0].tensor()?;
             let s = ints(a[1])?;
@@ -654,6 +699,7 @@ pub const COMPUTED: &[Computed] = &[
         arity: 1,
         doc: "the shape of tensor ?x as an int list",
         sees_env: false,
+        sees_target: false,
         eval: |_, a| Some(int_list(a[0].tensor()?.shape.clone())),
     },
 ];

@@ -5,6 +5,7 @@
 use super::cond::{Computed, Condition, Draw, DrawCtx, Drawn};
 use crate::ir::{Arg, DType};
 use crate::ops::{Meta, TMeta};
+use crate::target::Target;
 
 fn number(m: &Meta) -> Option<f64> {
     match m {
@@ -72,6 +73,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(2),
         doc: "q [.., L, E] and kᵀ [.., E, S] (rank >= 3, equal batch dims, one float dtype)",
         sees_env: false,
+        sees_target: false,
         gen: Some(gen_scores_shapes),
         test: |_, a| match (a[0].tensor(), a[1].tensor()) {
             (Some(q), Some(kt)) if kt.rank() >= 2 => {
@@ -88,6 +90,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(4),
         doc: "?gw has the shape and dtype of the scores of q ?q and k ?k [.., S, E]; mask ?m is None or of their dtype and broadcasts to them",
         sees_env: false,
+        sees_target: false,
         gen: Some(gen_scores_grad_shapes),
         test: |_, a| match (a[0].tensor(), a[1].tensor(), a[2].tensor()) {
             (Some(g), Some(q), Some(k)) => scores_of(q, k).is_some_and(|s| {
@@ -106,34 +109,41 @@ pub const CONDITIONS: &[Condition] = &[
         },
     },
     Condition {
-        name: "flash-cpu-shapes",
+        name: "sdpa-kernel-takes",
         arity: None,
-        doc: "(?q ?k ?v ?m [?g]): 4-D q, k, v [B, H, ·, E] of one float dtype with v's head size E, mask None or of q's dtype broadcasting to [B, H, L, S], output gradient [B, H, L, E]: what _scaled_dot_product_flash_attention_for_cpu takes",
+        doc: "(?q ?k ?v ?m [?g]): the target's SDPA training kernel takes this block. CPU (_scaled_dot_product_flash_attention_for_cpu): 4-D q, k, v [B, H, ·, E] of one float dtype with v's head size E, mask None or of q's dtype broadcasting to [B, H, L, S], output gradient [B, H, L, E]. CUDA (_scaled_dot_product_efficient_attention): the same of float32/16/bfloat16, any head size of v, head sizes multiples of 8, and with a mask S a multiple of 16 (the bias alignment)",
         sees_env: false,
-        gen: Some(gen_flash_shapes),
-        test: |_, a| a.len() >= 4 && train_dims(a, true).is_some(),
+        sees_target: true,
+        gen: Some(gen_kernel_shapes),
+        test: |env, a| match env.target {
+            Target::Cpu => flash_takes(a),
+            Target::Cuda => efficient_takes(a),
+        },
     },
     Condition {
-        name: "efficient-shapes",
-        arity: None,
-        doc: "(?q ?k ?v ?m [?g]): 4-D q, k, v of float32/16/bfloat16 with head sizes multiple of 8, mask None or of q's dtype broadcasting to [B, H, L, S] with S a multiple of 16 (the kernel's bias alignment): what _scaled_dot_product_efficient_attention takes",
+        name: "kernel-weights-one-in-masked-rows",
+        arity: Some(1),
+        doc: "(?q): the target's kernel recomputes the weights of a fully masked row (all finfo.min) from its logsumexp as 1 each, which the g/S correction of the `-keep` rules undoes: the CPU flash kernel (CUDA's efficient kernel zeroes such rows instead)",
         sees_env: false,
-        gen: Some(gen_efficient_shapes),
-        test: |_, a| {
-            a.len() >= 4
-                && train_dims(a, false).is_some()
-                && a[0].tensor().is_some_and(|q| {
-                    matches!(q.dtype, DType::F32 | DType::F16 | DType::BF16) && q.shape[3] % 8 == 0
-                })
-                && a[2].tensor().is_some_and(|v| v.shape[3] % 8 == 0)
-                && a[1].tensor().is_some_and(|k| matches!(a[3], Meta::None) || k.shape[2] % 16 == 0)
-        },
+        sees_target: true,
+        gen: None,
+        test: |env, _| env.target == Target::Cpu,
+    },
+    Condition {
+        name: "kernel-takes-dropout",
+        arity: Some(1),
+        doc: "(?p): the target's kernel takes dropout_p = p > 0: CUDA's efficient kernel (the CPU flash kernel refuses it)",
+        sees_env: false,
+        sees_target: true,
+        gen: None,
+        test: |env, _| env.target == Target::Cuda,
     },
     Condition {
         name: "same-number",
         arity: Some(2),
         doc: "two compile-time numbers with equal values (an int and a float may be equal)",
         sees_env: false,
+        sees_target: false,
         gen: Some(gen_same_number),
         test: |_, a| matches!((number(a[0]), number(a[1])), (Some(x), Some(y)) if x == y),
     },
@@ -142,6 +152,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(2),
         doc: "compile-time number ?s is 1 / ?c, as the computed attribute `recip` gives it",
         sees_env: false,
+        sees_target: false,
         gen: Some(gen_recip_of),
         test: |_, a| matches!((number(a[0]), number(a[1])), (Some(s), Some(c)) if c != 0.0 && c.is_finite() && s == 1.0 / c),
     },
@@ -150,6 +161,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(2),
         doc: "(?p ?c): compile-time numbers, a dropout probability 0 < p < 1 and its scale c = 1/(1-p) (to 1e-12 relative, as Python computes it)",
         sees_env: false,
+        sees_target: false,
         gen: Some(gen_dropout_scale),
         test: |_, a| match (number(a[0]), number(a[1])) {
             (Some(p), Some(c)) if p > 0.0 && p < 1.0 => {
@@ -164,6 +176,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(1),
         doc: "the compile-time number 1",
         sees_env: false,
+        sees_target: false,
         gen: Some(gen_is_one),
         test: |_, a| number(a[0]) == Some(1.0),
     },
@@ -172,6 +185,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(1),
         doc: "k [.., S, E] has S a multiple of 16: the efficient kernel's alignment for an attention bias",
         sees_env: false,
+        sees_target: false,
         gen: None,
         test: |_, a| a[0].tensor().is_some_and(|k| k.rank() >= 2 && k.shape[k.rank() - 2] % 16 == 0),
     },
@@ -180,6 +194,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(1),
         doc: "the compile-time number 0 (or -0.0)",
         sees_env: false,
+        sees_target: false,
         gen: Some(gen_is_zero),
         test: |_, a| number(a[0]) == Some(0.0),
     },
@@ -188,6 +203,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(2),
         doc: "(?f ?x): number ?f rounded to the dtype ?x (a dtype, or a tensor's) is finite and at most -2^125, so adding any |s| < 2^100 gives it back (float32's and bfloat16's finfo.min; not -inf, not float16's, not float32's finfo.min as bfloat16, which rounds to -inf)",
         sees_env: false,
+        sees_target: false,
         gen: Some(gen_absorbing_fill_in),
         test: |_, a| {
             let dt = match a[1] {
@@ -206,6 +222,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(1),
         doc: "(?k): the `-keep` rules' correction g/S (S = k.shape[-2] keys) rounds no worse than the kernel's own accumulation: S is a power of two (dividing is exact, barring underflow), or k is float32/float64 (one rounding at the kernel's own precision). In bfloat16 g/S loses up to 2^-9 of each |g| before the kernel sums the rows, a sum that can cancel to far below them",
         sees_env: false,
+        sees_target: false,
         gen: None,
         test: |_, a| {
             a[0].tensor().is_some_and(|k| {
@@ -221,6 +238,7 @@ pub const CONDITIONS: &[Condition] = &[
         arity: Some(4),
         doc: "(?c ?fill ?q ?k): ?c is a bool tensor of rank >= 1 broadcasting to the scores [.., L, S] of q ?q and k ?k [.., S, E] without growing them, and ?fill is a 0-d tensor of q's dtype",
         sees_env: false,
+        sees_target: false,
         gen: Some(gen_keep_mask_fits),
         test: |_, a| match (a[0].tensor(), a[1].tensor(), a[2].tensor(), a[3].tensor()) {
             (Some(c), Some(f), Some(q), Some(k)) => {
@@ -245,6 +263,7 @@ pub const COMPUTED: &[Computed] = &[
         arity: 2,
         doc: "the shape [.., L, S] of the scores of q [.., L, E] and k [.., S, E]",
         sees_env: false,
+        sees_target: false,
         eval: |_, a| {
             let s = scores_of(a[0].tensor()?, a[1].tensor()?)?;
             Some(Arg::List(s.into_iter().map(Arg::Int).collect()))
@@ -255,6 +274,7 @@ pub const COMPUTED: &[Computed] = &[
         arity: 1,
         doc: "the dtype of tensor ?x",
         sees_env: false,
+        sees_target: false,
         eval: |_, a| Some(Arg::Dtype(a[0].tensor()?.dtype)),
     },
 ];
@@ -329,7 +349,7 @@ fn gen_scores_grad_shapes(d: &mut dyn Draw, c: &DrawCtx) -> Option<Drawn> {
     }
 }
 
-/// `flash-cpu-shapes` and `efficient-shapes`. Roles: q [B, H, L, E], k [B, H, S, E],
+/// `sdpa-kernel-takes` (CPU and CUDA). Roles: q [B, H, L, E], k [B, H, S, E],
 /// v [B, H, S, Ev], mask, g [B, H, L, Ev]; dims come from whichever are drawn already.
 fn kernel_shapes(d: &mut dyn Draw, c: &DrawCtx, efficient: bool) -> Option<Drawn> {
     if c.pos == 3 {
@@ -380,12 +400,26 @@ fn kernel_shapes(d: &mut dyn Draw, c: &DrawCtx, efficient: bool) -> Option<Drawn
     Some(Drawn::Tensor(shape, dt))
 }
 
-fn gen_flash_shapes(d: &mut dyn Draw, c: &DrawCtx) -> Option<Drawn> {
-    kernel_shapes(d, c, false)
+fn gen_kernel_shapes(d: &mut dyn Draw, c: &DrawCtx) -> Option<Drawn> {
+    kernel_shapes(d, c, c.target == Target::Cuda)
 }
 
-fn gen_efficient_shapes(d: &mut dyn Draw, c: &DrawCtx) -> Option<Drawn> {
-    kernel_shapes(d, c, true)
+/// What `_scaled_dot_product_flash_attention_for_cpu` takes (see `sdpa-kernel-takes`).
+fn flash_takes(a: &[&Meta]) -> bool {
+    a.len() >= 4 && train_dims(a, true).is_some()
+}
+
+/// What `_scaled_dot_product_efficient_attention` takes (see `sdpa-kernel-takes`).
+fn efficient_takes(a: &[&Meta]) -> bool {
+    a.len() >= 4
+        && train_dims(a, false).is_some()
+        && a[0].tensor().is_some_and(|q| {
+            matches!(q.dtype, DType::F32 | DType::F16 | DType::BF16) && q.shape[3] % 8 == 0
+        })
+        && a[2].tensor().is_some_and(|v| v.shape[3] % 8 == 0)
+        && a[1]
+            .tensor()
+            .is_some_and(|k| matches!(a[3], Meta::None) || k.shape[2] % 16 == 0)
 }
 
 fn gen_same_number(_: &mut dyn Draw, c: &DrawCtx) -> Option<Drawn> {

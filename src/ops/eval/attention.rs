@@ -500,3 +500,39 @@ pub(crate) fn efficient_attention_backward(a: &[Value], out: &Meta) -> Result<Va
         bias,
     ]))
 }
+
+/// `sdpa_fwd(q, k, v, attn_mask, dropout_p, scale)`, the target-neutral training forward:
+/// `(out, logsumexp)`, what every device kernel computes (dropout from the given draws).
+pub(crate) fn sdpa_fwd(a: &[Value], _: &Meta) -> Result<Value, String> {
+    let m = opt_tensor(a, 3)?;
+    let (q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?);
+    let drop = dropout_scale(a, 4, n_scores(&q, &k))?;
+    let (o, w) = train_forward(
+        &q,
+        &k,
+        &v,
+        m.as_ref(),
+        false,
+        Some(number(a, 5)?),
+        drop.as_deref(),
+    )?;
+    let lse = Tensor::new(q.shape[..3].to_vec(), DType::F64, w.lse);
+    Ok(Value::Tuple(vec![Value::Tensor(o), Value::Tensor(lse)]))
+}
+
+/// `sdpa_bwd(grad_out, q, k, v, attn_mask, fwd, dropout_p, scale)`, the target-neutral
+/// training backward: `(grad_q, grad_k, grad_v)` as the kernels compute them (the weights
+/// recomputed from the logsumexp, see `train_backward`).
+pub(crate) fn sdpa_bwd(a: &[Value], _: &Meta) -> Result<Value, String> {
+    let m = opt_tensor(a, 4)?;
+    let (g, q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?, tensor(a, 3)?);
+    let drop = dropout_scale(a, 6, n_scores(&q, &k))?;
+    let scale = Some(number(a, 7)?);
+    let (dq, dk, dv, _) =
+        train_backward(&g, &q, &k, &v, m.as_ref(), false, scale, drop.as_deref())?;
+    Ok(Value::Tuple(vec![
+        Value::Tensor(dq),
+        Value::Tensor(dk),
+        Value::Tensor(dv),
+    ]))
+}
