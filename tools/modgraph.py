@@ -42,7 +42,7 @@ LAYERS = [
     ["partition"],
     ["pipeline"],
     ["interp", "check"],  # the reference interpreter and the rule checker
-    ["stats", "pad_sweep"],
+    ["stats", "pad_sweep", "research"],
     ["lib"],
 ]
 MAX_UPWARD = 1

@@ -22,6 +22,8 @@ mod output;
 mod partition;
 #[path = "fxsat/progress_bar.rs"]
 mod progress_bar;
+#[path = "fxsat/rules_report.rs"]
+mod rules_report;
 #[path = "fxsat/sweep_svg.rs"]
 mod sweep_svg;
 
@@ -44,6 +46,7 @@ enum Cmd {
     PadSweep(inspect::PadSweepArgs),
     Bench(bench::BenchCmd),
     Partition(partition::PartitionArgs),
+    RulesReport(rules_report::RulesReportArgs),
     /// Dev: write the lowering conformance cases (python/tests/test_lowering_conformance.py).
     #[command(hide = true)]
     LoweringCases {
@@ -64,6 +67,7 @@ fn run(cmd: Cmd) -> Result<()> {
         Cmd::PadSweep(a) => a.run(),
         Cmd::Bench(a) => a.run(),
         Cmd::Partition(a) => a.run(),
+        Cmd::RulesReport(a) => a.run(),
         Cmd::LoweringCases { cases, out } => lowering_cases::run(&cases, &out),
     }
 }
