@@ -150,6 +150,35 @@ pub fn solve(p: &Problem, warm: &Choice, time_limit: Option<Duration>) -> Exact 
             break;
         }
     }
+    // dominated nodes: a node of the class as cheap with a subset of the children can
+    // replace it in any extraction (no new child, so no new cycle); `dom` maps each
+    // dropped node to the live node that replaces it
+    let mut dom: Vec<usize> = (0..p.nodes.len()).collect();
+    for members in &p.classes {
+        let mut order: Vec<usize> = members.iter().copied().filter(|&m| live[m]).collect();
+        order.sort_by(|&a, &b| {
+            let (na, nb) = (&p.nodes[a], &p.nodes[b]);
+            na.cost
+                .total_cmp(&nb.cost)
+                .then(na.children.len().cmp(&nb.children.len()))
+                .then(a.cmp(&b))
+        });
+        let mut kept: Vec<usize> = Vec::new();
+        for &n in &order {
+            let kids = &p.nodes[n].children;
+            let by = kept.iter().copied().find(|&m| {
+                p.nodes[m].cost <= p.nodes[n].cost
+                    && p.nodes[m].children.iter().all(|d| kids.contains(d))
+            });
+            match by {
+                Some(m) => {
+                    live[n] = false;
+                    dom[n] = m;
+                }
+                None => kept.push(n),
+            }
+        }
+    }
     // the classes reachable from the roots through live nodes
     let mut used = vec![false; p.classes.len()];
     let mut stack: Vec<usize> = p.roots.clone();
@@ -345,6 +374,7 @@ pub fn solve(p: &Problem, warm: &Choice, time_limit: Option<Duration>) -> Exact 
         let mut on = vec![0.0; vars.len()];
         for c in p.reachable(warm) {
             if let Some(n) = warm[c] {
+                let n = dom[n];
                 if live[n] {
                     on[var_of[n]] = 1.0;
                 }

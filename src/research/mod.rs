@@ -74,7 +74,11 @@ pub fn rules_report(
     let mut failed = Vec::new();
     for (k, (name, g)) in graphs.iter().enumerate() {
         progress(&format!("[{}/{}] {name}: all rules", k + 1, graphs.len()));
-        match optimize(g, &base_opts) {
+        let named = Options {
+            file: name.clone(),
+            ..base_opts.clone()
+        };
+        match optimize(g, &named) {
             Ok(o) => {
                 base.push((k, o.report.cost.after, o.report.rules));
                 names.push(name.clone());
@@ -126,7 +130,11 @@ pub fn rules_report(
                 "[{run}/{fired_runs}] {name}: without {}",
                 rule.name
             ));
-            match optimize(&graphs[*k].1, &without) {
+            let named = Options {
+                file: name.clone(),
+                ..without.clone()
+            };
+            match optimize(&graphs[*k].1, &named) {
                 Ok(o) => {
                     let d = o.report.cost.after - cost;
                     if d.abs() > 1e-12 * cost.abs().max(1e-30) {
