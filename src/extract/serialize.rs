@@ -192,3 +192,39 @@ pub fn dot(eg: &EGraph, name: &str) -> Result<String> {
     s.push_str("}\n");
     Ok(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_dump_names_file_node_and_field() {
+        let text = r#"{"nodes": {"0.0": {"op": "f", "children": ["9.0"], "eclass": "0", "cost": 1.0}},
+                       "root_eclasses": ["0"]}"#;
+        let eg = from_json(text, "d.json").unwrap();
+        let e = problem(&eg, "d.json").unwrap_err().to_string();
+        assert!(
+            e.contains("d.json") && e.contains("0.0") && e.contains("children"),
+            "{e}"
+        );
+        let text = r#"{"nodes": {"0.0": {"op": "a", "eclass": "0", "cost": 1.0}},
+                       "root_eclasses": ["7"]}"#;
+        let e = problem(&from_json(text, "d.json").unwrap(), "d.json")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("root_eclasses") && e.contains("`7`"), "{e}");
+        let e = from_json("{\"nodes\": 3}", "d.json")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("d.json: malformed JSON"), "{e}");
+        // a leaf read back: cost and class kept; NEVER is infinite
+        let text = r#"{"nodes": {"0.0": {"op": "a", "eclass": "0", "cost": 2.5},
+                                 "0.1": {"op": "b", "eclass": "0", "cost": 1.7976931348623157e308}},
+                       "root_eclasses": ["0"]}"#;
+        let (p, ids) = problem(&from_json(text, "d.json").unwrap(), "d.json").unwrap();
+        assert_eq!(ids.len(), 2);
+        assert_eq!(p.nodes[0].cost, 2.5);
+        assert!(p.nodes[1].cost.is_infinite());
+        assert_eq!(p.greedy(), vec![Some(0)]);
+    }
+}
