@@ -32,14 +32,14 @@
 //! | rules | [`rules`] (rule files, conditions) |
 //! | saturation | `saturate` |
 //! | cost model | [`cost`] (per e-node and per graph node) |
-//! | extraction | `extract` |
+//! | extraction | `extract` (greedy, DAG, exact; the egraph-serialize dump) |
 //! | graph passes | [`passes`] (CSE, regions) |
 //! | partitioner | [`partition`] |
 //! | pipeline | [`optimize`], [`optimize_and_partition`], [`Options`], [`Report`] |
 //! | verification | [`interp`] (reference interpreter), [`check`] (rule checker) |
 //! | result cache | [`cache`] (results on disk, keyed by a hash of input, rules, options, build) |
 //! | requests | [`request`] (options by name → output text and report document: the CLI's and the Python module's one entry) |
-//! | tools | `stats`, `pad_sweep` |
+//! | tools | `stats`, `pad_sweep`, `research` (rules report) |
 //!
 //! Modules without a link are internals: public for the binary, tests and benches only.
 #![warn(missing_docs)]
@@ -67,6 +67,8 @@ pub mod extract;
 pub mod pad_sweep;
 #[doc(hidden)]
 pub mod pipeline;
+#[doc(hidden)]
+pub mod research;
 #[doc(hidden)]
 pub mod saturate;
 #[doc(hidden)]

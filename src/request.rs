@@ -175,6 +175,13 @@ pub struct OptimizeRequest {
     pub progress: Progress,
     /// The result cache's directory (`None`: no cache).
     pub cache: Option<PathBuf>,
+    /// Which extractor runs.
+    pub extractor: crate::extract::Extractor,
+    /// Time limit of the exact extractor, per e-graph (`None`: none).
+    pub extract_time_limit: Option<Duration>,
+    /// Keep the saturated e-graphs ([`OptimizeResult::egraphs`]); such a call bypasses the
+    /// cache, which stores no e-graph.
+    pub dump_egraph: bool,
 }
 
 impl Default for OptimizeRequest {
@@ -194,6 +201,9 @@ impl Default for OptimizeRequest {
             file: "<input>".into(),
             progress: Progress::default(),
             cache: None,
+            extractor: crate::extract::Extractor::default(),
+            extract_time_limit: None,
+            dump_egraph: false,
         }
     }
 }
@@ -300,7 +310,12 @@ fn options(req: &OptimizeRequest, t0: Instant) -> Result<(Options, bool)> {
             } else {
                 RegionOptions::default()
             },
-            ..Options::default()
+            extract: crate::extract::ExtractOptions {
+                extractor: req.extractor,
+                exact_time_limit: req.extract_time_limit,
+                ..crate::extract::ExtractOptions::default()
+            },
+            dump_egraph: req.dump_egraph,
         },
         builtin,
     ))
@@ -387,6 +402,9 @@ pub struct OptimizeResult {
     pub graph: String,
     /// The report document (with `cache`).
     pub report: Value,
+    /// The saturated e-graphs, serialized, one per e-graph optimised (with
+    /// [`OptimizeRequest::dump_egraph`]; empty otherwise).
+    pub egraphs: Vec<egraph_serialize::EGraph>,
 }
 
 /// A partitioned graph: forward and backward FX-JSON text and the report document.
@@ -482,6 +500,13 @@ fn optimize_key(
         req.exact_random,
         req.whole
     ));
+    // the default extractor adds nothing: keys made before the choice existed stay valid
+    if req.extractor != crate::extract::Extractor::default() {
+        h.part(format!(
+            "extractor={:?} extract_time_limit={:?}",
+            req.extractor, req.extract_time_limit
+        ));
+    }
     if let Some(p) = part {
         let profile = p.target.profile(p.device.as_deref())?;
         h.part(format!(
@@ -507,7 +532,9 @@ fn own_failure(e: Error, builtin_rules: bool) -> Error {
 pub fn optimize(graph: &Graph, req: &OptimizeRequest) -> Result<OptimizeResult> {
     let t0 = Instant::now();
     let (opts, builtin) = options(req, t0)?;
-    let cache = CacheCall::open(&req.cache, || optimize_key(graph, req, None))?;
+    // a dump needs the e-graphs, which the cache does not keep
+    let cache_dir = if req.dump_egraph { &None } else { &req.cache };
+    let cache = CacheCall::open(cache_dir, || optimize_key(graph, req, None))?;
     if let Some(c) = &cache {
         if let Some(hit) = c.cache.get(&c.key) {
             if let Some(Value::String(text)) = hit.outputs.get("graph") {
@@ -515,6 +542,7 @@ pub fn optimize(graph: &Graph, req: &OptimizeRequest) -> Result<OptimizeResult> 
                 return Ok(OptimizeResult {
                     graph: text.clone(),
                     report: with_cache(hit.report, c.section(true)),
+                    egraphs: Vec::new(),
                 });
             }
         }
@@ -535,6 +563,7 @@ pub fn optimize(graph: &Graph, req: &OptimizeRequest) -> Result<OptimizeResult> 
     Ok(OptimizeResult {
         graph: text,
         report: with_cache(report, section),
+        egraphs: std::mem::take(&mut out.egraphs),
     })
 }
 

@@ -44,7 +44,7 @@ LAYERS = [
     ["interp", "check"],  # the reference interpreter and the rule checker
     ["cache"],  # the persistent result cache
     ["request"],  # requests by name, through the cache: the CLI's and the Python module's entry
-    ["stats", "pad_sweep"],
+    ["stats", "pad_sweep", "research"],
     ["lib"],
 ]
 MAX_UPWARD = 1

@@ -150,6 +150,9 @@ def _to_doc(gm: torch.fx.GraphModule, kind: str, name: str,
             num_fwd_outputs: int | None = None) -> dict:
     from fxsat.export import graph_to_doc
 
+    hidden = _opaque_inputs(gm)
+    if hidden:
+        gm = _without_opaque_inputs(gm, hidden)
     for n in gm.graph.nodes:
         v = n.meta.get("val")
         if n.op == "placeholder" and not isinstance(v, torch.Tensor):
@@ -163,6 +166,55 @@ def _to_doc(gm: torch.fx.GraphModule, kind: str, name: str,
 
 class _Unsupported(Exception):
     pass
+
+
+def _is_opaque_object(v: Any) -> bool:
+    """A non-tensor object input (a script or opaque object: DTensor's and the collectives'
+    process-group handles in tensor-parallel graphs)."""
+    if isinstance(v, torch.Tensor):
+        return False
+    from torch._library.fake_class_registry import FakeScriptObject
+
+    if isinstance(v, (FakeScriptObject, torch.ScriptObject)):
+        return True
+    try:
+        from torch._library.opaque_object import is_opaque_value
+    except ImportError:  # older torch: no opaque values
+        return False
+    return bool(is_opaque_value(v))
+
+
+def _is_opaque_placeholder(x: Any) -> bool:
+    return (isinstance(x, torch.fx.Node) and x.op == "placeholder"
+            and _is_opaque_object(x.meta.get("val")))
+
+
+def _opaque_inputs(gm: torch.fx.GraphModule) -> list[str]:
+    """The placeholders holding opaque objects. fxsat only passes them through: one that a
+    call reads is unsupported (the graph falls back)."""
+    names = []
+    for n in gm.graph.find_nodes(op="placeholder"):
+        if _is_opaque_object(n.meta.get("val")):
+            users = [u for u in n.users if u.op != "output"]
+            if users:
+                raise _Unsupported(f"placeholder {n.name!r} is an opaque object that node "
+                                   f"{users[0].name!r} reads")
+            names.append(n.name)
+    return names
+
+
+def _without_opaque_inputs(gm: torch.fx.GraphModule, hidden: Sequence[str]) -> torch.fx.GraphModule:
+    """A copy of ``gm`` without the opaque-object placeholders ``hidden``: the outputs that
+    returned them return None (fxsat sees a tensor graph; the objects are put back after)."""
+    import copy
+
+    g = copy.deepcopy(gm.graph)
+    drop = [n for n in g.find_nodes(op="placeholder") if n.name in set(hidden)]
+    (out,) = g.find_nodes(op="output")
+    out.args = (torch.fx.map_arg(out.args[0], lambda x: None if x in drop else x),)
+    for n in drop:
+        g.erase_node(n)
+    return torch.fx.GraphModule(gm, g)
 
 
 _dump_count = 0
@@ -293,6 +345,7 @@ class _Ctx:
         if self.opts.fallback == "raise":
             raise FxsatBackendError(f"fxsat: {what}: {reason}") from err
         self.stats.fallbacks.append(msg)
+        log.debug("fxsat: %s failed", what, exc_info=err)
         log.warning("%s", msg)
         warnings.warn(msg, FxsatFallbackWarning, stacklevel=2)
 
@@ -314,7 +367,9 @@ def _replace_graph(graph: torch.fx.Graph, new_gm: torch.fx.GraphModule) -> None:
     """Replace ``graph``'s body (in place, as a graph pass must) with ``new_gm``'s, keeping
     ``graph``'s placeholders (their names and meta) and its output node (its meta)."""
     owner = graph.owning_module
-    old_phs = list(graph.find_nodes(op="placeholder"))
+    old_out_args = _outputs(owner) if owner is not None else []
+    old_phs = [p for p in graph.find_nodes(op="placeholder")
+               if not _is_opaque_object(p.meta.get("val"))]
     new_phs = list(new_gm.graph.find_nodes(op="placeholder"))
     if len(old_phs) != len(new_phs):
         raise _Unsupported(f"{len(new_phs)} inputs instead of {len(old_phs)}")
@@ -328,6 +383,11 @@ def _replace_graph(graph: torch.fx.Graph, new_gm: torch.fx.GraphModule) -> None:
                 continue
             if n.op == "output":
                 new_out_args = torch.fx.map_arg(n.args[0], lambda x: env[x])
+                # outputs that returned an opaque-object input return it again
+                if isinstance(new_out_args, (list, tuple)) and len(new_out_args) == len(old_out_args):
+                    new_out_args = type(new_out_args)(
+                        old if _is_opaque_placeholder(old) else new
+                        for old, new in zip(old_out_args, new_out_args))
                 continue
             if n.op == "get_attr":
                 if owner is None:
@@ -371,6 +431,7 @@ def _optimize_graph(ctx: _Ctx, graph: torch.fx.Graph) -> None:
         out, report = fx.optimize(doc, **ctx.api_kwargs())
         ctx.stats.seconds_api += time.perf_counter() - t_api
         _dump(out, ("joint" if joint else "forward") + ".opt")
+        phs = [p for p in phs if not _is_opaque_placeholder(p)]  # fxsat saw the tensors only
         out = _reorder_placeholders(out, [p.name for p in phs],
                                     {p.name: p.meta["val"] for p in phs}, what)
         new = _rebuild(out, [p.meta["val"] for p in phs], _constants(gm))
@@ -404,6 +465,10 @@ def _split_by_saved(joint: torch.fx.GraphModule, report: dict, num_fwd_outputs: 
         if n is None or not isinstance(n.meta.get("val"), torch.Tensor):
             raise _Unsupported(f"saved value {s!r} is not a tensor node of the joint graph")
         saved.append(n)
+    # opaque-object inputs the backward returns (fxsat never saw them) are saved as well
+    for o in _outputs(joint)[num_fwd_outputs:]:
+        if _is_opaque_placeholder(o) and o not in saved:
+            saved.append(o)
     return _extract_fwd_bwd_modules(joint, saved, [], num_fwd_outputs=num_fwd_outputs)
 
 

@@ -26,6 +26,8 @@ mod partition;
 mod progress_bar;
 #[path = "fxsat/pt2.rs"]
 mod pt2;
+#[path = "fxsat/rules_report.rs"]
+mod rules_report;
 #[path = "fxsat/sweep_svg.rs"]
 mod sweep_svg;
 
@@ -49,6 +51,7 @@ enum Cmd {
     Bench(bench::BenchCmd),
     Partition(partition::PartitionArgs),
     Cache(cache_cmd::CacheCmd),
+    RulesReport(rules_report::RulesReportArgs),
     /// Dev: write the lowering conformance cases (python/tests/test_lowering_conformance.py).
     #[command(hide = true)]
     LoweringCases {
@@ -70,6 +73,7 @@ fn run(cmd: Cmd) -> Result<()> {
         Cmd::Bench(a) => a.run(),
         Cmd::Partition(a) => a.run(),
         Cmd::Cache(a) => a.run(),
+        Cmd::RulesReport(a) => a.run(),
         Cmd::LoweringCases { cases, out } => lowering_cases::run(&cases, &out),
     }
 }

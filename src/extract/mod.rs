@@ -7,11 +7,19 @@
 //!    the DAG cost of the whole selection drops. The result is therefore never worse than the
 //!    greedy tree selection. The search stops at [`ExtractOptions::deadline`] with the best
 //!    selection so far (the greedy one at worst).
+//!
+//! [`Extractor`] picks what runs: the greedy pass alone, both (the DAG extractor, the
+//! default), or both and then the [exact] integer program warm-started from their result.
+//! [`serialize`] writes the e-graph in the egraph-serialize format and reads it back as a
+//! [`problem::Problem`], the form the exact extractor solves.
 
 use crate::cost::Model;
 use crate::egraph::{FxEGraph, Lang, Selection};
 use crate::progress::{Phase, Progress};
+pub mod exact;
 mod local;
+pub mod problem;
+pub mod serialize;
 
 use egg::{Id, Language};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
@@ -27,6 +35,33 @@ pub struct Extracted {
     pub greedy_cost: f64,
     /// The deadline cut the local search short.
     pub timed_out: bool,
+    /// The exact extractor's figures (with [`Extractor::Exact`] only).
+    pub exact: Option<exact::ExactReport>,
+}
+
+/// Which extractor runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Extractor {
+    /// Greedy bottom-up tree costs only.
+    Greedy,
+    /// Greedy, then local search on the DAG cost (the default).
+    #[default]
+    Dag,
+    /// The DAG extractor, then the exact integer program warm-started from its result.
+    Exact,
+}
+
+impl std::str::FromStr for Extractor {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "greedy" => Ok(Extractor::Greedy),
+            "dag" => Ok(Extractor::Dag),
+            "exact" => Ok(Extractor::Exact),
+            _ => Err(format!("unknown extractor `{s}` (greedy, dag, exact)")),
+        }
+    }
 }
 
 /// Options for [`extract`].
@@ -36,6 +71,10 @@ pub struct ExtractOptions {
     pub rounds: usize,
     /// No local-search move after this instant (`None`: no deadline).
     pub deadline: Option<std::time::Instant>,
+    /// Which extractor runs.
+    pub extractor: Extractor,
+    /// Time limit of the exact extractor's solve, per e-graph (`None`: none).
+    pub exact_time_limit: Option<std::time::Duration>,
 }
 
 impl Default for ExtractOptions {
@@ -43,12 +82,14 @@ impl Default for ExtractOptions {
         ExtractOptions {
             rounds: 2,
             deadline: None,
+            extractor: Extractor::Dag,
+            exact_time_limit: None,
         }
     }
 }
 
 /// Per-node costs, computed once.
-struct Costs {
+pub(crate) struct Costs {
     node: HashMap<(Id, usize), f64>,
 }
 
@@ -181,9 +222,73 @@ pub fn extract_with(
     opts: &ExtractOptions,
     progress: &Progress,
 ) -> Extracted {
-    let out = extract_inner(eg, model, roots, opts, progress);
+    let out = match opts.extractor {
+        Extractor::Greedy => extract_inner(
+            eg,
+            model,
+            roots,
+            &ExtractOptions {
+                rounds: 0,
+                ..opts.clone()
+            },
+            progress,
+        ),
+        Extractor::Dag => extract_inner(eg, model, roots, opts, progress),
+        Extractor::Exact => {
+            let dag = extract_inner(eg, model, roots, opts, progress);
+            extract_exact(eg, model, roots, opts, dag)
+        }
+    };
     progress.finish(Phase::Extract);
     out
+}
+
+/// The exact extractor, warm-started from the DAG extractor's result `dag`.
+fn extract_exact(
+    eg: &FxEGraph,
+    model: &Model,
+    roots: &[Id],
+    opts: &ExtractOptions,
+    dag: Extracted,
+) -> Extracted {
+    let t0 = std::time::Instant::now();
+    let costs = Costs::new(eg, model);
+    let (p, ids) = problem::Problem::from_egraph(eg, &costs, roots);
+    let warm = p.choice_of(eg, &ids, &dag.selection);
+    let ex = exact::solve(&p, &warm, opts.exact_time_limit);
+    let report = exact::ExactReport::of(dag.cost, &ex, t0.elapsed().as_secs_f64());
+    log::info!(
+        "exact extraction: DAG {:.6e} s, best {:.6e} s, bound {:.6e} s ({}), {} binaries, {:.3} s",
+        report.dag_cost,
+        report.best_cost,
+        report.lower_bound,
+        if ex.proven { "proven" } else { "not proven" },
+        report.variables,
+        report.seconds
+    );
+    if ex.cost >= dag.cost {
+        return Extracted {
+            exact: Some(report),
+            ..dag
+        };
+    }
+    let selection = p.selection_of(eg, &ids, &ex.choice);
+    // checked again on the e-graph itself: every needed class chosen, no cycle
+    match dag_cost(eg, model, &selection, roots) {
+        Some(cost) if cost <= dag.cost => Extracted {
+            selection,
+            cost,
+            exact: Some(report.with_best(cost)),
+            ..dag
+        },
+        _ => {
+            log::warn!("exact extraction: its selection is not valid on the e-graph; keeping the DAG extractor's");
+            Extracted {
+                exact: Some(report.with_best(dag.cost)),
+                ..dag
+            }
+        }
+    }
 }
 
 fn extract_inner(
@@ -230,6 +335,7 @@ fn extract_inner(
         cost: greedy_cost,
         greedy_cost,
         timed_out,
+        exact: None,
     };
     if opts.deadline.is_some_and(|d| std::time::Instant::now() > d) {
         // out of time already: the greedy selection, without building the search's state
@@ -276,6 +382,7 @@ fn extract_inner(
         cost,
         greedy_cost,
         timed_out: dag.timed_out,
+        exact: None,
     }
 }
 

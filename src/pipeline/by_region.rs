@@ -34,7 +34,7 @@ pub(super) fn optimize_regions(
     t0: Instant,
 ) -> Result<Optimized> {
     let t_each = Instant::now();
-    let res = optimize_each(graph, regions, opts, t0)?;
+    let mut res = optimize_each(graph, regions, opts, t0)?;
     let optimising: f64 = res.done.iter().map(|(_, o)| o.report.seconds.total).sum();
     // the cut, and making and comparing the region graphs
     let cutting = (t_each - t0).as_secs_f64() + t_each.elapsed().as_secs_f64() - optimising;
@@ -71,7 +71,16 @@ pub(super) fn optimize_regions(
         report.cost.before,
         report.cost.after
     );
-    Ok(Optimized { graph: out, report })
+    let egraphs = res
+        .done
+        .iter_mut()
+        .flat_map(|(_, o)| std::mem::take(&mut o.egraphs))
+        .collect();
+    Ok(Optimized {
+        graph: out,
+        report,
+        egraphs,
+    })
 }
 
 /// Optimises each region (as a graph of its own, whole) or reuses an equal one's result; all
@@ -147,6 +156,12 @@ fn region_report(
         r.egraph.iterations = r.egraph.iterations.max(s.egraph.iterations);
         if s.egraph.stop_reason.rank() > r.egraph.stop_reason.rank() {
             r.egraph.stop_reason = s.egraph.stop_reason;
+        }
+        if let Some(e) = &s.exact {
+            match &mut r.exact {
+                Some(sum) => sum.add(e),
+                None => r.exact = Some(e.clone()),
+            }
         }
     }
     for &i in &res.which {

@@ -40,6 +40,8 @@ pub struct Options {
     pub progress: Progress,
     /// Large graphs are optimised region by region (see [`crate::passes::regions`]).
     pub regions: RegionOptions,
+    /// Keep each saturated e-graph, serialized, in [`Optimized::egraphs`](super::Optimized).
+    pub dump_egraph: bool,
 }
 
 impl Default for Options {
@@ -56,6 +58,7 @@ impl Default for Options {
             exact_random: false,
             progress: Progress::default(),
             regions: RegionOptions::default(),
+            dump_egraph: false,
         }
     }
 }
@@ -119,6 +122,8 @@ impl Options {
             assume: self.assume.clone(),
             exact_random: self.exact_random,
             whole: self.regions.min_graph_nodes == usize::MAX,
+            extractor: self.extract.extractor,
+            extract_time_limit: self.extract.exact_time_limit.map(|d| d.as_secs_f64()),
         }
     }
 }
@@ -151,4 +156,14 @@ pub struct UsedOptions {
     pub exact_random: bool,
     /// Optimised as one e-graph whatever its size.
     pub whole: bool,
+    /// The extractor (not written when it is the default, `dag`).
+    #[serde(skip_serializing_if = "is_dag")]
+    pub extractor: crate::extract::Extractor,
+    /// The exact extractor's time limit per e-graph, seconds (not written when none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extract_time_limit: Option<f64>,
+}
+
+fn is_dag(e: &crate::extract::Extractor) -> bool {
+    *e == crate::extract::Extractor::Dag
 }

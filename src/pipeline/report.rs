@@ -25,6 +25,10 @@ pub struct Report {
     /// Applications per rule.
     #[serde(serialize_with = "in_order")]
     pub rules: IndexMap<String, usize>,
+    /// The exact extractor's figures (`--extractor exact` only; region by region: summed
+    /// over the regions optimised).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exact: Option<crate::extract::exact::ExactReport>,
 }
 
 /// A map in its own order.
@@ -128,4 +132,7 @@ pub struct Optimized {
     pub graph: Graph,
     /// What happened.
     pub report: Report,
+    /// The saturated e-graphs, serialized (with [`Options::dump_egraph`](super::Options)
+    /// only): the whole graph's, or one per region optimised, in region order.
+    pub egraphs: Vec<egraph_serialize::EGraph>,
 }

@@ -69,6 +69,13 @@ pub(super) fn optimize_whole(graph: &Graph, opts: &Options) -> Result<Optimized>
         },
         ..opts.extract.clone()
     };
+    let egraphs = if opts.dump_egraph {
+        vec![crate::extract::serialize::serialize(
+            &egraph, &model, &roots,
+        )]
+    } else {
+        Vec::new()
+    };
     let ex = extract_with(&egraph, &model, &roots, &extract, &opts.progress);
     let out = to_graph(
         &egraph,
@@ -132,6 +139,7 @@ pub(super) fn optimize_whole(graph: &Graph, opts: &Options) -> Result<Optimized>
         },
         attention: AttentionReport::of(&out),
         regions: RegionReport::default(),
+        exact: ex.exact.clone(),
     };
     log::info!(
         "{}: {} → {} nodes, cost {:.3e} → {:.3e} s, {} e-nodes, stop: {}",
@@ -143,5 +151,9 @@ pub(super) fn optimize_whole(graph: &Graph, opts: &Options) -> Result<Optimized>
         report.egraph.nodes,
         report.egraph.stop_reason
     );
-    Ok(Optimized { graph: out, report })
+    Ok(Optimized {
+        graph: out,
+        report,
+        egraphs,
+    })
 }

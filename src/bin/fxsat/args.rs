@@ -63,9 +63,14 @@ fn usage(msg: impl Into<String>) -> anyhow::Error {
 
 /// A time limit in seconds: positive; huge or infinite is no limit (`Duration::MAX`).
 pub fn check_time_limit(secs: f64) -> Result<Duration> {
+    check_seconds("--time-limit", secs)
+}
+
+/// A time limit `name` in seconds: positive; huge or infinite is no limit (`Duration::MAX`).
+pub fn check_seconds(name: &str, secs: f64) -> Result<Duration> {
     if secs.is_nan() || secs <= 0.0 {
         return Err(usage(format!(
-            "--time-limit must be a positive number of seconds, got {secs}"
+            "{name} must be a positive number of seconds, got {secs}"
         )));
     }
     Ok(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))

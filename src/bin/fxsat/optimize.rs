@@ -1,10 +1,11 @@
 //! `fxsat optimize`.
 
-use crate::args::{at_least_one, check_time_limit, CacheArgs, DeviceArgs};
+use crate::args::{at_least_one, check_seconds, check_time_limit, CacheArgs, DeviceArgs};
 use crate::output::ReportFile;
 use crate::progress_bar;
 use anyhow::Result;
 use clap::Args;
+use fxsat::extract::Extractor;
 use fxsat::request::{OptimizeRequest, RuleSource};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -65,6 +66,60 @@ pub struct OptimizeArgs {
     whole: bool,
     #[command(flatten)]
     cache: CacheArgs,
+    /// The extractor: `greedy` (bottom-up tree costs), `dag` (greedy, then local search
+    /// on the DAG cost: the default) or `exact` (the DAG result, then an integer program
+    /// solved to optimality or to --extract-time-limit; the report's `exact` section gives
+    /// the DAG cost, the best cost, the proven lower bound and the gap).
+    #[arg(long, value_enum, default_value = "dag")]
+    extractor: ExtractorArg,
+    /// Time limit in seconds of the exact extractor, per e-graph (per region when the
+    /// graph is cut), on top of --time-limit.
+    #[arg(long, default_value_t = 10.0)]
+    extract_time_limit: f64,
+    /// Write the saturated e-graph here in the egraph-serialize JSON format (what
+    /// extraction-gym reads; costs are the cost model's). A graph cut into regions writes
+    /// one file per region optimised: FILE.json becomes FILE.0.json, FILE.1.json, ...
+    /// (see docs/research.md).
+    #[arg(long, value_name = "FILE")]
+    dump_egraph: Option<PathBuf>,
+    /// Write a Graphviz picture of the saturated e-graph here (per region like
+    /// --dump-egraph); refused for an e-graph of more than 2,000 e-nodes.
+    #[arg(long, value_name = "FILE")]
+    dump_dot: Option<PathBuf>,
+}
+
+/// `--extractor`'s values.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ExtractorArg {
+    /// Greedy bottom-up tree costs.
+    Greedy,
+    /// Greedy, then local search on the DAG cost.
+    Dag,
+    /// The DAG result, then an exact integer program.
+    Exact,
+}
+
+impl ExtractorArg {
+    fn extractor(self) -> Extractor {
+        match self {
+            ExtractorArg::Greedy => Extractor::Greedy,
+            ExtractorArg::Dag => Extractor::Dag,
+            ExtractorArg::Exact => Extractor::Exact,
+        }
+    }
+}
+
+/// Where the `k`th of `n` dumps goes: `path` for a whole graph, `stem.k.ext` per region.
+pub fn dump_path(path: &Path, k: usize, regions: bool) -> PathBuf {
+    if !regions {
+        return path.to_path_buf();
+    }
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}.{k}.{}", ext.to_string_lossy()),
+        None => format!("{stem}.{k}"),
+    };
+    path.with_file_name(name)
 }
 
 impl OptimizeArgs {
@@ -72,6 +127,7 @@ impl OptimizeArgs {
     pub fn run(self) -> Result<()> {
         let t0 = Instant::now();
         check_time_limit(self.time_limit)?;
+        let extract_time_limit = check_seconds("--extract-time-limit", self.extract_time_limit)?;
         at_least_one("--node-limit", self.node_limit)?;
         at_least_one("--iter-limit", self.iter_limit)?;
         let graph = crate::pt2::read_graph(&self.input)?;
@@ -94,8 +150,18 @@ impl OptimizeArgs {
             file: self.input.display().to_string(),
             progress: progress_bar::stderr_bar(),
             cache: self.cache.dir()?,
+            extractor: self.extractor.extractor(),
+            extract_time_limit: (extract_time_limit != std::time::Duration::MAX)
+                .then_some(extract_time_limit),
+            dump_egraph: self.dump_egraph.is_some() || self.dump_dot.is_some(),
         };
         let out = fxsat::request::optimize(&graph, &req)?;
+        let cut = out
+            .report
+            .pointer("/regions/count")
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+            > 0;
         let report_text = match &self.report {
             Some(_) => Some(self.report_file(out.report.clone()).text()?),
             None => None,
@@ -105,6 +171,19 @@ impl OptimizeArgs {
         if let (Some(path), Some(t)) = (&self.report, &report_text) {
             files.push((path, t.as_bytes()));
         }
+        // the dumps: one per e-graph (per region optimised when cut)
+        let mut dumps: Vec<(PathBuf, String)> = Vec::new();
+        for (k, eg) in out.egraphs.iter().enumerate() {
+            if let Some(p) = &self.dump_egraph {
+                dumps.push((dump_path(p, k, cut), fxsat::extract::serialize::to_json(eg)));
+            }
+            if let Some(p) = &self.dump_dot {
+                let path = dump_path(p, k, cut);
+                let name = format!("--dump-dot {}", path.display());
+                dumps.push((path, fxsat::extract::serialize::dot(eg, &name)?));
+            }
+        }
+        files.extend(dumps.iter().map(|(p, t)| (p.as_path(), t.as_bytes())));
         fxsat::io::atomic::write_all(&files)?;
         eprintln!("{}", self.summary(&out.report));
         Ok(())
