@@ -647,3 +647,14 @@ pub fn optimize_and_partition(
         report: with_cache(report, section),
     })
 }
+
+/// A time limit in seconds named `name` in errors (`--extract-time-limit`): positive; huge or
+/// infinite is no limit (`Duration::MAX`).
+pub fn check_seconds(name: &str, secs: f64) -> Result<Duration> {
+    if secs.is_nan() || secs <= 0.0 {
+        return Err(Error::Invalid(format!(
+            "{name} must be a positive number of seconds, got {secs}"
+        )));
+    }
+    Ok(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
+}

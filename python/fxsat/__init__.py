@@ -5,6 +5,8 @@ In-process (the native extension, ``pip install .``; see docs/python.md):
     fxsat.partition(joint, budget=...)        -> (fw_doc, bw_doc, report)
     fxsat.optimize_and_partition(joint, ...)  -> (fw_doc, bw_doc, report)
     fxsat.check_rules(...), fxsat.version(), fxsat.rules_hash(...)
+    fxsat.dump_egraph(graph, ...)             -> [egraph-serialize dict, ...] (docs/research.md)
+    fxsat.rules_report(graphs, ...)           -> the rules report (fxsat rules-report --json)
     fxsat.from_exported_program(ep)           -> FX-JSON document of a torch.export program
     fxsat.FxsatError (bad input, a ValueError), fxsat.FxsatInternalError (a RuntimeError)
 
@@ -33,6 +35,8 @@ _LAZY = {
     "partition": "fxsat.api",
     "optimize_and_partition": "fxsat.api",
     "check_rules": "fxsat.api",
+    "dump_egraph": "fxsat.api",
+    "rules_report": "fxsat.api",
     "version": "fxsat.api",
     "rules_hash": "fxsat.api",
     "cache_stats": "fxsat.api",

@@ -30,9 +30,9 @@ from typing import Any, Iterable
 
 from fxsat.errors import FxsatError, FxsatInternalError
 
-__all__ = ["optimize", "partition", "optimize_and_partition", "check_rules", "version",
-           "rules_hash", "cache_stats", "cache_clear", "default_cache_dir", "FxsatError",
-           "FxsatInternalError"]
+__all__ = ["optimize", "partition", "optimize_and_partition", "check_rules", "dump_egraph",
+           "rules_report", "version", "rules_hash", "cache_stats", "cache_clear",
+           "default_cache_dir", "FxsatError", "FxsatInternalError"]
 
 
 def _native():
@@ -89,10 +89,15 @@ def _graph_text(graph: Any) -> tuple[str, str | None]:
     if isinstance(graph, os.PathLike):
         path = os.fspath(graph)
         try:
+            if path.endswith(".gz"):  # as the command line reads a gzipped graph
+                import gzip
+
+                with gzip.open(path, "rt", encoding="utf-8") as f:
+                    return f.read(), str(path)
             with open(path, encoding="utf-8") as f:
                 return f.read(), str(path)
-        except OSError as e:
-            raise FxsatError(f"{path}: {e.strerror or e}") from None
+        except (OSError, EOFError) as e:
+            raise FxsatError(f"{path}: {getattr(e, 'strerror', None) or e}") from None
     if _is_graph_module(graph):
         try:
             graph = _module_doc(graph)
@@ -181,8 +186,12 @@ def _call(fn, text: str, file: str | None, opts: dict):
 # --------------------------------------------------------------------------- the API
 
 
+_EXTRACTORS = ("greedy", "dag", "exact")
+
+
 def optimize(graph, *, target="cpu", device=None, assume=(), extra_rules=(), rules=None,
-             time_limit=None, cache_dir=None, cache=True) -> tuple[dict, dict]:
+             time_limit=None, cache_dir=None, cache=True, extractor="dag",
+             extract_time_limit=None) -> tuple[dict, dict]:
     """Optimise a graph; returns ``(doc, report)``: the optimised FX-JSON document (same inputs,
     same outputs in the same order) and the report (``fxsat optimize --report``'s document
     with ``cache``).
@@ -192,12 +201,85 @@ def optimize(graph, *, target="cpu", device=None, assume=(), extra_rules=(), rul
     assumption names (e.g. "no-fully-masked-rows"); ``rules``: a directory of .rules files
     replacing the compiled-in rules; ``extra_rules``: more .rules files or directories;
     ``time_limit``: seconds (default 10, as the command line); ``cache``/``cache_dir``: the
-    result cache."""
+    result cache; ``extractor``: "dag" (the default), "greedy" or "exact" (the command line's
+    ``--extractor``: with "exact" the report has an ``exact`` section, see docs/research.md);
+    ``extract_time_limit``: seconds of the exact extractor per e-graph (default 10, as the
+    command line; ``float("inf")``: none)."""
     text, file = _graph_text(graph)
     opts = _optimize_options(target, device, assume, extra_rules, rules, time_limit, cache_dir,
                              cache)
+    opts.update(_extract_options(extractor, extract_time_limit))
     out, report = _call(_native().optimize, text, file, opts)
     return json.loads(out), json.loads(report)
+
+
+def _extract_options(extractor, extract_time_limit) -> dict:
+    if extractor not in _EXTRACTORS:
+        raise FxsatError(f"extractor: expected one of {', '.join(_EXTRACTORS)}, "
+                         f"got {extractor!r}")
+    return {"extractor": extractor,
+            "extract_time_limit": _number(extract_time_limit, "extract_time_limit")}
+
+
+def dump_egraph(graph, *, target="cpu", device=None, assume=(), extra_rules=(), rules=None,
+                time_limit=None) -> list[dict]:
+    """The saturated e-graph(s) of optimising ``graph`` (options as :func:`optimize`), before
+    extraction, in the egraph-serialize format (what extraction-gym reads): a list of dicts
+    ``{"nodes", "root_eclasses", "class_data"}``, one per e-graph optimised: one for a graph
+    optimised whole, one per region optimised for a graph cut into regions (docs/scale.md),
+    in region order. Each is the JSON ``fxsat optimize --dump-egraph`` writes (per region:
+    ``FILE.0.json``, ``FILE.1.json``, ...). Never from the result cache (it keeps no e-graph).
+    See docs/research.md for the format."""
+    text, file = _graph_text(graph)
+    opts = _optimize_options(target, device, assume, extra_rules, rules, time_limit, None,
+                             False)
+    return json.loads(_call(_native().dump_egraph, text, file, opts))
+
+
+def _corpus_item(k: int, graph: Any) -> dict:
+    """A graph of a rules report: a path stays a path (read by fxsat as the command line reads
+    its arguments: a directory stands for its graphs, gzipped files are read), anything else
+    becomes FX-JSON text named by its document's ``name`` (else ``<graph K>``)."""
+    if isinstance(graph, os.PathLike):
+        return {"path": os.fspath(graph)}
+    text, _ = _graph_text(graph)
+    if isinstance(graph, dict):
+        name = graph.get("name")
+    else:  # text, or a GraphModule's document
+        try:
+            name = json.loads(text).get("name")
+        except (ValueError, AttributeError):
+            name = None  # fxsat names the error
+    return {"name": name if isinstance(name, str) else f"<graph {k}>", "text": text}
+
+
+def rules_report(graphs, *, target="cpu", device=None, assume=(), rules=None,
+                 progress=None) -> dict:
+    """The rules report of a corpus (``fxsat rules-report --json``'s document): every graph
+    optimised with all rules, then once more without each rule that fired on it. Returns
+    ``{"format": "fxsat-rules-report", "version", "options", "graphs", "failed",
+    "total_cost", "rules": [{"name", "origin", "enabled", "applications", "graphs_fired",
+    "cost_change", "cost_change_relative", "graphs_changed", "graphs_failed"}],
+    "never_fired", "disabled"}`` (docs/research.md).
+
+    ``graphs``: a list of FX-JSON documents (dicts), FX-JSON texts, paths
+    (``pathlib.Path``: a file, or a directory standing for its ``*.forward.json`` and
+    ``*.joint.json`` graphs, gzipped too, recursively, as the command line's arguments) or
+    GraphModules; a single path or document is a corpus of one. ``rules``: a directory of
+    .rules files replacing the compiled-in rules; ``progress``: a callable given each run's
+    progress line (what the command line prints on stderr); an exception it raises stops the
+    report and propagates (so does Ctrl-C). Not cached."""
+    if isinstance(graphs, (dict, str, os.PathLike)) or _is_graph_module(graphs):
+        graphs = [graphs]
+    items = [_corpus_item(k, g) for k, g in enumerate(graphs)]
+    if not items:
+        raise FxsatError("graphs: expected at least one graph")
+    opts = {"target": _target(target), "device": None if device is None else str(device),
+            "assume": _names(assume, "assume"),
+            "rules": None if rules is None else os.fspath(rules)}
+    if progress is not None and not callable(progress):
+        raise FxsatError(f"progress: expected a callable, got {progress!r}")
+    return json.loads(_native().rules_report(json.dumps(items), json.dumps(opts), progress))
 
 
 def partition(joint, *, budget=1.0, target="cpu", device=None) -> tuple[dict, dict, dict]:

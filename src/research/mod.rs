@@ -1,12 +1,53 @@
 //! Research tools above the pipeline: the rules report (which rules fire on a corpus, what
-//! each is worth, which never fire). The e-graph dump and the extractors are in
+//! each is worth, which never fire), with its request and document ([`rules_report_doc`]:
+//! the command line's and the Python module's one entry). The e-graph dump and the extractors are in
 //! [`crate::extract`] (`serialize`, `exact`).
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ir::Graph;
+use crate::passes::RegionOptions;
 use crate::pipeline::{optimize, Options};
-use crate::rules::Rule;
+use crate::request::{check_assume, check_time_limit, OptimizeRequest, REPORT_VERSION};
+use crate::rules::{default_rules, load_dir, Rule};
+use crate::saturate::Limits;
+use crate::target::Target;
 use serde::Serialize;
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+
+/// The graph files a path stands for, appended to `out`: a file itself; a directory its
+/// `*.forward.json` and `*.joint.json` files (also gzipped), recursively, sorted by name
+/// (`fxsat rules-report`'s arguments).
+pub fn graph_files(p: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    if !p.is_dir() {
+        out.push(p.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+        .map_err(|e| Error::Io {
+            path: p.to_path_buf(),
+            source: e,
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for e in entries {
+        let name = e
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        if e.is_dir() {
+            graph_files(&e, out)?;
+        } else if [".forward.json", ".joint.json"]
+            .iter()
+            .any(|s| name.ends_with(s) || name.ends_with(&format!("{s}.gz")))
+        {
+            out.push(e);
+        }
+    }
+    Ok(())
+}
 
 /// One rule's figures over a corpus.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -58,6 +99,19 @@ pub fn rules_report(
     opts: &Options,
     progress: &mut dyn FnMut(&str),
 ) -> Result<RulesReport> {
+    rules_report_until(graphs, opts, &mut |line| {
+        progress(line);
+        Ok(())
+    })
+}
+
+/// [`rules_report`] whose `progress` may stop the run: its error, returned before the next
+/// run starts, is the call's (the Python module's progress callback, an interrupt).
+pub fn rules_report_until(
+    graphs: &[(String, Graph)],
+    opts: &Options,
+    progress: &mut dyn FnMut(&str) -> Result<()>,
+) -> Result<RulesReport> {
     let all: Vec<Rule> = opts.all_rules()?;
     let enabled: Vec<bool> = all
         .iter()
@@ -73,7 +127,7 @@ pub fn rules_report(
     let mut names = Vec::new();
     let mut failed = Vec::new();
     for (k, (name, g)) in graphs.iter().enumerate() {
-        progress(&format!("[{}/{}] {name}: all rules", k + 1, graphs.len()));
+        progress(&format!("[{}/{}] {name}: all rules", k + 1, graphs.len()))?;
         let named = Options {
             file: name.clone(),
             ..base_opts.clone()
@@ -129,7 +183,7 @@ pub fn rules_report(
             progress(&format!(
                 "[{run}/{fired_runs}] {name}: without {}",
                 rule.name
-            ));
+            ))?;
             let named = Options {
                 file: name.clone(),
                 ..without.clone()
@@ -225,4 +279,121 @@ impl RulesReport {
         }
         s
     }
+}
+
+/// Options of [`rules_report_doc`], as `fxsat rules-report` names them.
+#[derive(Debug, Clone)]
+pub struct RulesReportRequest {
+    /// Target device.
+    pub target: Target,
+    /// Cost-model profile: a built-in name or a JSON file (`None`: the target's).
+    pub device: Option<String>,
+    /// A directory of `.rules` files replacing the compiled-in rules.
+    pub rules: Option<PathBuf>,
+    /// Assumptions asserted (each must be one some rule uses).
+    pub assume: Vec<String>,
+    /// Most e-nodes, per optimisation.
+    pub node_limit: usize,
+    /// Most iterations, per optimisation.
+    pub iter_limit: usize,
+    /// Time limit in seconds of each optimisation (positive; infinite: none).
+    pub time_limit: f64,
+    /// Optimise each graph as one e-graph whatever the size.
+    pub whole: bool,
+}
+
+impl Default for RulesReportRequest {
+    fn default() -> Self {
+        let d = OptimizeRequest::default();
+        RulesReportRequest {
+            target: d.target,
+            device: None,
+            rules: None,
+            assume: Vec::new(),
+            node_limit: d.node_limit,
+            iter_limit: d.iter_limit,
+            time_limit: d.time_limit,
+            whole: false,
+        }
+    }
+}
+
+/// The options a rules report records.
+#[derive(serde::Serialize)]
+struct RulesReportUsed<'a> {
+    target: Target,
+    device: &'a str,
+    rules: Option<String>,
+    node_limit: usize,
+    iter_limit: usize,
+    time_limit: f64,
+    assume: &'a [String],
+    whole: bool,
+}
+
+/// `fxsat rules-report` (and the Python module's `rules_report`): the [`rules_report`] of
+/// `graphs` (name, graph) under the request's options, and its document (`format`
+/// `fxsat-rules-report`, `version`, `options`, then the report's fields: what `--json`
+/// writes). `progress` hears a line per run and may stop the run with an error.
+pub fn rules_report_doc(
+    graphs: &[(String, Graph)],
+    req: &RulesReportRequest,
+    progress: &mut dyn FnMut(&str) -> Result<()>,
+) -> Result<(RulesReport, Value)> {
+    let time_limit = check_time_limit(req.time_limit)?;
+    for (name, n) in [
+        ("--node-limit", req.node_limit),
+        ("--iter-limit", req.iter_limit),
+    ] {
+        if n == 0 {
+            return Err(Error::Invalid(format!("{name} must be at least 1")));
+        }
+    }
+    let rules = match &req.rules {
+        Some(dir) => load_dir(dir)?,
+        None => default_rules()?,
+    };
+    check_assume(&req.assume, &rules)?;
+    let profile = req.target.profile(req.device.as_deref())?;
+    let opts = Options {
+        target: req.target,
+        profile: Some(profile.clone()),
+        rules: Some(rules),
+        limits: Limits {
+            nodes: req.node_limit,
+            iterations: req.iter_limit,
+            time: time_limit,
+            ..Limits::default()
+        },
+        assume: req.assume.clone(),
+        regions: if req.whole {
+            RegionOptions::off()
+        } else {
+            RegionOptions::default()
+        },
+        ..Options::default()
+    };
+    let report = rules_report_until(graphs, &opts, progress)?;
+    let used = RulesReportUsed {
+        target: req.target,
+        device: &profile.name,
+        rules: req.rules.as_ref().map(|d| d.display().to_string()),
+        node_limit: req.node_limit,
+        iter_limit: req.iter_limit,
+        time_limit: req.time_limit,
+        assume: &req.assume,
+        whole: req.whole,
+    };
+    let mut doc = Map::new();
+    doc.insert("format".into(), "fxsat-rules-report".into());
+    doc.insert("version".into(), REPORT_VERSION.into());
+    doc.insert("options".into(), json(&used)?);
+    if let Value::Object(fields) = json(&report)? {
+        doc.extend(fields);
+    }
+    Ok((report, Value::Object(doc)))
+}
+
+fn json(x: &impl Serialize) -> Result<Value> {
+    serde_json::to_value(x).map_err(|e| Error::Internal(format!("report: {e}")))
 }

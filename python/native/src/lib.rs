@@ -8,6 +8,7 @@
 
 use fxsat::partition::PeakRule;
 use fxsat::request::{OptimizeRequest, PartitionRequest, RuleSource};
+use fxsat::research::RulesReportRequest;
 use fxsat::Target;
 use pyo3::prelude::*;
 use serde_json::{json, Map, Value};
@@ -184,7 +185,33 @@ impl Opts {
             whole: self.bool("whole")?,
             file: self.file()?,
             cache: self.str("cache_dir")?.map(PathBuf::from),
+            extractor: match self.str("extractor")? {
+                None => d.extractor,
+                Some(e) => e
+                    .parse()
+                    .map_err(|m: String| bad(format!("extractor: {m}")))?,
+            },
+            // as the command line: 10 s per e-graph unless given; "inf" is none
+            extract_time_limit: {
+                let secs = self.f64("extract_time_limit", 10.0)?;
+                let limit = fxsat::request::check_seconds("extract_time_limit", secs)?;
+                (limit != std::time::Duration::MAX).then_some(limit)
+            },
+            dump_egraph: self.bool("dump_egraph")?,
             ..d
+        })
+    }
+    fn rules_report(&self) -> Outcome<RulesReportRequest> {
+        let d = RulesReportRequest::default();
+        Ok(RulesReportRequest {
+            target: self.target()?,
+            device: self.str("device")?,
+            rules: self.str("rules")?.map(PathBuf::from),
+            assume: self.strs("assume")?,
+            node_limit: self.usize("node_limit", d.node_limit)?,
+            iter_limit: self.usize("iter_limit", d.iter_limit)?,
+            time_limit: self.f64("time_limit", d.time_limit)?,
+            whole: self.bool("whole")?,
         })
     }
     fn partition(&self) -> Outcome<PartitionRequest> {
@@ -224,6 +251,90 @@ fn optimize(py: Python<'_>, graph: String, options: String) -> PyResult<(String,
         let out = fxsat::request::optimize(&g, &req)?;
         Ok((out.graph, dump(&out.report)?))
     })
+}
+
+/// `dump_egraph(graph_json, options_json) -> egraphs_json`: the saturated e-graphs (one per
+/// e-graph optimised: per region of a cut graph), a JSON list of egraph-serialize documents
+/// (each what `fxsat optimize --dump-egraph` writes). Never from the cache.
+#[pyfunction]
+fn dump_egraph(py: Python<'_>, graph: String, options: String) -> PyResult<String> {
+    run(py, move || {
+        let opts = Opts(parse_options(&options)?);
+        let req = OptimizeRequest {
+            dump_egraph: true,
+            ..opts.optimize()?
+        };
+        let g = read(&graph, &req.file)?;
+        let out = fxsat::request::optimize(&g, &req)?;
+        serde_json::to_string(&out.egraphs).map_err(|e| Failure::Internal(format!("dump: {e}")))
+    })
+}
+
+/// One graph of a rules report: `{"path": P}` (a file, or a directory standing for its
+/// graphs, as `fxsat rules-report` reads its arguments) or `{"name": N, "text": FX-JSON}`.
+fn corpus(graphs: &str) -> Outcome<Vec<(String, fxsat::Graph)>> {
+    let items: Vec<Value> = match serde_json::from_str(graphs) {
+        Ok(Value::Array(a)) => a,
+        Ok(_) => return Err(Failure::Internal("graphs: not a JSON list".into())),
+        Err(e) => return Err(Failure::Internal(format!("graphs: {e}"))),
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let field = |k: &str| item.get(k).and_then(Value::as_str).map(str::to_string);
+        match (field("path"), field("name"), field("text")) {
+            (Some(p), _, _) => {
+                let mut files = Vec::new();
+                fxsat::research::graph_files(std::path::Path::new(&p), &mut files)?;
+                for f in files {
+                    let g = fxsat::io::read_file(&f)?;
+                    out.push((f.display().to_string(), g));
+                }
+            }
+            (None, Some(name), Some(text)) => {
+                let g = read(&text, &name)?;
+                out.push((name, g));
+            }
+            _ => return Err(Failure::Internal(format!("graphs: bad item {item}"))),
+        }
+    }
+    Ok(out)
+}
+
+/// `rules_report(graphs_json, options_json, progress) -> report_json`: the document of
+/// `fxsat rules-report --json`. `progress` (a callable or None) is called with each run's
+/// line; an exception it raises (or a pending interrupt) stops the report and is raised.
+#[pyfunction]
+#[pyo3(signature = (graphs, options, progress=None))]
+fn rules_report(
+    py: Python<'_>,
+    graphs: String,
+    options: String,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<String> {
+    let mut raised: Option<PyErr> = None;
+    let outcome = run(py, || {
+        let opts = Opts(parse_options(&options)?);
+        let req = opts.rules_report()?;
+        let corpus = corpus(&graphs)?;
+        let mut hear = |line: &str| -> fxsat::Result<()> {
+            Python::attach(|py| {
+                let r = py.check_signals().and_then(|()| match &progress {
+                    Some(f) => f.call1(py, (line,)).map(drop),
+                    None => Ok(()),
+                });
+                r.map_err(|e| {
+                    raised = Some(e);
+                    fxsat::Error::Internal("stopped by the progress callback".into())
+                })
+            })
+        };
+        let (_, doc) = fxsat::research::rules_report_doc(&corpus, &req, &mut hear)?;
+        dump(&doc)
+    });
+    match raised {
+        Some(e) => Err(e),
+        None => outcome,
+    }
 }
 
 /// `partition(joint_json, options_json) -> (fw_json, bw_json, report_json)`.
@@ -410,6 +521,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(partition, m)?)?;
     m.add_function(wrap_pyfunction!(optimize_and_partition, m)?)?;
     m.add_function(wrap_pyfunction!(check_rules, m)?)?;
+    m.add_function(wrap_pyfunction!(dump_egraph, m)?)?;
+    m.add_function(wrap_pyfunction!(rules_report, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(rules_hash, m)?)?;
     m.add_function(wrap_pyfunction!(default_cache_dir, m)?)?;
