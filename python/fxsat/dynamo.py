@@ -18,11 +18,12 @@ How a graph goes through it (docs/backend.md has the long version):
   joint-graph passes, goes to ``fxsat.partition`` under the memory budget and is split at the
   values fxsat saves by AOTAutograd's own extraction (``_extract_fwd_bwd_modules``): forward =
   the forward outputs then the saved values, backward = the saved values then the tangents.
-* the pre-pass's result is loaded back and re-traced with ``make_fx`` on the graph's fake
-  tensors and Inductor's decomposition table, so every node carries ``meta["val"]`` and any
-  composite op becomes what Inductor lowers (``aten.scaled_dot_product_attention`` becomes
-  the device's fused kernel, e.g. ``_scaled_dot_product_flash_attention_for_cpu``). Inductor
-  then runs its post-grad passes, fuses and generates code as usual.
+* the pre-pass's result is loaded back and every node gets ``meta["val"]`` by fake-tensor
+  propagation (fxsat writes the device kernels Inductor lowers); a result holding an op
+  Inductor does not lower as it is (``_needs_retrace``: e.g. a composite
+  ``aten.scaled_dot_product_attention`` the fused kernel refuses) is re-traced with ``make_fx``
+  on the graph's fake tensors and Inductor's decomposition table instead. Inductor then runs
+  its post-grad passes, fuses and generates code as usual.
 
 Any failure of fxsat on a graph (a construct FX-JSON cannot carry such as symbolic shapes, an
 error from the optimizer, a result that cannot be loaded back) logs one warning
@@ -85,6 +86,7 @@ class Stats:
     optimized: int = 0  # graphs (inference or joint) optimized by fxsat
     partitioned: int = 0  # joint graphs split by fxsat's partitioner
     retraced_partitions: int = 0  # of which split by re-tracing fxsat's fw/bw documents
+    retraced: int = 0  # results re-traced with make_fx (a composite op in them)
     fallbacks: list[str] = field(default_factory=list)  # one reason per fallen-back graph
     fused: int = 0  # SDPA forward calls in fxsat's results (report "attention.fused")
     fused_backward: int = 0
@@ -247,17 +249,82 @@ def _constants(gm: torch.fx.GraphModule) -> dict[str, Any]:
     return out
 
 
-def _rebuild(doc: dict, fakes: Sequence[Any], constants: dict[str, Any]) -> torch.fx.GraphModule:
-    """fxsat's FX-JSON result -> a GraphModule re-traced on ``fakes`` with Inductor's
-    decompositions (``meta["val"]`` on every node, composite ops decomposed)."""
+# Targets fxsat may write that Inductor does not lower as they are (composite ops, which
+# PyTorch's dispatch turns into a device kernel): a result holding one is re-traced.
+_COMPOSITE_TARGETS = frozenset({
+    "aten.scaled_dot_product_attention.default",  # 3-D, or a mask the fused kernel refuses
+    "aten.matmul.default",
+})
+
+
+def _needs_retrace(doc: dict) -> bool:
+    """Whether fxsat's result holds an op Inductor does not lower as it is: one of
+    :data:`_COMPOSITE_TARGETS`, or an op without an Inductor lowering that is composite
+    (``CompositeImplicitAutograd``) or that Inductor's decomposition table rewrites."""
+    if os.environ.get("FXSAT_BACKEND_RETRACE"):
+        return True  # the old path, for measurements
+    from torch._inductor.decomposition import select_decomp_table
+    from torch._inductor.lowering import lowerings
+
+    from fxsat.load import resolve_target
+
+    decomps = select_decomp_table()
+    seen: set[str] = set()
+    for n in doc["nodes"]:
+        t = n.get("target") if n["op"] == "call_function" else None
+        if t is None or t == "getitem" or t in seen:
+            continue
+        seen.add(t)
+        if t in _COMPOSITE_TARGETS:
+            return True
+        op = resolve_target(t)
+        if op in lowerings:
+            continue
+        if op in decomps or torch._C._dispatch_has_kernel_for_dispatch_key(
+                op.name(), "CompositeImplicitAutograd"):
+            log.debug("re-tracing fxsat's result: %s has no Inductor lowering", t)
+            return True
+    return False
+
+
+def _rebuild(doc: dict, fakes: Sequence[Any], constants: dict[str, Any],
+             stats: "Stats | None" = None, recompile: bool = True) -> torch.fx.GraphModule:
+    """fxsat's FX-JSON result -> a GraphModule with ``meta["val"]`` (fake tensors) on every
+    node: by fake-tensor propagation when the result holds only ops Inductor lowers, else
+    re-traced on ``fakes`` with Inductor's decompositions (composite ops decomposed)."""
     from fxsat.load import to_graph_module
 
     gm = to_graph_module(doc, constants=constants)
     args = [_fake(f) for f in fakes]
-    gm = retrace(gm, args)
+    if _needs_retrace(doc):
+        gm = retrace(gm, args)
+        if stats is not None:
+            stats.retraced += 1
+    else:
+        propagate(gm, args)
     gm.graph.eliminate_dead_code()
-    gm.recompile()
+    if recompile:  # not when only the graph is used (the pre-pass copies its nodes)
+        gm.recompile()
     return gm
+
+
+def propagate(gm: torch.fx.GraphModule, fakes: Sequence[Any]) -> None:
+    """``meta["val"]`` on every node of ``gm`` by fake-tensor propagation on ``fakes``, in
+    their fake mode (real constants accepted), without re-tracing."""
+    from torch._guards import detect_fake_mode
+    from torch._subclasses import FakeTensorMode
+    from torch.fx.passes.fake_tensor_prop import FakeTensorProp
+
+    mode = detect_fake_mode(list(fakes))
+    if mode is None:
+        mode = FakeTensorMode(allow_non_fake_inputs=True)
+        fakes = [mode.from_tensor(t) if isinstance(t, torch.Tensor) else t for t in fakes]
+    saved = mode.allow_non_fake_inputs
+    mode.allow_non_fake_inputs = True
+    try:
+        FakeTensorProp(gm, mode).propagate_dont_convert_inputs(*fakes)
+    finally:
+        mode.allow_non_fake_inputs = saved
 
 
 def retrace(gm: torch.fx.GraphModule, fakes: Sequence[Any]) -> torch.fx.GraphModule:
@@ -434,7 +501,8 @@ def _optimize_graph(ctx: _Ctx, graph: torch.fx.Graph) -> None:
         phs = [p for p in phs if not _is_opaque_placeholder(p)]  # fxsat saw the tensors only
         out = _reorder_placeholders(out, [p.name for p in phs],
                                     {p.name: p.meta["val"] for p in phs}, what)
-        new = _rebuild(out, [p.meta["val"] for p in phs], _constants(gm))
+        new = _rebuild(out, [p.meta["val"] for p in phs], _constants(gm), ctx.stats,
+                       recompile=False)
         if len(_outputs(new)) != len(_outputs(gm)):
             raise _Unsupported("the optimized graph has a different number of outputs")
         _replace_graph(graph, new)

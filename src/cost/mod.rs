@@ -99,6 +99,18 @@ impl Model {
                 efficiency: 1.0,
             };
         }
+        if let Some((k, args, out)) = crate::ops::lower::inference_kernel(self.target, *op, &metas)
+        {
+            // the composite SDPA written as the kernel it lowers to: priced as that kernel (so
+            // that the written graph, imported again, costs the same), less a hair, so that
+            // extraction keeps it over the training rules' equal-cost `getitem(sdpa_fwd, 0)` on
+            // forward graphs: only the composite's lowering checks q/k/v strides and can stay
+            // composite (`egraph::to_graph`)
+            let mut w = self.work_of(k.op, &args.iter().collect::<Vec<_>>(), &out);
+            w.flops *= 1.0 - 1e-10;
+            w.bytes *= 1.0 - 1e-10;
+            return w;
+        }
         if let Some(k) = crate::ops::lower::kernel_of(self.target, *op) {
             return self.kernel_work(&k, &metas);
         }

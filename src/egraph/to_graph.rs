@@ -12,7 +12,7 @@ use super::analysis::FxEGraph;
 use super::lang::Lang;
 use crate::error::{Error, Result};
 use crate::ir::{contiguous_strides, Arg, Graph, Node, NodeId, NodeKind, TensorMeta, Val};
-use crate::ops::lower::{kernel_of, Piece};
+use crate::ops::lower::{inference_kernel, kernel_of, Kernel, Piece};
 use crate::ops::{table, Meta, Op};
 use crate::target::Target;
 use egg::{Id, Language};
@@ -369,6 +369,18 @@ impl Emitter<'_> {
                 )
             }
             _ if kernel_of(self.target, op).is_some() => self.lower(op, children)?,
+            _ if self.lowers_inference(op, children) => {
+                // the composite SDPA: the target's kernel, and its output item as the class
+                let kernel = self.lower_inference(op, children)?;
+                let k = self.push(kernel);
+                (
+                    "getitem".to_string(),
+                    vec![Arg::Node(k), Arg::Int(0)],
+                    Vec::new(),
+                    self.val_of(&meta, None),
+                    None,
+                )
+            }
             _ => {
                 let canon: Vec<Arg> = children
                     .iter()
@@ -427,8 +439,19 @@ impl Emitter<'_> {
         let eg = self.eg;
         let metas: Vec<&Meta> = children.iter().map(|&c| &eg[c].data.meta).collect();
         let (arg_metas, out) = kernel.metas(self.target, &metas).ok_or_else(bad)?;
+        self.kernel_call(&kernel, &arg_metas, &out, children)
+    }
+
+    /// The call of `kernel` on the arguments built from `children` (metas `arg_metas`).
+    fn kernel_call(
+        &mut self,
+        kernel: &Kernel,
+        arg_metas: &[Meta],
+        out: &Meta,
+        children: &[Id],
+    ) -> Result<Call> {
         let mut canon = Vec::new();
-        for (piece, meta) in kernel.args.iter().zip(&arg_metas) {
+        for (piece, meta) in kernel.args.iter().zip(arg_metas) {
             canon.push(match piece {
                 Piece::Child(i) => self.literal(children[*i])?,
                 Piece::Lit(a) => a.clone(),
@@ -439,7 +462,37 @@ impl Emitter<'_> {
                 Piece::Item { fwd, index } => Arg::Node(self.item(children[*fwd], *index, meta)?),
             });
         }
-        self.call(kernel.op, canon, &out)
+        self.call(kernel.op, canon, out)
+    }
+
+    /// Whether `op` on `children` is a composite SDPA the target's kernel takes
+    /// ([`crate::ops::lower::inference_kernel`]) with q, k and v as written: the fused kernels
+    /// read each row of q, k, v as contiguous, so each must be known to have a last-dim
+    /// stride of 1 (else PyTorch's dispatch picks the math path: the composite stays).
+    fn lowers_inference(&self, op: Op, children: &[Id]) -> bool {
+        let metas: Vec<&Meta> = children.iter().map(|&c| &self.eg[c].data.meta).collect();
+        if inference_kernel(self.target, op, &metas).is_none() {
+            return false;
+        }
+        children[..3].iter().zip(&metas).all(|(&c, m)| {
+            let rows_contiguous = |s: &[i64]| s.last() == Some(&1);
+            let size_one = m.tensor().is_some_and(|t| t.shape.last() == Some(&1));
+            size_one
+                || self
+                    .literal(c)
+                    .ok()
+                    .and_then(|a| self.input_strides(&a))
+                    .is_some_and(|s| rows_contiguous(&s))
+        })
+    }
+
+    /// The kernel call a composite SDPA lowers to, after the views its arguments need.
+    fn lower_inference(&mut self, op: Op, children: &[Id]) -> Result<Call> {
+        let bad = || Error::Internal(format!("{op} cannot be lowered for {}", self.target));
+        let eg = self.eg;
+        let metas: Vec<&Meta> = children.iter().map(|&c| &eg[c].data.meta).collect();
+        let (kernel, arg_metas, out) = inference_kernel(self.target, op, &metas).ok_or_else(bad)?;
+        self.kernel_call(&kernel, &arg_metas, &out, children)
     }
 
     /// `expand(mask, shape, false)` to the shape of `meta`, once per mask.

@@ -3,7 +3,12 @@
 //!
 //! `sdpa_fwd` / `sdpa_bwd` (the SDPA training pair, [`super::attention`]) become
 //! `_scaled_dot_product_flash_attention_for_cpu[_backward]` on `--target cpu` and
-//! `_scaled_dot_product_efficient_attention[_backward]` on `--target cuda`. A lowering is a
+//! `_scaled_dot_product_efficient_attention[_backward]` on `--target cuda`. The composite
+//! `scaled_dot_product_attention` that the inference rules write lowers the same way, to
+//! `getitem(kernel, 0)`, wherever the kernel takes its arguments ([`inference_kernel`]: 4-D
+//! q, k, v, no dropout, not causal, a float scale, a float mask of q's dtype; on the CPU one
+//! head size and a 2-D or 4-D mask); elsewhere (3-D attention, a bool mask) it stays as it
+//! is, for PyTorch to dispatch. A lowering is a
 //! list of [`Piece`]s, one per kernel argument, each built from the neutral op's children:
 //! the graph writer (`egraph::to_graph`) emits it, and the cost model prices the neutral op
 //! as the kernel it becomes ([`Kernel::metas`]), so that extraction chooses as it would
@@ -141,6 +146,71 @@ pub fn kernel_of(target: Target, op: Op) -> Option<Kernel> {
     Some(Kernel { op, args, fwd_args })
 }
 
+/// The kernel the composite `scaled_dot_product_attention(q 0, k 1, v 2, mask 3, dropout_p 4,
+/// is_causal 5, scale 6, enable_gqa 7)` lowers to on `target` for children `metas` (its
+/// output is the kernel's item 0), with the kernel's argument metas and result; `None` where
+/// the kernel does not take them (the composite is then written as it is). The kernel is
+/// what PyTorch's own dispatch picks for such a call: the CPU flash kernel on the CPU (the
+/// one CPU kernel with a mask), the memory-efficient one on CUDA (it takes any float mask,
+/// expanded to the scores' shape; no log-sum-exp: inference).
+pub fn inference_kernel(
+    target: Target,
+    op: Op,
+    metas: &[&Meta],
+) -> Option<(Kernel, Vec<Meta>, Meta)> {
+    use Piece::{Child as C, Expanded, Lit};
+    if op.name() != "scaled_dot_product_attention" || metas.len() != 8 {
+        return None;
+    }
+    let zero = matches!(metas[4], Meta::Float(p) if *p == 0.0) || matches!(metas[4], Meta::Int(0));
+    let plain = zero
+        && matches!(metas[5], Meta::Bool(false))
+        && matches!(metas[6], Meta::Float(_))
+        && matches!(metas[7], Meta::Bool(false));
+    if !plain {
+        return None;
+    }
+    let f = |b: bool| Lit(Arg::Bool(b));
+    let (name, args) = match target {
+        Target::Cpu => {
+            // the CPU kernel takes a 2-D or 4-D mask only
+            if let Meta::Tensor(m) = metas[3] {
+                if m.rank() != 2 && m.rank() != 4 {
+                    return None;
+                }
+            }
+            (
+                "_scaled_dot_product_flash_attention_for_cpu",
+                vec![C(0), C(1), C(2), C(4), f(false), C(3), C(6)],
+            )
+        }
+        Target::Cuda => (
+            "_scaled_dot_product_efficient_attention",
+            vec![
+                C(0),
+                C(1),
+                C(2),
+                Expanded {
+                    mask: 3,
+                    q: 0,
+                    k: 1,
+                },
+                f(false),
+                C(4),
+                f(false),
+                C(6),
+            ],
+        ),
+    };
+    let kernel = Kernel {
+        op: table().by_name(name)?,
+        args,
+        fwd_args: None,
+    };
+    let (args, out) = kernel.metas(target, metas)?;
+    Some((kernel, args, out))
+}
+
 /// The meta of a literal argument, as the e-graph types it.
 pub fn literal_meta(a: &Arg) -> Meta {
     match a {
@@ -240,6 +310,49 @@ mod tests {
         };
         assert_eq!(items.len(), 4);
         assert_eq!(items[1].tensor().unwrap().shape, vec![1, 2, 64]);
+    }
+
+    /// The composite SDPA lowers where the kernel takes the call, and stays elsewhere.
+    #[test]
+    fn composite_sdpa_lowers_where_the_kernel_takes_it() {
+        let (q, k) = (t(&[1, 2, 40, 8]), t(&[1, 2, 16, 8]));
+        let (mask, mask3) = (t(&[1, 1, 40, 16]), t(&[2, 40, 16]));
+        let (zero, f, s) = (Meta::Float(0.0), Meta::Bool(false), Meta::Float(0.5));
+        let sdpa = neutral("scaled_dot_product_attention");
+        let call = |q: &Meta, k: &Meta, m: &Meta, p: &Meta| {
+            [
+                q.clone(),
+                k.clone(),
+                k.clone(),
+                m.clone(),
+                p.clone(),
+                f.clone(),
+                s.clone(),
+                f.clone(),
+            ]
+        };
+        let lowered = |target, args: &[Meta; 8]| {
+            let metas: Vec<&Meta> = args.iter().collect();
+            inference_kernel(target, sdpa, &metas)
+        };
+        let (kernel, args, out) = lowered(Target::Cpu, &call(&q, &k, &mask, &zero)).unwrap();
+        assert_eq!(
+            kernel.op.name(),
+            "_scaled_dot_product_flash_attention_for_cpu"
+        );
+        assert_eq!(args[5], mask);
+        assert!(matches!(out, Meta::Tuple(ref items) if items[0] == q));
+        let (kernel, args, _) = lowered(Target::Cuda, &call(&q, &k, &mask, &zero)).unwrap();
+        assert_eq!(kernel.op.name(), "_scaled_dot_product_efficient_attention");
+        assert_eq!(args[3], t(&[1, 2, 40, 16]), "the bias expanded");
+        assert_eq!(args[4], Meta::Bool(false), "no logsumexp in inference");
+        // the CPU kernel takes 2-D and 4-D masks only; CUDA expands any
+        assert!(lowered(Target::Cpu, &call(&q, &k, &mask3, &zero)).is_none());
+        assert!(lowered(Target::Cuda, &call(&q, &k, &mask3, &zero)).is_some());
+        // dropout, 3-D attention: the composite stays
+        assert!(lowered(Target::Cpu, &call(&q, &k, &Meta::None, &Meta::Float(0.1))).is_none());
+        let (q3, k3) = (t(&[2, 40, 8]), t(&[2, 16, 8]));
+        assert!(lowered(Target::Cpu, &call(&q3, &k3, &Meta::None, &zero)).is_none());
     }
 
     /// The backward's forward items are typed by the forward's kernel on the same target.
