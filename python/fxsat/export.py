@@ -33,7 +33,7 @@ import torch.fx
 
 from fxsat.fxjson import FxJsonError, validate, write_fx_json  # noqa: F401  (re-export)
 
-__all__ = ["capture", "graph_to_doc", "inline_scalar_constants", "write_fx_json", "target_name", "encode_arg", "encode_val",
+__all__ = ["capture", "graph_to_doc", "inline_scalar_constants", "replace_with_full", "write_fx_json", "target_name", "encode_arg", "encode_val",
            "dtype_name"]
 
 
@@ -148,20 +148,29 @@ def inline_scalar_constants(gm: torch.fx.GraphModule) -> int:
             t = _op.attrgetter(n.target)(gm)
         except AttributeError:
             continue
-        if not isinstance(t, torch.Tensor) or t.dim() != 0 or t.is_complex():
-            continue
-        with gm.graph.inserting_before(n):
-            new = gm.graph.call_function(
-                torch.ops.aten.full.default, ([], t.item()),
-                {"dtype": t.dtype, "layout": torch.strided, "device": t.device,
-                 "pin_memory": False})
-        new.meta = dict(n.meta)
-        n.replace_all_uses_with(new)
-        gm.graph.erase_node(n)
-        count += 1
+        if replace_with_full(gm, n, t, before=n):
+            count += 1
     if count:
         gm.recompile()
     return count
+
+
+def replace_with_full(gm: torch.fx.GraphModule, n: torch.fx.Node, t: Any,
+                      before: torch.fx.Node) -> bool:
+    """Replace node ``n``, whose value is the tensor ``t``, by ``aten.full.default([], value,
+    dtype=..., device=...)`` inserted before ``before`` -- when ``t`` is a real 0-d tensor (else
+    nothing changes and False is returned). The caller recompiles ``gm``."""
+    if not isinstance(t, torch.Tensor) or t.dim() != 0 or t.is_complex():
+        return False
+    with gm.graph.inserting_before(before):
+        new = gm.graph.call_function(
+            torch.ops.aten.full.default, ([], t.item()),
+            {"dtype": t.dtype, "layout": torch.strided, "device": t.device,
+             "pin_memory": False})
+    new.meta = dict(n.meta)
+    n.replace_all_uses_with(new)
+    gm.graph.erase_node(n)
+    return True
 
 
 def graph_to_doc(gm: torch.fx.GraphModule, *, name: str, kind: str,

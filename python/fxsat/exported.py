@@ -27,7 +27,7 @@ def from_exported_program(ep, *, name: str = "exported") -> dict:
     from torch._inductor.decomposition import select_decomp_table
     from torch.export.graph_signature import InputKind
 
-    from fxsat.export import graph_to_doc, inline_scalar_constants
+    from fxsat.export import graph_to_doc, inline_scalar_constants, replace_with_full
     from fxsat.fxjson import FxJsonError
 
     if not isinstance(ep, torch.export.ExportedProgram):
@@ -43,18 +43,7 @@ def from_exported_program(ep, *, name: str = "exported") -> dict:
     for n in list(gm.graph.nodes):
         if n.op != "placeholder" or n.name not in consts:
             continue
-        t = ep.constants[consts[n.name]]
-        if not isinstance(t, torch.Tensor) or t.dim() != 0 or t.is_complex():
-            continue
-        with gm.graph.inserting_before(first_op):
-            new = gm.graph.call_function(
-                torch.ops.aten.full.default, ([], t.item()),
-                {"dtype": t.dtype, "layout": torch.strided, "device": t.device,
-                 "pin_memory": False})
-        new.meta = dict(n.meta)
-        n.replace_all_uses_with(new)
-        gm.graph.erase_node(n)
-        changed = True
+        changed |= replace_with_full(gm, n, ep.constants[consts[n.name]], before=first_op)
     if changed:
         gm.recompile()
     inline_scalar_constants(gm)

@@ -4,7 +4,6 @@ as the command line for the same input and options, the command line's error mes
 stays cheap. The binary is ``$FXSAT_BIN`` or ``target/release/fxsat``."""
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -13,14 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, ROOT
+from conftest import FIXTURES, ROOT, run_cli as cli
 
 import fxsat
 from fxsat.fxjson import dumps_fx_json
 
-BIN = Path(os.environ.get("FXSAT_BIN", ROOT / "target" / "release" / "fxsat"))
-if not BIN.is_absolute():
-    BIN = ROOT / BIN
 
 try:
     from fxsat import _native
@@ -30,15 +26,6 @@ except ImportError:  # pragma: no cover
 
 FORWARD = ["gpt2.forward.json", "example_attention.forward.json", "llama.forward.json"]
 JOINT = ["gpt2.joint.json", "bert.joint.json"]
-
-
-def cli(*args, check=True):
-    if not (BIN.is_file() and os.access(BIN, os.X_OK)):
-        pytest.fail(f"fxsat binary not found at {BIN}: run `cargo build --release`", pytrace=False)
-    r = subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True, timeout=300)
-    if check:
-        assert r.returncode == 0, r.stderr
-    return r
 
 
 def read(p):

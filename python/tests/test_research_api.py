@@ -5,23 +5,18 @@ rules-report --json``). The binary is ``$FXSAT_BIN`` or ``target/release/fxsat``
 
 import gzip
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, ROOT
+from conftest import FIXTURES, ROOT, run_cli as cli
 
 import fxsat
 from fxsat.fxjson import dumps_fx_json
 
-BIN = Path(os.environ.get("FXSAT_BIN", ROOT / "target" / "release" / "fxsat"))
-if not BIN.is_absolute():
-    BIN = ROOT / BIN
 
 try:
-    from fxsat import _native  # noqa: F401
+    from fxsat import _native
 except ImportError:  # pragma: no cover
     pytest.fail("fxsat's native extension is not installed: run `make install` "
                 "(pip install . into the venv)", pytrace=False)
@@ -31,15 +26,6 @@ ATTENTION = FIXTURES / "example_attention.forward.json"
 CUT = FIXTURES / "scale" / "llama32.forward.json.gz"
 # two small graphs for the rules report
 CORPUS = [FIXTURES / "example_attention.forward.json", FIXTURES / "attn_div.forward.json"]
-
-
-def cli(*args, check=True):
-    if not (BIN.is_file() and os.access(BIN, os.X_OK)):
-        pytest.fail(f"fxsat binary not found at {BIN}: run `cargo build --release`", pytrace=False)
-    r = subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True, timeout=300)
-    if check:
-        assert r.returncode == 0, r.stderr
-    return r
 
 
 def load(p):
