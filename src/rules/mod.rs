@@ -25,6 +25,7 @@
 mod apply;
 pub mod cond;
 mod env_registry;
+mod forms;
 mod registry;
 pub mod sexp;
 mod training;
@@ -146,6 +147,7 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "attention_train.rules",
         include_str!("../../rules/attention_train.rules"),
     ),
+    ("forms.rules", include_str!("../../rules/forms.rules")),
     ("index.rules", include_str!("../../rules/index.rules")),
     ("pad.rules", include_str!("../../rules/pad.rules")),
     ("scale.rules", include_str!("../../rules/scale.rules")),
