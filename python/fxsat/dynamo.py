@@ -398,7 +398,8 @@ class _Built:
 
 
 def propagate(gm: torch.fx.GraphModule, fakes: Sequence[Any],
-              old: "dict[str, torch.fx.Node] | None" = None) -> None:
+              old: "dict[str, torch.fx.Node] | None" = None,
+              direct: bool = True) -> tuple[int, int, int]:
     """``meta["val"]`` on every node of ``gm`` by fake-tensor propagation on ``fakes``, in
     their fake mode (real constants accepted), without re-tracing.
 
@@ -408,7 +409,13 @@ def propagate(gm: torch.fx.GraphModule, fakes: Sequence[Any],
     running anything, aliasing included. Any other node runs in the fake mode, as
     ``FakeTensorProp`` runs it; if the value it gets is a fresh tensor (not a view) with
     exactly the metadata of its namesake's fresh tensor, the namesake's value stands for it,
-    so the nodes after it match their namesakes again. Without ``old`` every node runs."""
+    so the nodes after it match their namesakes again. Without ``old`` every node runs.
+
+    ``direct``: a node whose op returns one fresh tensor, contiguous as its operands are,
+    gets a fake tensor of its FX-JSON meta without running (:func:`_from_meta`); views and
+    multi-output ops still run, so aliasing is as ``FakeTensorProp`` gives it.
+
+    Returns how many nodes ran, were made from their meta, took their namesake's value."""
     from torch._guards import detect_fake_mode
     from torch._subclasses import FakeTensorMode
     from torch.fx.experimental.proxy_tensor import snapshot_fake
@@ -432,7 +439,7 @@ def propagate(gm: torch.fx.GraphModule, fakes: Sequence[Any],
         return obj if isinstance(obj, (int, float, bool)) or obj is None else None
 
     env: dict[torch.fx.Node, Any] = dict(zip(phs, vals))
-    ran = reused = 0
+    ran = reused = made = 0
     saved = mode.allow_non_fake_inputs
     mode.allow_non_fake_inputs = True
     try:
@@ -461,8 +468,12 @@ def propagate(gm: torch.fx.GraphModule, fakes: Sequence[Any],
                 else:
                     args = torch.fx.map_arg(n.args, lambda a: env[a])
                     kwargs = torch.fx.map_arg(n.kwargs, lambda a: env[a])
-                    val = map_aggregate(n.target(*args, **kwargs), snap)
-                    ran += 1
+                    val = _from_meta(mode, n, args, kwargs) if direct else None
+                    if val is None:
+                        val = map_aggregate(n.target(*args, **kwargs), snap)
+                        ran += 1
+                    else:
+                        made += 1
                     if (prev_val is not None and not _mutates(n.target)
                             and _fresh_twin(val, prev_val)
                             and not _storages(val) & _storages((args, kwargs))
@@ -474,7 +485,94 @@ def propagate(gm: torch.fx.GraphModule, fakes: Sequence[Any],
                 n.meta["val"] = val
     finally:
         mode.allow_non_fake_inputs = saved
-    log.debug("fake values: %d nodes run, %d reused from the input graph", ran, reused)
+    log.debug("fake values: %d nodes run, %d made from their FX-JSON meta, %d reused from the "
+              "input graph", ran, made, reused)
+    return ran, made, reused
+
+
+def _fresh_result(target: Any) -> bool:
+    """``target`` returns one new tensor (no view, no alias of an input, no mutation, not a
+    composite that may return its input or a view of it): its value is fully described by
+    shape, strides, dtype and device."""
+    try:
+        return _FRESH[target]
+    except KeyError:
+        pass
+    res = False
+    schema = getattr(target, "_schema", None)
+    if isinstance(target, torch._ops.OpOverload) and schema is not None:
+        rets = schema.returns
+        res = (len(rets) == 1 and isinstance(rets[0].type, torch.TensorType)
+               and rets[0].alias_info is None and not schema.is_mutable
+               and not any(a.alias_info is not None for a in schema.arguments)
+               and not torch._C._dispatch_has_kernel_for_dispatch_key(
+                   target.name(), "CompositeImplicitAutograd"))
+    _FRESH[target] = res
+    return res
+
+
+_FRESH: dict[Any, bool] = {}
+
+
+def _from_meta(mode: Any, n: torch.fx.Node, args: Any, kwargs: Any) -> Any:
+    """The fake value of ``n`` built from its FX-JSON meta (shape, strides, dtype: what fxsat
+    computed, eager's layout) without running it, where its op returns one fresh tensor
+    (:func:`_fresh_result`) and its device is that of every tensor argument (or its
+    ``device`` keyword); None where that does not hold (the caller runs the node)."""
+    from torch._subclasses.fake_tensor import unset_fake_temporarily
+
+    v = n.meta.get("fxjson_val")
+    if not (isinstance(v, dict) and "stride" in v and "shape" in v and "dtype" in v):
+        return None
+    if not _fresh_result(n.target):
+        return None
+    # fxsat's strides are eager's where the layout is forced: a contiguous result of
+    # contiguous operands (no memory_format asked for, no strides given)
+    if (v["stride"] != _contiguous(v["shape"]) or "memory_format" in kwargs
+            or "strided" in n.target._opname or not _all_contiguous((args, kwargs))):
+        return None
+    devices = _devices((args, kwargs), set())
+    if "device" in kwargs:
+        devices.add(torch.device(kwargs["device"]))
+    if len(devices) != 1:
+        return None
+    dtype = getattr(torch, v["dtype"], None)
+    if not isinstance(dtype, torch.dtype):
+        return None
+    with unset_fake_temporarily():
+        meta = torch.empty_strided(v["shape"], v["stride"], dtype=dtype, device="meta")
+    return mode.fake_tensor_converter.from_meta_and_device(mode, meta, devices.pop())
+
+
+def _contiguous(shape: Sequence[int]) -> list[int]:
+    out, acc = [], 1
+    for d in reversed(shape):
+        out.append(acc)
+        acc *= max(d, 1)
+    return out[::-1]
+
+
+def _all_contiguous(obj: Any) -> bool:
+    """Every tensor in ``obj`` has contiguous strides (as :func:`_contiguous` gives them)."""
+    if isinstance(obj, torch.Tensor):
+        return list(obj.stride()) == _contiguous(obj.shape)
+    if isinstance(obj, (list, tuple)):
+        return all(_all_contiguous(x) for x in obj)
+    if isinstance(obj, dict):
+        return all(_all_contiguous(x) for x in obj.values())
+    return True
+
+
+def _devices(obj: Any, res: set) -> set:
+    if isinstance(obj, torch.Tensor):
+        res.add(obj.device)
+    elif isinstance(obj, (list, tuple)):
+        for x in obj:
+            _devices(x, res)
+    elif isinstance(obj, dict):
+        for x in obj.values():
+            _devices(x, res)
+    return res
 
 
 def _is_fake(t: Any) -> bool:
@@ -539,16 +637,17 @@ def _fresh_twin(val: Any, prev: Any) -> bool:
         isinstance(val, (int, float, bool)) and type(val) is type(prev) and val == prev)
 
 
-def _storages(obj: Any) -> set[int]:
+def _storages(obj: Any, res: "set[int] | None" = None) -> set[int]:
     """The storages of the tensors in ``obj`` (nested lists, tuples, dicts)."""
-    res: set[int] = set()
-
-    def add(x: Any) -> Any:
-        if isinstance(x, torch.Tensor):
-            res.add(x.untyped_storage()._cdata)
-        return x
-
-    torch.utils._pytree.tree_map(add, obj)
+    res = set() if res is None else res
+    if isinstance(obj, torch.Tensor):
+        res.add(obj.untyped_storage()._cdata)
+    elif isinstance(obj, (list, tuple)):
+        for x in obj:
+            _storages(x, res)
+    elif isinstance(obj, dict):
+        for x in obj.values():
+            _storages(x, res)
     return res
 
 
