@@ -15,9 +15,10 @@ Inductor compile first, so C++ compilation does not favour whichever runs last):
   the same model: fxsat's result cache answers, no saturation).
 
 fxsat's share is the time spent inside fxsat (optimize + partition + loading the result back
-and re-tracing it, ``backend.stats.seconds``) over the whole compile with fxsat; in brackets
+with fake values, ``backend.stats.seconds``) over the whole compile with fxsat; in brackets
 the part spent in the optimizer and partitioner themselves (``stats.seconds_api``: the rest is
-the ``make_fx`` re-trace of their results).
+converting the graphs to FX-JSON and back, fake-value propagation and AOTAutograd's split at
+fxsat's saved values).
 Models: the scale fixtures' LLaMA (hidden 256, 8 heads, 2 KV heads, intermediate 512, vocab
 1024, batch 1, sequence 256; ``--layers``) and, with ``--tiny``, the tiny GPT-2 and LLaMA of the
 tests (1 layer, hidden 64, batch 2, sequence 16). CPU, float32.

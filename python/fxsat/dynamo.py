@@ -19,10 +19,12 @@ How a graph goes through it (docs/backend.md has the long version):
   values fxsat saves by AOTAutograd's own extraction (``_extract_fwd_bwd_modules``): forward =
   the forward outputs then the saved values, backward = the saved values then the tangents.
 * the pre-pass's result is loaded back and every node gets ``meta["val"]`` by fake-tensor
-  propagation (fxsat writes the device kernels Inductor lowers); a result holding an op
-  Inductor does not lower as it is (``_needs_retrace``: e.g. a composite
-  ``aten.scaled_dot_product_attention`` the fused kernel refuses) is re-traced with ``make_fx``
-  on the graph's fake tensors and Inductor's decomposition table instead. Inductor then runs
+  propagation (:func:`propagate`; values the input graph's namesake nodes hold are reused
+  where a node computes what its namesake did). fxsat writes what Inductor lowers (the device
+  kernels, ``aten.matmul`` as ``mm``/``bmm``); the few nodes Inductor needs decomposed
+  (:func:`_decomposes`: e.g. a composite ``aten.scaled_dot_product_attention`` the fused
+  kernel refuses, a ``_softmax`` left unfused) are traced alone with ``make_fx`` and
+  Inductor's decomposition table (:func:`decompose`). Inductor then runs
   its post-grad passes, fuses and generates code as usual.
 
 Any failure of fxsat on a graph (a construct FX-JSON cannot carry such as symbolic shapes, an
@@ -86,7 +88,8 @@ class Stats:
     optimized: int = 0  # graphs (inference or joint) optimized by fxsat
     partitioned: int = 0  # joint graphs split by fxsat's partitioner
     retraced_partitions: int = 0  # of which split by re-tracing fxsat's fw/bw documents
-    retraced: int = 0  # results re-traced with make_fx (a composite op in them)
+    retraced: int = 0  # results holding ops Inductor needs decomposed (re-traced alone)
+    decomposed: int = 0  # of which nodes, each re-traced alone with make_fx
     fallbacks: list[str] = field(default_factory=list)  # one reason per fallen-back graph
     fused: int = 0  # SDPA forward calls in fxsat's results (report "attention.fused")
     fused_backward: int = 0
@@ -250,81 +253,407 @@ def _constants(gm: torch.fx.GraphModule) -> dict[str, Any]:
 
 
 # Targets fxsat may write that Inductor does not lower as they are (composite ops, which
-# PyTorch's dispatch turns into a device kernel): a result holding one is re-traced.
+# PyTorch's dispatch turns into a device kernel). fxsat lowers ``aten.matmul`` itself
+# (src/ops/lower_matmul.rs); it stays listed for results made by other versions.
 _COMPOSITE_TARGETS = frozenset({
     "aten.scaled_dot_product_attention.default",  # 3-D, or a mask the fused kernel refuses
     "aten.matmul.default",
+    # Inductor's lowering asserts it was decomposed (into rand, which replace_random turns
+    # into Inductor's seeded RNG) unless config.fallback_random
+    "aten.native_dropout.default",
 })
 
 
-def _needs_retrace(doc: dict) -> bool:
-    """Whether fxsat's result holds an op Inductor does not lower as it is: one of
-    :data:`_COMPOSITE_TARGETS`, or an op without an Inductor lowering that is composite
-    (``CompositeImplicitAutograd``) or that Inductor's decomposition table rewrites."""
-    if os.environ.get("FXSAT_BACKEND_RETRACE"):
-        return True  # the old path, for measurements
+def _decomposes(target: Any) -> bool:
+    """Whether Inductor needs ``target`` decomposed: one of :data:`_COMPOSITE_TARGETS`, or an
+    op without an Inductor lowering that is composite (``CompositeImplicitAutograd``) or that
+    Inductor's decomposition table rewrites (Inductor refuses both: "both a fallback and a
+    decomp for same op")."""
+    if not isinstance(target, torch._ops.OpOverload):
+        return False
+    try:
+        return _DECOMPOSES[target]
+    except KeyError:
+        pass
     from torch._inductor.decomposition import select_decomp_table
     from torch._inductor.lowering import lowerings
 
-    from fxsat.load import resolve_target
+    name = f"{target.namespace}.{target._opname}.{target._overloadname}"
+    res = name in _COMPOSITE_TARGETS or (target not in lowerings and (
+        target in select_decomp_table() or torch._C._dispatch_has_kernel_for_dispatch_key(
+            target.name(), "CompositeImplicitAutograd")))
+    _DECOMPOSES[target] = res
+    return res
 
-    decomps = select_decomp_table()
-    seen: set[str] = set()
-    for n in doc["nodes"]:
-        t = n.get("target") if n["op"] == "call_function" else None
-        if t is None or t == "getitem" or t in seen:
-            continue
-        seen.add(t)
-        if t in _COMPOSITE_TARGETS:
-            return True
-        op = resolve_target(t)
-        if op in lowerings:
-            continue
-        if op in decomps or torch._C._dispatch_has_kernel_for_dispatch_key(
-                op.name(), "CompositeImplicitAutograd"):
-            log.debug("re-tracing fxsat's result: %s has no Inductor lowering", t)
-            return True
-    return False
+
+_DECOMPOSES: dict[Any, bool] = {}
 
 
 def _rebuild(doc: dict, fakes: Sequence[Any], constants: dict[str, Any],
-             stats: "Stats | None" = None, recompile: bool = True) -> torch.fx.GraphModule:
+             stats: "Stats | None" = None, recompile: bool = True,
+             old: "dict[str, torch.fx.Node] | None" = None) -> torch.fx.GraphModule:
     """fxsat's FX-JSON result -> a GraphModule with ``meta["val"]`` (fake tensors) on every
-    node: by fake-tensor propagation when the result holds only ops Inductor lowers, else
-    re-traced on ``fakes`` with Inductor's decompositions (composite ops decomposed)."""
-    from fxsat.load import to_graph_module
+    node, by fake-tensor propagation (:func:`propagate`); the few nodes Inductor needs
+    decomposed (:func:`_decomposes`: a composite SDPA the fused kernel refuses, a softmax
+    fxsat wrote but did not fuse) are then re-traced alone with Inductor's decompositions
+    (:func:`decompose`). ``FXSAT_BACKEND_RETRACE=1`` re-traces the whole result instead, as
+    before (for measurements). ``old``: the input graph's nodes by name, whose values the
+    propagation reuses where a node computes what its namesake computed. ``recompile=False``:
+    only the graph is used (the pre-pass copies its nodes), no GraphModule is built."""
+    from fxsat.load import to_graph, to_graph_module
 
-    gm = to_graph_module(doc, constants=constants)
-    args = [_fake(f) for f in fakes]
-    if _needs_retrace(doc):
-        gm = retrace(gm, args)
+    if os.environ.get("FXSAT_BACKEND_RETRACE"):
+        gm = retrace(to_graph_module(doc, constants=constants), [_fake(f) for f in fakes])
         if stats is not None:
             stats.retraced += 1
     else:
-        propagate(gm, args)
+        gm = (to_graph_module(doc, constants=constants) if recompile
+              else _Built(*to_graph(doc, constants=constants)))
+        propagate(gm, fakes, old=old)
+        n = decompose(gm)
+        if stats is not None and n:
+            stats.retraced += 1
+            stats.decomposed += n
     gm.graph.eliminate_dead_code()
-    if recompile:  # not when only the graph is used (the pre-pass copies its nodes)
+    if recompile:
         gm.recompile()
     return gm
 
 
-def propagate(gm: torch.fx.GraphModule, fakes: Sequence[Any]) -> None:
+def decompose(gm: Any) -> int:
+    """Every node of ``gm`` (whose nodes carry ``meta["val"]``) that Inductor needs
+    decomposed (:func:`_decomposes`) replaced by its own ``make_fx`` trace on its arguments'
+    fake values with Inductor's decomposition table, which is what a re-trace of the whole
+    graph writes for it. Returns how many nodes were decomposed."""
+    from torch._guards import detect_fake_mode
+    from torch._inductor.decomposition import select_decomp_table
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    graph = gm.graph
+    todo = [n for n in graph.nodes if n.op == "call_function" and _decomposes(n.target)]
+    owner = gm.root if isinstance(gm, _Built) else gm
+    for n in todo:
+        ins: list[torch.fx.Node] = []
+        torch.fx.map_arg((n.args, n.kwargs), lambda a: ins.append(a) if a not in ins else None)
+
+        def call(*xs, n=n, ins=ins):
+            m = dict(zip(ins, xs))
+            args, kwargs = torch.fx.map_arg((n.args, n.kwargs), lambda a: m[a])
+            return n.target(*args, **kwargs)
+
+        vals = [a.meta["val"] for a in ins]
+        mode = detect_fake_mode(vals)
+        saved = mode.allow_non_fake_inputs if mode is not None else None
+        if mode is not None:
+            mode.allow_non_fake_inputs = True
+        try:
+            if mode is not None:
+                with mode:
+                    sub = make_fx(call, decomposition_table=select_decomp_table())(*vals)
+            else:
+                sub = make_fx(call, decomposition_table=select_decomp_table())(*vals)
+        finally:
+            if mode is not None:
+                mode.allow_non_fake_inputs = saved
+        env: dict[torch.fx.Node, Any] = {}
+        phs = iter(ins)
+        out: Any = None
+        with graph.inserting_before(n):
+            for s in sub.graph.nodes:
+                if s.op == "placeholder":
+                    env[s] = next(phs)
+                elif s.op == "output":
+                    out = torch.fx.map_arg(s.args[0], lambda x: env[x])
+                elif s.op == "get_attr":  # a constant the decomposition made
+                    i = 0
+                    while hasattr(owner, f"_fxsat_decomp{i}"):
+                        i += 1
+                    setattr(owner, f"_fxsat_decomp{i}", operator.attrgetter(s.target)(sub))
+                    env[s] = graph.get_attr(f"_fxsat_decomp{i}")
+                    env[s].meta = dict(s.meta)
+                else:
+                    env[s] = graph.node_copy(s, lambda x: env[x])
+        if isinstance(out, (list, tuple)):
+            for u in list(n.users):
+                if u.op != "call_function" or u.target is not operator.getitem:
+                    raise _Unsupported(f"node {n.name!r} ({n.target}): a user reads its "
+                                       "tuple whole")
+                u.replace_all_uses_with(out[u.args[1]])
+                graph.erase_node(u)
+        else:
+            n.replace_all_uses_with(out)
+        graph.erase_node(n)
+    return len(todo)
+
+
+class _Built:
+    """A graph and the module holding its constants (``getattr`` reads the constants), for
+    what needs no GraphModule."""
+
+    def __init__(self, root: torch.nn.Module, graph: torch.fx.Graph):
+        self.root, self.graph = root, graph
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["root"], name)
+
+
+def propagate(gm: torch.fx.GraphModule, fakes: Sequence[Any],
+              old: "dict[str, torch.fx.Node] | None" = None,
+              direct: bool = True) -> tuple[int, int, int]:
     """``meta["val"]`` on every node of ``gm`` by fake-tensor propagation on ``fakes``, in
-    their fake mode (real constants accepted), without re-tracing."""
+    their fake mode (real constants accepted), without re-tracing.
+
+    ``old`` (the input graph's nodes by name, with their ``meta["val"]``) makes it cheap: a
+    node that calls what its namesake called (same target, same literal arguments, and as
+    node arguments the very fake tensors its namesake read) gets its namesake's value without
+    running anything, aliasing included. Any other node runs in the fake mode, as
+    ``FakeTensorProp`` runs it; if the value it gets is a fresh tensor (not a view) with
+    exactly the metadata of its namesake's fresh tensor, the namesake's value stands for it,
+    so the nodes after it match their namesakes again. Without ``old`` every node runs.
+
+    ``direct``: a node whose op returns one fresh tensor, contiguous as its operands are,
+    gets a fake tensor of its FX-JSON meta without running (:func:`_from_meta`); views and
+    multi-output ops still run, so aliasing is as ``FakeTensorProp`` gives it.
+
+    Returns how many nodes ran, were made from their meta, took their namesake's value."""
     from torch._guards import detect_fake_mode
     from torch._subclasses import FakeTensorMode
-    from torch.fx.passes.fake_tensor_prop import FakeTensorProp
+    from torch.fx.experimental.proxy_tensor import snapshot_fake
+    from torch.fx.node import map_aggregate
 
-    mode = detect_fake_mode(list(fakes))
+    old = old or {}
+    phs = list(gm.graph.find_nodes(op="placeholder"))
+    # the placeholders' own values (not copies), so their users can match their namesakes
+    vals = [old[p.name].meta["val"] if p.name in old and "val" in old[p.name].meta
+            and _same_meta(old[p.name].meta["val"], f) else _fake(f)
+            for p, f in zip(phs, fakes)]
+    mode = detect_fake_mode(list(vals))
     if mode is None:
         mode = FakeTensorMode(allow_non_fake_inputs=True)
-        fakes = [mode.from_tensor(t) if isinstance(t, torch.Tensor) else t for t in fakes]
+        vals = [mode.from_tensor(t) if isinstance(t, torch.Tensor) else t for t in vals]
+    mode.epoch += 1
+
+    def snap(obj: Any) -> Any:
+        if isinstance(obj, torch.Tensor):
+            return snapshot_fake(obj if _is_fake(obj) else mode.from_tensor(obj, static_shapes=True))
+        return obj if isinstance(obj, (int, float, bool)) or obj is None else None
+
+    env: dict[torch.fx.Node, Any] = dict(zip(phs, vals))
+    ran = reused = made = 0
     saved = mode.allow_non_fake_inputs
     mode.allow_non_fake_inputs = True
     try:
-        FakeTensorProp(gm, mode).propagate_dont_convert_inputs(*fakes)
+        with mode:
+            for n in gm.graph.nodes:
+                if n.op == "placeholder":
+                    n.meta["val"] = env[n]
+                    continue
+                if n.op == "output":  # as FakeTensorProp: the returned values
+                    n.meta["val"] = torch.fx.map_arg(n.args[0], lambda a: env[a])
+                    continue
+                prev = old.get(n.name)
+                prev_val = prev.meta.get("val") if prev is not None else None
+                if n.op == "get_attr":
+                    if (prev is not None and prev.op == "get_attr" and prev.target == n.target
+                            and prev_val is not None):
+                        val = prev_val
+                    else:
+                        val = snap(operator.attrgetter(n.target)(gm))
+                elif (prev is not None and prev_val is not None and prev.op == n.op
+                        and _same_target(n.target, prev.target)
+                        and _same_args(n.args, prev.args, env)
+                        and _same_args(n.kwargs, prev.kwargs, env)):
+                    val = prev_val
+                    reused += 1
+                else:
+                    args = torch.fx.map_arg(n.args, lambda a: env[a])
+                    kwargs = torch.fx.map_arg(n.kwargs, lambda a: env[a])
+                    val = _from_meta(mode, n, args, kwargs) if direct else None
+                    if val is None:
+                        val = map_aggregate(n.target(*args, **kwargs), snap)
+                        ran += 1
+                    else:
+                        made += 1
+                    if (prev_val is not None and not _mutates(n.target)
+                            and _fresh_twin(val, prev_val)
+                            and not _storages(val) & _storages((args, kwargs))
+                            and not _storages(prev_val) & _storages(
+                                torch.fx.map_arg((prev.args, prev.kwargs),
+                                                 lambda a: a.meta.get("val")))):
+                        val = prev_val
+                env[n] = val
+                n.meta["val"] = val
     finally:
         mode.allow_non_fake_inputs = saved
+    log.debug("fake values: %d nodes run, %d made from their FX-JSON meta, %d reused from the "
+              "input graph", ran, made, reused)
+    return ran, made, reused
+
+
+def _fresh_result(target: Any) -> bool:
+    """``target`` returns one new tensor (no view, no alias of an input, no mutation, not a
+    composite that may return its input or a view of it): its value is fully described by
+    shape, strides, dtype and device."""
+    try:
+        return _FRESH[target]
+    except KeyError:
+        pass
+    res = False
+    schema = getattr(target, "_schema", None)
+    if isinstance(target, torch._ops.OpOverload) and schema is not None:
+        rets = schema.returns
+        res = (len(rets) == 1 and isinstance(rets[0].type, torch.TensorType)
+               and rets[0].alias_info is None and not schema.is_mutable
+               and not any(a.alias_info is not None for a in schema.arguments)
+               and not torch._C._dispatch_has_kernel_for_dispatch_key(
+                   target.name(), "CompositeImplicitAutograd"))
+    _FRESH[target] = res
+    return res
+
+
+_FRESH: dict[Any, bool] = {}
+
+
+def _from_meta(mode: Any, n: torch.fx.Node, args: Any, kwargs: Any) -> Any:
+    """The fake value of ``n`` built from its FX-JSON meta (shape, strides, dtype: what fxsat
+    computed, eager's layout) without running it, where its op returns one fresh tensor
+    (:func:`_fresh_result`) and its device is that of every tensor argument (or its
+    ``device`` keyword); None where that does not hold (the caller runs the node)."""
+    from torch._subclasses.fake_tensor import unset_fake_temporarily
+
+    v = n.meta.get("fxjson_val")
+    if not (isinstance(v, dict) and "stride" in v and "shape" in v and "dtype" in v):
+        return None
+    if not _fresh_result(n.target):
+        return None
+    # fxsat's strides are eager's where the layout is forced: a contiguous result of
+    # contiguous operands (no memory_format asked for, no strides given)
+    if (v["stride"] != _contiguous(v["shape"]) or "memory_format" in kwargs
+            or "strided" in n.target._opname or not _all_contiguous((args, kwargs))):
+        return None
+    devices = _devices((args, kwargs), set())
+    if "device" in kwargs:
+        devices.add(torch.device(kwargs["device"]))
+    if len(devices) != 1:
+        return None
+    dtype = getattr(torch, v["dtype"], None)
+    if not isinstance(dtype, torch.dtype):
+        return None
+    with unset_fake_temporarily():
+        meta = torch.empty_strided(v["shape"], v["stride"], dtype=dtype, device="meta")
+    return mode.fake_tensor_converter.from_meta_and_device(mode, meta, devices.pop())
+
+
+def _contiguous(shape: Sequence[int]) -> list[int]:
+    out, acc = [], 1
+    for d in reversed(shape):
+        out.append(acc)
+        acc *= max(d, 1)
+    return out[::-1]
+
+
+def _all_contiguous(obj: Any) -> bool:
+    """Every tensor in ``obj`` has contiguous strides (as :func:`_contiguous` gives them)."""
+    if isinstance(obj, torch.Tensor):
+        return list(obj.stride()) == _contiguous(obj.shape)
+    if isinstance(obj, (list, tuple)):
+        return all(_all_contiguous(x) for x in obj)
+    if isinstance(obj, dict):
+        return all(_all_contiguous(x) for x in obj.values())
+    return True
+
+
+def _devices(obj: Any, res: set) -> set:
+    if isinstance(obj, torch.Tensor):
+        res.add(obj.device)
+    elif isinstance(obj, (list, tuple)):
+        for x in obj:
+            _devices(x, res)
+    elif isinstance(obj, dict):
+        for x in obj.values():
+            _devices(x, res)
+    return res
+
+
+def _is_fake(t: Any) -> bool:
+    from torch._subclasses.fake_tensor import is_fake
+
+    return is_fake(t)
+
+
+_aten = torch.ops.aten
+
+
+def _same_target(new: Any, prev: Any) -> bool:
+    """``new`` called on the arguments ``prev`` was called on gives what ``prev`` gave:
+    the same target; ``reshape`` where ``prev`` was a ``view`` (which succeeded, so the
+    reshape is that view); the ``Tensor`` and ``Scalar`` overloads of one op (fxsat writes
+    either for a scalar operand; same type promotion)."""
+    if new == prev:
+        return True
+    if new is _aten.reshape.default:
+        return prev is _aten.view.default
+    if isinstance(new, torch._ops.OpOverload) and isinstance(prev, torch._ops.OpOverload):
+        return (new.overloadpacket is prev.overloadpacket
+                and {new._overloadname, prev._overloadname} == {"Tensor", "Scalar"})
+    return False
+
+
+def _same_meta(a: Any, b: Any) -> bool:
+    """Same shape, strides, offset, dtype and device (tensors)."""
+    return (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)
+            and a.shape == b.shape and a.stride() == b.stride() and a.dtype == b.dtype
+            and a.device == b.device and a.storage_offset() == b.storage_offset())
+
+
+def _same_args(new: Any, prev: Any, env: dict) -> bool:
+    """``new`` (this graph's arguments) and ``prev`` (the namesake's) are the same: equal
+    literals, and each node of ``new`` has as value the very object ``prev``'s node has."""
+    if isinstance(new, torch.fx.Node):
+        return isinstance(prev, torch.fx.Node) and env.get(new) is prev.meta.get("val", env)
+    if isinstance(prev, torch.fx.Node):
+        return False
+    if isinstance(new, (list, tuple)):
+        return (isinstance(prev, (list, tuple)) and len(new) == len(prev)
+                and all(_same_args(a, b, env) for a, b in zip(new, prev)))
+    if isinstance(new, dict):
+        return (isinstance(prev, dict) and new.keys() == prev.keys()
+                and all(_same_args(new[k], prev[k], env) for k in new))
+    return type(new) is type(prev) and new == prev
+
+
+def _fresh_twin(val: Any, prev: Any) -> bool:
+    """``val`` and ``prev`` are tensors of one metadata and storage size (or tuples of such,
+    or equal scalars): where neither shares a storage with its node's arguments (checked by
+    the caller: fake values lose ``_is_view()`` when snapshotted), the one can stand for the
+    other."""
+    if isinstance(val, torch.Tensor):
+        return (isinstance(prev, torch.Tensor) and _same_meta(val, prev)
+                and val.untyped_storage().nbytes() == prev.untyped_storage().nbytes())
+    if isinstance(val, (list, tuple)):
+        return (isinstance(prev, (list, tuple)) and len(val) == len(prev)
+                and all(_fresh_twin(a, b) for a, b in zip(val, prev)))
+    return (val is None and prev is None) or (
+        isinstance(val, (int, float, bool)) and type(val) is type(prev) and val == prev)
+
+
+def _storages(obj: Any, res: "set[int] | None" = None) -> set[int]:
+    """The storages of the tensors in ``obj`` (nested lists, tuples, dicts)."""
+    res = set() if res is None else res
+    if isinstance(obj, torch.Tensor):
+        res.add(obj.untyped_storage()._cdata)
+    elif isinstance(obj, (list, tuple)):
+        for x in obj:
+            _storages(x, res)
+    elif isinstance(obj, dict):
+        for x in obj.values():
+            _storages(x, res)
+    return res
+
+
+def _mutates(target: Any) -> bool:
+    schema = getattr(target, "_schema", None)
+    return bool(schema is not None and schema.is_mutable)
 
 
 def retrace(gm: torch.fx.GraphModule, fakes: Sequence[Any]) -> torch.fx.GraphModule:
@@ -502,7 +831,7 @@ def _optimize_graph(ctx: _Ctx, graph: torch.fx.Graph) -> None:
         out = _reorder_placeholders(out, [p.name for p in phs],
                                     {p.name: p.meta["val"] for p in phs}, what)
         new = _rebuild(out, [p.meta["val"] for p in phs], _constants(gm), ctx.stats,
-                       recompile=False)
+                       recompile=False, old={n.name: n for n in graph.nodes})
         if len(_outputs(new)) != len(_outputs(gm)):
             raise _Unsupported("the optimized graph has a different number of outputs")
         _replace_graph(graph, new)

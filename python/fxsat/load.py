@@ -27,7 +27,7 @@ import torch.fx
 
 from fxsat.fxjson import FxJsonError, read_fx_json, validate
 
-__all__ = ["to_graph_module", "load", "resolve_target", "decode_arg", "random_inputs",
+__all__ = ["to_graph_module", "to_graph", "load", "resolve_target", "decode_arg", "random_inputs",
            "placeholder_vals", "output_vals", "parse_dtype"]
 
 _MEMORY_FORMATS = {
@@ -125,6 +125,13 @@ def to_graph_module(doc: dict, constants: dict | None = None) -> torch.fx.GraphM
 
     ``constants`` maps ``get_attr`` targets to the tensors they stand for (e.g. the
     original graph module's constants); targets not in it get zero tensors."""
+    root, graph = to_graph(doc, constants)
+    return torch.fx.GraphModule(root, graph, class_name=_class_name(doc.get("name", "Graph")))
+
+
+def to_graph(doc: dict, constants: dict | None = None) -> tuple[torch.nn.Module, torch.fx.Graph]:
+    """:func:`to_graph_module`'s module (holding the constants) and graph, without the
+    GraphModule (no Python code generated: for a caller that only reads the graph)."""
     validate(doc)
     graph = torch.fx.Graph()
     root = torch.nn.Module()
@@ -156,7 +163,7 @@ def to_graph_module(doc: dict, constants: dict | None = None) -> torch.fx.GraphM
         node.meta["fxjson_val"] = n.get("val")
         env[name] = node
     graph.lint()
-    return torch.fx.GraphModule(root, graph, class_name=_class_name(doc.get("name", "Graph")))
+    return root, graph
 
 
 def _class_name(name: str) -> str:

@@ -1,8 +1,9 @@
 """Every committed fixture, optimized by fxsat, is accepted by Inductor on CPU (issue 17 item 3).
 
 Each fixture under tests/fixtures/ (graphs under 2,000 nodes; the larger scale graphs are the
-same blocks repeated) is optimized with `fxsat optimize`, loaded back, re-traced with
-Inductor's decompositions on fake tensors (what the backend does) and lowered: Inductor's
+same blocks repeated) is optimized with `fxsat optimize`, loaded back as the backend loads it
+(fake values by propagation, the few nodes Inductor needs decomposed re-traced alone with
+Inductor's decompositions: `fxsat.dynamo._rebuild`) and lowered: Inductor's
 post-grad passes, GraphLowering.run (every node through a lowering or a fallback kernel) and
 the Scheduler (fusion decisions). C++ code generation of ~200 graphs would take too long for
 CI, so a small sample is compiled fully and run against the unoptimized graph in eager.
@@ -88,11 +89,11 @@ def lower(doc: dict) -> None:
     from torch._inductor.virtualized import V
     from torch._subclasses import FakeTensorMode
 
-    from fxsat.dynamo import retrace
+    from fxsat.dynamo import _rebuild
 
     mode = FakeTensorMode()
     fakes = _fake_inputs(doc, mode)
-    gm = retrace(to_graph_module(doc), fakes)
+    gm = _rebuild(doc, fakes, {})
     with V.set_fake_mode(mode), DebugContext():
         # what compile_fx does with an inference graph: joint-graph passes (random ops become
         # Inductor's seeded ones there), post-grad passes, lowering, scheduling
@@ -173,3 +174,82 @@ def test_sample_compiles_and_matches(rel, optimized):
         if not random:  # random graphs: Inductor draws its own numbers
             scale = max(1.0, b.abs().max().item())
             assert torch.allclose(a.double(), b.double(), rtol=1e-4, atol=1e-5 * scale), rel
+
+
+def _storage_classes(gm) -> dict[str, str]:
+    """Each tensor value's storage, as the first value (``node.k``) sharing it (aliasing)."""
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    first: dict = {}
+    res = {}
+    for n in gm.graph.nodes:
+        v = n.meta.get("val")
+        for k, t in enumerate(v if isinstance(v, (list, tuple)) else [v]):
+            if isinstance(t, torch.Tensor):
+                ref = StorageWeakRef(t.untyped_storage())
+                res[f"{n.name}.{k}"] = first.setdefault(ref, f"{n.name}.{k}")
+    return res
+
+
+def test_fake_values_are_fake_tensor_props(optimized):
+    """The backend's fake-value propagation (``fxsat.dynamo.propagate``: values reused from the
+    input graph where a node computes what its namesake did, fresh contiguous values made from
+    fxsat's meta without running the node) gives every node of every
+    fixture's output the shape, strides, offset, dtype and aliasing that ``FakeTensorProp``
+    gives it; and the nodes Inductor needs decomposed (``fxsat.dynamo.decompose``) compute
+    what they computed."""
+    from torch._subclasses import FakeTensorMode
+    from torch.fx.passes.fake_tensor_prop import FakeTensorProp
+
+    from fxsat.dynamo import _same_meta, decompose, propagate
+
+    wrong, reused, decomposed, made = [], 0, 0, 0
+    for rel, doc in optimized.items():
+        opener = gzip.open if rel.endswith(".gz") else open
+        with opener(FIXTURES / rel, "rt") as f:
+            orig = json.load(f)
+        mode = FakeTensorMode(allow_non_fake_inputs=True)
+        inputs = random_inputs(orig, seed=0)
+        old_gm = to_graph_module(orig)
+        FakeTensorProp(old_gm, mode).propagate(*inputs)
+        old = {n.name: n for n in old_gm.graph.nodes}
+        fakes = [old[n["name"]].meta["val"] for n in doc["nodes"] if n["op"] == "placeholder"]
+        fast, slow = to_graph_module(doc), to_graph_module(doc)
+        made += propagate(fast, fakes, old=old)[1]
+        FakeTensorProp(slow, mode).propagate_dont_convert_inputs(*fakes)
+        for a, b in zip(fast.graph.nodes, slow.graph.nodes):
+            if a.op == "output":
+                continue
+            va, vb = a.meta["val"], b.meta["val"]
+            if any(v is old[a.name].meta.get("val") for v in (va,) if a.name in old):
+                reused += 1
+            la = va if isinstance(va, (list, tuple)) else [va]
+            lb = vb if isinstance(vb, (list, tuple)) else [vb]
+            if len(la) != len(lb) or not all(
+                    _same_meta(x, y) if isinstance(y, torch.Tensor) else x == y
+                    for x, y in zip(la, lb)):
+                wrong.append(f"{rel}: {a.name}: {va} != {vb}")
+        if _storage_classes(fast) != _storage_classes(slow):
+            wrong.append(f"{rel}: the values alias differently")
+        if any(n.get("target", "").startswith(("aten.rand", "aten.native_dropout", "mylib"))
+               for n in doc["nodes"]):
+            continue
+        # the decomposed nodes compute what the composite ops did (eager, real inputs)
+        args = random_inputs(doc, seed=1, int_inputs={})
+        want = fast(*args)
+        k = decompose(fast)
+        if k:
+            decomposed += k
+            fast.graph.lint()
+            fast.recompile()
+            got = fast(*args)
+            for x, y in zip(got, want):
+                if isinstance(y, torch.Tensor) and y.is_floating_point():
+                    scale = max(1.0, y.abs().max().item())
+                    if not torch.allclose(x.double(), y.double(), rtol=1e-3, atol=1e-4 * scale,
+                                          equal_nan=True):
+                        wrong.append(f"{rel}: a decomposed output differs")
+    print(f"{len(optimized)} outputs: {reused} values reused, {made} made from their meta, "
+          f"{decomposed} nodes decomposed")
+    assert reused > 1000 and made > 100 and decomposed > 10, (reused, made, decomposed)
+    assert not wrong, f"{len(wrong)} differences:\n" + "\n".join(wrong[:20])

@@ -13,6 +13,7 @@ use super::lang::Lang;
 use crate::error::{Error, Result};
 use crate::ir::{contiguous_strides, Arg, Graph, Node, NodeId, NodeKind, TensorMeta, Val};
 use crate::ops::lower::{inference_kernel, kernel_of, Kernel, Piece};
+use crate::ops::lower_matmul;
 use crate::ops::{table, Meta, Op};
 use crate::target::Target;
 use egg::{Id, Language};
@@ -381,6 +382,7 @@ impl Emitter<'_> {
                     None,
                 )
             }
+            _ if op.name() == "matmul" => self.lower_matmul(children, &meta)?,
             _ => {
                 let canon: Vec<Arg> = children
                     .iter()
@@ -413,6 +415,20 @@ impl Emitter<'_> {
         }
         let val = self.val_of(meta, strides.clone());
         Ok((target, args, kwargs, val, strides))
+    }
+
+    /// `matmul` as PyTorch's decomposition writes it ([`crate::ops::lower_matmul`]).
+    fn lower_matmul(&mut self, children: &[Id], meta: &Meta) -> Result<Call> {
+        let args: Vec<Arg> = children
+            .iter()
+            .map(|&c| self.literal(c))
+            .collect::<Result<_>>()?;
+        let metas: Vec<crate::ops::TMeta> = children
+            .iter()
+            .filter_map(|&c| self.eg[c].data.meta.tensor().cloned())
+            .collect();
+        let (op, canon) = lower_matmul::lower(self, &args, &metas)?;
+        self.call(op, canon, meta)
     }
 
     /// Pushes a call that has no e-class (a lowering's view or getitem), named afresh.
@@ -786,6 +802,19 @@ impl Emitter<'_> {
             Arg::Node(n) => self.nodes[n.index()].val.tensor().map(|t| t.shape.clone()),
             _ => None,
         }
+    }
+}
+
+impl lower_matmul::Emit for Emitter<'_> {
+    fn viewable(&self, n: NodeId, shape: &[i64]) -> Option<bool> {
+        let strides = self.strides[n.index()].as_ref()?;
+        let old = self.nodes[n.index()].val.tensor()?;
+        Some(view_strides(&old.shape, strides, shape).is_some())
+    }
+
+    fn emit_call(&mut self, op: Op, args: Vec<Arg>, out: &Meta) -> Result<NodeId> {
+        let call = self.call(op, args, out)?;
+        Ok(self.push(call))
     }
 }
 

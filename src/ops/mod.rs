@@ -34,6 +34,7 @@ pub(crate) mod eval;
 mod factory;
 mod index;
 pub mod lower;
+pub mod lower_matmul;
 mod matmul;
 mod pointwise;
 pub mod random;
