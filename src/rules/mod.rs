@@ -23,6 +23,7 @@
 //! ```
 
 mod apply;
+mod bias;
 pub mod cond;
 mod env_registry;
 mod registry;
@@ -146,6 +147,7 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "attention_train.rules",
         include_str!("../../rules/attention_train.rules"),
     ),
+    ("bias.rules", include_str!("../../rules/bias.rules")),
     ("index.rules", include_str!("../../rules/index.rules")),
     ("pad.rules", include_str!("../../rules/pad.rules")),
     ("scale.rules", include_str!("../../rules/scale.rules")),
