@@ -6,11 +6,11 @@ max errors and exits non-zero on any mismatch:
    its backward, what ``sdpa_fwd``/``sdpa_bwd`` lower to with ``--target cuda``) on a mask with
    rows that are ``-inf`` everywhere gives 0 there in the forward and no gradient from them,
    i.e. it equals the safe softmax (what the ``-ninf`` rules state), float32/float16/bfloat16.
-2. DistilBERT joint graphs (``tests/fixtures/train_forms/train_form_distilbert_{joint,loss}_f32.json``)
+2. DistilBERT joint graphs (``tests/fixtures/train_forms/train_form_distilbert_fp32_{tangent,loss}.joint.json``)
    optimised with ``--target cuda`` and run on the GPU against the original graph: NaN in the
    same places (fully masked rows: batch 1's key mask all False), finite values within
    1e-4 · (1 + max|orig|).
-3. Dropout kept in an inference graph (``train_form_dropout_forward_f32.json``, ``--target
+3. Dropout kept in an inference graph (``train_form_dropout_fp32.forward.json``, ``--target
    cuda``: the kernel's ``dropout_p``): equal in distribution, checked on the first two moments
    over ``--seeds`` seeds: per element, the mean of the fused output against the decomposed
    graph's mean (z-scores from the decomposed graph's spread), and the mean of squares likewise.
@@ -102,7 +102,8 @@ def _optimize(fxsat, name, tmp):
 
 def distilbert_graphs(fxsat, dev, tmp) -> list[str]:
     bad = []
-    for name in ("train_form_distilbert_joint_f32.json", "train_form_distilbert_loss_f32.json"):
+    for name in ("train_form_distilbert_fp32_tangent.joint.json",
+                 "train_form_distilbert_fp32_loss.joint.json"):
         orig, opt = _optimize(fxsat, name, tmp)
         fused = json.dumps(opt).count("_scaled_dot_product_efficient_attention")
         ins = _inputs(orig, dev, 0)
@@ -124,7 +125,7 @@ def distilbert_graphs(fxsat, dev, tmp) -> list[str]:
 
 def dropout_inference(fxsat, dev, tmp, seeds) -> list[str]:
     bad = []
-    name = "train_form_dropout_forward_f32.json"
+    name = "train_form_dropout_fp32.forward.json"
     orig, opt = _optimize(fxsat, name, tmp)
     assert "_scaled_dot_product_efficient_attention" in json.dumps(opt), "not fused"
     ins = _inputs(orig, dev, 0)

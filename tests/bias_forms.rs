@@ -1,5 +1,5 @@
 //! The attention forms of `rules/bias.rules` (issue 19, part 2), data-driven: each fixture
-//! `tests/fixtures/train_forms/train_form_<form>_<variant>.json` of
+//! `tests/fixtures/train_forms/train_form_<form>_<dtype>[_<variant>].<kind>.json` of
 //! `python/fixtures/gen_bias_fixtures.py` optimised for the CPU and for CUDA, by default and
 //! with `--assume no-fully-masked-rows`, must hold exactly the expected number of SDPA forward
 //! and backward kernel calls, and no decomposed softmax where the whole block is fused. Every
@@ -21,155 +21,199 @@ const EXPECTED: &[(&str, [Case; 4], &str)] = &[
     // CUDA at L = S = 128 keeps the decomposed softmax for the output and dv: the extraction's
     // one-class-at-a-time search does not flip both NaN-wrapped outputs at once (at 512 it does).
     (
-        "train_form_distilbert_joint_f32.json",
+        "train_form_distilbert_fp32_tangent.joint.json",
         [(1, 1, false), (1, 1, false), (1, 1, true), (1, 1, true)],
         "-inf fill, fully masked rows",
     ),
     (
-        "train_form_distilbert_loss_f32.json",
+        "train_form_distilbert_fp32_loss.joint.json",
         [(1, 1, false), (1, 1, false), (1, 1, true), (1, 1, true)],
         "-inf fill, loss in the graph",
     ),
     (
-        "train_form_distilbert_forward_f32.json",
+        "train_form_distilbert_fp32.forward.json",
         [(1, 0, false), (1, 0, false), (1, 0, false), (1, 0, false)],
         "-inf fill, inference",
     ),
     (
-        "train_form_distilbert_forward_bf16.json",
+        "train_form_distilbert_bf16.forward.json",
         [(1, 0, false), (1, 0, false), (1, 0, false), (1, 0, false)],
         "-inf fill, inference, bf16",
     ),
-    // bf16 joint graphs: the softmax is upcast to float32 and its backward too (the forms
-    // helper's normalisation, rules/forms.rules); nothing fuses here yet.
+    // bf16 joint graphs: the softmax is upcast to float32 and its backward too; forms.rules
+    // (issue 19, part 1) brings them to the fp32 spelling, and they fuse as fp32 does.
     (
-        "train_form_distilbert_joint_bf16.json",
-        [(0, 0, true); 4],
-        "bf16 softmax upcast",
+        "train_form_distilbert_bf16_tangent.joint.json",
+        [(1, 1, false), (1, 1, false), (1, 1, true), (1, 1, true)],
+        "-inf fill, bf16 softmax upcast",
     ),
     (
-        "train_form_distilbert_loss_bf16.json",
-        [(0, 0, true); 4],
-        "bf16 softmax upcast",
+        "train_form_distilbert_bf16_loss.joint.json",
+        [(1, 1, false), (1, 1, false), (1, 1, true), (1, 1, true)],
+        "-inf fill, bf16 softmax upcast, loss in the graph",
+    ),
+    (
+        "train_form_distilbert_mul_fp32.forward.json",
+        [(1, 0, false); 4],
+        "-inf fill, scale multiplied, inference",
+    ),
+    (
+        "train_form_distilbert_mul_fp32_tangent.joint.json",
+        [(1, 1, false), (1, 1, false), (1, 1, true), (1, 1, true)],
+        "-inf fill, scale multiplied (zero-rows-mul)",
+    ),
+    (
+        "train_form_distilbert_mul_fp32_loss.joint.json",
+        [(1, 1, false), (1, 1, false), (1, 1, true), (1, 1, true)],
+        "-inf fill, scale multiplied (zero-rows-mul)",
+    ),
+    (
+        "train_form_distilbert_mul_bf16.forward.json",
+        [(1, 0, false); 4],
+        "-inf fill, scale multiplied, inference",
+    ),
+    (
+        "train_form_distilbert_mul_bf16_tangent.joint.json",
+        [(1, 1, false), (1, 1, false), (1, 1, true), (1, 1, true)],
+        "-inf fill, scale multiplied (zero-rows-mul)",
+    ),
+    (
+        "train_form_distilbert_mul_bf16_loss.joint.json",
+        [(1, 1, false), (1, 1, false), (1, 1, true), (1, 1, true)],
+        "-inf fill, scale multiplied (zero-rows-mul)",
+    ),
+    (
+        "train_form_dropout_mask_fp32.forward.json",
+        [(0, 0, true), (0, 0, true), (0, 0, true), (1, 0, false)],
+        "train-mode dropout and a float mask, inference (CUDA, under the assumption)",
+    ),
+    (
+        "train_form_dropout_mask_bf16.forward.json",
+        [(0, 0, true), (0, 0, true), (0, 0, true), (1, 0, false)],
+        "train-mode dropout and a float mask, inference (CUDA, under the assumption)",
     ),
     // Dropout kept in an inference graph: CUDA's kernel takes dropout_p (in distribution).
     (
-        "train_form_dropout_forward_f32.json",
+        "train_form_dropout_fp32.forward.json",
         [(0, 0, true), (0, 0, true), (1, 0, false), (1, 0, false)],
         "train-mode dropout, inference",
     ),
     (
-        "train_form_dropout_forward_bf16.json",
+        "train_form_dropout_bf16.forward.json",
         [(0, 0, true), (0, 0, true), (1, 0, false), (1, 0, false)],
         "train-mode dropout, inference, bf16",
     ),
     // T5: a learned bias is an arbitrary float mask: under the assumption only; its gradient
     // comes from the kept softmax backward (the CPU kernel returns none).
     (
-        "train_form_t5_joint_f32.json",
+        "train_form_t5_fp32_tangent.joint.json",
         [(0, 0, true), (1, 1, true), (0, 0, true), (1, 1, true)],
         "learned position bias",
     ),
     (
-        "train_form_t5_loss_f32.json",
+        "train_form_t5_fp32_loss.joint.json",
         [(0, 0, true), (1, 1, true), (0, 0, true), (1, 1, true)],
         "learned position bias, loss in the graph",
     ),
     (
-        "train_form_t5_forward_f32.json",
+        "train_form_t5_fp32.forward.json",
         [(1, 0, false), (1, 0, false), (0, 0, true), (1, 0, false)],
         "position bias, inference",
     ),
     (
-        "train_form_t5_forward_bf16.json",
+        "train_form_t5_bf16.forward.json",
         [(1, 0, false), (1, 0, false), (0, 0, true), (1, 0, false)],
         "position bias, inference, bf16",
     ),
     (
-        "train_form_t5_joint_bf16.json",
-        [(0, 0, true); 4],
-        "bf16 softmax upcast",
+        "train_form_t5_bf16_tangent.joint.json",
+        [(0, 0, true), (0, 0, true), (0, 0, true), (1, 1, true)],
+        "learned position bias, bf16 (fused on CUDA only)",
     ),
     (
-        "train_form_t5_loss_bf16.json",
-        [(0, 0, true); 4],
-        "bf16 softmax upcast",
+        "train_form_t5_bf16_loss.joint.json",
+        [(0, 0, true), (0, 0, true), (0, 0, true), (1, 1, true)],
+        "learned position bias, bf16 (fused on CUDA only)",
     ),
     // ALiBi through baddbmm on (B·H, L, ·): inference fuses (sdpa-baddbmm); the joint graph's
     // backward is 3-D bmm with the scale after the product: not fused.
     (
-        "train_form_alibi_forward_f32.json",
+        "train_form_alibi_fp32.forward.json",
         [(1, 0, false), (1, 0, false), (0, 0, true), (1, 0, false)],
         "baddbmm ALiBi, inference",
     ),
     (
-        "train_form_alibi_forward_bf16.json",
+        "train_form_alibi_bf16.forward.json",
         [(1, 0, false), (1, 0, false), (0, 0, true), (1, 0, false)],
         "baddbmm ALiBi, inference, bf16",
     ),
     (
-        "train_form_alibi_learned_forward_f32.json",
+        "train_form_alibi_learned_fp32.forward.json",
         [(1, 0, false), (1, 0, false), (0, 0, true), (1, 0, false)],
         "baddbmm learned bias, inference",
     ),
     (
-        "train_form_alibi_learned_forward_bf16.json",
+        "train_form_alibi_learned_bf16.forward.json",
         [(1, 0, false), (1, 0, false), (0, 0, true), (1, 0, false)],
         "baddbmm learned bias, inference, bf16",
     ),
     (
-        "train_form_alibi_joint_f32.json",
+        "train_form_alibi_fp32_tangent.joint.json",
         [(0, 0, true); 4],
         "baddbmm ALiBi, 3-D backward",
     ),
     (
-        "train_form_alibi_loss_f32.json",
+        "train_form_alibi_fp32_loss.joint.json",
         [(0, 0, true); 4],
         "baddbmm ALiBi, 3-D backward",
     ),
     (
-        "train_form_alibi_joint_bf16.json",
+        "train_form_alibi_bf16_tangent.joint.json",
         [(0, 0, true); 4],
         "baddbmm ALiBi, 3-D backward",
     ),
     (
-        "train_form_alibi_loss_bf16.json",
+        "train_form_alibi_bf16_loss.joint.json",
         [(0, 0, true); 4],
         "baddbmm ALiBi, 3-D backward",
     ),
     (
-        "train_form_alibi_learned_joint_f32.json",
+        "train_form_alibi_learned_fp32_tangent.joint.json",
         [(0, 0, true); 4],
         "baddbmm learned bias, 3-D backward",
     ),
     (
-        "train_form_alibi_learned_loss_f32.json",
+        "train_form_alibi_learned_fp32_loss.joint.json",
         [(0, 0, true); 4],
         "baddbmm learned bias, 3-D backward",
     ),
     (
-        "train_form_alibi_learned_joint_bf16.json",
+        "train_form_alibi_learned_bf16_tangent.joint.json",
         [(0, 0, true); 4],
         "baddbmm learned bias, 3-D backward",
     ),
     (
-        "train_form_alibi_learned_loss_bf16.json",
+        "train_form_alibi_learned_bf16_loss.joint.json",
         [(0, 0, true); 4],
         "baddbmm learned bias, 3-D backward",
     ),
 ];
 
 /// The fixtures of this family (the folder holds other helpers' fixtures too).
-const FORMS: &[&str] = &["t5", "alibi", "alibi_learned", "distilbert", "dropout"];
+const FORMS: &[&str] = &[
+    "t5",
+    "alibi",
+    "alibi_learned",
+    "distilbert",
+    "distilbert_mul",
+    "dropout",
+    "dropout_mask",
+];
 
 fn mine(name: &str) -> bool {
     FORMS.iter().any(|f| {
         name.strip_prefix(&format!("train_form_{f}_"))
-            .is_some_and(|rest| {
-                ["forward_", "joint_", "loss_"]
-                    .iter()
-                    .any(|v| rest.starts_with(v))
-            })
+            .is_some_and(|rest| rest.starts_with("fp32") || rest.starts_with("bf16"))
     })
 }
 
@@ -243,7 +287,7 @@ fn bias_forms_fuse_as_expected() {
 #[test]
 fn distilbert_nan_rows_are_put_back() {
     let dir = common::fixture_dir().join("train_forms");
-    let g = common::load(&dir.join("train_form_distilbert_joint_f32.json"));
+    let g = common::load(&dir.join("train_form_distilbert_fp32_tangent.joint.json"));
     let out = optimize(
         &g,
         &Options {

@@ -35,7 +35,8 @@ def _files():
     return sorted(p.name for p in FORMS.glob("train_form_*.json")
                   if not p.name.startswith("train_form_dropout_")
                   and any(p.name.startswith(f"train_form_{f}_")
-                          for f in ("t5", "alibi", "alibi_learned", "distilbert")))
+                          for f in ("t5", "alibi", "alibi_learned", "distilbert",
+                                    "distilbert_mul")))
 
 
 def _inputs(doc, seed, fully_masked):
@@ -103,11 +104,11 @@ def test_optimized_form_matches(name, assume, tmp_path):
                     f"bfloat16 out[{i}]: fused err {e_n:.3g} vs decomposed {e_o:.3g}"
 
 
-@pytest.mark.parametrize("var", ["joint", "loss"])
+@pytest.mark.parametrize("var", ["tangent", "loss"])
 def test_distilbert_training_fuses_by_default(var, tmp_path):
     """The -inf bool mask fuses forward and backward on the CPU without the assumption, and
     the fully masked rows keep their NaN: forward rows and the dv slices of batch 1."""
-    name = f"train_form_distilbert_{var}_f32.json"
+    name = f"train_form_distilbert_fp32_{var}.joint.json"
     orig, opt, text = _optimize(tmp_path, name)
     assert "_scaled_dot_product_flash_attention_for_cpu.default" in text
     assert "_scaled_dot_product_flash_attention_for_cpu_backward.default" in text

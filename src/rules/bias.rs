@@ -29,7 +29,20 @@ fn kernel_takes(env: &Env, a: &[&Meta], mask: &Meta) -> bool {
 }
 
 /// Conditions of `rules/bias.rules`.
-pub const CONDITIONS: &[Condition] = &[Condition {
+pub const CONDITIONS: &[Condition] = &[
+    Condition {
+        name: "dropout-no-backward",
+        arity: None,
+        doc: "(?r ?q ?k [?g]): `dropout-uniform`, and the dropout has no backward in the input graph (no `convert(rand > p)`: an inference graph keeping training-mode dropout; the analysis's `dropout_no_backward` fact)",
+        sees_env: true,
+        sees_target: false,
+        gen: Some(gen_no_backward),
+        test: |env, a| {
+            env.fact(0).dropout_no_backward
+                && condition("dropout-uniform").is_some_and(|c| (c.test)(env, a))
+        },
+    },
+    Condition {
     name: "sdpa-kernel-takes-fill",
     arity: None,
     doc: "(?q ?k ?v ?c [?g]): `sdpa-kernel-takes` for the float mask where(?c, -inf, 0) of q's dtype that the bool tensor ?c (rank >= 2, broadcasting to the scores [B, H, L, S]) makes; the kernels give 0 (forward) and no gradient in a row that ?c masks everywhere",
@@ -40,7 +53,30 @@ pub const CONDITIONS: &[Condition] = &[Condition {
         a.len() >= 4
             && fill_mask(a[3], a[0]).is_some_and(|m| kernel_takes(env, a, &m))
     },
-}];
+    },
+];
+
+/// `dropout-uniform`'s draws, ?r with the `dropout_no_backward` fact too.
+fn gen_no_backward(d: &mut dyn Draw, c: &DrawCtx) -> Option<Drawn> {
+    let drawn = (condition("dropout-uniform")?.gen?)(d, c)?;
+    Some(match drawn {
+        Drawn::Values {
+            shape,
+            dtype,
+            data,
+            mut facts,
+        } if c.pos == 0 => {
+            facts.dropout_no_backward = true;
+            Drawn::Values {
+                shape,
+                dtype,
+                data,
+                facts,
+            }
+        }
+        other => other,
+    })
+}
 
 /// Computed attributes of `rules/bias.rules` (none).
 pub const COMPUTED: &[Computed] = &[];
