@@ -136,7 +136,8 @@ const EXPECTED: &[(&str, [Case; 4], &str)] = &[
         "learned position bias, bf16 (fused on CUDA only)",
     ),
     // ALiBi through baddbmm on (B·H, L, ·): inference fuses (sdpa-baddbmm); the joint graph's
-    // backward is 3-D bmm with the scale after the product: not fused.
+    // backward (3-D bmm, the scale after the product) fuses under the assumption in fp32
+    // (softmax-backward-scale-into-*); bf16 joint graphs do not fuse.
     (
         "train_form_alibi_fp32.forward.json",
         [(1, 0, false), (1, 0, false), (0, 0, true), (1, 0, false)],
@@ -159,13 +160,13 @@ const EXPECTED: &[(&str, [Case; 4], &str)] = &[
     ),
     (
         "train_form_alibi_fp32_tangent.joint.json",
-        [(0, 0, true); 4],
-        "baddbmm ALiBi, 3-D backward",
+        [(0, 0, true), (1, 1, false), (0, 0, true), (1, 1, false)],
+        "baddbmm ALiBi: a float bias, under the assumption",
     ),
     (
         "train_form_alibi_fp32_loss.joint.json",
-        [(0, 0, true); 4],
-        "baddbmm ALiBi, 3-D backward",
+        [(0, 0, true), (1, 1, false), (0, 0, true), (1, 1, false)],
+        "baddbmm ALiBi: a float bias, under the assumption",
     ),
     (
         "train_form_alibi_bf16_tangent.joint.json",
@@ -179,13 +180,13 @@ const EXPECTED: &[(&str, [Case; 4], &str)] = &[
     ),
     (
         "train_form_alibi_learned_fp32_tangent.joint.json",
-        [(0, 0, true); 4],
-        "baddbmm learned bias, 3-D backward",
+        [(0, 0, true), (1, 1, true), (0, 0, true), (1, 1, true)],
+        "baddbmm learned bias: its gradient from the kept softmax backward",
     ),
     (
         "train_form_alibi_learned_fp32_loss.joint.json",
-        [(0, 0, true); 4],
-        "baddbmm learned bias, 3-D backward",
+        [(0, 0, true), (1, 1, true), (0, 0, true), (1, 1, true)],
+        "baddbmm learned bias: its gradient from the kept softmax backward",
     ),
     (
         "train_form_alibi_learned_bf16_tangent.joint.json",
