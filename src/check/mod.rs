@@ -333,7 +333,9 @@ fn judge(rule: &Rule, inst: &gen::Instance, seed: u64) -> Verdict {
             other => other.clone(),
         })
         .collect();
-    let exact = eval_term(&inst.lhs.expr, &wide).ok();
+    let exact = eval_term(&inst.lhs.expr, &wide)
+        .ok()
+        .or_else(|| eval_term(&widened_dtypes(&inst.lhs.expr), &wide).ok());
     match compare_rule(&got, &want, exact.as_ref()) {
         Ok(e) => Verdict::Pass(e, refined(&got, &want)),
         Err(e) => bad(format!("values differ: {e}")),
@@ -422,4 +424,20 @@ pub fn check_rules_command(
         t0.elapsed().as_secs_f64()
     );
     Ok(failed)
+}
+
+/// `expr` with its float dtype literals made float64: the exact evaluation of a left side that
+/// names a dtype (a 0-d fill `scalar_tensor(-inf, float16)`) on float64 inputs, where the
+/// literal would otherwise make the term ill-typed. Tried only when the term as it is fails.
+fn widened_dtypes(expr: &egg::RecExpr<crate::egraph::Lang>) -> egg::RecExpr<crate::egraph::Lang> {
+    use crate::egraph::Lang;
+    let nodes: Vec<Lang> = expr
+        .as_ref()
+        .iter()
+        .map(|n| match n {
+            Lang::Dtype(d) if d.is_float() => Lang::Dtype(crate::ir::DType::F64),
+            other => other.clone(),
+        })
+        .collect();
+    egg::RecExpr::from(nodes)
 }

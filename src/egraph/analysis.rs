@@ -58,6 +58,10 @@ pub struct Facts {
     /// only) and by the backward's `convert(mask) · 1/(1-p)` (used by multiplications only).
     /// Set by [`super::build`] from the input graph's uses (see [`super::dropout`]).
     pub private_dropout: bool,
+    /// A `private_dropout` value whose dropout has no backward in the input graph (no
+    /// `convert(rand > p)` use: an inference graph keeping training-mode dropout). Set by
+    /// [`super::build`] (see [`super::dropout::forward_only_dropout_rands`]).
+    pub dropout_no_backward: bool,
 }
 
 impl Facts {
@@ -69,6 +73,7 @@ impl Facts {
                 (a, b) => a.or(b),
             },
             private_dropout: self.private_dropout || other.private_dropout,
+            dropout_no_backward: self.dropout_no_backward || other.dropout_no_backward,
         }
     }
 }
@@ -172,6 +177,7 @@ fn make_facts(egraph: &FxEGraph, enode: &Lang, meta: &Meta) -> Facts {
             return Facts {
                 distinct_below: None,
                 private_dropout: true,
+                dropout_no_backward: false,
             };
         }
     }
@@ -210,6 +216,7 @@ fn make_facts(egraph: &FxEGraph, enode: &Lang, meta: &Meta) -> Facts {
     Facts {
         distinct_below,
         private_dropout: false,
+        dropout_no_backward: false,
     }
 }
 

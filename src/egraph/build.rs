@@ -171,6 +171,12 @@ pub fn build(graph: &Graph, opts: &BuildOptions) -> Result<Built> {
             eg[r].data.facts.private_dropout = false;
         }
     }
+    // A private dropout without backward (an inference graph in training mode).
+    for r in super::dropout::forward_only_dropout_rands(graph, &private) {
+        let r = eg.find(classes[r]);
+        let facts = &mut eg[r].data.facts;
+        facts.dropout_no_backward = facts.private_dropout;
+    }
     Ok(Built {
         egraph: eg,
         outputs,

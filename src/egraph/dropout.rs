@@ -183,3 +183,33 @@ pub fn whole_dropouts_replaced(input: &Graph, output: &Graph) -> bool {
         .count();
     private.len() - kept == kernels
 }
+
+/// The private `rand`s of `private` (from [`private_dropout_rands`]) whose dropout has no
+/// backward in `graph`: their `gt` has no `convert_element_type` user (an inference graph that
+/// keeps training-mode dropout, e.g. a model left in `train()` under `no_grad`).
+pub fn forward_only_dropout_rands(
+    graph: &Graph,
+    private: &HashMap<usize, usize>,
+) -> HashSet<usize> {
+    let mut gts_of: HashMap<usize, usize> = HashMap::new(); // gt node -> its rand
+    let mut backward: HashSet<usize> = HashSet::new(); // gt nodes with a convert user
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let NodeKind::Call { target, args, .. } = &node.kind else {
+            continue;
+        };
+        match (target.as_str(), args.first()) {
+            ("aten.gt.Scalar", Some(Arg::Node(r))) if private.contains_key(&r.index()) => {
+                gts_of.insert(i, r.index());
+            }
+            ("prims.convert_element_type.default", Some(Arg::Node(g))) => {
+                backward.insert(g.index());
+            }
+            _ => {}
+        }
+    }
+    gts_of
+        .into_iter()
+        .filter(|(g, _)| !backward.contains(g))
+        .map(|(_, r)| r)
+        .collect()
+}

@@ -23,6 +23,7 @@
 //! ```
 
 mod apply;
+mod bias;
 pub mod cond;
 mod env_registry;
 mod forms;
@@ -147,6 +148,7 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "attention_train.rules",
         include_str!("../../rules/attention_train.rules"),
     ),
+    ("bias.rules", include_str!("../../rules/bias.rules")),
     ("forms.rules", include_str!("../../rules/forms.rules")),
     ("index.rules", include_str!("../../rules/index.rules")),
     ("pad.rules", include_str!("../../rules/pad.rules")),
