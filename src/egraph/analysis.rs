@@ -58,6 +58,9 @@ pub struct Facts {
     /// only) and by the backward's `convert(mask) · 1/(1-p)` (used by multiplications only).
     /// Set by [`super::build`] from the input graph's uses (see [`super::dropout`]).
     pub private_dropout: bool,
+    /// The index structure of a mask-like tensor: an index tensor, or a bool or additive
+    /// mask keeping a band of a query and a key axis (see [`super::mask`]).
+    pub mask: Option<super::mask::MaskFact>,
 }
 
 impl Facts {
@@ -69,6 +72,7 @@ impl Facts {
                 (a, b) => a.or(b),
             },
             private_dropout: self.private_dropout || other.private_dropout,
+            mask: self.mask.or(other.mask),
         }
     }
 }
@@ -172,9 +176,14 @@ fn make_facts(egraph: &FxEGraph, enode: &Lang, meta: &Meta) -> Facts {
             return Facts {
                 distinct_below: None,
                 private_dropout: true,
+                mask: None,
             };
         }
     }
+    let mask = match *op {
+        Op::OPAQUE | Op::INPUT | Op::LIST | Op::NONE | Op::GETITEM => None,
+        _ => super::mask::mask_fact(egraph, *op, children, meta),
+    };
     let is_int = meta.tensor().is_some_and(|t| {
         matches!(
             t.dtype,
@@ -182,7 +191,10 @@ fn make_facts(egraph: &FxEGraph, enode: &Lang, meta: &Meta) -> Facts {
         )
     });
     if !is_int {
-        return Facts::default();
+        return Facts {
+            mask,
+            ..Facts::default()
+        };
     }
     let child = |i: usize| children.get(i).map(|&c| &egraph[c].data);
     let int = |i: usize| {
@@ -210,6 +222,7 @@ fn make_facts(egraph: &FxEGraph, enode: &Lang, meta: &Meta) -> Facts {
     Facts {
         distinct_below,
         private_dropout: false,
+        mask,
     }
 }
 

@@ -23,6 +23,7 @@
 //! ```
 
 mod apply;
+mod causal;
 pub mod cond;
 mod env_registry;
 mod registry;
@@ -146,6 +147,7 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "attention_train.rules",
         include_str!("../../rules/attention_train.rules"),
     ),
+    ("causal.rules", include_str!("../../rules/causal.rules")),
     ("index.rules", include_str!("../../rules/index.rules")),
     ("pad.rules", include_str!("../../rules/pad.rules")),
     ("scale.rules", include_str!("../../rules/scale.rules")),
