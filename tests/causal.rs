@@ -231,3 +231,31 @@ fn the_assumption_does_not_change_proven_causal_blocks() {
         );
     }
 }
+
+/// A `-inf` fill whose mask the analysis knows nothing of (a bool input) is NaN in the rows it
+/// masks everywhere, and 0 after the kernels: it keeps `attention.rules`' NaN-row fix-up
+/// (`where(all(c, -1), NaN, ..)`) instead of becoming a bare additive mask.
+#[test]
+fn an_unproven_neg_inf_fill_keeps_its_nan_rows() {
+    for name in [
+        "attention/x_masked_fill_bool_fp32_b1.forward.json",
+        "attention/trap_mask_eq0_values012_fp32_b2.forward.json",
+    ] {
+        let g = common::load(&common::fixture_dir().join(name));
+        let out = optimize(&g, &Options::default()).unwrap();
+        let targets: Vec<&str> = out
+            .graph
+            .nodes
+            .iter()
+            .filter_map(|n| match &n.kind {
+                NodeKind::Call { target, .. } => Some(target.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            targets.contains(&"aten._scaled_dot_product_flash_attention_for_cpu.default")
+                && targets.contains(&"aten.all.dims"),
+            "{name}: {targets:?}"
+        );
+    }
+}
