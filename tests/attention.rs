@@ -492,3 +492,49 @@ fn a_partly_replaced_dropout_is_detected() {
     partly.nodes.push(rand);
     assert!(!whole_dropouts_replaced(&g, &partly));
 }
+
+/// The CUDA memory-efficient kernel reads its bias at 16-element aligned strides: a mask whose
+/// key length (8 here) is not a multiple of 16 reaches it padded with zeros and sliced back,
+/// as PyTorch's own dispatch does, so every stride but the last is 0 or a multiple of 16 and
+/// the values it reads are the mask's.
+#[test]
+fn cuda_attention_bias_is_aligned_to_16_elements() {
+    use fxsat::ir::{Arg, NodeKind, Val};
+    use fxsat::Target;
+    let g = common::load(&common::fixture_dir().join("attn_div_mask.forward.json"));
+    let out = optimize(
+        &g,
+        &Options {
+            file: "attn_div_mask.forward.json".into(),
+            target: Target::Cuda,
+            assume: vec!["no-fully-masked-rows".into()],
+            ..Options::default()
+        },
+    )
+    .unwrap()
+    .graph;
+    let kernel = "aten._scaled_dot_product_efficient_attention.default";
+    let mut seen = 0;
+    for n in &out.nodes {
+        let NodeKind::Call { args, .. } = &n.kind else {
+            continue;
+        };
+        if n.target() != Some(kernel) {
+            continue;
+        }
+        seen += 1;
+        let Arg::Node(b) = &args[3] else {
+            panic!("bias is not a node: {args:?}")
+        };
+        let bias = &out.nodes[b.index()];
+        assert_eq!(bias.target(), Some("aten.slice.Tensor"), "{bias:?}");
+        let Val::Tensor(t) = &bias.val else {
+            panic!("{bias:?}")
+        };
+        assert_eq!(t.shape.last(), Some(&8), "{t:?}");
+        let (last, lead) = t.stride.split_last().unwrap();
+        assert_eq!(*last, 1, "{t:?}");
+        assert!(lead.iter().all(|s| s % 16 == 0), "{t:?}");
+    }
+    assert_eq!(seen, 1);
+}

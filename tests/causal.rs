@@ -18,23 +18,21 @@ use fxsat::{optimize, Options, Target};
 /// * pad (causal AND a key-padding input) and shifted (`tril(ones, -1)`, row 0 fully
 ///   masked): no proof, so nothing fuses by default on CUDA or in training; on the CPU the
 ///   inference block fuses as before (the CPU kernel handles fully masked rows exactly).
-/// * bf16 joints of gpt2/tril/window, and the scores' gradient (dq, dk) of the hf and rect
-///   bf16 joints (4 matmuls left: g·vᵀ, q·kᵀ again, ds·k, qᵀ·ds): the
-///   bfloat16 softmax backward (upcast to float32, fma, cast back) has no normalisation yet
-///   (issue 19, `rules/forms.rules`), so those stay decomposed.
+/// * bfloat16 joints fuse like the float32 ones: their softmax backward (upcast to float32,
+///   fma, cast back) is normalised by `rules/forms.rules` (issue 19).
 const EXPECTED: &str = "
 causal_gpt2_bf16.forward cpu: 1 0 1 0 0
 causal_gpt2_bf16.forward cuda: 1 0 1 0 0
-causal_gpt2_bf16.joint cpu: 0 0 0 0 6
-causal_gpt2_bf16.joint cuda: 0 0 0 0 6
+causal_gpt2_bf16.joint cpu: 1 1 2 0 0
+causal_gpt2_bf16.joint cuda: 1 1 2 0 0
 causal_gpt2_f32.forward cpu: 1 0 1 0 0
 causal_gpt2_f32.forward cuda: 1 0 1 0 0
 causal_gpt2_f32.joint cpu: 1 1 2 0 0
 causal_gpt2_f32.joint cuda: 1 1 2 0 0
 causal_hf_bf16.forward cpu: 1 0 1 0 0
 causal_hf_bf16.forward cuda: 1 0 1 0 0
-causal_hf_bf16.joint cpu: 1 1 2 0 4
-causal_hf_bf16.joint cuda: 1 1 2 0 4
+causal_hf_bf16.joint cpu: 1 1 2 0 0
+causal_hf_bf16.joint cuda: 1 1 2 0 0
 causal_hf_f32.forward cpu: 1 0 1 0 0
 causal_hf_f32.forward cuda: 1 0 1 0 0
 causal_hf_f32.joint cpu: 1 1 2 0 0
@@ -49,8 +47,8 @@ causal_pad_f32.joint cpu: 0 0 0 0 6
 causal_pad_f32.joint cuda: 0 0 0 0 6
 causal_rect_bf16.forward cpu: 1 0 0 1 0
 causal_rect_bf16.forward cuda: 1 0 0 1 0
-causal_rect_bf16.joint cpu: 1 1 0 2 4
-causal_rect_bf16.joint cuda: 1 1 0 2 4
+causal_rect_bf16.joint cpu: 1 1 0 2 0
+causal_rect_bf16.joint cuda: 1 1 0 2 0
 causal_rect_f32.forward cpu: 1 0 0 1 0
 causal_rect_f32.forward cuda: 1 0 0 1 0
 causal_rect_f32.joint cpu: 1 1 0 2 0
@@ -65,16 +63,16 @@ causal_shifted_f32.joint cpu: 0 0 0 0 6
 causal_shifted_f32.joint cuda: 0 0 0 0 6
 causal_tril_bf16.forward cpu: 1 0 1 0 0
 causal_tril_bf16.forward cuda: 1 0 1 0 0
-causal_tril_bf16.joint cpu: 0 0 0 0 6
-causal_tril_bf16.joint cuda: 0 0 0 0 6
+causal_tril_bf16.joint cpu: 1 1 2 0 0
+causal_tril_bf16.joint cuda: 1 1 2 0 0
 causal_tril_f32.forward cpu: 1 0 1 0 0
 causal_tril_f32.forward cuda: 1 0 1 0 0
 causal_tril_f32.joint cpu: 1 1 2 0 0
 causal_tril_f32.joint cuda: 1 1 2 0 0
 causal_window_bf16.forward cpu: 1 0 0 1 0
 causal_window_bf16.forward cuda: 1 0 0 1 0
-causal_window_bf16.joint cpu: 0 0 0 0 6
-causal_window_bf16.joint cuda: 0 0 0 0 6
+causal_window_bf16.joint cpu: 1 1 0 2 0
+causal_window_bf16.joint cuda: 1 1 0 2 0
 causal_window_f32.forward cpu: 1 0 0 1 0
 causal_window_f32.forward cuda: 1 0 0 1 0
 causal_window_f32.joint cpu: 1 1 0 2 0

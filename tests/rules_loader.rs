@@ -261,8 +261,9 @@ fn applications_over_fixtures() -> IndexMap<String, usize> {
         .collect();
     // ... and the attention fixtures (tests/fixtures/attention/), which hold every way models
     // write attention (scale on q or k, split scales, pre-divided q, ...).
-    // ... and the training fixtures (tests/fixtures/train/: a learned bias, attention dropout).
-    for sub in ["attention", "train"] {
+    // ... and the training fixtures (tests/fixtures/train/: a learned bias, attention dropout;
+    // tests/fixtures/train_forms/: einsum, hand-written softmax, 3-D bmm, bf16 upcasts).
+    for sub in ["attention", "train", "train_forms"] {
         if let Ok(rd) = std::fs::read_dir(common::fixture_dir().join(sub)) {
             extra.extend(
                 rd.map(|e| e.unwrap().path())

@@ -510,9 +510,60 @@ impl Emitter<'_> {
             vec![Arg::Node(mask), Arg::List(ints), Arg::Bool(false)],
             meta,
         )?;
-        let n = self.push(call);
+        let mut n = self.push(call);
+        if self.target == Target::Cuda {
+            n = self.align_bias(n, meta)?;
+        }
         self.expanded.insert(mask, n);
         Ok(n)
+    }
+
+    /// The CUDA memory-efficient kernels read the bias in rows of 16-element aligned
+    /// strides: where the key length is not a multiple of 16, the bias is padded with zeros
+    /// and sliced back to its length, as PyTorch's own dispatch does (`pad_bias` in its
+    /// attention code), so the kernel gets the same values at aligned strides.
+    fn align_bias(&mut self, bias: NodeId, meta: &Meta) -> Result<NodeId> {
+        const ALIGN: i64 = 16;
+        let Some(t) = meta.tensor() else {
+            return Ok(bias);
+        };
+        let Some(&len) = t.shape.last() else {
+            return Ok(bias);
+        };
+        if len % ALIGN == 0 {
+            return Ok(bias);
+        }
+        let op = |name: &str| {
+            table()
+                .by_name(name)
+                .ok_or_else(|| Error::Internal(format!("no {name} op")))
+        };
+        let mut padded = t.clone();
+        let pad = ALIGN - len % ALIGN;
+        let last = t.shape.len() - 1;
+        padded.shape[last] += pad;
+        let pad_call = self.call(
+            op("constant_pad_nd")?,
+            vec![
+                Arg::Node(bias),
+                Arg::List(vec![Arg::Int(0), Arg::Int(pad)]),
+                Arg::Float(0.0),
+            ],
+            &Meta::Tensor(padded),
+        )?;
+        let p = self.push(pad_call);
+        let slice = self.call(
+            op("slice")?,
+            vec![
+                Arg::Node(p),
+                Arg::Int(last as i64),
+                Arg::Int(0),
+                Arg::Int(len),
+                Arg::Int(1),
+            ],
+            meta,
+        )?;
+        Ok(self.push(slice))
     }
 
     /// `getitem(fwd, index)`: the e-class's node where the e-graph has one and extraction

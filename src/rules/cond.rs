@@ -120,6 +120,7 @@ impl std::fmt::Debug for Computed {
 pub const FAMILIES: &[(&[Condition], &[Computed])] = &[
     (super::registry::CONDITIONS, super::registry::COMPUTED),
     (super::training::CONDITIONS, super::training::COMPUTED),
+    (super::forms::CONDITIONS, super::forms::COMPUTED),
     (
         super::env_registry::CONDITIONS,
         super::env_registry::COMPUTED,

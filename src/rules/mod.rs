@@ -26,6 +26,7 @@ mod apply;
 mod causal;
 pub mod cond;
 mod env_registry;
+mod forms;
 mod registry;
 pub mod sexp;
 mod training;
@@ -148,6 +149,7 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         include_str!("../../rules/attention_train.rules"),
     ),
     ("causal.rules", include_str!("../../rules/causal.rules")),
+    ("forms.rules", include_str!("../../rules/forms.rules")),
     ("index.rules", include_str!("../../rules/index.rules")),
     ("pad.rules", include_str!("../../rules/pad.rules")),
     ("scale.rules", include_str!("../../rules/scale.rules")),

@@ -351,7 +351,7 @@ fn gen_scores_grad_shapes(d: &mut dyn Draw, c: &DrawCtx) -> Option<Drawn> {
 
 /// `sdpa-kernel-takes` (CPU and CUDA). Roles: q [B, H, L, E], k [B, H, S, E],
 /// v [B, H, S, Ev], mask, g [B, H, L, Ev]; dims come from whichever are drawn already.
-fn kernel_shapes(d: &mut dyn Draw, c: &DrawCtx, efficient: bool) -> Option<Drawn> {
+pub(super) fn kernel_shapes(d: &mut dyn Draw, c: &DrawCtx, efficient: bool) -> Option<Drawn> {
     if c.pos == 3 {
         return draw_mask(d, c.tensor(0)?, c.tensor(1)?);
     }
@@ -405,12 +405,12 @@ fn gen_kernel_shapes(d: &mut dyn Draw, c: &DrawCtx) -> Option<Drawn> {
 }
 
 /// What `_scaled_dot_product_flash_attention_for_cpu` takes (see `sdpa-kernel-takes`).
-fn flash_takes(a: &[&Meta]) -> bool {
+pub(super) fn flash_takes(a: &[&Meta]) -> bool {
     a.len() >= 4 && train_dims(a, true).is_some()
 }
 
 /// What `_scaled_dot_product_efficient_attention` takes (see `sdpa-kernel-takes`).
-fn efficient_takes(a: &[&Meta]) -> bool {
+pub(super) fn efficient_takes(a: &[&Meta]) -> bool {
     a.len() >= 4
         && train_dims(a, false).is_some()
         && a[0].tensor().is_some_and(|q| {
