@@ -180,10 +180,12 @@ fn every_op_of_the_table_has_a_case() {
         .collect();
     // Special ops (typed by the analysis), factories whose contents PyTorch leaves
     // unspecified, the phantom ops of the training-attention rules (no aten op) and the
-    // CUDA-only efficient-attention kernels have no case.
+    // CUDA-only efficient- and flash-attention kernels have no case.
     let exempt = [
         "_scaled_dot_product_efficient_attention",
         "_scaled_dot_product_efficient_attention_backward",
+        "_scaled_dot_product_flash_attention",
+        "_scaled_dot_product_flash_attention_backward",
         "input",
         "opaque",
         "list",

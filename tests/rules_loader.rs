@@ -262,8 +262,9 @@ fn applications_over_fixtures() -> IndexMap<String, usize> {
     // ... and the attention fixtures (tests/fixtures/attention/), which hold every way models
     // write attention (scale on q or k, split scales, pre-divided q, ...).
     // ... and the training fixtures (tests/fixtures/train/: a learned bias, attention dropout;
-    // tests/fixtures/train_forms/: einsum, hand-written softmax, 3-D bmm, bf16 upcasts).
-    for sub in ["attention", "train", "train_forms"] {
+    // tests/fixtures/train_forms/: einsum, hand-written softmax, 3-D bmm, bf16 upcasts;
+    // tests/fixtures/causal/: masks the analysis proves causal).
+    for sub in ["attention", "train", "train_forms", "causal"] {
         if let Ok(rd) = std::fs::read_dir(common::fixture_dir().join(sub)) {
             extra.extend(
                 rd.map(|e| e.unwrap().path())
@@ -304,6 +305,12 @@ fn applications_over_fixtures() -> IndexMap<String, usize> {
             profile,
             ..Options::default()
         }];
+        // CUDA without assumptions too: the rules that fuse what they prove (causal.rules)
+        // are the only ones that fire there.
+        runs.push(Options {
+            target: Target::Cuda,
+            ..Options::default()
+        });
         for target in [Target::Cpu, Target::Cuda] {
             if target == Target::Cuda || g.kind == fxsat::ir::GraphKind::Joint {
                 runs.push(Options {

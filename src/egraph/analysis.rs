@@ -62,6 +62,9 @@ pub struct Facts {
     /// `convert(rand > p)` use: an inference graph keeping training-mode dropout). Set by
     /// [`super::build`] (see [`super::dropout::forward_only_dropout_rands`]).
     pub dropout_no_backward: bool,
+    /// The index structure of a mask-like tensor: an index tensor, or a bool or additive
+    /// mask keeping a band of a query and a key axis (see [`super::mask`]).
+    pub mask: Option<super::mask::MaskFact>,
 }
 
 impl Facts {
@@ -74,6 +77,7 @@ impl Facts {
             },
             private_dropout: self.private_dropout || other.private_dropout,
             dropout_no_backward: self.dropout_no_backward || other.dropout_no_backward,
+            mask: self.mask.or(other.mask),
         }
     }
 }
@@ -178,9 +182,14 @@ fn make_facts(egraph: &FxEGraph, enode: &Lang, meta: &Meta) -> Facts {
                 distinct_below: None,
                 private_dropout: true,
                 dropout_no_backward: false,
+                mask: None,
             };
         }
     }
+    let mask = match *op {
+        Op::OPAQUE | Op::INPUT | Op::LIST | Op::NONE | Op::GETITEM => None,
+        _ => super::mask::mask_fact(egraph, *op, children, meta),
+    };
     let is_int = meta.tensor().is_some_and(|t| {
         matches!(
             t.dtype,
@@ -188,7 +197,10 @@ fn make_facts(egraph: &FxEGraph, enode: &Lang, meta: &Meta) -> Facts {
         )
     });
     if !is_int {
-        return Facts::default();
+        return Facts {
+            mask,
+            ..Facts::default()
+        };
     }
     let child = |i: usize| children.get(i).map(|&c| &egraph[c].data);
     let int = |i: usize| {
@@ -217,6 +229,7 @@ fn make_facts(egraph: &FxEGraph, enode: &Lang, meta: &Meta) -> Facts {
         distinct_below,
         private_dropout: false,
         dropout_no_backward: false,
+        mask,
     }
 }
 

@@ -4,6 +4,7 @@ mod analysis;
 mod build;
 pub mod dropout;
 mod lang;
+pub mod mask;
 mod to_graph;
 
 pub use analysis::{

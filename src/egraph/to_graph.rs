@@ -12,7 +12,7 @@ use super::analysis::FxEGraph;
 use super::lang::Lang;
 use crate::error::{Error, Result};
 use crate::ir::{contiguous_strides, Arg, Graph, Node, NodeId, NodeKind, TensorMeta, Val};
-use crate::ops::lower::{inference_kernel, kernel_of, Kernel, Piece};
+use crate::ops::lower::{inference_kernel, kernel_for, kernel_of, Kernel, Piece};
 use crate::ops::lower_matmul;
 use crate::ops::{table, Meta, Op};
 use crate::target::Target;
@@ -451,9 +451,9 @@ impl Emitter<'_> {
     /// getitems its arguments need, emitted in the order the kernel's arguments name them.
     fn lower(&mut self, op: Op, children: &[Id]) -> Result<Call> {
         let bad = || Error::Internal(format!("{op} cannot be lowered for {}", self.target));
-        let kernel = kernel_of(self.target, op).ok_or_else(bad)?;
         let eg = self.eg;
         let metas: Vec<&Meta> = children.iter().map(|&c| &eg[c].data.meta).collect();
+        let kernel = kernel_for(self.target, op, &metas).ok_or_else(bad)?;
         let (arg_metas, out) = kernel.metas(self.target, &metas).ok_or_else(bad)?;
         self.kernel_call(&kernel, &arg_metas, &out, children)
     }

@@ -387,4 +387,123 @@ fn register_neutral(t: &mut OpTable) {
         },
     )
     .eval(k::sdpa_bwd);
+    register_causal(t);
+}
+
+/// The causal training pair (`rules/causal.rules`): [`register_neutral`]'s ops with SDPA's
+/// causal mask (`is_causal=True`, key `j` kept for query `i` where `j <= i`, L == S) and no
+/// mask tensor: `sdpa_causal_fwd(q, k, v, dropout_p, scale)` = `(out, logsumexp)`,
+/// `sdpa_causal_bwd(g, q, k, v, fwd, dropout_p, scale)` = `(grad_q, grad_k, grad_v)`. They
+/// lower to the CPU flash kernel, or on CUDA to the flash kernel (half types, head size a
+/// multiple of 8 up to 256) or the memory-efficient one, each with `is_causal=True`
+/// ([`super::lower`]). Also CUDA's flash kernel pair itself.
+fn register_causal(t: &mut OpTable) {
+    let causal_qkv = |q: &TMeta, k: &TMeta, v: &TMeta| -> Result<(), String> {
+        check_qkv(q, k, v, None, false)?;
+        if q.shape[2] != k.shape[2] {
+            return Err(format!(
+                "causal attention takes as many queries as keys, got {} and {}",
+                q.shape[2], k.shape[2]
+            ));
+        }
+        Ok(())
+    };
+    t.def_op(
+        "sdpa_causal_fwd",
+        OpClass::Phantom,
+        Some("(Tensor query, Tensor key, Tensor value, float dropout_p, float scale)"),
+        &[],
+        move |a| {
+            let (q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?);
+            causal_qkv(q, k, v)?;
+            let mut out = q.shape.clone();
+            out[3] = v.shape[3];
+            Ok(Meta::Tuple(vec![
+                Meta::Tensor(TMeta {
+                    shape: out,
+                    dtype: q.dtype,
+                }),
+                Meta::Tensor(TMeta {
+                    shape: q.shape[..3].to_vec(),
+                    dtype: lse_dtype(q.dtype),
+                }),
+            ]))
+        },
+    )
+    .eval(k::sdpa_causal_fwd);
+    t.def_op(
+        "sdpa_causal_bwd",
+        OpClass::Phantom,
+        Some("(Tensor grad_out, Tensor query, Tensor key, Tensor value, Tensor fwd, float dropout_p, float scale)"),
+        &[],
+        move |a| {
+            let (g, q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?, tensor(a, 3)?);
+            causal_qkv(q, k, v)?;
+            let out = match &a[4] {
+                Meta::Tuple(items) => items.first().and_then(Meta::tensor),
+                _ => None,
+            };
+            if out != Some(g) || g.shape[..3] != q.shape[..3] || g.shape[3] != v.shape[3] {
+                return Err("sdpa_causal_bwd: grad_out and the forward's output do not fit q, v".into());
+            }
+            Ok(Meta::Tuple(vec![
+                Meta::Tensor(q.clone()),
+                Meta::Tensor(k.clone()),
+                Meta::Tensor(v.clone()),
+            ]))
+        },
+    )
+    .eval(k::sdpa_causal_bwd);
+    t.def_op(
+        "_scaled_dot_product_flash_attention",
+        OpClass::Attention,
+        None,
+        &[(
+            "aten._scaled_dot_product_flash_attention.default",
+            "(Tensor query, Tensor key, Tensor value, float dropout_p=0.0, bool is_causal=False, bool return_debug_mask=False, *, float? scale=None)",
+        )],
+        |a| {
+            let (q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?);
+            check_qkv(q, k, v, None, true)?;
+            if !matches!(q.dtype, DType::F16 | DType::BF16) {
+                return Err(format!("the CUDA flash kernel takes float16/bfloat16, got {}", q.dtype));
+            }
+            let i64_t = |shape: Vec<i64>| Meta::Tensor(TMeta { shape, dtype: DType::I64 });
+            Ok(Meta::Tuple(vec![
+                Meta::Tensor(q.clone()),
+                Meta::Tensor(TMeta { shape: q.shape[..3].to_vec(), dtype: DType::F32 }),
+                Meta::None,
+                Meta::None,
+                Meta::Int(q.shape[2]),
+                Meta::Int(k.shape[2]),
+                i64_t(vec![2]),
+                i64_t(vec![]),
+                Meta::Tensor(TMeta { shape: vec![0], dtype: q.dtype }),
+            ]))
+        },
+    )
+    .eval(k::cuda_flash_attention);
+    t.def_op(
+        "_scaled_dot_product_flash_attention_backward",
+        OpClass::AttentionBackward,
+        None,
+        &[(
+            "aten._scaled_dot_product_flash_attention_backward.default",
+            "(Tensor grad_out, Tensor query, Tensor key, Tensor value, Tensor out, Tensor logsumexp, Tensor cum_seq_q, Tensor cum_seq_k, SymInt max_q, SymInt max_k, float dropout_p, bool is_causal, Tensor philox_seed, Tensor philox_offset, *, float? scale=None)",
+        )],
+        |a| {
+            let (g, q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?, tensor(a, 3)?);
+            check_qkv(q, k, v, None, true)?;
+            let (o, lse) = (tensor(a, 4)?, tensor(a, 5)?);
+            if g.shape != q.shape || o.shape != q.shape || lse.shape[..] != q.shape[..3] {
+                return Err("flash backward: grad_out/out/logsumexp do not fit q".into());
+            }
+            Ok(Meta::Tuple(vec![
+                Meta::Tensor(q.clone()),
+                Meta::Tensor(k.clone()),
+                Meta::Tensor(v.clone()),
+            ]))
+        },
+    )
+    .eval(k::cuda_flash_attention_backward);
 }

@@ -3,10 +3,14 @@
 //!
 //! `sdpa_fwd` / `sdpa_bwd` (the SDPA training pair, [`super::attention`]) become
 //! `_scaled_dot_product_flash_attention_for_cpu[_backward]` on `--target cpu` and
-//! `_scaled_dot_product_efficient_attention[_backward]` on `--target cuda`. The composite
+//! `_scaled_dot_product_efficient_attention[_backward]` on `--target cuda`; the causal pair
+//! `sdpa_causal_fwd` / `sdpa_causal_bwd` becomes the CPU flash kernels with `is_causal=True`,
+//! and on CUDA the flash kernels where they take the block ([`cuda_flash_takes`]), else the
+//! efficient ones, with `is_causal=True` and no bias ([`kernel_for`]: the choice reads the
+//! children's metas). The composite
 //! `scaled_dot_product_attention` that the inference rules write lowers the same way, to
 //! `getitem(kernel, 0)`, wherever the kernel takes its arguments ([`inference_kernel`]: 4-D
-//! q, k, v, no dropout, not causal, a float scale, a float mask of q's dtype; on the CPU one
+//! q, k, v, no dropout, a float scale, a float mask of q's dtype or `is_causal` with no mask and L == S; on the CPU one
 //! head size and a 2-D or 4-D mask); elsewhere (3-D attention, a bool mask) it stays as it
 //! is, for PyTorch to dispatch. A lowering is a
 //! list of [`Piece`]s, one per kernel argument, each built from the neutral op's children:
@@ -61,9 +65,75 @@ pub struct Kernel {
     pub op: Op,
     /// Its canonical arguments, in order.
     pub args: Vec<Piece>,
-    /// For a backward: the children `(q, k, v, mask, dropout_p, scale)` its forward child
-    /// was built from (the rules give the forward exactly these), to type [`Piece::Item`].
-    pub fwd_args: Option<[usize; 6]>,
+    /// For a backward: its forward's neutral op and the children it was built from (`(q, k,
+    /// v, mask, dropout_p, scale)` of `sdpa_fwd`, `(q, k, v, dropout_p, scale)` of
+    /// `sdpa_causal_fwd`; the rules give the forward exactly these), to type [`Piece::Item`].
+    pub fwd_args: Option<(&'static str, Vec<usize>)>,
+}
+
+/// The CUDA flash kernel's limits for a causal block of q `[B, H, L, E]`, v `[B, H, S, Ev]`:
+/// float16/bfloat16, one head size `E == Ev`, a multiple of 8 up to 256. (Its other limit,
+/// rows of q, k, v contiguous in memory, holds for the projections' outputs that joint graphs
+/// feed it; it is not checked here.)
+pub fn cuda_flash_takes(q: &Meta, v: &Meta) -> bool {
+    match (q.tensor(), v.tensor()) {
+        (Some(q), Some(v)) if q.rank() == 4 && v.rank() == 4 => {
+            let e = q.shape[3];
+            matches!(q.dtype, crate::ir::DType::F16 | crate::ir::DType::BF16)
+                && v.shape[3] == e
+                && e % 8 == 0
+                && e > 0
+                && e <= 256
+        }
+        _ => false,
+    }
+}
+
+/// The kernel a neutral op lowers to on `target` for children of metas `metas`: as
+/// [`kernel_of`], except that a causal block on CUDA becomes the flash kernel where it takes
+/// the block ([`cuda_flash_takes`]) and the memory-efficient one elsewhere.
+pub fn kernel_for(target: Target, op: Op, metas: &[&Meta]) -> Option<Kernel> {
+    use Piece::{Child as C, Item, Lit};
+    let t = Lit(Arg::Bool(true));
+    let flash = |q: usize, v: usize| {
+        target == Target::Cuda && metas.len() > q.max(v) && cuda_flash_takes(metas[q], metas[v])
+    };
+    let (name, args, fwd_args) = match op.name() {
+        // sdpa_causal_fwd(q 0, k 1, v 2, dropout_p 3, scale 4)
+        "sdpa_causal_fwd" if flash(0, 2) => (
+            "_scaled_dot_product_flash_attention",
+            vec![C(0), C(1), C(2), C(3), t, Lit(Arg::Bool(false)), C(4)],
+            None,
+        ),
+        // sdpa_causal_bwd(g 0, q 1, k 2, v 3, fwd 4, dropout_p 5, scale 6)
+        "sdpa_causal_bwd" if flash(1, 3) => {
+            let it = |index| Item { fwd: 4, index };
+            (
+                "_scaled_dot_product_flash_attention_backward",
+                vec![
+                    C(0),
+                    C(1),
+                    C(2),
+                    C(3),
+                    it(0),
+                    it(1),
+                    it(2),
+                    it(3),
+                    it(4),
+                    it(5),
+                    C(5),
+                    t,
+                    it(6),
+                    it(7),
+                    C(6),
+                ],
+                Some(("sdpa_causal_fwd", vec![1, 2, 3, 5, 6])),
+            )
+        }
+        _ => return kernel_of(target, op),
+    };
+    let op = table().by_name(name)?;
+    Some(Kernel { op, args, fwd_args })
 }
 
 /// The kernel a neutral op lowers to on `target`; `None` for other ops.
@@ -110,7 +180,7 @@ pub fn kernel_of(target: Target, op: Op) -> Option<Kernel> {
                 C(4),
                 C(7),
             ],
-            Some([1, 2, 3, 4, 6, 7]),
+            Some(("sdpa_fwd", vec![1, 2, 3, 4, 6, 7])),
         ),
         ("sdpa_bwd", Target::Cuda) => (
             "_scaled_dot_product_efficient_attention_backward",
@@ -138,7 +208,68 @@ pub fn kernel_of(target: Target, op: Op) -> Option<Kernel> {
                 f(false),
                 C(7),
             ],
-            Some([1, 2, 3, 4, 6, 7]),
+            Some(("sdpa_fwd", vec![1, 2, 3, 4, 6, 7])),
+        ),
+        // sdpa_causal_fwd(q 0, k 1, v 2, dropout_p 3, scale 4): is_causal, no mask
+        ("sdpa_causal_fwd", Target::Cpu) => (
+            "_scaled_dot_product_flash_attention_for_cpu",
+            vec![C(0), C(1), C(2), C(3), f(true), Lit(Arg::None), C(4)],
+            None,
+        ),
+        ("sdpa_causal_fwd", Target::Cuda) => (
+            "_scaled_dot_product_efficient_attention",
+            vec![
+                C(0),
+                C(1),
+                C(2),
+                Lit(Arg::None),
+                f(true),
+                C(3),
+                f(true),
+                C(4),
+            ],
+            None,
+        ),
+        // sdpa_causal_bwd(g 0, q 1, k 2, v 3, fwd 4, dropout_p 5, scale 6)
+        ("sdpa_causal_bwd", Target::Cpu) => (
+            "_scaled_dot_product_flash_attention_for_cpu_backward",
+            vec![
+                C(0),
+                C(1),
+                C(2),
+                C(3),
+                Item { fwd: 4, index: 0 },
+                Item { fwd: 4, index: 1 },
+                C(5),
+                f(true),
+                Lit(Arg::None),
+                C(6),
+            ],
+            Some(("sdpa_causal_fwd", vec![1, 2, 3, 5, 6])),
+        ),
+        ("sdpa_causal_bwd", Target::Cuda) => (
+            "_scaled_dot_product_efficient_attention_backward",
+            vec![
+                C(0),
+                C(1),
+                C(2),
+                C(3),
+                Lit(Arg::None),
+                Item { fwd: 4, index: 0 },
+                Item { fwd: 4, index: 1 },
+                Item { fwd: 4, index: 2 },
+                Item { fwd: 4, index: 3 },
+                C(5),
+                Lit(Arg::List(vec![
+                    Arg::Bool(true),
+                    Arg::Bool(true),
+                    Arg::Bool(true),
+                    Arg::Bool(false),
+                ])),
+                f(true),
+                C(6),
+            ],
+            Some(("sdpa_causal_fwd", vec![1, 2, 3, 5, 6])),
         ),
         _ => return None,
     };
@@ -149,7 +280,9 @@ pub fn kernel_of(target: Target, op: Op) -> Option<Kernel> {
 /// The kernel the composite `scaled_dot_product_attention(q 0, k 1, v 2, mask 3, dropout_p 4,
 /// is_causal 5, scale 6, enable_gqa 7)` lowers to on `target` for children `metas` (its
 /// output is the kernel's item 0), with the kernel's argument metas and result; `None` where
-/// the kernel does not take them (the composite is then written as it is). The kernel is
+/// the kernel does not take them (the composite is then written as it is). With
+/// `is_causal=True` (no mask, L == S): the CPU flash kernel, or on CUDA the flash kernel where
+/// it takes the call, else the efficient one, each with `is_causal=True`. The kernel is
 /// what PyTorch's own dispatch picks for such a call: the CPU flash kernel on the CPU (the
 /// one CPU kernel with a mask), the memory-efficient one on CUDA (it takes any float mask,
 /// expanded to the scores' shape; no log-sum-exp: inference).
@@ -163,14 +296,52 @@ pub fn inference_kernel(
         return None;
     }
     let zero = matches!(metas[4], Meta::Float(p) if *p == 0.0) || matches!(metas[4], Meta::Int(0));
-    let plain = zero
-        && matches!(metas[5], Meta::Bool(false))
-        && matches!(metas[6], Meta::Float(_))
-        && matches!(metas[7], Meta::Bool(false));
+    let plain = zero && matches!(metas[6], Meta::Float(_)) && matches!(metas[7], Meta::Bool(false));
     if !plain {
         return None;
     }
     let f = |b: bool| Lit(Arg::Bool(b));
+    if matches!(metas[5], Meta::Bool(true)) {
+        // is_causal with no mask, as many queries as keys (top-left is then SDPA's own)
+        let square = matches!((metas[0].tensor(), metas[1].tensor()),
+            (Some(q), Some(k)) if q.rank() == 4 && k.rank() == 4 && q.shape[2] == k.shape[2]);
+        if !matches!(metas[3], Meta::None) || !square {
+            return None;
+        }
+        let (name, args) = match target {
+            Target::Cpu => (
+                "_scaled_dot_product_flash_attention_for_cpu",
+                vec![C(0), C(1), C(2), C(4), f(true), Lit(Arg::None), C(6)],
+            ),
+            Target::Cuda if cuda_flash_takes(metas[0], metas[2]) => (
+                "_scaled_dot_product_flash_attention",
+                vec![C(0), C(1), C(2), C(4), f(true), f(false), C(6)],
+            ),
+            Target::Cuda => (
+                "_scaled_dot_product_efficient_attention",
+                vec![
+                    C(0),
+                    C(1),
+                    C(2),
+                    Lit(Arg::None),
+                    f(false),
+                    C(4),
+                    f(true),
+                    C(6),
+                ],
+            ),
+        };
+        let kernel = Kernel {
+            op: table().by_name(name)?,
+            args,
+            fwd_args: None,
+        };
+        let (args, out) = kernel.metas(target, metas)?;
+        return Some((kernel, args, out));
+    }
+    if !matches!(metas[5], Meta::Bool(false)) {
+        return None;
+    }
     let (name, args) = match target {
         Target::Cpu => {
             // the CPU kernel takes a 2-D or 4-D mask only
@@ -231,10 +402,13 @@ impl Kernel {
     /// The metas of the kernel's arguments, from the neutral op's children's `metas`, and
     /// the kernel's result; `None` where the kernel does not take them.
     pub fn metas(&self, target: Target, metas: &[&Meta]) -> Option<(Vec<Meta>, Meta)> {
-        let fwd_out = match self.fwd_args {
-            Some(ix) => {
-                let fwd = kernel_of(target, table().by_name("sdpa_fwd")?)?;
-                let inner: Vec<&Meta> = ix.iter().map(|&i| metas[i]).collect();
+        let fwd_out = match &self.fwd_args {
+            Some((name, ix)) => {
+                let inner: Vec<&Meta> = ix
+                    .iter()
+                    .map(|&i| metas.get(i).copied())
+                    .collect::<Option<_>>()?;
+                let fwd = kernel_for(target, table().by_name(name)?, &inner)?;
                 Some(fwd.metas(target, &inner)?.1)
             }
             None => None,
@@ -353,6 +527,66 @@ mod tests {
         assert!(lowered(Target::Cpu, &call(&q, &k, &Meta::None, &Meta::Float(0.1))).is_none());
         let (q3, k3) = (t(&[2, 40, 8]), t(&[2, 16, 8]));
         assert!(lowered(Target::Cpu, &call(&q3, &k3, &Meta::None, &zero)).is_none());
+    }
+
+    /// The causal pair: the CPU flash kernels with is_causal; on CUDA the flash kernels for
+    /// half types with one head size (a multiple of 8, at most 256), else the efficient ones;
+    /// the backward's items typed by the forward it was chosen with.
+    #[test]
+    fn causal_pair_picks_the_kernel_by_dtype_and_head_size() {
+        let f32t = |shape: &[i64]| {
+            Meta::Tensor(TMeta {
+                shape: shape.to_vec(),
+                dtype: DType::F32,
+            })
+        };
+        let (dp, s) = (Meta::Float(0.0), Meta::Float(0.5));
+        let fwd = neutral("sdpa_causal_fwd");
+        let bwd = neutral("sdpa_causal_bwd");
+        let cases = [
+            (
+                Target::Cpu,
+                t(&[1, 2, 16, 8]),
+                "_scaled_dot_product_flash_attention_for_cpu",
+            ),
+            (
+                Target::Cuda,
+                t(&[1, 2, 16, 8]),
+                "_scaled_dot_product_flash_attention",
+            ),
+            (
+                Target::Cuda,
+                t(&[1, 2, 16, 12]),
+                "_scaled_dot_product_efficient_attention",
+            ),
+            (
+                Target::Cuda,
+                t(&[1, 2, 16, 512]),
+                "_scaled_dot_product_efficient_attention",
+            ),
+            (
+                Target::Cuda,
+                f32t(&[1, 2, 16, 8]),
+                "_scaled_dot_product_efficient_attention",
+            ),
+        ];
+        for (target, q, want) in cases {
+            let metas = [&q, &q, &q, &dp, &s];
+            let k = kernel_for(target, fwd, &metas).unwrap();
+            assert_eq!(k.op.name(), want, "{target} {q:?}");
+            let (args, out) = k.metas(target, &metas).unwrap();
+            assert!(args.contains(&Meta::Bool(true)), "is_causal");
+            assert!(!args.iter().any(|a| matches!(a, Meta::Tensor(m) if m.rank() == 4 && m.shape != q.tensor().unwrap().shape)), "no mask tensor");
+            let Meta::Tuple(items) = out else {
+                panic!("a tuple")
+            };
+            let fwd_meta = Meta::Tuple(items[..2].to_vec());
+            let bmetas = [&q, &q, &q, &q, &fwd_meta, &dp, &s];
+            let b = kernel_for(target, bwd, &bmetas).unwrap();
+            assert_eq!(b.op.name(), format!("{want}_backward"), "{target}");
+            let (_, bout) = b.metas(target, &bmetas).unwrap();
+            assert!(matches!(bout, Meta::Tuple(ref v) if v.len() >= 3 && v[0] == q));
+        }
     }
 
     /// The backward's forward items are typed by the forward's kernel on the same target.

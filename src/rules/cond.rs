@@ -126,6 +126,7 @@ pub const FAMILIES: &[(&[Condition], &[Computed])] = &[
         super::env_registry::CONDITIONS,
         super::env_registry::COMPUTED,
     ),
+    (super::causal::CONDITIONS, super::causal::COMPUTED),
 ];
 
 /// Every condition, family by family.

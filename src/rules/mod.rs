@@ -24,6 +24,7 @@
 
 mod apply;
 mod bias;
+mod causal;
 pub mod cond;
 mod env_registry;
 mod forms;
@@ -149,6 +150,7 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         include_str!("../../rules/attention_train.rules"),
     ),
     ("bias.rules", include_str!("../../rules/bias.rules")),
+    ("causal.rules", include_str!("../../rules/causal.rules")),
     ("forms.rules", include_str!("../../rules/forms.rules")),
     ("index.rules", include_str!("../../rules/index.rules")),
     ("pad.rules", include_str!("../../rules/pad.rules")),

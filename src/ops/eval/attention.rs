@@ -536,3 +536,81 @@ pub(crate) fn sdpa_bwd(a: &[Value], _: &Meta) -> Result<Value, String> {
         Value::Tensor(dv),
     ]))
 }
+
+/// `sdpa_causal_fwd(q, k, v, dropout_p, scale)`: [`sdpa_fwd`] with SDPA's causal mask
+/// (`is_causal=True`: key `j` kept for query `i` where `j <= i`) and no mask tensor.
+pub(crate) fn sdpa_causal_fwd(a: &[Value], _: &Meta) -> Result<Value, String> {
+    let (q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?);
+    let drop = dropout_scale(a, 3, n_scores(&q, &k))?;
+    let (o, w) = train_forward(&q, &k, &v, None, true, Some(number(a, 4)?), drop.as_deref())?;
+    let lse = Tensor::new(q.shape[..3].to_vec(), DType::F64, w.lse);
+    Ok(Value::Tuple(vec![Value::Tensor(o), Value::Tensor(lse)]))
+}
+
+/// `sdpa_causal_bwd(grad_out, q, k, v, fwd, dropout_p, scale)`: [`sdpa_bwd`] with SDPA's
+/// causal mask.
+pub(crate) fn sdpa_causal_bwd(a: &[Value], _: &Meta) -> Result<Value, String> {
+    let (g, q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?, tensor(a, 3)?);
+    let drop = dropout_scale(a, 5, n_scores(&q, &k))?;
+    let scale = Some(number(a, 6)?);
+    let (dq, dk, dv, _) = train_backward(&g, &q, &k, &v, None, true, scale, drop.as_deref())?;
+    Ok(Value::Tuple(vec![
+        Value::Tensor(dq),
+        Value::Tensor(dk),
+        Value::Tensor(dv),
+    ]))
+}
+
+/// CUDA's `_scaled_dot_product_flash_attention(q, k, v, dropout_p, is_causal,
+/// return_debug_mask, scale)`: `(out, logsumexp, cum_seq_q, cum_seq_k, max_q, max_k,
+/// rng_state, unused, debug_attn_mask)`, the sequence bookkeeping as its meta function gives
+/// it (no cumulative lengths for dense inputs, the RNG state as zeros, an empty debug mask).
+pub(crate) fn cuda_flash_attention(a: &[Value], _: &Meta) -> Result<Value, String> {
+    let (q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?);
+    let drop = dropout_scale(a, 3, n_scores(&q, &k))?;
+    let (o, w) = train_forward(
+        &q,
+        &k,
+        &v,
+        None,
+        boolean(a, 4)?,
+        opt_number(a, 6)?,
+        drop.as_deref(),
+    )?;
+    let lse = Tensor::new(q.shape[..3].to_vec(), DType::F32, w.lse);
+    let (l, s) = (q.shape[2] as i64, k.shape[2] as i64);
+    Ok(Value::Tuple(vec![
+        Value::Tensor(o),
+        Value::Tensor(lse),
+        Value::None,
+        Value::None,
+        Value::Int(l),
+        Value::Int(s),
+        Value::Tensor(Tensor::new(vec![2], DType::I64, vec![0.0, 0.0])),
+        Value::Tensor(Tensor::scalar(0.0, DType::I64)),
+        Value::Tensor(Tensor::new(vec![0], q.dtype, vec![])),
+    ]))
+}
+
+/// CUDA's `_scaled_dot_product_flash_attention_backward(grad_out, q, k, v, out, logsumexp,
+/// cum_seq_q, cum_seq_k, max_q, max_k, dropout_p, is_causal, philox_seed, philox_offset,
+/// scale)`: `(dq, dk, dv)`, recomputed like the other kernels' backwards.
+pub(crate) fn cuda_flash_attention_backward(a: &[Value], _: &Meta) -> Result<Value, String> {
+    let (g, q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?, tensor(a, 3)?);
+    let drop = dropout_scale(a, 10, n_scores(&q, &k))?;
+    let (dq, dk, dv, _) = train_backward(
+        &g,
+        &q,
+        &k,
+        &v,
+        None,
+        boolean(a, 11)?,
+        opt_number(a, 14)?,
+        drop.as_deref(),
+    )?;
+    Ok(Value::Tuple(vec![
+        Value::Tensor(dq),
+        Value::Tensor(dk),
+        Value::Tensor(dv),
+    ]))
+}
