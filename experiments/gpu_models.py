@@ -18,7 +18,8 @@ Per variant it records the median step time over ``--runs`` timed steps after 3 
 (CUDA events), the peak allocated memory over those steps (``torch.cuda.max_memory_allocated``,
 weights and gradients included), the first step's wall time (compile included), the largest
 gradient difference from eager after the first step relative to the largest eager gradient
-entry, and for fxsat the attention kernels that ran (``torch.profiler`` over one step: calls of
+entry, the same against the gradients of one eager float64 step of the same weights (the
+truth; the target is fxsat's error no worse than Inductor's), and for fxsat the attention kernels that ran (``torch.profiler`` over one step: calls of
 ``aten::_scaled_dot_product_*`` ops, forward and backward) and the fallback warnings it logged.
 
 Each model runs in its own subprocess under ``--timeout`` seconds, so one model that hangs or
@@ -139,6 +140,19 @@ def grads(model):
             for n, p in model.named_parameters() if p.grad is not None}
 
 
+def float64_grads(base, batch):
+    """The gradients of one eager training step of the model in float64 (the same weights,
+    upcast exactly): the truth the bfloat16 variants' gradients are measured against."""
+    m = copy.deepcopy(base).double().train()
+    b64 = {k: v.double() if v.is_floating_point() else v for k, v in batch.items()}
+    train_step(m, b64)
+    g = grads(m)
+    del m
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return g
+
+
 def rel_err(a, b):
     scale = max(g.abs().max().item() for g in b.values()) or 1.0
     return max((ga - b[n]).abs().max().item() for n, ga in a.items() if n in b) / scale
@@ -202,6 +216,7 @@ def run_model(name, layers, runs, tiny):
     ibatch = infer_batch(name, batch)
     row = {"model": name, "layers": layers, "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
            "batch": list(next(iter(batch.values())).shape)}
+    truth = float64_grads(base, batch)
     ref = None
     for variant in ("eager", "inductor", "fxsat"):
         torch._dynamo.reset()
@@ -217,6 +232,7 @@ def run_model(name, layers, runs, tiny):
             sync()
             row[f"{variant}_first_train_s"] = time.perf_counter() - t0
             g = grads(m)
+            row[f"{variant}_grad_err64"] = rel_err(g, truth)
             if ref is None:
                 ref = g
             else:
@@ -286,11 +302,12 @@ def ratio(a, b):
 
 def markdown(rows):
     out = ["| model | train ms eager / Inductor / fxsat | speed-up vs Inductor | peak MiB Inductor / fxsat | peak ratio "
-           "| infer ms Inductor / fxsat | infer speed-up | grad err Inductor / fxsat | attention calls fwd+bwd (fxsat) | fallbacks |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+           "| infer ms Inductor / fxsat | infer speed-up | grad err vs eager Inductor / fxsat "
+           "| grad err vs float64 eager / Inductor / fxsat | attention calls fwd+bwd (fxsat) | fallbacks |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:
-            out.append(f"| {r['model']} | error: {r['error'][:160]} | | | | | | | | |")
+            out.append(f"| {r['model']} | error: {r['error'][:160]} | | | | | | | | | |")
             continue
         out.append(
             f"| {r['model']} | {r['eager_train_ms']:.2f} / {r['inductor_train_ms']:.2f} / {r['fxsat_train_ms']:.2f} "
@@ -300,6 +317,7 @@ def markdown(rows):
             f"| {r['inductor_infer_ms']:.2f} / {r['fxsat_infer_ms']:.2f} "
             f"| {ratio(r['inductor_infer_ms'], r['fxsat_infer_ms']):.3f}× "
             f"| {r['inductor_grad_err']:.1e} / {r['fxsat_grad_err']:.1e} "
+            f"| {r['eager_grad_err64']:.1e} / {r['inductor_grad_err64']:.1e} / {r['fxsat_grad_err64']:.1e} "
             f"| {r['fxsat_attn_fwd']}+{r['fxsat_attn_bwd']} ({r['inductor_attn_fwd']}+{r['inductor_attn_bwd']} Inductor) "
             f"| {len(r.get('fallbacks', []))} |")
     return "\n".join(out)

@@ -113,6 +113,7 @@ def test_gpu_models_tiny_cpu(tmp_path):
         assert r[f"{v}_train_ms"] > 0 and r[f"{v}_infer_ms"] > 0
     assert r["fxsat_infer_attn"] >= 2, r["fxsat_infer_attn_kernels"]  # 2 layers fused
     assert r["fxsat_grad_err"] <= 2 * r["inductor_grad_err"] + 1e-6
+    assert 0 < r["fxsat_grad_err64"] <= 2 * r["inductor_grad_err64"] + 1e-6
     assert r["fxsat_infer_err"] <= 2 * r["inductor_infer_err"] + 1e-6
     assert r["fallbacks"] == []
     assert "| bert |" in p.stdout
