@@ -26,6 +26,8 @@ const UNINITIALIZED: &[&str] = &["empty", "empty_like", "new_empty"];
 const CUDA_ONLY: &[&str] = &[
     "_scaled_dot_product_efficient_attention",
     "_scaled_dot_product_efficient_attention_backward",
+    "_scaled_dot_product_flash_attention",
+    "_scaled_dot_product_flash_attention_backward",
 ];
 
 /// Ops whose values are random: the interpreter's draws are not PyTorch's.
