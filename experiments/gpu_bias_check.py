@@ -55,7 +55,11 @@ def kernel_neg_inf_rows(dev) -> list[str]:
             scale=0.25)
         # reference: the safe softmax in float64
         q64, k64, v64, do64 = (t.double().requires_grad_(True) for t in (q, k, v, do))
-        p = torch.softmax(q64 @ k64.transpose(-1, -2) * 0.25 + m.double(), -1).nan_to_num(0.0)
+        # (rows masked everywhere: weights 0 and no gradient; computed without a NaN, whose
+        # backward would poison dq and dk of the reference)
+        full = torch.isinf(m).all(-1, keepdim=True)
+        p = torch.softmax(q64 @ k64.transpose(-1, -2) * 0.25 + m.double().masked_fill(full, 0.0),
+                          -1).masked_fill(full, 0.0)
         ref = p @ v64
         rq, rk, rv = torch.autograd.grad(ref, (q64, k64, v64), do64)
         for name, a, b in (("out", out, ref), ("dq", dq, rq), ("dk", dk, rk), ("dv", dv, rv)):
@@ -70,10 +74,21 @@ def kernel_neg_inf_rows(dev) -> list[str]:
     return bad
 
 
+def _on_device(doc, device):
+    """A copy of ``doc`` whose factory calls (full, scalar_tensor, ...) make tensors on the
+    inputs' device."""
+    def fix(x):
+        if isinstance(x, dict):
+            return {"device": device} if set(x) == {"device"} else {k: fix(v) for k, v in x.items()}
+        return [fix(v) for v in x] if isinstance(x, list) else x
+    return fix(doc)
+
+
 def _run(doc, inputs):
     from fxsat.load import to_graph_module
+    dev = next((t.device.type for t in inputs if isinstance(t, torch.Tensor)), "cpu")
     with torch.no_grad():
-        out = to_graph_module(doc)(*inputs)
+        out = to_graph_module(_on_device(doc, dev))(*inputs)
     return [out] if isinstance(out, torch.Tensor) else list(out)
 
 

@@ -221,10 +221,11 @@ def run_model(name, layers, runs, tiny):
     for variant in ("eager", "inductor", "fxsat"):
         torch._dynamo.reset()
         m = copy.deepcopy(base).train()
+        be = fxsat.backend() if variant == "fxsat" else "inductor"
         if variant == "eager":
             tm = m
         else:
-            tm = torch.compile(m, backend=fxsat.backend() if variant == "fxsat" else "inductor")
+            tm = torch.compile(m, backend=be)
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter("always")
             t0 = time.perf_counter()
@@ -260,6 +261,11 @@ def run_model(name, layers, runs, tiny):
             del ti, mi, out
         if variant == "fxsat":
             row["fallbacks"] = [str(x.message).splitlines()[0][:300] for x in w if "fxsat" in str(x.message).lower()]
+            # the training backend's own account: graphs optimized / partitioned, fallbacks
+            st = be.stats
+            row["fxsat_train_stats"] = {"optimized": st.optimized, "partitioned": st.partitioned,
+                                        "fallbacks": [str(f)[:300] for f in st.fallbacks],
+                                        "seconds": st.seconds}
         del tm, m
         torch.cuda.empty_cache() if device == "cuda" else None
     return row
