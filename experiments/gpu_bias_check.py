@@ -74,21 +74,11 @@ def kernel_neg_inf_rows(dev) -> list[str]:
     return bad
 
 
-def _on_device(doc, device):
-    """A copy of ``doc`` whose factory calls (full, scalar_tensor, ...) make tensors on the
-    inputs' device."""
-    def fix(x):
-        if isinstance(x, dict):
-            return {"device": device} if set(x) == {"device"} else {k: fix(v) for k, v in x.items()}
-        return [fix(v) for v in x] if isinstance(x, list) else x
-    return fix(doc)
-
-
 def _run(doc, inputs):
-    from fxsat.load import to_graph_module
+    from fxsat.load import on_device, to_graph_module
     dev = next((t.device.type for t in inputs if isinstance(t, torch.Tensor)), "cpu")
     with torch.no_grad():
-        out = to_graph_module(_on_device(doc, dev))(*inputs)
+        out = to_graph_module(on_device(doc, dev))(*inputs)
     return [out] if isinstance(out, torch.Tensor) else list(out)
 
 

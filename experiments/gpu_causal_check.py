@@ -32,7 +32,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
 from fxsat.compare import to_f64  # noqa: E402
-from fxsat.load import random_inputs, to_graph_module  # noqa: E402
+from fxsat.load import on_device, random_inputs, to_graph_module  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "causal"
 KERNELS = (
@@ -44,20 +44,6 @@ KERNELS = (
     "aten._scaled_dot_product_efficient_attention.default",
     "aten._scaled_dot_product_efficient_attention_backward.default",
 )
-
-
-def on_device(doc: dict, device: str) -> dict:
-    """A copy of ``doc`` whose factory calls (iota, full, scalar_tensor...) make tensors on
-    ``device``."""
-    def fix(x):
-        if isinstance(x, dict):
-            if set(x) == {"device"}:
-                return {"device": device}
-            return {k: fix(v) for k, v in x.items()}
-        if isinstance(x, list):
-            return [fix(v) for v in x]
-        return x
-    return fix(doc)
 
 
 def optimize(path: Path, target: str, fxsat_bin: str | None) -> dict:

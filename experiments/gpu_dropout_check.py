@@ -35,23 +35,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
-from fxsat.load import random_inputs, to_graph_module  # noqa: E402
+from fxsat.load import on_device, random_inputs, to_graph_module  # noqa: E402
 
 EFF = "aten._scaled_dot_product_efficient_attention.default"
 EFF_BW = "aten._scaled_dot_product_efficient_attention_backward.default"
-
-
-def on_device(doc: dict, device: str) -> dict:
-    """The doc with every device argument set to ``device``."""
-    def fix(x):
-        if isinstance(x, dict):
-            if set(x) == {"device"}:
-                return {"device": device}
-            return {k: fix(v) for k, v in x.items()}
-        if isinstance(x, list):
-            return [fix(v) for v in x]
-        return x
-    return fix(copy.deepcopy(doc))
 
 
 def _users(doc):

@@ -177,6 +177,16 @@ def load(path) -> tuple[dict, torch.fx.GraphModule]:
     return doc, to_graph_module(doc)
 
 
+def on_device(doc: dict, device: str) -> dict:
+    """A copy of ``doc`` whose device arguments (factory calls: ``full``, ``iota``,
+    ``scalar_tensor``...) all name ``device``, so the graph runs beside inputs on it."""
+    def fix(x):
+        if isinstance(x, dict):
+            return {"device": device} if set(x) == {"device"} else {k: fix(v) for k, v in x.items()}
+        return [fix(v) for v in x] if isinstance(x, list) else x
+    return fix(doc)
+
+
 def placeholder_vals(doc: dict) -> list[tuple[str, Any]]:
     return [(n["name"], n["val"]) for n in doc["nodes"] if n["op"] == "placeholder"]
 
