@@ -14,14 +14,33 @@ use fxsat::{optimize, Options, Target};
 /// `fixture target: fwd bwd causal masked matmuls`, one line per fixture and target.
 /// * hf/gpt2/tril (f32; div, unscaled, keepinf: other scalings and `where(c, s, -inf)`,
 ///   float32 forward only): purely causal, every target: the causal kernel, no mask, nothing left.
-/// * window, rect: keep a key in every row but are not SDPA's square causal mask: fused with
-///   their mask, by default (no `--assume`).
+/// * hf5 (transformers 5.x: causal by index AND the packed-sequence overlay of in-graph
+///   position ids, all one sequence): purely causal, as hf.
+/// * window, rect, packed (hf5 with position ids an input: two packed sequences; the overlay
+///   keeps at least the diagonal): keep a key in every row but are not SDPA's square causal
+///   mask: fused with their mask, by default (no `--assume`).
 /// * pad (causal AND a key-padding input) and shifted (`tril(ones, -1)`, row 0 fully
 ///   masked): no proof, so nothing fuses by default on CUDA or in training; on the CPU the
 ///   inference block fuses as before (the CPU kernel handles fully masked rows exactly).
 /// * bfloat16 joints fuse like the float32 ones: their softmax backward (upcast to float32,
 ///   fma, cast back) is normalised by `rules/forms.rules` (issue 19).
 const EXPECTED: &str = "
+causal_hf5_bf16.forward cpu: 1 0 1 0 0
+causal_hf5_bf16.forward cuda: 1 0 1 0 0
+causal_hf5_bf16.joint cpu: 1 1 2 0 0
+causal_hf5_bf16.joint cuda: 1 1 2 0 0
+causal_hf5_f32.forward cpu: 1 0 1 0 0
+causal_hf5_f32.forward cuda: 1 0 1 0 0
+causal_hf5_f32.joint cpu: 1 1 2 0 0
+causal_hf5_f32.joint cuda: 1 1 2 0 0
+causal_packed_bf16.forward cpu: 1 0 0 1 0
+causal_packed_bf16.forward cuda: 1 0 0 1 0
+causal_packed_bf16.joint cpu: 1 1 0 2 0
+causal_packed_bf16.joint cuda: 1 1 0 2 0
+causal_packed_f32.forward cpu: 1 0 0 1 0
+causal_packed_f32.forward cuda: 1 0 0 1 0
+causal_packed_f32.joint cpu: 1 1 0 2 0
+causal_packed_f32.joint cuda: 1 1 0 2 0
 causal_div_f32.forward cpu: 1 0 1 0 0
 causal_div_f32.forward cuda: 1 0 1 0 0
 causal_keepinf_f32.forward cpu: 1 0 1 0 0
@@ -182,7 +201,7 @@ fn causal_fixtures_fuse_as_expected_on_each_target() {
         .filter(|p| common::is_graph_fixture(p))
         .collect();
     files.sort();
-    assert!(files.len() >= 33, "found {} causal fixtures", files.len());
+    assert!(files.len() >= 41, "found {} causal fixtures", files.len());
     let mut got = Vec::new();
     for p in &files {
         let g = common::load(p);

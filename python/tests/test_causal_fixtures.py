@@ -44,7 +44,7 @@ def test_causal_fixture_matches_on_cpu(file, tmp_path):
                         "--target", "cpu"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, f"fxsat optimize failed:\n{r.stdout}\n{r.stderr}"
     text = out.read_text()
-    causal_block = any(n in file for n in ("_hf_", "_gpt2_", "_tril_", "_div_", "_unscaled_",
+    causal_block = any(n in file for n in ("_hf_", "_hf5_", "_gpt2_", "_tril_", "_div_", "_unscaled_",
                                            "_keepinf_"))
     if causal_block and "f32" in file:
         # fused as the causal kernel: is_causal=True and no mask tensor

@@ -49,6 +49,9 @@ pub struct Band {
     pub lo: Option<i64>,
     /// Greatest `j - i` kept.
     pub hi: Option<i64>,
+    /// Kept at least there (and maybe elsewhere too): enough to know that every row keeps a
+    /// key, not what the mask is.
+    pub at_least: bool,
 }
 
 impl Band {
@@ -57,6 +60,7 @@ impl Band {
         query: 1,
         lo: None,
         hi: None,
+        at_least: false,
     };
 
     fn is_all(&self) -> bool {
@@ -85,12 +89,16 @@ impl Band {
         Some(Band {
             lo: max(self.lo, o.lo),
             hi: min(self.hi, o.hi),
+            at_least: self.at_least || o.at_least,
             ..self
         })
     }
 
     /// The elements it does not keep, when that is a band (one bound only).
     fn not(self) -> Option<Band> {
+        if self.at_least {
+            return None;
+        }
         match (self.lo, self.hi) {
             (None, Some(h)) => Some(Band {
                 lo: Some(h.checked_add(1)?),
@@ -122,7 +130,7 @@ impl Band {
 
     /// Whether an `[l, s]` mask keeps exactly `j <= i` (SDPA's `is_causal` for `l == s`).
     pub fn is_causal(&self, l: i64, s: i64) -> bool {
-        l == s && self.hi == Some(0) && self.lo.map_or(true, |lo| lo <= 1 - l)
+        !self.at_least && l == s && self.hi == Some(0) && self.lo.map_or(true, |lo| lo <= 1 - l)
     }
 }
 
@@ -284,6 +292,7 @@ fn at_most(d: Affine, t: i64) -> Option<Band> {
             query,
             lo: None,
             hi: Some(bound),
+            at_least: false,
         }
     } else {
         Band {
@@ -291,6 +300,7 @@ fn at_most(d: Affine, t: i64) -> Option<Band> {
             query,
             lo: Some(bound.checked_neg()?),
             hi: None,
+            at_least: false,
         }
     })
 }
@@ -311,6 +321,9 @@ fn as_affine(eg: &FxEGraph, id: Id, out: &[i64]) -> Option<Affine> {
 fn as_keep(eg: &FxEGraph, id: Id, out: &[i64]) -> Option<Band> {
     match operand(eg, id, out) {
         Some(MaskFact::Keep(b)) => Some(b),
+        Some(MaskFact::Index(a)) if a.terms.iter().all(|t| t.1 == 0) && a.off != 0 => {
+            Some(Band::ALL)
+        }
         Some(_) => None,
         None => match const_value(eg, id, 0) {
             Some(x) if x != 0.0 && !x.is_nan() => Some(Band::ALL),
@@ -399,8 +412,15 @@ pub fn mask_fact(eg: &FxEGraph, op: Op, ch: &[Id], meta: &Meta) -> Option<MaskFa
             } else {
                 start.min(n)
             };
-            if shape[dim as usize] <= 1 {
+            if shape[dim as usize] < 1 {
                 return None;
+            }
+            if shape[dim as usize] == 1 {
+                // one element along the axis: the index there is `start`, a constant
+                return match f {
+                    MaskFact::Index(a) => Some(MaskFact::Index(pin(a, axis, start)?)),
+                    _ => None,
+                };
             }
             match f {
                 MaskFact::Index(mut a) => {
@@ -439,7 +459,8 @@ pub fn mask_fact(eg: &FxEGraph, op: Op, ch: &[Id], meta: &Meta) -> Option<MaskFa
             if !out.dtype.is_float() || matches!(first(), Some(MaskFact::Index(_))) {
                 let a = as_affine(eg, child(0)?, shape)?;
                 let b = as_affine(eg, child(1)?, shape)?;
-                if a.terms.iter().all(|t| t.1 == 0) && b.terms.iter().all(|t| t.1 == 0) {
+                // two literals make a number, not a tensor the analysis follows
+                if int_of(eg, child(0)?).is_some() && int_of(eg, child(1)?).is_some() {
                     return None;
                 }
                 return affine_add(a, b, sign).map(MaskFact::Index);
@@ -467,6 +488,19 @@ pub fn mask_fact(eg: &FxEGraph, op: Op, ch: &[Id], meta: &Meta) -> Option<MaskFa
                 _ => at_most(affine_add(zero(), d, -1)?, -1),
             }?;
             Some(MaskFact::Keep(band))
+        }
+        "eq" | "ne" if is_index(eg, child(0)?) => {
+            // two index tensors whose difference is a constant: all true or all false
+            let a = as_affine(eg, child(0)?, shape)?;
+            let b = as_affine(eg, child(1)?, shape)?;
+            let d = affine_add(a, b, -1)?;
+            if d.terms.iter().any(|t| t.1 != 0) {
+                return None;
+            }
+            Some(constant((d.off == 0) == (name == "eq")))
+        }
+        "eq" if same_read(eg, child(0)?, child(1)?, shape).is_some() => {
+            same_read(eg, child(0)?, child(1)?, shape).map(MaskFact::Keep)
         }
         "eq" | "ne" => {
             let b = as_keep(eg, child(0)?, shape).filter(|b| !b.is_all())?;
@@ -527,8 +561,206 @@ pub fn mask_fact(eg: &FxEGraph, op: Op, ch: &[Id], meta: &Meta) -> Option<MaskFa
                 None
             }
         }
+        // a running sum of zeros
+        "cumsum" => match first()? {
+            MaskFact::Index(a) if a == zero() => Some(MaskFact::Index(zero())),
+            _ => None,
+        },
+        "cat" => cat_fact(eg, child(0)?, child(1)?, shape),
+        "index" => index_fact(eg, child(0)?, child(1)?, shape),
         _ => None,
     }
+}
+
+/// A bool tensor that is everywhere `value` (all true: every element kept).
+fn constant(value: bool) -> MaskFact {
+    if value {
+        MaskFact::Keep(Band::ALL)
+    } else {
+        MaskFact::Index(zero())
+    }
+}
+
+/// Whether a class is a tensor whose fact is an index (an integer, or a constant).
+fn is_index(eg: &FxEGraph, id: Id) -> bool {
+    matches!(eg[id].data.facts.mask, Some(MaskFact::Index(_)))
+}
+
+/// `a` with the index along `axis` fixed to `at` (its term folded into the constant).
+fn pin(mut a: Affine, axis: u8, at: i64) -> Option<Affine> {
+    for t in a.terms.iter_mut().filter(|t| t.0 == axis && t.1 != 0) {
+        a.off = a.off.checked_add(i64::from(t.1).checked_mul(at)?)?;
+        *t = (0, 0);
+    }
+    Some(a)
+}
+
+/// `a` read at index `k - at` along `axis`, as a form of `k`.
+fn shift(mut a: Affine, axis: u8, at: i64) -> Option<Affine> {
+    for t in a.terms.iter().filter(|t| t.0 == axis && t.1 != 0) {
+        a.off = a.off.checked_sub(i64::from(t.1).checked_mul(at)?)?;
+    }
+    Some(a)
+}
+
+/// The items of a list class.
+fn list_items(eg: &FxEGraph, id: Id) -> Option<&[Id]> {
+    eg[id].nodes.iter().find_map(|n| match n {
+        Lang::Call(op, items) if *op == Op::LIST => Some(&items[..]),
+        _ => None,
+    })
+}
+
+/// The axis (from the end) of dim `dim` (negative: from the end) of a rank-`r` tensor.
+fn axis_of(dim: i64, r: usize) -> Option<u8> {
+    let r = i64::try_from(r).ok()?;
+    let dim = if dim < 0 { dim + r } else { dim };
+    if !(0..r).contains(&dim) {
+        return None;
+    }
+    u8::try_from(r - 1 - dim).ok()
+}
+
+/// `cat(pieces, dim)` of index tensors that continue one affine form along `dim` (e.g.
+/// `diff(pos, prepend=pos[:, :1] - 1)` of an `arange`: one form `k - 1`).
+fn cat_fact(eg: &FxEGraph, list: Id, dim: Id, out: &[i64]) -> Option<MaskFact> {
+    let axis = axis_of(int_of(eg, dim)?, out.len())?;
+    let mut at = 0i64;
+    let mut placed = Vec::new();
+    let mut form: Option<Affine> = None;
+    for &p in list_items(eg, list)? {
+        let shape = shape_of(eg, p)?;
+        let MaskFact::Index(a) = eg[p].data.facts.mask? else {
+            return None;
+        };
+        let n = size_at(shape, axis)?;
+        let fits = shape.len() == out.len()
+            && axes(&MaskFact::Index(a)).iter().all(|&ax| {
+                if ax == axis {
+                    n > 1
+                } else {
+                    size_at(shape, ax) == size_at(out, ax)
+                }
+            });
+        if !fits {
+            return None;
+        }
+        if n > 1 {
+            // index k of the result is k - at in the piece
+            let a = shift(a, axis, at)?;
+            if form.is_some_and(|f| f != a) {
+                return None;
+            }
+            form = Some(a);
+        }
+        placed.push((a, n, at));
+        at = at.checked_add(n)?;
+    }
+    let form = form?;
+    placed
+        .iter()
+        .all(|&(a, n, at)| n > 1 || pin(form, axis, at) == Some(a))
+        .then_some(MaskFact::Index(form))
+}
+
+/// The least and greatest value of `a` over a tensor of shape `out`.
+fn range(a: Affine, out: &[i64]) -> Option<(i64, i64)> {
+    let (mut lo, mut hi) = (a.off, a.off);
+    for &(ax, c) in a.terms.iter().filter(|t| t.1 != 0) {
+        let span = size_at(out, ax)?.checked_sub(1)?;
+        if c > 0 {
+            hi = hi.checked_add(span)?;
+        } else {
+            lo = lo.checked_sub(span)?;
+        }
+    }
+    Some((lo, hi))
+}
+
+/// `index(self, [i0, i1, ..])` with every dim of `self` indexed by an integer tensor: an
+/// affine `self` read at affine positions (each in range, so no negative wrap-around).
+fn index_fact(eg: &FxEGraph, src: Id, list: Id, out: &[i64]) -> Option<MaskFact> {
+    let MaskFact::Index(a) = eg[src].data.facts.mask? else {
+        return None;
+    };
+    let shape = shape_of(eg, src)?;
+    let idx = list_items(eg, list)?;
+    if idx.len() != shape.len() {
+        return None;
+    }
+    let mut acc = Affine {
+        terms: [(0, 0); 2],
+        off: a.off,
+    };
+    for (d, &i) in idx.iter().enumerate() {
+        let t = eg[i].data.meta.tensor()?;
+        if t.dtype.is_float() || t.dtype == crate::ir::DType::Bool {
+            return None;
+        }
+        let axis = u8::try_from(shape.len() - 1 - d).ok()?;
+        let Some(&(_, c)) = a.terms.iter().find(|t| t.0 == axis && t.1 != 0) else {
+            continue;
+        };
+        let pos = as_affine(eg, i, out)?;
+        let (lo, hi) = range(pos, out)?;
+        if lo < 0 || hi >= shape[d] {
+            return None;
+        }
+        acc = affine_add(acc, pos, c)?;
+    }
+    Some(MaskFact::Index(acc))
+}
+
+/// The `index(src, list)` e-nodes of a class.
+fn index_reads(eg: &FxEGraph, id: Id) -> impl Iterator<Item = (Id, Id)> + '_ {
+    eg[id].nodes.iter().filter_map(|n| match n {
+        Lang::Call(op, ch) if op.name() == "index" && ch.len() == 2 => Some((ch[0], ch[1])),
+        _ => None,
+    })
+}
+
+/// `eq(src[p], src[p'])` of one integer tensor read at positions that differ in one dim only,
+/// `i + o` there against `j + o'` (a query and a key axis): true at least where those
+/// positions meet, the band `j - i = o - o'` (HF's packed-sequence overlay
+/// `seq[b, q] == seq[b, kv]` keeps the diagonal).
+fn same_read(eg: &FxEGraph, a: Id, b: Id, out: &[i64]) -> Option<Band> {
+    index_reads(eg, a).find_map(|(src, la)| {
+        let t = eg[src].data.meta.tensor()?;
+        if t.dtype.is_float() {
+            return None; // NaN != NaN
+        }
+        index_reads(eg, b)
+            .filter(|&(s2, _)| eg.find(s2) == eg.find(src))
+            .find_map(|(_, lb)| diff_band(eg, list_items(eg, la)?, list_items(eg, lb)?, out))
+    })
+}
+
+/// Where two index lists name the same positions: every item alike but one, whose forms
+/// differ by `±(j - i) + c`.
+fn diff_band(eg: &FxEGraph, la: &[Id], lb: &[Id], out: &[i64]) -> Option<Band> {
+    if la.len() != lb.len() {
+        return None;
+    }
+    let mut band = None;
+    for (&x, &y) in la.iter().zip(lb) {
+        if eg.find(x) == eg.find(y) {
+            continue;
+        }
+        let d = affine_add(as_affine(eg, x, out)?, as_affine(eg, y, out)?, -1)?;
+        if d == zero() {
+            continue;
+        }
+        if band.is_some() {
+            return None;
+        }
+        // d == 0  <=>  d <= 0 and -d <= 0
+        let b = at_most(d, 0)?.and(at_most(affine_add(zero(), d, -1)?, 0)?)?;
+        band = Some(Band {
+            at_least: true,
+            ..b
+        });
+    }
+    band
 }
 
 fn zero() -> Affine {
@@ -548,6 +780,7 @@ mod tests {
             query: 1,
             lo,
             hi,
+            at_least: false,
         }
     }
 
@@ -569,5 +802,14 @@ mod tests {
             band(None, Some(0)).and(band(Some(-2), None)),
             Some(band(Some(-2), Some(0)))
         );
+        // kept at least on the diagonal: every row keeps a key, but it is no causal mask, its
+        // complement is unknown, and a strict causal band leaves row 0 nothing
+        let diag = Band {
+            at_least: true,
+            ..band(Some(0), Some(0))
+        };
+        let d = diag.and(causal).unwrap();
+        assert!(d.keeps_every_row(8, 8) && !d.is_causal(8, 8) && d.not().is_none());
+        assert!(!diag.and(shifted).unwrap().keeps_every_row(8, 8));
     }
 }

@@ -71,7 +71,7 @@ fn marks(env: &super::cond::Env, a: &[&Meta], masked: bool) -> bool {
         return false;
     };
     let want = if masked { not(bm) } else { Some(bm) };
-    bm.keeps_every_row(ls.0, ls.1) && want == Some(bc)
+    !bm.at_least && !bc.at_least && bm.keeps_every_row(ls.0, ls.1) && want == Some(bc)
 }
 
 /// `(?c ?s ?dt)`: bool `c`, over the scores `s`'s `[L, S]`, true exactly where a band that
@@ -267,6 +267,7 @@ fn kernel_roles(d: &mut dyn Draw, c: &DrawCtx, square: bool, causal_band: bool) 
                 query: 1,
                 lo: None,
                 hi: Some(0),
+                at_least: false,
             }
         } else {
             window(d, l, s)
@@ -348,6 +349,7 @@ fn window(d: &mut dyn Draw, l: i64, s: i64) -> Band {
         query: 1,
         lo,
         hi: Some(hi),
+        at_least: false,
     };
     if b.keeps_every_row(l, s) {
         b
@@ -392,6 +394,7 @@ fn scores_roles(d: &mut dyn Draw, c: &DrawCtx, causal_band: bool) -> Option<Draw
                     query: 1,
                     lo: None,
                     hi: Some(0),
+                    at_least: false,
                 }
             } else {
                 window(d, l, s)
@@ -420,6 +423,7 @@ fn marks_band(l: i64, s: i64) -> Band {
         query: 1,
         lo: None,
         hi: Some((s - l).clamp(0, 1)),
+        at_least: false,
     }
 }
 
