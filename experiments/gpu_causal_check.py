@@ -5,6 +5,7 @@ and joint) is optimised with ``--target cuda`` and the default options, and the 
 runs on CUDA against the decomposed one on the same random inputs (two seeds):
 
     python3 experiments/gpu_causal_check.py [--fxsat target/release/fxsat] [--only hf,gpt2]
+        [--glob 'train_forms/*bf16*.json,...']  (other fixtures, checked the same way)
 
 (without ``--fxsat`` and without ``target/release/fxsat``, the installed ``fxsat`` package
 optimises). For each fixture it prints the fused kernels the optimised graph calls and, per
@@ -113,12 +114,17 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--only", help="comma-separated fixture names (hf, gpt2, tril, window, "
                     "pad, shifted, rect)")
+    ap.add_argument("--glob", help="instead: comma-separated globs of fixtures under tests/fixtures "
+                    "(e.g. 'train_forms/*bf16*.json'): any fixture, checked the same way")
     args = ap.parse_args(argv)
     if args.fxsat is None:
         default = ROOT / "target" / "release" / "fxsat"
         args.fxsat = str(default) if default.is_file() and os.access(default, os.X_OK) else None
     files = sorted(FIXTURES.glob("causal_*.json"))
-    if args.only:
+    if args.glob:
+        files = sorted({f for g in args.glob.split(",") for f in FIXTURES.parent.glob(g)
+                        if not f.name.endswith(".opt.json")})
+    elif args.only:
         names = {f"causal_{n}_" for n in args.only.split(",")}
         files = [f for f in files if any(f.name.startswith(n) for n in names)]
     if not files:

@@ -90,11 +90,18 @@ pub fn cuda_flash_takes(q: &Meta, v: &Meta) -> bool {
 }
 
 /// The kernel a neutral op lowers to on `target` for children of metas `metas`: as
-/// [`kernel_of`], except that a causal block on CUDA becomes the flash kernel where it takes
-/// the block ([`cuda_flash_takes`]) and the memory-efficient one elsewhere.
+/// [`kernel_of`], except that on CUDA a causal block, or one with no mask, becomes the flash
+/// kernel where it takes the block ([`cuda_flash_takes`]), and the memory-efficient one
+/// elsewhere.
 pub fn kernel_for(target: Target, op: Op, metas: &[&Meta]) -> Option<Kernel> {
     use Piece::{Child as C, Item, Lit};
     let t = Lit(Arg::Bool(true));
+    let f = Lit(Arg::Bool(false));
+    // no mask and no dropout (the efficient kernel keeps the dropout forms it was checked with)
+    let plain = |m: usize, p: usize| {
+        matches!(metas.get(m), Some(Meta::None))
+            && matches!(metas.get(p), Some(Meta::Float(x)) if *x == 0.0)
+    };
     let flash = |q: usize, v: usize| {
         target == Target::Cuda && metas.len() > q.max(v) && cuda_flash_takes(metas[q], metas[v])
     };
@@ -128,6 +135,37 @@ pub fn kernel_for(target: Target, op: Op, metas: &[&Meta]) -> Option<Kernel> {
                     C(6),
                 ],
                 Some(("sdpa_causal_fwd", vec![1, 2, 3, 5, 6])),
+            )
+        }
+        // sdpa_fwd(q 0, k 1, v 2, mask 3, dropout_p 4, scale 5) with no mask, no dropout
+        "sdpa_fwd" if flash(0, 2) && plain(3, 4) => (
+            "_scaled_dot_product_flash_attention",
+            vec![C(0), C(1), C(2), C(4), f, Lit(Arg::Bool(false)), C(5)],
+            None,
+        ),
+        // sdpa_bwd(g 0, q 1, k 2, v 3, mask 4, fwd 5, dropout_p 6, scale 7), the same
+        "sdpa_bwd" if flash(1, 3) && plain(4, 6) => {
+            let it = |index| Item { fwd: 5, index };
+            (
+                "_scaled_dot_product_flash_attention_backward",
+                vec![
+                    C(0),
+                    C(1),
+                    C(2),
+                    C(3),
+                    it(0),
+                    it(1),
+                    it(2),
+                    it(3),
+                    it(4),
+                    it(5),
+                    C(6),
+                    f,
+                    it(6),
+                    it(7),
+                    C(7),
+                ],
+                Some(("sdpa_fwd", vec![1, 2, 3, 4, 6, 7])),
             )
         }
         _ => return kernel_of(target, op),
@@ -353,6 +391,14 @@ pub fn inference_kernel(
             (
                 "_scaled_dot_product_flash_attention_for_cpu",
                 vec![C(0), C(1), C(2), C(4), f(false), C(3), C(6)],
+            )
+        }
+        Target::Cuda
+            if matches!(metas[3], Meta::None) && zero && cuda_flash_takes(metas[0], metas[2]) =>
+        {
+            (
+                "_scaled_dot_product_flash_attention",
+                vec![C(0), C(1), C(2), C(4), f(false), f(false), C(6)],
             )
         }
         Target::Cuda => (
@@ -596,9 +642,20 @@ mod tests {
         let k = t(&[1, 2, 16, 8]);
         let (none, dp, s) = (Meta::None, Meta::Float(0.0), Meta::Float(0.5));
         let fwd = Meta::Tuple(vec![q.clone(), t(&[1, 2, 40])]);
-        let metas = [&q, &q, &k, &k, &none, &fwd, &dp, &s];
-        for (target, n_args, lse_rows) in [(Target::Cpu, 10, 40), (Target::Cuda, 13, 64)] {
-            let b = kernel_of(target, neutral("sdpa_bwd")).unwrap();
+        let mask = t(&[1, 2, 40, 16]);
+        for (target, n_args, lse_rows, m) in [
+            (Target::Cpu, 10, 40, &none),
+            (Target::Cuda, 13, 64, &mask),
+            (Target::Cuda, 15, 40, &none),
+        ] {
+            let metas = [&q, &q, &k, &k, m, &fwd, &dp, &s];
+            let b = kernel_for(target, neutral("sdpa_bwd"), &metas).unwrap();
+            // on CUDA the flash pair where there is no mask (its log-sum-exp is not padded)
+            let flash = target == Target::Cuda && matches!(m, Meta::None);
+            assert_eq!(
+                b.op.name().contains("flash"),
+                flash || target == Target::Cpu
+            );
             let (args, out) = b.metas(target, &metas).unwrap();
             assert_eq!(args.len(), n_args);
             let lse = Meta::Tensor(TMeta {
