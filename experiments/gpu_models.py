@@ -207,7 +207,14 @@ def attention_calls(fn):
     return fwd, bwd, sorted(kinds)
 
 
-def run_model(name, layers, runs, tiny):
+def no_rules_dir():
+    d = tempfile.mkdtemp(prefix="fxsat-norules-")
+    with open(os.path.join(d, "none.rules"), "w") as f:
+        f.write(NO_REWRITES)
+    return d
+
+
+def run_model(name, layers, runs, tiny, norules=False):
     import fxsat
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16
@@ -218,10 +225,18 @@ def run_model(name, layers, runs, tiny):
            "batch": list(next(iter(batch.values())).shape)}
     truth = float64_grads(base, batch)
     ref = None
-    for variant in ("eager", "inductor", "fxsat"):
+    variants = ("eager", "inductor", "fxsat") + (("fxsat-norules",) if norules else ())
+    norules_dir = no_rules_dir() if norules else None
+
+    def make_backend(variant):
+        if variant == "fxsat-norules":  # fxsat's path (load-back, partitioner) without rewrites
+            return fxsat.backend(rules=norules_dir)
+        return fxsat.backend() if variant == "fxsat" else "inductor"
+
+    for variant in variants:
         torch._dynamo.reset()
         m = copy.deepcopy(base).train()
-        be = fxsat.backend() if variant == "fxsat" else "inductor"
+        be = make_backend(variant)
         if variant == "eager":
             tm = m
         else:
@@ -248,7 +263,7 @@ def run_model(name, layers, runs, tiny):
             torch._dynamo.reset()
             mi = copy.deepcopy(base).eval()
             ti = mi if variant == "eager" else torch.compile(
-                mi, backend=fxsat.backend() if variant == "fxsat" else "inductor")
+                mi, backend=make_backend(variant))
             out = infer_step(ti, ibatch)
             if variant == "eager":
                 ref_out = out.float()
@@ -282,9 +297,7 @@ def run_sweep(name, layers, runs, tiny, budgets):
     device = "cuda" if torch.cuda.is_available() else "cpu"
     base = build(name, layers, torch.bfloat16, device, tiny)
     batch = inputs(name, device, torch.bfloat16, tiny)
-    rules = tempfile.mkdtemp(prefix="fxsat-norules-")
-    with open(os.path.join(rules, "none.rules"), "w") as f:
-        f.write(NO_REWRITES)
+    rules = no_rules_dir()
     rows = []
     for b in budgets:
         row = {"model": name, "budget": b}
@@ -354,12 +367,14 @@ def main() -> int:
     ap.add_argument("--tiny", action="store_true", help="tiny models (a CPU smoke run; no timing meaning)")
     ap.add_argument("--sweep", metavar="BUDGETS", help="instead: the partitioner alone against Inductor's "
                     "activation_memory_budget at these budgets (e.g. 1,0.5,0.1), training only")
+    ap.add_argument("--norules", action="store_true", help="also fxsat's backend with no rewrites "
+                    "(its load-back and partitioner alone): where a slowdown comes from")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one model, print its row as JSON
     a = ap.parse_args()
     budgets = [float(x) for x in a.sweep.split(",")] if a.sweep else None
     if a.one:
         res = (run_sweep(a.one, a.layers, a.runs, a.tiny, budgets) if budgets
-               else run_model(a.one, a.layers, a.runs, a.tiny))
+               else run_model(a.one, a.layers, a.runs, a.tiny, a.norules))
         print("ROW " + json.dumps(res), flush=True)
         return 0
     rows = []
@@ -372,7 +387,7 @@ def main() -> int:
             return 2
     for name in a.models.split(","):
         cmd = [sys.executable, os.path.abspath(__file__), "--one", name, "--layers", str(a.layers),
-               "--runs", str(a.runs)] + (["--tiny"] if a.tiny else []) + (["--sweep", a.sweep] if a.sweep else [])
+               "--runs", str(a.runs)] + (["--tiny"] if a.tiny else []) + (["--norules"] if a.norules else []) + (["--sweep", a.sweep] if a.sweep else [])
         t0 = time.perf_counter()
         try:
             p = subprocess.run(cmd, capture_output=True, text=True, timeout=a.timeout)
