@@ -16,6 +16,8 @@ use fxsat::{optimize, Options, Target};
 ///   float32 forward only): purely causal, every target: the causal kernel, no mask, nothing left.
 /// * hf5 (transformers 5.x: causal by index AND the packed-sequence overlay of in-graph
 ///   position ids, all one sequence): purely causal, as hf.
+/// * allkept (transformers 5.x's bidirectional mask of an unpadded batch,
+///   `where(q_idx >= 0, 0, finfo.min)`: all zeros): fused with no mask at all.
 /// * window, rect, packed (hf5 with position ids an input: two packed sequences; the overlay
 ///   keeps at least the diagonal): keep a key in every row but are not SDPA's square causal
 ///   mask: fused with their mask, by default (no `--assume`).
@@ -25,6 +27,14 @@ use fxsat::{optimize, Options, Target};
 /// * bfloat16 joints fuse like the float32 ones: their softmax backward (upcast to float32,
 ///   fma, cast back) is normalised by `rules/forms.rules` (issue 19).
 const EXPECTED: &str = "
+causal_allkept_bf16.forward cpu: 1 0 0 0 0
+causal_allkept_bf16.forward cuda: 1 0 0 0 0
+causal_allkept_bf16.joint cpu: 1 1 0 0 0
+causal_allkept_bf16.joint cuda: 1 1 0 0 0
+causal_allkept_f32.forward cpu: 1 0 0 0 0
+causal_allkept_f32.forward cuda: 1 0 0 0 0
+causal_allkept_f32.joint cpu: 1 1 0 0 0
+causal_allkept_f32.joint cuda: 1 1 0 0 0
 causal_hf5_bf16.forward cpu: 1 0 1 0 0
 causal_hf5_bf16.forward cuda: 1 0 1 0 0
 causal_hf5_bf16.joint cpu: 1 1 2 0 0
@@ -201,7 +211,7 @@ fn causal_fixtures_fuse_as_expected_on_each_target() {
         .filter(|p| common::is_graph_fixture(p))
         .collect();
     files.sort();
-    assert!(files.len() >= 41, "found {} causal fixtures", files.len());
+    assert!(files.len() >= 45, "found {} causal fixtures", files.len());
     let mut got = Vec::new();
     for p in &files {
         let g = common::load(p);

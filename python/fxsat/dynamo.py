@@ -153,11 +153,14 @@ def _infer_target(example_inputs: Sequence[Any]) -> str:
 
 def _to_doc(gm: torch.fx.GraphModule, kind: str, name: str,
             num_fwd_outputs: int | None = None) -> dict:
-    from fxsat.export import graph_to_doc
+    from fxsat.export import graph_to_doc, inline_scalar_constants
 
     hidden = _opaque_inputs(gm)
     if hidden:
         gm = _without_opaque_inputs(gm, hidden)
+    # a 0-d constant (the `torch.tensor(0.0)` of a mask, lifted to `_tensor_constant0` on
+    # CUDA) becomes `full([], value)`: fxsat's analysis then knows its value
+    inline_scalar_constants(gm)
     for n in gm.graph.nodes:
         v = n.meta.get("val")
         if n.op == "placeholder" and not isinstance(v, torch.Tensor):

@@ -367,3 +367,31 @@ def test_entry_point():
     from fxsat.dynamo import fxsat_backend
 
     assert lookup_backend("fxsat") is fxsat_backend
+
+
+def test_scalar_constants_reach_fxsat_as_values():
+    """A 0-d tensor constant (``torch.tensor(0.0)`` of a mask, which dynamo lifts to a
+    ``get_attr`` on CUDA) reaches fxsat as ``full([], value)``: the mask analysis needs the
+    value (with a ``get_attr`` transformers 5.x's causal masks stayed unproven on the GPU)."""
+    import torch
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.passes.fake_tensor_prop import FakeTensorProp
+
+    from fxsat.dynamo import _to_doc
+
+    class M(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c = torch.tensor(0.5)
+
+        def forward(self, x):
+            return torch.ops.aten.mul.Tensor(x, self.c)
+
+    gm = torch.fx.symbolic_trace(M())
+    FakeTensorProp(gm, FakeTensorMode(allow_non_fake_inputs=True)).propagate(torch.randn(3))
+    doc = _to_doc(gm, "forward", "t")
+    assert not any(n["op"] == "get_attr" for n in doc["nodes"])
+    fulls = [n for n in doc["nodes"] if n.get("target") == "aten.full.default"]
+    assert len(fulls) == 1 and fulls[0]["args"][1] == 0.5, fulls
+    x = torch.randn(3)
+    assert torch.equal(gm(x), x * 0.5)  # the module still computes the same

@@ -55,7 +55,8 @@ pub struct Band {
 }
 
 impl Band {
-    const ALL: Band = Band {
+    /// Every element (no bounds).
+    pub const ALL: Band = Band {
         key: 0,
         query: 1,
         lo: None,
@@ -480,6 +481,18 @@ pub fn mask_fact(eg: &FxEGraph, op: Op, ch: &[Id], meta: &Meta) -> Option<MaskFa
             let a = as_affine(eg, child(0)?, shape)?;
             let b = as_affine(eg, child(1)?, shape)?;
             let d = affine_add(a, b, -1)?;
+            // decided by the range of a - b over the result (e.g. `q_idx >= 0`: all true)
+            if let Some((lo, hi)) = range(d, shape) {
+                let (always, never) = match name {
+                    "le" => (hi <= 0, lo > 0),
+                    "lt" => (hi < 0, lo >= 0),
+                    "ge" => (lo >= 0, hi < 0),
+                    _ => (lo > 0, hi <= 0),
+                };
+                if always || never {
+                    return Some(constant(always));
+                }
+            }
             let band = match name {
                 "le" => at_most(d, 0),
                 "lt" => at_most(d, -1),
@@ -539,7 +552,12 @@ pub fn mask_fact(eg: &FxEGraph, op: Op, ch: &[Id], meta: &Meta) -> Option<MaskFa
             } else {
                 (0.0, const_value(eg, child(1)?, 0)?)
             };
-            let c = as_keep(eg, child(0)?, shape).filter(|b| !b.is_all())?;
+            let c = as_keep(eg, child(0)?, shape)?;
+            if c.is_all() {
+                // every element kept: the mask is `x` everywhere
+                return (out.dtype.is_float() && x == 0.0 && !y.is_nan())
+                    .then_some(MaskFact::Additive(Band::ALL));
+            }
             if out.dtype == crate::ir::DType::Bool
                 || (x == 1.0 && y == 0.0)
                 || (x == 0.0 && y == 1.0)

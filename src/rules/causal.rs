@@ -177,7 +177,55 @@ pub const CONDITIONS: &[Condition] = &[
         gen: Some(gen_marks_kept),
         test: |env, a| marks(env, a, false),
     },
+    Condition {
+        name: "mask-adds-nothing",
+        arity: Some(2),
+        doc: "(?m ?s): the analysis proved additive mask ?m is 0 everywhere (a mask that keeps every key, e.g. transformers' bidirectional mask of an unpadded batch, `where(q_idx >= 0, 0, finfo.min)`); ?m broadcasts into ?s without growing it, in ?s's dtype",
+        sees_env: true,
+        sees_target: false,
+        gen: Some(gen_adds_nothing),
+        test: |env, a| adds_nothing(env, a),
+    },
 ];
+
+/// `(?m ?s)`: additive mask ?m proven 0 everywhere, broadcasting into ?s without growing it,
+/// of ?s's dtype: `s + m` is `s` (equal in every element; at most a -0.0 becomes +0.0).
+fn adds_nothing(env: &super::cond::Env, a: &[&Meta]) -> bool {
+    let (Some(m), Some(s)) = (a[0].tensor(), a[1].tensor()) else {
+        return false;
+    };
+    matches!(env.fact(0).mask, Some(MaskFact::Additive(b)) if b.lo.is_none() && b.hi.is_none())
+        && m.dtype == s.dtype
+        && m.rank() <= s.rank()
+        && crate::ops::broadcast(&m.shape, &s.shape).is_ok_and(|b| b == s.shape)
+}
+
+/// `(?m ?s)`: ?m first, an all-zero additive mask over a fresh `[L, S]` (maybe with size-1
+/// leading dims), then the scores ?s `[B, H, L, S]` of its dtype.
+fn gen_adds_nothing(d: &mut dyn Draw, c: &DrawCtx) -> Option<Drawn> {
+    match c.pos {
+        0 => {
+            let (l, s) = (d.pick(&[1i64, 2, 3, 4]), d.pick(&[2i64, 3, 4, 5]));
+            let lead = if d.chance(0.5) { vec![] } else { vec![1, 1] };
+            let dt = d.pick(&FLOATS);
+            let mut drawn = band_values(d, lead, l, s, Band::ALL, Some(dt));
+            if let Drawn::Values { data, .. } = &mut drawn {
+                // every element kept: zeros (the fill never appears)
+                data.iter_mut().for_each(|x| *x = 0.0);
+            }
+            Some(drawn)
+        }
+        1 => {
+            let m = c.tensor(0)?;
+            let (l, s) = last_two(&m)?;
+            Some(Drawn::Tensor(
+                vec![small_dim(d), small_dim(d), l, s],
+                m.dtype,
+            ))
+        }
+        _ => None,
+    }
+}
 
 /// Causal-mask computed attributes (none).
 pub const COMPUTED: &[Computed] = &[];
