@@ -160,7 +160,10 @@ def _to_doc(gm: torch.fx.GraphModule, kind: str, name: str,
         gm = _without_opaque_inputs(gm, hidden)
     # a 0-d constant (the `torch.tensor(0.0)` of a mask, lifted to `_tensor_constant0` on
     # CUDA) becomes `full([], value)`: fxsat's analysis then knows its value
-    inline_scalar_constants(gm)
+    from torch._subclasses.fake_tensor import unset_fake_temporarily
+
+    with unset_fake_temporarily():  # the constants are real tensors: read them outside fake mode
+        inline_scalar_constants(gm)
     for n in gm.graph.nodes:
         v = n.meta.get("val")
         if n.op == "placeholder" and not isinstance(v, torch.Tensor):
