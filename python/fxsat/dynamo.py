@@ -722,6 +722,9 @@ class _Shared:
 
     def __init__(self) -> None:
         self.joint_failed = False  # the pre-pass declined the joint graph being compiled
+        # the joint graph as it was before the pre-pass rewrote it (FX-JSON, placeholder
+        # values, constants): what a failed partition falls back to
+        self.joint_original: tuple | None = None
 
 
 class _Ctx:
@@ -759,10 +762,12 @@ class _Ctx:
             self.stats.fused_backward += int(att.get("fused_backward", 0) or 0)
 
 
-def _force_failure() -> None:
-    """Test hook: ``FXSAT_BACKEND_FAIL=1`` makes every graph fail inside fxsat's step."""
-    if os.environ.get("FXSAT_BACKEND_FAIL"):
-        raise RuntimeError("forced failure (FXSAT_BACKEND_FAIL is set)")
+def _force_failure(stage: str) -> None:
+    """Test hook: ``FXSAT_BACKEND_FAIL=1`` makes every graph fail inside fxsat's step;
+    ``FXSAT_BACKEND_FAIL=partition`` only the partitioner (after the rewrite succeeded)."""
+    v = os.environ.get("FXSAT_BACKEND_FAIL")
+    if v and v in ("1", stage):
+        raise RuntimeError(f"forced failure (FXSAT_BACKEND_FAIL={v})")
 
 
 def _replace_graph(graph: torch.fx.Graph, new_gm: torch.fx.GraphModule) -> None:
@@ -818,7 +823,7 @@ def _optimize_graph(ctx: _Ctx, graph: torch.fx.Graph) -> None:
     what = "joint graph" if joint else "inference graph"
     t0 = time.perf_counter()
     try:
-        _force_failure()
+        _force_failure("optimize")
         if gm is None:
             raise _Unsupported("the graph has no owning module")
         nfo = None
@@ -840,6 +845,8 @@ def _optimize_graph(ctx: _Ctx, graph: torch.fx.Graph) -> None:
                        recompile=False, old={n.name: n for n in graph.nodes})
         if len(_outputs(new)) != len(_outputs(gm)):
             raise _Unsupported("the optimized graph has a different number of outputs")
+        if joint and len(phs) == len(list(graph.find_nodes(op="placeholder"))):
+            ctx.shared.joint_original = (doc, [p.meta["val"] for p in phs], _constants(gm))
         _replace_graph(graph, new)
         gm.recompile()
         ctx.record(report)
@@ -920,7 +927,7 @@ def _partition(ctx: _Ctx, joint: torch.fx.GraphModule, joint_inputs, kwargs: dic
         return min_cut_rematerialization_partition(joint, joint_inputs, **kwargs)
     t0 = time.perf_counter()
     try:
-        _force_failure()
+        _force_failure("partition")
         phs = _placeholders(joint)
         names = [p.name for p in phs]
         if not all(n.startswith(("primals_", "tangents_")) for n in names):
@@ -952,6 +959,15 @@ def _partition(ctx: _Ctx, joint: torch.fx.GraphModule, joint_inputs, kwargs: dic
         ctx.failed("joint graph (partition)", e)
     finally:
         ctx.stats.seconds += time.perf_counter() - t0
+        original, ctx.shared.joint_original = ctx.shared.joint_original, None
+    if original is not None:
+        # fxsat rewrote this joint graph and then could not partition it: Inductor's
+        # partitioner gets the graph as it was, which it was made for
+        try:
+            joint = _rebuild(*original)
+        except Exception as e:  # noqa: BLE001 - the rewritten graph is still a valid graph
+            log.warning("fxsat: could not restore the joint graph before its rewrite (%s); "
+                        "partitioning the rewritten one", e)
     return min_cut_rematerialization_partition(joint, joint_inputs, **kwargs)
 
 

@@ -233,6 +233,40 @@ def test_forced_failure_falls_back_once(monkeypatch):
         assert _close(got[1][k], want[1][k], 1e-4, 1e-6), k
 
 
+def test_failed_partition_falls_back_to_the_graph_before_the_rewrite(monkeypatch):
+    """fxsat rewrote the joint graph (attention fused), then its partitioner failed: Inductor's
+    partitioner gets the joint graph as it was before the rewrite (the one it was made for:
+    on CUDA it could not partition fxsat's rewritten graph), with one warning, and the step
+    computes what eager does."""
+    import torch._functorch.partitioners as parts
+
+    seen = []
+    real = parts.min_cut_rematerialization_partition
+
+    def spy(joint, *a, **k):
+        seen.append({str(n.target) for n in joint.graph.nodes if n.op == "call_function"})
+        return real(joint, *a, **k)
+
+    monkeypatch.setattr(parts, "min_cut_rematerialization_partition", spy)
+    monkeypatch.setenv("FXSAT_BACKEND_FAIL", "partition")
+    x = torch.randn(2, 8, 32)
+    m = Tiny()
+    want = _tiny_step(m, m, x)
+    be = fxsat.backend()
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        got = _tiny_step(m, torch.compile(m, backend=be, dynamic=False), x)
+    fw = [x for x in w if issubclass(x.category, FxsatFallbackWarning)]
+    assert len(fw) == 1 and "partition" in str(fw[0].message), [str(x.message) for x in fw]
+    assert be.stats.optimized == 1 and be.stats.partitioned == 0
+    assert len(seen) == 1, seen
+    assert not any("scaled_dot_product" in t for t in seen[0]), "the rewritten graph was partitioned"
+    assert any("bmm" in t for t in seen[0])
+    assert _close(got[0], want[0], 1e-5, 1e-6)
+    for k in want[1]:
+        assert _close(got[1][k], want[1][k], 1e-4, 1e-6), k
+
+
 def test_fallback_raise(monkeypatch):
     monkeypatch.setenv("FXSAT_BACKEND_FAIL", "1")
     m = Tiny()

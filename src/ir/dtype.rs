@@ -18,6 +18,8 @@ pub enum DType {
     I32,
     /// `torch.int64`
     I64,
+    /// `torch.uint64` (the CUDA flash kernel's RNG state)
+    U64,
     /// `torch.float16`
     F16,
     /// `torch.bfloat16`
@@ -45,13 +47,14 @@ pub enum Category {
 
 impl DType {
     /// Every dtype, in a stable order.
-    pub const ALL: [DType; 11] = [
+    pub const ALL: [DType; 12] = [
         DType::Bool,
         DType::U8,
         DType::I8,
         DType::I16,
         DType::I32,
         DType::I64,
+        DType::U64,
         DType::F16,
         DType::BF16,
         DType::F32,
@@ -68,6 +71,7 @@ impl DType {
             DType::I16 => "int16",
             DType::I32 => "int32",
             DType::I64 => "int64",
+            DType::U64 => "uint64",
             DType::F16 => "float16",
             DType::BF16 => "bfloat16",
             DType::F32 => "float32",
@@ -82,7 +86,7 @@ impl DType {
             DType::Bool | DType::U8 | DType::I8 => 1,
             DType::I16 | DType::F16 | DType::BF16 => 2,
             DType::I32 | DType::F32 => 4,
-            DType::I64 | DType::F64 | DType::C64 => 8,
+            DType::I64 | DType::U64 | DType::F64 | DType::C64 => 8,
         }
     }
 
@@ -90,7 +94,9 @@ impl DType {
     pub fn category(self) -> Category {
         match self {
             DType::Bool => Category::Bool,
-            DType::U8 | DType::I8 | DType::I16 | DType::I32 | DType::I64 => Category::Int,
+            DType::U8 | DType::I8 | DType::I16 | DType::I32 | DType::I64 | DType::U64 => {
+                Category::Int
+            }
             DType::F16 | DType::BF16 | DType::F32 | DType::F64 => Category::Float,
             DType::C64 => Category::Complex,
         }
@@ -179,6 +185,7 @@ pub fn round_to(x: f64, dtype: DType) -> f64 {
         DType::I16 => (x.trunc() as i64) as i16 as f64,
         DType::I8 => (x.trunc() as i64) as i8 as f64,
         DType::U8 => (x.trunc() as i64) as u8 as f64,
+        DType::U64 => x.trunc().clamp(0.0, 1.8446744073709552e19),
     }
 }
 

@@ -468,7 +468,8 @@ fn register_causal(t: &mut OpTable) {
             if !matches!(q.dtype, DType::F16 | DType::BF16) {
                 return Err(format!("the CUDA flash kernel takes float16/bfloat16, got {}", q.dtype));
             }
-            let i64_t = |shape: Vec<i64>| Meta::Tensor(TMeta { shape, dtype: DType::I64 });
+            // the RNG state: uint64 seed [2] and offset [] (PyTorch's meta for CUDA)
+            let u64_t = |shape: Vec<i64>| Meta::Tensor(TMeta { shape, dtype: DType::U64 });
             Ok(Meta::Tuple(vec![
                 Meta::Tensor(q.clone()),
                 Meta::Tensor(TMeta { shape: q.shape[..3].to_vec(), dtype: DType::F32 }),
@@ -476,8 +477,8 @@ fn register_causal(t: &mut OpTable) {
                 Meta::None,
                 Meta::Int(q.shape[2]),
                 Meta::Int(k.shape[2]),
-                i64_t(vec![2]),
-                i64_t(vec![]),
+                u64_t(vec![2]),
+                u64_t(vec![]),
                 Meta::Tensor(TMeta { shape: vec![0], dtype: q.dtype }),
             ]))
         },
