@@ -475,7 +475,14 @@ impl Emitter<'_> {
                     Arg::Node(m) => Arg::Node(self.expand(m, meta)?),
                     other => other,
                 },
-                Piece::Item { fwd, index } => Arg::Node(self.item(children[*fwd], *index, meta)?),
+                // an item the forward returns as a plain value (the CUDA flash kernel's
+                // `cum_seq_q/k` = None and `max_q/k`), written as that value, as PyTorch's own
+                // traced graphs do: not a node, so no partitioner tries to save it
+                Piece::Item { fwd, index } => match meta {
+                    Meta::None => Arg::None,
+                    Meta::Int(i) => Arg::Int(*i),
+                    _ => Arg::Node(self.item(children[*fwd], *index, meta)?),
+                },
             });
         }
         self.call(kernel.op, canon, out)

@@ -490,7 +490,9 @@ fn register_causal(t: &mut OpTable) {
         None,
         &[(
             "aten._scaled_dot_product_flash_attention_backward.default",
-            "(Tensor grad_out, Tensor query, Tensor key, Tensor value, Tensor out, Tensor logsumexp, Tensor cum_seq_q, Tensor cum_seq_k, SymInt max_q, SymInt max_k, float dropout_p, bool is_causal, Tensor philox_seed, Tensor philox_offset, *, float? scale=None)",
+            // cum_seq_q/k: `Tensor` in PyTorch's schema, but the dense forward returns them
+            // undefined and traced graphs pass None (which PyTorch accepts): typed `Tensor?`
+            "(Tensor grad_out, Tensor query, Tensor key, Tensor value, Tensor out, Tensor logsumexp, Tensor? cum_seq_q, Tensor? cum_seq_k, SymInt max_q, SymInt max_k, float dropout_p, bool is_causal, Tensor philox_seed, Tensor philox_offset, *, float? scale=None)",
         )],
         |a| {
             let (g, q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?, tensor(a, 3)?);
