@@ -95,6 +95,9 @@ class Stats:
     fused_backward: int = 0
     seconds: float = 0.0  # time spent in fxsat (optimize/partition + loading back)
     seconds_api: float = 0.0  # of which in fxsat's optimizer and partitioner (the API calls)
+    nodes_run: int = 0  # nodes of fxsat's results run in the fake mode to get their values
+    loadback_hits: int = 0  # graphs loaded back from the load-back cache (fxsat.loadcache):
+    #                         no optimizer call, no node run in the fake mode
     reports: list[dict] = field(default_factory=list)
 
     def reset(self) -> None:
@@ -122,16 +125,23 @@ def _rules_hash(opts: Options) -> str:
         return f"error:{type(e).__name__}:{e}"
 
 
+_SOURCE_HASH: str | None = None
+
+
 def _source_hash() -> str:
+    global _SOURCE_HASH
+    if _SOURCE_HASH is not None:
+        return _SOURCE_HASH
     here = os.path.dirname(os.path.abspath(__file__))
     hs = hashlib.sha256()
-    for name in ("dynamo.py", "export.py", "load.py", "fxjson.py"):
+    for name in ("dynamo.py", "export.py", "load.py", "fxjson.py", "loadcache.py"):
         try:
             with open(os.path.join(here, name), "rb") as fh:
                 hs.update(fh.read())
         except OSError:
             pass
-    return hs.hexdigest()
+    _SOURCE_HASH = hs.hexdigest()
+    return _SOURCE_HASH
 
 
 def cache_uuid(opts: Options, target: str, kind: str) -> str:
@@ -291,7 +301,8 @@ _DECOMPOSES: dict[Any, bool] = {}
 
 def _rebuild(doc: dict, fakes: Sequence[Any], constants: dict[str, Any],
              stats: "Stats | None" = None, recompile: bool = True,
-             old: "dict[str, torch.fx.Node] | None" = None) -> torch.fx.GraphModule:
+             old: "dict[str, torch.fx.Node] | None" = None, recipe: "list | None" = None,
+             recorded: "list | None" = None) -> torch.fx.GraphModule:
     """fxsat's FX-JSON result -> a GraphModule with ``meta["val"]`` (fake tensors) on every
     node, by fake-tensor propagation (:func:`propagate`); the few nodes Inductor needs
     decomposed (:func:`_decomposes`: a composite SDPA the fused kernel refuses, a softmax
@@ -299,7 +310,10 @@ def _rebuild(doc: dict, fakes: Sequence[Any], constants: dict[str, Any],
     (:func:`decompose`). ``FXSAT_BACKEND_RETRACE=1`` re-traces the whole result instead, as
     before (for measurements). ``old``: the input graph's nodes by name, whose values the
     propagation reuses where a node computes what its namesake computed. ``recompile=False``:
-    only the graph is used (the pre-pass copies its nodes), no GraphModule is built."""
+    only the graph is used (the pre-pass copies its nodes), no GraphModule is built.
+    ``recipe``: the values recorded by an earlier compile of this very graph
+    (:mod:`fxsat.loadcache`), replayed instead of propagated; ``recorded``: a list that gets
+    the recipe of the propagated values (None where they cannot be recorded)."""
     from fxsat.load import to_graph, to_graph_module
 
     if os.environ.get("FXSAT_BACKEND_RETRACE"):
@@ -309,7 +323,18 @@ def _rebuild(doc: dict, fakes: Sequence[Any], constants: dict[str, Any],
     else:
         gm = (to_graph_module(doc, constants=constants) if recompile
               else _Built(*to_graph(doc, constants=constants)))
-        propagate(gm, fakes, old=old)
+        if recipe is not None:
+            from fxsat.loadcache import replay
+
+            replay(gm, fakes, old or {}, recipe, _placeholder_vals)
+        else:
+            ran = propagate(gm, fakes, old=old)[0]
+            if stats is not None:
+                stats.nodes_run += ran
+            if recorded is not None:
+                from fxsat.loadcache import record
+
+                recorded.append(record(gm.graph, old or {}))
         n = decompose(gm)
         if stats is not None and n:
             stats.retraced += 1
@@ -416,28 +441,11 @@ def propagate(gm: torch.fx.GraphModule, fakes: Sequence[Any],
     multi-output ops still run, so aliasing is as ``FakeTensorProp`` gives it.
 
     Returns how many nodes ran, were made from their meta, took their namesake's value."""
-    from torch._guards import detect_fake_mode
-    from torch._subclasses import FakeTensorMode
-    from torch.fx.experimental.proxy_tensor import snapshot_fake
     from torch.fx.node import map_aggregate
 
     old = old or {}
     phs = list(gm.graph.find_nodes(op="placeholder"))
-    # the placeholders' own values (not copies), so their users can match their namesakes
-    vals = [old[p.name].meta["val"] if p.name in old and "val" in old[p.name].meta
-            and _same_meta(old[p.name].meta["val"], f) else _fake(f)
-            for p, f in zip(phs, fakes)]
-    mode = detect_fake_mode(list(vals))
-    if mode is None:
-        mode = FakeTensorMode(allow_non_fake_inputs=True)
-        vals = [mode.from_tensor(t) if isinstance(t, torch.Tensor) else t for t in vals]
-    mode.epoch += 1
-
-    def snap(obj: Any) -> Any:
-        if isinstance(obj, torch.Tensor):
-            return snapshot_fake(obj if _is_fake(obj) else mode.from_tensor(obj, static_shapes=True))
-        return obj if isinstance(obj, (int, float, bool)) or obj is None else None
-
+    vals, mode, snap = _placeholder_vals(phs, fakes, old)
     env: dict[torch.fx.Node, Any] = dict(zip(phs, vals))
     ran = reused = made = 0
     saved = mode.allow_non_fake_inputs
@@ -488,6 +496,32 @@ def propagate(gm: torch.fx.GraphModule, fakes: Sequence[Any],
     log.debug("fake values: %d nodes run, %d made from their FX-JSON meta, %d reused from the "
               "input graph", ran, made, reused)
     return ran, made, reused
+
+
+def _placeholder_vals(phs: Sequence[torch.fx.Node], fakes: Sequence[Any],
+                      old: "dict[str, torch.fx.Node]"):
+    """The placeholders' values, the fake mode and the snapshot function of a propagation
+    (:func:`propagate`; :func:`fxsat.loadcache.replay`)."""
+    from torch._guards import detect_fake_mode
+    from torch._subclasses import FakeTensorMode
+    from torch.fx.experimental.proxy_tensor import snapshot_fake
+
+    # the placeholders' own values (not copies), so their users can match their namesakes
+    vals = [old[p.name].meta["val"] if p.name in old and "val" in old[p.name].meta
+            and _same_meta(old[p.name].meta["val"], f) else _fake(f)
+            for p, f in zip(phs, fakes)]
+    mode = detect_fake_mode(list(vals))
+    if mode is None:
+        mode = FakeTensorMode(allow_non_fake_inputs=True)
+        vals = [mode.from_tensor(t) if isinstance(t, torch.Tensor) else t for t in vals]
+    mode.epoch += 1
+
+    def snap(obj: Any) -> Any:
+        if isinstance(obj, torch.Tensor):
+            return snapshot_fake(obj if _is_fake(obj) else mode.from_tensor(obj, static_shapes=True))
+        return obj if isinstance(obj, (int, float, bool)) or obj is None else None
+
+    return vals, mode, snap
 
 
 def _fresh_result(target: Any) -> bool:
@@ -823,17 +857,47 @@ def _optimize_graph(ctx: _Ctx, graph: torch.fx.Graph) -> None:
                 raise _Unsupported("placeholders are not primals_* then tangents_*")
         doc = _to_doc(gm, "joint" if joint else "forward", what.replace(" ", "_"), nfo)
         _dump(doc, "joint" if joint else "forward")
+        lc_dir, lc_key, entry = _loadback_lookup(ctx, graph, doc)
         t_api = time.perf_counter()
-        out, report = fx.optimize(doc, **ctx.api_kwargs())
+        if entry is not None:  # a warm compile: no optimizer call, no propagation
+            out, report, recipe = entry["out"], dict(entry["report"]), entry["recipe"]
+            report["loadback_cache"] = {"hit": True}
+        else:
+            out, report = fx.optimize(doc, **ctx.api_kwargs())
+            recipe = None
+            if lc_key is not None:
+                report = dict(report, loadback_cache={"hit": False})
         ctx.stats.seconds_api += time.perf_counter() - t_api
         _dump(out, ("joint" if joint else "forward") + ".opt")
         phs = [p for p in phs if not _is_opaque_placeholder(p)]  # fxsat saw the tensors only
+        result = out
         out = _reorder_placeholders(out, [p.name for p in phs],
                                     {p.name: p.meta["val"] for p in phs}, what)
-        new = _rebuild(out, [p.meta["val"] for p in phs], _constants(gm), ctx.stats,
-                       recompile=False, old={n.name: n for n in graph.nodes})
+        old = {n.name: n for n in graph.nodes}
+        recorded: list = []
+        fakes = [p.meta["val"] for p in phs]
+        try:
+            new = _rebuild(out, fakes, _constants(gm), ctx.stats, recompile=False, old=old,
+                           recipe=recipe, recorded=None if recipe is not None else recorded)
+        except ValueError as e:
+            if recipe is None:
+                raise
+            from fxsat.loadcache import _warn
+
+            _warn(f"entry {lc_key}: does not fit the graph ({str(e)[:200]}); propagating")
+            recipe = None
+            report["loadback_cache"] = {"hit": False}
+            new = _rebuild(out, fakes, _constants(gm), ctx.stats, recompile=False, old=old,
+                           recorded=recorded)
         if len(_outputs(new)) != len(_outputs(gm)):
             raise _Unsupported("the optimized graph has a different number of outputs")
+        if recipe is not None:
+            ctx.stats.loadback_hits += 1
+        elif lc_key is not None and recorded and recorded[0] is not None:
+            from fxsat.loadcache import store
+
+            store(lc_dir, lc_key, result, {k: v for k, v in report.items()
+                                           if k != "loadback_cache"}, recorded[0])
         _replace_graph(graph, new)
         gm.recompile()
         ctx.record(report)
@@ -846,6 +910,28 @@ def _optimize_graph(ctx: _Ctx, graph: torch.fx.Graph) -> None:
         ctx.failed(what, e)
     finally:
         ctx.stats.seconds += time.perf_counter() - t0
+
+
+def _loadback_lookup(ctx: "_Ctx", graph: torch.fx.Graph, doc: dict):
+    """The load-back cache (:mod:`fxsat.loadcache`) of the pre-pass: its directory (the
+    optimizer's cache directory), the key of ``graph`` (FX-JSON ``doc``) with this compile's
+    options, and the entry found (None: a miss). No directory: no key, no entry."""
+    from fxsat import loadcache
+
+    if os.environ.get("FXSAT_BACKEND_NO_LOADBACK_CACHE"):
+        return None, None, None
+    d = ctx.opts.cache_dir
+    if d is None:
+        try:
+            d = _api().default_cache_dir()
+        except Exception:  # noqa: BLE001 - no native extension: the optimizer call fails
+            d = None
+    if not d:
+        return None, None, None
+    kw = {k: v for k, v in ctx.api_kwargs().items() if k != "cache_dir"}
+    k = loadcache.key("pre-pass", _version(), _rules_hash(ctx.opts), _source_hash(), kw,
+                      doc, loadcache.graph_signature(list(graph.nodes)))
+    return d, k, loadcache.load(d, k)
 
 
 def _split_by_saved(joint: torch.fx.GraphModule, report: dict, num_fwd_outputs: int):
