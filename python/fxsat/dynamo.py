@@ -437,10 +437,13 @@ def propagate(gm: torch.fx.GraphModule, fakes: Sequence[Any],
     so the nodes after it match their namesakes again. Without ``old`` every node runs.
 
     ``direct``: a node whose op returns one fresh tensor, contiguous as its operands are,
-    gets a fake tensor of its FX-JSON meta without running (:func:`_from_meta`); views and
-    multi-output ops still run, so aliasing is as ``FakeTensorProp`` gives it.
+    gets a fake tensor of its FX-JSON meta without running (:func:`_from_meta`); a view op
+    (and ``getitem`` of a sequence of tensors) gets its value by running on the meta tensor
+    of its operand's storage outside the fake mode, which aliases as ``FakeTensorProp``'s
+    does (:func:`_on_meta`); other nodes run in the fake mode.
 
-    Returns how many nodes ran, were made from their meta, took their namesake's value."""
+    Returns how many nodes ran, were made from their meta or on meta tensors, took their
+    namesake's value."""
     from torch.fx.node import map_aggregate
 
     old = old or {}
@@ -476,7 +479,11 @@ def propagate(gm: torch.fx.GraphModule, fakes: Sequence[Any],
                 else:
                     args = torch.fx.map_arg(n.args, lambda a: env[a])
                     kwargs = torch.fx.map_arg(n.kwargs, lambda a: env[a])
-                    val = _from_meta(mode, n, args, kwargs) if direct else None
+                    val = None
+                    if direct:
+                        val = _from_meta(mode, n, args, kwargs)
+                        if val is None:
+                            val = _on_meta(mode, n, args, kwargs)
                     if val is None:
                         val = map_aggregate(n.target(*args, **kwargs), snap)
                         ran += 1
@@ -561,9 +568,11 @@ def _from_meta(mode: Any, n: torch.fx.Node, args: Any, kwargs: Any) -> Any:
     if not _fresh_result(n.target):
         return None
     # fxsat's strides are eager's where the layout is forced: a contiguous result of
-    # contiguous operands (no memory_format asked for, no strides given)
+    # contiguous operands (no memory_format asked for, no strides given), or of a matrix
+    # product (whose result is contiguous whatever its operands' layout)
     if (v["stride"] != _contiguous(v["shape"]) or "memory_format" in kwargs
-            or "strided" in n.target._opname or not _all_contiguous((args, kwargs))):
+            or "strided" in n.target._opname
+            or (n.target not in _CONTIGUOUS_RESULT and not _all_contiguous((args, kwargs)))):
         return None
     devices = _devices((args, kwargs), set())
     if "device" in kwargs:
@@ -576,6 +585,107 @@ def _from_meta(mode: Any, n: torch.fx.Node, args: Any, kwargs: Any) -> Any:
     with unset_fake_temporarily():
         meta = torch.empty_strided(v["shape"], v["stride"], dtype=dtype, device="meta")
     return mode.fake_tensor_converter.from_meta_and_device(mode, meta, devices.pop())
+
+
+def _view_op(target: Any) -> bool:
+    """``target`` is a view op: it only reads its first argument, a tensor, and returns a
+    tensor or a list of tensors aliasing it (schema alias sets), mutating nothing."""
+    try:
+        return _VIEW[target]
+    except KeyError:
+        pass
+    res = False
+    schema = getattr(target, "_schema", None)
+    if isinstance(target, torch._ops.OpOverload) and schema is not None and schema.arguments:
+        rets, a0 = schema.returns, schema.arguments[0]
+        info = a0.alias_info
+        ret_types = (torch.TensorType, torch.ListType)
+        res = (len(rets) == 1 and isinstance(rets[0].type, ret_types)
+               and (isinstance(rets[0].type, torch.TensorType)
+                    or isinstance(rets[0].type.getElementType(), torch.TensorType))
+               and rets[0].alias_info is not None and not rets[0].alias_info.is_write
+               and isinstance(a0.type, torch.TensorType) and info is not None
+               and not info.is_write and not schema.is_mutable
+               and rets[0].alias_info.before_set == info.before_set
+               and not any(a.alias_info is not None for a in schema.arguments[1:]))
+    _VIEW[target] = res
+    return res
+
+
+_VIEW: dict[Any, bool] = {}
+
+
+def _meta_alias(t: torch.Tensor) -> torch.Tensor:
+    """A plain meta tensor of ``t``'s storage, offset, shape and strides (call it outside the
+    fake mode)."""
+    m = torch.empty(0, dtype=t.dtype, device="meta")
+    return m.set_(t.untyped_storage(), t.storage_offset(), t.shape, t.stride())
+
+
+def _on_meta(mode: Any, n: torch.fx.Node, args: Any, kwargs: Any) -> Any:
+    """The fake value of a view node (:func:`_view_op`) or a ``getitem`` of a sequence of
+    tensors, without the fake mode: the op runs on a plain meta tensor of its operand's
+    storage (its meta kernel, chosen as the fake mode chooses it: exact sizes, strides and
+    offset), the result wrapped as a fake
+    tensor of the operand's device sharing that storage. None where that does not hold (the
+    caller runs the node): other tensor arguments, a constant or non-fake operand, a result
+    that is not a meta tensor."""
+    from torch._dispatch.python import enable_python_dispatcher
+    from torch._subclasses.fake_tensor import unset_fake_temporarily
+
+    if n.target is operator.getitem:
+        if len(args) != 2 or kwargs:
+            return None
+        seq, i = args
+        if not isinstance(seq, (list, tuple)) or not isinstance(i, int):
+            return None
+        x = seq[i] if -len(seq) <= i < len(seq) else None
+        if not _plain_fake(mode, x):
+            return None
+        with unset_fake_temporarily():
+            r = _meta_alias(x)
+        return mode.fake_tensor_converter.from_meta_and_device(mode, r, x.device)
+    if not _view_op(n.target) or not args:
+        return None
+    x = args[0]
+    if not _plain_fake(mode, x) or _has_tensor((args[1:], kwargs)):
+        return None
+    # the python dispatcher, as in the fake mode: the Python meta kernels (e.g. view's strides
+    # of size-1 dims) take precedence over the C++ ones
+    with unset_fake_temporarily(), enable_python_dispatcher():
+        r = n.target(_meta_alias(x), *args[1:], **kwargs)
+    rs = r if isinstance(r, (list, tuple)) else [r]
+    # a view, or (a composite such as reshape of a tensor it cannot view) a copy: a meta
+    # tensor made by the call, whose storage is its own
+    if not all(isinstance(t, torch.Tensor) and t.device.type == "meta" for t in rs):
+        return None
+    # the snapshot FakeTensorProp takes (a detached alias): a fresh meta tensor of the view
+    with unset_fake_temporarily():
+        out = [_meta_alias(t) for t in rs]
+    out = [mode.fake_tensor_converter.from_meta_and_device(mode, t, x.device) for t in out]
+    return out if isinstance(r, (list, tuple)) else out[0]
+
+
+def _plain_fake(mode: Any, x: Any) -> bool:
+    """``x`` is a strided fake tensor of ``mode`` with no constant behind it."""
+    return (isinstance(x, torch.Tensor) and _is_fake(x) and x.fake_mode is mode
+            and x.layout == torch.strided and getattr(x, "constant", None) is None
+            and not x.requires_grad)
+
+
+def _has_tensor(obj: Any) -> bool:
+    if isinstance(obj, torch.Tensor):
+        return True
+    if isinstance(obj, (list, tuple)):
+        return any(_has_tensor(x) for x in obj)
+    if isinstance(obj, dict):
+        return any(_has_tensor(x) for x in obj.values())
+    return False
+
+
+# ops whose result is a new contiguous tensor whatever the layout of their operands
+_CONTIGUOUS_RESULT = frozenset({torch.ops.aten.mm.default, torch.ops.aten.bmm.default,
+                                torch.ops.aten.addmm.default})
 
 
 def _contiguous(shape: Sequence[int]) -> list[int]:
