@@ -95,6 +95,8 @@ class Stats:
     fused_backward: int = 0
     seconds: float = 0.0  # time spent in fxsat (optimize/partition + loading back)
     seconds_api: float = 0.0  # of which in fxsat's optimizer and partitioner (the API calls)
+    seconds_split: float = 0.0  # of which in AOTAutograd's split at fxsat's saved values (the
+    #                             extraction Inductor's own partitioner runs as well)
     nodes_run: int = 0  # nodes of fxsat's results run in the fake mode to get their values
     loadback_hits: int = 0  # graphs loaded back from the load-back cache (fxsat.loadcache):
     #                         no optimizer call, no node run in the fake mode
@@ -1127,7 +1129,11 @@ def _partition(ctx: _Ctx, joint: torch.fx.GraphModule, joint_inputs, kwargs: dic
         try:
             if ctx.optimize_joint:  # the saved values are nodes of fxsat's optimized graph
                 raise _Unsupported("the joint graph was optimized by the partitioner")
-            fw, bw = _split_by_saved(joint, report, num_fwd_outputs)
+            t_split = time.perf_counter()
+            try:
+                fw, bw = _split_by_saved(joint, report, num_fwd_outputs)
+            finally:
+                ctx.stats.seconds_split += time.perf_counter() - t_split
         except Exception as e:  # noqa: BLE001 - fxsat's own graphs, re-traced, are right too
             ctx.stats.retraced_partitions += 1
             log.debug("splitting the joint graph at fxsat's saved values failed (%s); "
