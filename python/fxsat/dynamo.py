@@ -486,8 +486,6 @@ def propagate(gm: torch.fx.GraphModule, fakes: Sequence[Any],
                         val = _from_meta(mode, n, args, kwargs)
                         if val is None:
                             val = _on_meta(mode, n, args, kwargs)
-                        if val is None:
-                            val = _fresh_on_meta(mode, n, args, kwargs)
                     if val is None:
                         val = map_aggregate(n.target(*args, **kwargs), snap)
                         ran += 1
@@ -666,93 +664,6 @@ def _on_meta(mode: Any, n: torch.fx.Node, args: Any, kwargs: Any) -> Any:
     # the snapshot FakeTensorProp takes: a fake tensor of the view's storage and metadata
     out = [mode.fake_tensor_converter.from_meta_and_device(mode, t, x.device) for t in rs]
     return out if isinstance(r, (list, tuple)) else out[0]
-
-
-def _meta_runnable(target: Any) -> bool:
-    """``target`` returns one fresh tensor (:func:`_fresh_result`) whose fake value the fake
-    mode computes by the op's meta kernel (or, for a composite, its decomposition), as a call
-    on meta tensors with the python dispatcher does: not an op with its own fake
-    implementation, nor one the fake mode runs by a Python decomposition instead, nor a
-    random, data-dependent or factory op."""
-    try:
-        return _META_RUNNABLE[target]
-    except KeyError:
-        pass
-    res = False
-    if _fresh_result(target) and target.namespace == "aten":
-        import torch._subclasses.fake_impls as fake_impls
-        from torch._decomp import decomposition_table, meta_table
-        from torch._meta_registrations import cpp_meta_supports_symint_ops
-        from torch._subclasses.fake_tensor import torch_decomp_decompositions
-
-        tags = set(target.tags)
-        special = (target in fake_impls.op_implementations_dict
-                   or any(check(target) for check, _ in fake_impls.op_implementations_checks))
-        by_decomp = (target not in meta_table and target not in cpp_meta_supports_symint_ops
-                     and torch.Tag.view_copy not in tags and target in decomposition_table
-                     and torch_decomp_decompositions(target))
-        res = not special and not by_decomp and not tags & {
-            torch.Tag.nondeterministic_seeded, torch.Tag.dynamic_output_shape,
-            torch.Tag.data_dependent_output} and not any(
-            a.name in ("device", "generator") for a in target._schema.arguments)
-    _META_RUNNABLE[target] = res
-    return res
-
-
-_META_RUNNABLE: dict[Any, bool] = {}
-
-
-def _fresh_on_meta(mode: Any, n: torch.fx.Node, args: Any, kwargs: Any) -> Any:
-    """The fake value of a node whose op returns one fresh tensor (:func:`_meta_runnable`),
-    without the fake mode: the op runs on plain meta tensors of its operands (all fake
-    tensors of ``mode`` on one device, with no constant behind them), with the python
-    dispatcher on as in the fake mode, and the result is wrapped as a fake tensor of that
-    device. None where that does not hold (the caller runs the node)."""
-    from torch._dispatch.python import enable_python_dispatcher
-    from torch._subclasses.fake_tensor import unset_fake_temporarily
-
-    if not isinstance(n.target, torch._ops.OpOverload) or not _meta_runnable(n.target):
-        return None
-    ts: list = []
-    _flat_tensors((args, kwargs), ts)
-    if not ts or not all(_plain_fake(mode, t) for t in ts):
-        return None
-    device = ts[0].device
-    if any(t.device != device for t in ts):
-        return None
-    try:
-        with unset_fake_temporarily(), enable_python_dispatcher():
-            m_args, m_kwargs = _map_tensors((args, kwargs), _meta_alias)
-            r = n.target(*m_args, **m_kwargs)
-    except Exception:  # noqa: BLE001 - the fake mode decides (and raises what it raises)
-        return None
-    if not isinstance(r, torch.Tensor) or r.device.type != "meta" or \
-            r.untyped_storage()._cdata in {t.untyped_storage()._cdata for t in ts}:
-        return None
-    return mode.fake_tensor_converter.from_meta_and_device(mode, r, device)
-
-
-def _flat_tensors(obj: Any, out: list) -> None:
-    if isinstance(obj, torch.Tensor):
-        out.append(obj)
-    elif isinstance(obj, (list, tuple)):
-        for x in obj:
-            _flat_tensors(x, out)
-    elif isinstance(obj, dict):
-        for x in obj.values():
-            _flat_tensors(x, out)
-
-
-def _map_tensors(obj: Any, fn: Any) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return fn(obj)
-    if isinstance(obj, tuple):
-        return tuple(_map_tensors(x, fn) for x in obj)
-    if isinstance(obj, list):
-        return [_map_tensors(x, fn) for x in obj]
-    if isinstance(obj, dict):
-        return {k: _map_tensors(x, fn) for k, x in obj.items()}
-    return obj
 
 
 def _plain_fake(mode: Any, x: Any) -> bool:
