@@ -1038,7 +1038,7 @@ def _loadback_lookup(ctx: "_Ctx", graph: torch.fx.Graph, doc: dict):
             d = None
     if not d:
         return None, None, None
-    kw = {k: v for k, v in ctx.api_kwargs().items() if k != "cache_dir"}
+    kw = sorted((k, v) for k, v in ctx.api_kwargs().items() if k != "cache_dir")
     k = loadcache.key("pre-pass", _version(), _rules_hash(ctx.opts), _source_hash(), kw,
                       doc, loadcache.graph_signature(list(graph.nodes)))
     return d, k, loadcache.load(d, k)
