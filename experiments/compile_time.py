@@ -159,7 +159,8 @@ def main(argv=None) -> int:
                       f"{r['fxsat warm in fxsat']:.2f} ({r['fxsat warm api']:.3f} / "
                       f"{_f3(r['fxsat warm split'])})",
                       f"{100 * r['fxsat warm in fxsat'] / r['fxsat warm']:.1f} %",
-                      "-" if r["fxsat warm hits"] is None else str(r["fxsat warm hits"]), str(r["fused"]), str(r["fallbacks"])))
+                      "-" if r["fxsat warm hits"] is None else str(r["fxsat warm hits"]),
+                      str(r["fused"]), str(r["fallbacks"])))
     if args.markdown:
         print("| " + " | ".join(head) + " |")
         print("|" + "---|" * len(head))

@@ -628,10 +628,9 @@ def _on_meta(mode: Any, n: torch.fx.Node, args: Any, kwargs: Any) -> Any:
     """The fake value of a view node (:func:`_view_op`) or a ``getitem`` of a sequence of
     tensors, without the fake mode: the op runs on a plain meta tensor of its operand's
     storage (its meta kernel, chosen as the fake mode chooses it: exact sizes, strides and
-    offset), the result wrapped as a fake
-    tensor of the operand's device sharing that storage. None where that does not hold (the
-    caller runs the node): other tensor arguments, a constant or non-fake operand, a result
-    that is not a meta tensor."""
+    offset), the result wrapped as a fake tensor of the operand's device sharing that storage.
+    None where that does not hold (the caller runs the node): other tensor arguments, a
+    constant or non-fake operand, an error, a result that is not a meta tensor."""
     from torch._dispatch.python import enable_python_dispatcher
     from torch._subclasses.fake_tensor import unset_fake_temporarily
 
@@ -654,8 +653,11 @@ def _on_meta(mode: Any, n: torch.fx.Node, args: Any, kwargs: Any) -> Any:
         return None
     # the python dispatcher, as in the fake mode: the Python meta kernels (e.g. view's strides
     # of size-1 dims) take precedence over the C++ ones
-    with unset_fake_temporarily(), enable_python_dispatcher():
-        r = n.target(_meta_alias(x), *args[1:], **kwargs)
+    try:
+        with unset_fake_temporarily(), enable_python_dispatcher():
+            r = n.target(_meta_alias(x), *args[1:], **kwargs)
+    except Exception:  # noqa: BLE001 - the fake mode decides (and raises what it raises)
+        return None
     rs = r if isinstance(r, (list, tuple)) else [r]
     # a view, or (a composite such as reshape of a tensor it cannot view) a copy: a meta
     # tensor made by the call, whose storage is its own
@@ -967,13 +969,14 @@ def _optimize_graph(ctx: _Ctx, graph: torch.fx.Graph) -> None:
                 raise _Unsupported("placeholders are not primals_* then tangents_*")
         doc = _to_doc(gm, "joint" if joint else "forward", what.replace(" ", "_"), nfo)
         _dump(doc, "joint" if joint else "forward")
-        lc_dir, lc_key, entry = _loadback_lookup(ctx, graph, doc)
+        text = json.dumps(doc, allow_nan=False)  # once: the key's and the optimizer's input
+        lc_dir, lc_key, entry = _loadback_lookup(ctx, graph, text)
         t_api = time.perf_counter()
         if entry is not None:  # a warm compile: no optimizer call, no propagation
             out, report, recipe = entry["out"], dict(entry["report"]), entry["recipe"]
             report["loadback_cache"] = {"hit": True}
         else:
-            out, report = fx.optimize(doc, **ctx.api_kwargs())
+            out, report = fx.optimize(text, **ctx.api_kwargs())
             recipe = None
             if lc_key is not None:
                 report = dict(report, loadback_cache={"hit": False})
@@ -1022,9 +1025,9 @@ def _optimize_graph(ctx: _Ctx, graph: torch.fx.Graph) -> None:
         ctx.stats.seconds += time.perf_counter() - t0
 
 
-def _loadback_lookup(ctx: "_Ctx", graph: torch.fx.Graph, doc: dict):
+def _loadback_lookup(ctx: "_Ctx", graph: torch.fx.Graph, doc: str):
     """The load-back cache (:mod:`fxsat.loadcache`) of the pre-pass: its directory (the
-    optimizer's cache directory), the key of ``graph`` (FX-JSON ``doc``) with this compile's
+    optimizer's cache directory), the key of ``graph`` (FX-JSON text ``doc``) with this compile's
     options, and the entry found (None: a miss). No directory: no key, no entry."""
     from fxsat import loadcache
 
