@@ -971,46 +971,45 @@ def _optimize_graph(ctx: _Ctx, graph: torch.fx.Graph) -> None:
         _dump(doc, "joint" if joint else "forward")
         text = json.dumps(doc, allow_nan=False)  # once: the key's and the optimizer's input
         lc_dir, lc_key, entry = _loadback_lookup(ctx, graph, text)
-        t_api = time.perf_counter()
+        phs = [p for p in phs if not _is_opaque_placeholder(p)]  # fxsat saw the tensors only
+        old = {n.name: n for n in graph.nodes}
+        fakes = [p.meta["val"] for p in phs]
+        new = None
         if entry is not None:  # a warm compile: no optimizer call, no propagation
-            out, report, recipe = entry["out"], dict(entry["report"]), entry["recipe"]
-            report["loadback_cache"] = {"hit": True}
-        else:
-            out, report = fx.optimize(text, **ctx.api_kwargs())
-            recipe = None
+            try:
+                report = dict(entry["report"], loadback_cache={"hit": True})
+                out = _reorder_placeholders(entry["out"], [p.name for p in phs],
+                                            {p.name: p.meta["val"] for p in phs}, what)
+                new = _rebuild(out, fakes, _constants(gm), ctx.stats, recompile=False, old=old,
+                               recipe=entry["recipe"])
+                if len(_outputs(new)) != len(_outputs(gm)):
+                    raise ValueError("a different number of outputs")
+                ctx.stats.loadback_hits += 1
+            except Exception as e:  # noqa: BLE001 - a bad entry is a miss
+                from fxsat.loadcache import _warn
+
+                _warn(f"entry {lc_key}: does not fit the graph ({type(e).__name__}: "
+                      f"{str(e)[:200]}); optimizing it again")
+                new = None
+        if new is None:
+            t_api = time.perf_counter()
+            result, report = fx.optimize(text, **ctx.api_kwargs())
+            ctx.stats.seconds_api += time.perf_counter() - t_api
             if lc_key is not None:
                 report = dict(report, loadback_cache={"hit": False})
-        ctx.stats.seconds_api += time.perf_counter() - t_api
-        _dump(out, ("joint" if joint else "forward") + ".opt")
-        phs = [p for p in phs if not _is_opaque_placeholder(p)]  # fxsat saw the tensors only
-        result = out
-        out = _reorder_placeholders(out, [p.name for p in phs],
-                                    {p.name: p.meta["val"] for p in phs}, what)
-        old = {n.name: n for n in graph.nodes}
-        recorded: list = []
-        fakes = [p.meta["val"] for p in phs]
-        try:
-            new = _rebuild(out, fakes, _constants(gm), ctx.stats, recompile=False, old=old,
-                           recipe=recipe, recorded=None if recipe is not None else recorded)
-        except ValueError as e:
-            if recipe is None:
-                raise
-            from fxsat.loadcache import _warn
-
-            _warn(f"entry {lc_key}: does not fit the graph ({str(e)[:200]}); propagating")
-            recipe = None
-            report["loadback_cache"] = {"hit": False}
+            _dump(result, ("joint" if joint else "forward") + ".opt")
+            out = _reorder_placeholders(result, [p.name for p in phs],
+                                        {p.name: p.meta["val"] for p in phs}, what)
+            recorded: list = []
             new = _rebuild(out, fakes, _constants(gm), ctx.stats, recompile=False, old=old,
                            recorded=recorded)
-        if len(_outputs(new)) != len(_outputs(gm)):
-            raise _Unsupported("the optimized graph has a different number of outputs")
-        if recipe is not None:
-            ctx.stats.loadback_hits += 1
-        elif lc_key is not None and recorded and recorded[0] is not None:
-            from fxsat.loadcache import store
+            if len(_outputs(new)) != len(_outputs(gm)):
+                raise _Unsupported("the optimized graph has a different number of outputs")
+            if lc_key is not None and recorded and recorded[0] is not None:
+                from fxsat.loadcache import store
 
-            store(lc_dir, lc_key, result, {k: v for k, v in report.items()
-                                           if k != "loadback_cache"}, recorded[0])
+                store(lc_dir, lc_key, result, {k: v for k, v in report.items()
+                                               if k != "loadback_cache"}, recorded[0])
         _replace_graph(graph, new)
         gm.recompile()
         ctx.record(report)

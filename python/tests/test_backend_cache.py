@@ -146,20 +146,28 @@ def test_corrupt_entry_is_a_miss_with_a_warning(tmp_path, monkeypatch):
     assert _step(tmp_path)[2].stats.loadback_hits == len(paths)
 
 
-def test_recipe_that_does_not_fit_is_a_miss_with_a_warning(tmp_path):
+@pytest.mark.parametrize("what", ["recipe", "out"])
+def test_entry_that_does_not_fit_is_a_miss_with_a_warning(tmp_path, monkeypatch, what):
+    """A well-formed entry whose recipe or result does not fit the graph (never written so:
+    edited by hand) is a miss: one warning, the graph optimized again, the same numbers."""
     cold = _step(tmp_path)
     for p in _entries(tmp_path):
         with open(p) as fh:
             e = json.load(fh)
-        e["recipe"] = e["recipe"][:-1]
+        if what == "out":  # the result without its last node and its output
+            e["out"]["nodes"] = e["out"]["nodes"][:-2]
+        else:  # one value fewer than the result has nodes
+            e["recipe"] = e["recipe"][:-1]
         with open(p, "w") as fh:
             json.dump(e, fh)
+    counts = Counts(monkeypatch)
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
         again = _step(tmp_path)
     msgs = [str(x.message) for x in w if issubclass(x.category, loadcache.LoadCacheWarning)]
     assert msgs and all("does not fit" in m for m in msgs), msgs
     assert again[2].stats.loadback_hits == 0 and not again[2].stats.fallbacks
+    assert counts.optimize == again[2].stats.optimized
     _same(cold, again)
 
 
