@@ -16,9 +16,13 @@ Inductor compile first, so C++ compilation does not favour whichever runs last):
 
 fxsat's share is the time spent inside fxsat (optimize + partition + loading the result back
 with fake values, ``backend.stats.seconds``) over the whole compile with fxsat; in brackets
-the part spent in the optimizer and partitioner themselves (``stats.seconds_api``: the rest is
-converting the graphs to FX-JSON and back, fake-value propagation and AOTAutograd's split at
-fxsat's saved values).
+the part spent in the optimizer and partitioner themselves (``stats.seconds_api``) and the
+part spent in AOTAutograd's split at fxsat's saved values (``stats.seconds_split``, the
+extraction Inductor's own partitioner runs as well); the rest is converting the graphs to
+FX-JSON and back and giving the result fake values. "warm hits": the graphs whose result
+came from the backend's load-back cache (``stats.loadback_hits``: no optimizer call, no
+fake-value propagation). ``--src DIR``: time the fxsat Python sources in DIR (e.g. another
+checkout's python/) instead of this checkout's.
 Models: the scale fixtures' LLaMA (hidden 256, 8 heads, 2 KV heads, intermediate 512, vocab
 1024, batch 1, sequence 256; ``--layers``) and, with ``--tiny``, the tiny GPT-2 and LLaMA of the
 tests (1 layer, hidden 64, batch 2, sequence 16). CPU, float32.
@@ -36,7 +40,8 @@ import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "python"))
+_src = sys.argv[sys.argv.index("--src") + 1] if "--src" in sys.argv[:-1] else str(ROOT / "python")
+sys.path.insert(0, _src)
 
 import torch  # noqa: E402
 
@@ -104,15 +109,22 @@ def measure(name, model, ids, runs):
                 for d, out in ((tempfile.mkdtemp(dir=cache), cold), (cache + "/warm", warm)):
                     be = fxsat.backend(cache_dir=d)
                     t = first_step(model, ids, be)
-                    out.append((t, be.stats.seconds, be.stats.seconds_api, be.stats.fused,
-                                len(be.stats.fallbacks)))
+                    s = be.stats
+                    out.append((t, s.seconds, s.seconds_api, getattr(s, "seconds_split", None),
+                                getattr(s, "loadback_hits", None), s.fused, len(s.fallbacks)))
             for key, vals in (("cold", cold), ("warm", warm[1:] or warm)):
-                t, fx, api, fused, fb = min(vals, key=lambda v: v[0])
+                t, fx, api, split, hits, fused, fb = min(vals, key=lambda v: v[0])
                 row[f"fxsat {key}"] = t
                 row[f"fxsat {key} in fxsat"] = fx
                 row[f"fxsat {key} api"] = api
+                row[f"fxsat {key} split"] = split
+                row[f"fxsat {key} hits"] = hits
                 row["fused"], row["fallbacks"] = fused, fb
     return row
+
+
+def _f3(x) -> str:
+    return "-" if x is None else f"{x:.3f}"
 
 
 def main(argv=None) -> int:
@@ -121,6 +133,7 @@ def main(argv=None) -> int:
     ap.add_argument("--tiny", action="store_true", help="also the tests' tiny GPT-2 and LLaMA")
     ap.add_argument("--runs", type=int, default=2, help="runs per variant (median / best)")
     ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--src", default=None, help="the fxsat Python sources to time")
     args = ap.parse_args(argv)
 
     models = []
@@ -133,16 +146,20 @@ def main(argv=None) -> int:
         rows.append(r)
         print(f"# {name}: {r}", file=sys.stderr, flush=True)
 
-    head = ("model", "inductor s", "fxsat cold s", "in fxsat s (optimizer)", "share",
-            "fxsat warm s", "in fxsat s (optimizer)", "share", "attention fused", "fallbacks")
+    head = ("model", "inductor s", "fxsat cold s", "in fxsat s (optimizer / split)", "share",
+            "fxsat warm s", "in fxsat s (optimizer / split)", "share", "warm hits",
+            "attention fused", "fallbacks")
     lines = []
     for r in rows:
         lines.append((r["model"], f"{r['inductor']:.1f}", f"{r['fxsat cold']:.1f}",
-                      f"{r['fxsat cold in fxsat']:.2f} ({r['fxsat cold api']:.3f})",
+                      f"{r['fxsat cold in fxsat']:.2f} ({r['fxsat cold api']:.3f} / "
+                      f"{_f3(r['fxsat cold split'])})",
                       f"{100 * r['fxsat cold in fxsat'] / r['fxsat cold']:.1f} %",
                       f"{r['fxsat warm']:.1f}",
-                      f"{r['fxsat warm in fxsat']:.2f} ({r['fxsat warm api']:.3f})",
+                      f"{r['fxsat warm in fxsat']:.2f} ({r['fxsat warm api']:.3f} / "
+                      f"{_f3(r['fxsat warm split'])})",
                       f"{100 * r['fxsat warm in fxsat'] / r['fxsat warm']:.1f} %",
+                      "-" if r["fxsat warm hits"] is None else str(r["fxsat warm hits"]),
                       str(r["fused"]), str(r["fallbacks"])))
     if args.markdown:
         print("| " + " | ".join(head) + " |")

@@ -95,6 +95,11 @@ class Stats:
     fused_backward: int = 0
     seconds: float = 0.0  # time spent in fxsat (optimize/partition + loading back)
     seconds_api: float = 0.0  # of which in fxsat's optimizer and partitioner (the API calls)
+    seconds_split: float = 0.0  # of which in AOTAutograd's split at fxsat's saved values (the
+    #                             extraction Inductor's own partitioner runs as well)
+    nodes_run: int = 0  # nodes of fxsat's results run in the fake mode to get their values
+    loadback_hits: int = 0  # graphs loaded back from the load-back cache (fxsat.loadcache):
+    #                         no optimizer call, no node run in the fake mode
     reports: list[dict] = field(default_factory=list)
 
     def reset(self) -> None:
@@ -122,16 +127,23 @@ def _rules_hash(opts: Options) -> str:
         return f"error:{type(e).__name__}:{e}"
 
 
+_SOURCE_HASH: str | None = None
+
+
 def _source_hash() -> str:
+    global _SOURCE_HASH
+    if _SOURCE_HASH is not None:
+        return _SOURCE_HASH
     here = os.path.dirname(os.path.abspath(__file__))
     hs = hashlib.sha256()
-    for name in ("dynamo.py", "export.py", "load.py", "fxjson.py"):
+    for name in ("dynamo.py", "export.py", "load.py", "fxjson.py", "loadcache.py"):
         try:
             with open(os.path.join(here, name), "rb") as fh:
                 hs.update(fh.read())
         except OSError:
             pass
-    return hs.hexdigest()
+    _SOURCE_HASH = hs.hexdigest()
+    return _SOURCE_HASH
 
 
 def cache_uuid(opts: Options, target: str, kind: str) -> str:
@@ -297,7 +309,8 @@ _DECOMPOSES: dict[Any, bool] = {}
 
 def _rebuild(doc: dict, fakes: Sequence[Any], constants: dict[str, Any],
              stats: "Stats | None" = None, recompile: bool = True,
-             old: "dict[str, torch.fx.Node] | None" = None) -> torch.fx.GraphModule:
+             old: "dict[str, torch.fx.Node] | None" = None, recipe: "list | None" = None,
+             recorded: "list | None" = None) -> torch.fx.GraphModule:
     """fxsat's FX-JSON result -> a GraphModule with ``meta["val"]`` (fake tensors) on every
     node, by fake-tensor propagation (:func:`propagate`); the few nodes Inductor needs
     decomposed (:func:`_decomposes`: a composite SDPA the fused kernel refuses, a softmax
@@ -305,7 +318,10 @@ def _rebuild(doc: dict, fakes: Sequence[Any], constants: dict[str, Any],
     (:func:`decompose`). ``FXSAT_BACKEND_RETRACE=1`` re-traces the whole result instead, as
     before (for measurements). ``old``: the input graph's nodes by name, whose values the
     propagation reuses where a node computes what its namesake computed. ``recompile=False``:
-    only the graph is used (the pre-pass copies its nodes), no GraphModule is built."""
+    only the graph is used (the pre-pass copies its nodes), no GraphModule is built.
+    ``recipe``: the values recorded by an earlier compile of this very graph
+    (:mod:`fxsat.loadcache`), replayed instead of propagated; ``recorded``: a list that gets
+    the recipe of the propagated values (None where they cannot be recorded)."""
     from fxsat.load import to_graph, to_graph_module
 
     if os.environ.get("FXSAT_BACKEND_RETRACE"):
@@ -315,7 +331,18 @@ def _rebuild(doc: dict, fakes: Sequence[Any], constants: dict[str, Any],
     else:
         gm = (to_graph_module(doc, constants=constants) if recompile
               else _Built(*to_graph(doc, constants=constants)))
-        propagate(gm, fakes, old=old)
+        if recipe is not None:
+            from fxsat.loadcache import replay
+
+            replay(gm, fakes, old or {}, recipe, _placeholder_vals)
+        else:
+            ran = propagate(gm, fakes, old=old)[0]
+            if stats is not None:
+                stats.nodes_run += ran
+            if recorded is not None:
+                from fxsat.loadcache import record
+
+                recorded.append(record(gm.graph, old or {}))
         n = decompose(gm)
         if stats is not None and n:
             stats.retraced += 1
@@ -418,32 +445,18 @@ def propagate(gm: torch.fx.GraphModule, fakes: Sequence[Any],
     so the nodes after it match their namesakes again. Without ``old`` every node runs.
 
     ``direct``: a node whose op returns one fresh tensor, contiguous as its operands are,
-    gets a fake tensor of its FX-JSON meta without running (:func:`_from_meta`); views and
-    multi-output ops still run, so aliasing is as ``FakeTensorProp`` gives it.
+    gets a fake tensor of its FX-JSON meta without running (:func:`_from_meta`); a view op
+    (and ``getitem`` of a sequence of tensors) gets its value by running on the meta tensor
+    of its operand's storage outside the fake mode, which aliases as ``FakeTensorProp``'s
+    does (:func:`_on_meta`); other nodes run in the fake mode.
 
-    Returns how many nodes ran, were made from their meta, took their namesake's value."""
-    from torch._guards import detect_fake_mode
-    from torch._subclasses import FakeTensorMode
-    from torch.fx.experimental.proxy_tensor import snapshot_fake
+    Returns how many nodes ran, were made from their meta or on meta tensors, took their
+    namesake's value."""
     from torch.fx.node import map_aggregate
 
     old = old or {}
     phs = list(gm.graph.find_nodes(op="placeholder"))
-    # the placeholders' own values (not copies), so their users can match their namesakes
-    vals = [old[p.name].meta["val"] if p.name in old and "val" in old[p.name].meta
-            and _same_meta(old[p.name].meta["val"], f) else _fake(f)
-            for p, f in zip(phs, fakes)]
-    mode = detect_fake_mode(list(vals))
-    if mode is None:
-        mode = FakeTensorMode(allow_non_fake_inputs=True)
-        vals = [mode.from_tensor(t) if isinstance(t, torch.Tensor) else t for t in vals]
-    mode.epoch += 1
-
-    def snap(obj: Any) -> Any:
-        if isinstance(obj, torch.Tensor):
-            return snapshot_fake(obj if _is_fake(obj) else mode.from_tensor(obj, static_shapes=True))
-        return obj if isinstance(obj, (int, float, bool)) or obj is None else None
-
+    vals, mode, snap = _placeholder_vals(phs, fakes, old)
     env: dict[torch.fx.Node, Any] = dict(zip(phs, vals))
     ran = reused = made = 0
     saved = mode.allow_non_fake_inputs
@@ -474,7 +487,11 @@ def propagate(gm: torch.fx.GraphModule, fakes: Sequence[Any],
                 else:
                     args = torch.fx.map_arg(n.args, lambda a: env[a])
                     kwargs = torch.fx.map_arg(n.kwargs, lambda a: env[a])
-                    val = _from_meta(mode, n, args, kwargs) if direct else None
+                    val = None
+                    if direct:
+                        val = _from_meta(mode, n, args, kwargs)
+                        if val is None:
+                            val = _on_meta(mode, n, args, kwargs)
                     if val is None:
                         val = map_aggregate(n.target(*args, **kwargs), snap)
                         ran += 1
@@ -494,6 +511,32 @@ def propagate(gm: torch.fx.GraphModule, fakes: Sequence[Any],
     log.debug("fake values: %d nodes run, %d made from their FX-JSON meta, %d reused from the "
               "input graph", ran, made, reused)
     return ran, made, reused
+
+
+def _placeholder_vals(phs: Sequence[torch.fx.Node], fakes: Sequence[Any],
+                      old: "dict[str, torch.fx.Node]"):
+    """The placeholders' values, the fake mode and the snapshot function of a propagation
+    (:func:`propagate`; :func:`fxsat.loadcache.replay`)."""
+    from torch._guards import detect_fake_mode
+    from torch._subclasses import FakeTensorMode
+    from torch.fx.experimental.proxy_tensor import snapshot_fake
+
+    # the placeholders' own values (not copies), so their users can match their namesakes
+    vals = [old[p.name].meta["val"] if p.name in old and "val" in old[p.name].meta
+            and _same_meta(old[p.name].meta["val"], f) else _fake(f)
+            for p, f in zip(phs, fakes)]
+    mode = detect_fake_mode(list(vals))
+    if mode is None:
+        mode = FakeTensorMode(allow_non_fake_inputs=True)
+        vals = [mode.from_tensor(t) if isinstance(t, torch.Tensor) else t for t in vals]
+    mode.epoch += 1
+
+    def snap(obj: Any) -> Any:
+        if isinstance(obj, torch.Tensor):
+            return snapshot_fake(obj if _is_fake(obj) else mode.from_tensor(obj, static_shapes=True))
+        return obj if isinstance(obj, (int, float, bool)) or obj is None else None
+
+    return vals, mode, snap
 
 
 def _fresh_result(target: Any) -> bool:
@@ -533,9 +576,11 @@ def _from_meta(mode: Any, n: torch.fx.Node, args: Any, kwargs: Any) -> Any:
     if not _fresh_result(n.target):
         return None
     # fxsat's strides are eager's where the layout is forced: a contiguous result of
-    # contiguous operands (no memory_format asked for, no strides given)
+    # contiguous operands (no memory_format asked for, no strides given), or of a matrix
+    # product (whose result is contiguous whatever its operands' layout)
     if (v["stride"] != _contiguous(v["shape"]) or "memory_format" in kwargs
-            or "strided" in n.target._opname or not _all_contiguous((args, kwargs))):
+            or "strided" in n.target._opname
+            or (n.target not in _CONTIGUOUS_RESULT and not _all_contiguous((args, kwargs)))):
         return None
     devices = _devices((args, kwargs), set())
     if "device" in kwargs:
@@ -548,6 +593,107 @@ def _from_meta(mode: Any, n: torch.fx.Node, args: Any, kwargs: Any) -> Any:
     with unset_fake_temporarily():
         meta = torch.empty_strided(v["shape"], v["stride"], dtype=dtype, device="meta")
     return mode.fake_tensor_converter.from_meta_and_device(mode, meta, devices.pop())
+
+
+def _view_op(target: Any) -> bool:
+    """``target`` is a view op: it only reads its first argument, a tensor, and returns a
+    tensor or a list of tensors aliasing it (schema alias sets), mutating nothing."""
+    try:
+        return _VIEW[target]
+    except KeyError:
+        pass
+    res = False
+    schema = getattr(target, "_schema", None)
+    if isinstance(target, torch._ops.OpOverload) and schema is not None and schema.arguments:
+        rets, a0 = schema.returns, schema.arguments[0]
+        info = a0.alias_info
+        ret_types = (torch.TensorType, torch.ListType)
+        res = (len(rets) == 1 and isinstance(rets[0].type, ret_types)
+               and (isinstance(rets[0].type, torch.TensorType)
+                    or isinstance(rets[0].type.getElementType(), torch.TensorType))
+               and rets[0].alias_info is not None and not rets[0].alias_info.is_write
+               and isinstance(a0.type, torch.TensorType) and info is not None
+               and not info.is_write and not schema.is_mutable
+               and rets[0].alias_info.before_set == info.before_set
+               and not any(a.alias_info is not None for a in schema.arguments[1:]))
+    _VIEW[target] = res
+    return res
+
+
+_VIEW: dict[Any, bool] = {}
+
+
+def _meta_alias(t: torch.Tensor) -> torch.Tensor:
+    """A plain meta tensor of ``t``'s storage, offset, shape and strides (call it outside the
+    fake mode)."""
+    m = torch.empty(0, dtype=t.dtype, device="meta")
+    return m.set_(t.untyped_storage(), t.storage_offset(), t.shape, t.stride())
+
+
+def _on_meta(mode: Any, n: torch.fx.Node, args: Any, kwargs: Any) -> Any:
+    """The fake value of a view node (:func:`_view_op`) or a ``getitem`` of a sequence of
+    tensors, without the fake mode: the op runs on a plain meta tensor of its operand's
+    storage (its meta kernel, chosen as the fake mode chooses it: exact sizes, strides and
+    offset), the result wrapped as a fake tensor of the operand's device sharing that storage.
+    None where that does not hold (the caller runs the node): other tensor arguments, a
+    constant or non-fake operand, an error, a result that is not a meta tensor."""
+    from torch._dispatch.python import enable_python_dispatcher
+    from torch._subclasses.fake_tensor import unset_fake_temporarily
+
+    if n.target is operator.getitem:
+        if len(args) != 2 or kwargs:
+            return None
+        seq, i = args
+        if not isinstance(seq, (list, tuple)) or not isinstance(i, int):
+            return None
+        x = seq[i] if -len(seq) <= i < len(seq) else None
+        if not _plain_fake(mode, x):
+            return None
+        with unset_fake_temporarily():
+            r = _meta_alias(x)
+        return mode.fake_tensor_converter.from_meta_and_device(mode, r, x.device)
+    if not _view_op(n.target) or not args:
+        return None
+    x = args[0]
+    if not _plain_fake(mode, x) or _has_tensor((args[1:], kwargs)):
+        return None
+    # the python dispatcher, as in the fake mode: the Python meta kernels (e.g. view's strides
+    # of size-1 dims) take precedence over the C++ ones
+    try:
+        with unset_fake_temporarily(), enable_python_dispatcher():
+            r = n.target(_meta_alias(x), *args[1:], **kwargs)
+    except Exception:  # noqa: BLE001 - the fake mode decides (and raises what it raises)
+        return None
+    rs = r if isinstance(r, (list, tuple)) else [r]
+    # a view, or (a composite such as reshape of a tensor it cannot view) a copy: a meta
+    # tensor made by the call, whose storage is its own
+    if not all(isinstance(t, torch.Tensor) and t.device.type == "meta" for t in rs):
+        return None
+    # the snapshot FakeTensorProp takes: a fake tensor of the view's storage and metadata
+    out = [mode.fake_tensor_converter.from_meta_and_device(mode, t, x.device) for t in rs]
+    return out if isinstance(r, (list, tuple)) else out[0]
+
+
+def _plain_fake(mode: Any, x: Any) -> bool:
+    """``x`` is a strided fake tensor of ``mode`` with no constant behind it."""
+    return (isinstance(x, torch.Tensor) and _is_fake(x) and x.fake_mode is mode
+            and x.layout == torch.strided and getattr(x, "constant", None) is None
+            and not x.requires_grad)
+
+
+def _has_tensor(obj: Any) -> bool:
+    if isinstance(obj, torch.Tensor):
+        return True
+    if isinstance(obj, (list, tuple)):
+        return any(_has_tensor(x) for x in obj)
+    if isinstance(obj, dict):
+        return any(_has_tensor(x) for x in obj.values())
+    return False
+
+
+# ops whose result is a new contiguous tensor whatever the layout of their operands
+_CONTIGUOUS_RESULT = frozenset({torch.ops.aten.mm.default, torch.ops.aten.bmm.default,
+                                torch.ops.aten.addmm.default})
 
 
 def _contiguous(shape: Sequence[int]) -> list[int]:
@@ -834,19 +980,49 @@ def _optimize_graph(ctx: _Ctx, graph: torch.fx.Graph) -> None:
                 raise _Unsupported("placeholders are not primals_* then tangents_*")
         doc = _to_doc(gm, "joint" if joint else "forward", what.replace(" ", "_"), nfo)
         _dump(doc, "joint" if joint else "forward")
-        t_api = time.perf_counter()
-        out, report = fx.optimize(doc, **ctx.api_kwargs())
-        ctx.stats.seconds_api += time.perf_counter() - t_api
-        _dump(out, ("joint" if joint else "forward") + ".opt")
+        text = json.dumps(doc, allow_nan=False)  # once: the key's and the optimizer's input
+        lc_dir, lc_key, entry = _loadback_lookup(ctx, graph, text)
         phs = [p for p in phs if not _is_opaque_placeholder(p)]  # fxsat saw the tensors only
-        out = _reorder_placeholders(out, [p.name for p in phs],
-                                    {p.name: p.meta["val"] for p in phs}, what)
-        new = _rebuild(out, [p.meta["val"] for p in phs], _constants(gm), ctx.stats,
-                       recompile=False, old={n.name: n for n in graph.nodes})
-        if len(_outputs(new)) != len(_outputs(gm)):
-            raise _Unsupported("the optimized graph has a different number of outputs")
+        old = {n.name: n for n in graph.nodes}
+        fakes = [p.meta["val"] for p in phs]
+        new = None
+        if entry is not None:  # a warm compile: no optimizer call, no propagation
+            try:
+                report = dict(entry["report"], loadback_cache={"hit": True})
+                out = _reorder_placeholders(entry["out"], [p.name for p in phs],
+                                            {p.name: p.meta["val"] for p in phs}, what)
+                new = _rebuild(out, fakes, _constants(gm), ctx.stats, recompile=False, old=old,
+                               recipe=entry["recipe"])
+                if len(_outputs(new)) != len(_outputs(gm)):
+                    raise ValueError("a different number of outputs")
+                ctx.stats.loadback_hits += 1
+            except Exception as e:  # noqa: BLE001 - a bad entry is a miss
+                from fxsat.loadcache import _warn
+
+                _warn(f"entry {lc_key}: does not fit the graph ({type(e).__name__}: "
+                      f"{str(e)[:200]}); optimizing it again")
+                new = None
+        if new is None:
+            t_api = time.perf_counter()
+            result, report = fx.optimize(text, **ctx.api_kwargs())
+            ctx.stats.seconds_api += time.perf_counter() - t_api
+            if lc_key is not None:
+                report = dict(report, loadback_cache={"hit": False})
+            _dump(result, ("joint" if joint else "forward") + ".opt")
+            out = _reorder_placeholders(result, [p.name for p in phs],
+                                        {p.name: p.meta["val"] for p in phs}, what)
+            recorded: list = []
+            new = _rebuild(out, fakes, _constants(gm), ctx.stats, recompile=False, old=old,
+                           recorded=recorded)
+            if len(_outputs(new)) != len(_outputs(gm)):
+                raise _Unsupported("the optimized graph has a different number of outputs")
+            if lc_key is not None and recorded and recorded[0] is not None:
+                from fxsat.loadcache import store
+
+                store(lc_dir, lc_key, result, {k: v for k, v in report.items()
+                                               if k != "loadback_cache"}, recorded[0])
         if joint and len(phs) == len(list(graph.find_nodes(op="placeholder"))):
-            ctx.shared.joint_original = (doc, [p.meta["val"] for p in phs], _constants(gm))
+            ctx.shared.joint_original = (doc, fakes, _constants(gm))
         _replace_graph(graph, new)
         gm.recompile()
         ctx.record(report)
@@ -859,6 +1035,28 @@ def _optimize_graph(ctx: _Ctx, graph: torch.fx.Graph) -> None:
         ctx.failed(what, e)
     finally:
         ctx.stats.seconds += time.perf_counter() - t0
+
+
+def _loadback_lookup(ctx: "_Ctx", graph: torch.fx.Graph, doc: str):
+    """The load-back cache (:mod:`fxsat.loadcache`) of the pre-pass: its directory (the
+    optimizer's cache directory), the key of ``graph`` (FX-JSON text ``doc``) with this compile's
+    options, and the entry found (None: a miss). No directory: no key, no entry."""
+    from fxsat import loadcache
+
+    if os.environ.get("FXSAT_BACKEND_NO_LOADBACK_CACHE"):
+        return None, None, None
+    d = ctx.opts.cache_dir
+    if d is None:
+        try:
+            d = _api().default_cache_dir()
+        except Exception:  # noqa: BLE001 - no native extension: the optimizer call fails
+            d = None
+    if not d:
+        return None, None, None
+    kw = sorted((k, v) for k, v in ctx.api_kwargs().items() if k != "cache_dir")
+    k = loadcache.key("pre-pass", _version(), _rules_hash(ctx.opts), _source_hash(), kw,
+                      doc, loadcache.graph_signature(list(graph.nodes)))
+    return d, k, loadcache.load(d, k)
 
 
 def _split_by_saved(joint: torch.fx.GraphModule, report: dict, num_fwd_outputs: int):
@@ -944,7 +1142,11 @@ def _partition(ctx: _Ctx, joint: torch.fx.GraphModule, joint_inputs, kwargs: dic
         try:
             if ctx.optimize_joint:  # the saved values are nodes of fxsat's optimized graph
                 raise _Unsupported("the joint graph was optimized by the partitioner")
-            fw, bw = _split_by_saved(joint, report, num_fwd_outputs)
+            t_split = time.perf_counter()
+            try:
+                fw, bw = _split_by_saved(joint, report, num_fwd_outputs)
+            finally:
+                ctx.stats.seconds_split += time.perf_counter() - t_split
         except Exception as e:  # noqa: BLE001 - fxsat's own graphs, re-traced, are right too
             ctx.stats.retraced_partitions += 1
             log.debug("splitting the joint graph at fxsat's saved values failed (%s); "

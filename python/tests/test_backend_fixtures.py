@@ -196,14 +196,16 @@ def test_fake_values_are_fake_tensor_props(optimized):
     input graph where a node computes what its namesake did, fresh contiguous values made from
     fxsat's meta without running the node) gives every node of every
     fixture's output the shape, strides, offset, dtype and aliasing that ``FakeTensorProp``
-    gives it; and the nodes Inductor needs decomposed (``fxsat.dynamo.decompose``) compute
+    gives it; the load-back cache's recipe of them (``fxsat.loadcache``) replays to the same
+    values; and the nodes Inductor needs decomposed (``fxsat.dynamo.decompose``) compute
     what they computed."""
     from torch._subclasses import FakeTensorMode
     from torch.fx.passes.fake_tensor_prop import FakeTensorProp
 
-    from fxsat.dynamo import _same_meta, decompose, propagate
+    from fxsat.dynamo import _placeholder_vals, _same_meta, decompose, propagate
+    from fxsat.loadcache import record, replay
 
-    wrong, reused, decomposed, made = [], 0, 0, 0
+    wrong, reused, decomposed, made, replayed = [], 0, 0, 0, 0
     for rel, doc in optimized.items():
         opener = gzip.open if rel.endswith(".gz") else open
         with opener(FIXTURES / rel, "rt") as f:
@@ -217,6 +219,26 @@ def test_fake_values_are_fake_tensor_props(optimized):
         fast, slow = to_graph_module(doc), to_graph_module(doc)
         made += propagate(fast, fakes, old=old)[1]
         FakeTensorProp(slow, mode).propagate_dont_convert_inputs(*fakes)
+        # the load-back cache's recipe of these values replays to the same values
+        recipe = record(fast.graph, old)
+        if recipe is None:
+            wrong.append(f"{rel}: values not recordable")
+        else:
+            again = to_graph_module(doc)
+            replay(again, fakes, old, json.loads(json.dumps(recipe)), _placeholder_vals)
+            replayed += 1
+            for a, b in zip(fast.graph.nodes, again.graph.nodes):
+                va, vb = a.meta["val"], b.meta["val"]
+                la = va if isinstance(va, (list, tuple)) else [va]
+                lb = vb if isinstance(vb, (list, tuple)) else [vb]
+                if a.name in old and va is old[a.name].meta.get("val") and vb is not va:
+                    wrong.append(f"{rel}: {a.name}: replay lost the namesake's value")
+                if type(va) is not type(vb) or len(la) != len(lb) or not all(
+                        _same_meta(x, y) if isinstance(y, torch.Tensor) else x == y
+                        for x, y in zip(la, lb)):
+                    wrong.append(f"{rel}: {a.name}: replayed {vb} != {va}")
+            if _storage_classes(fast) != _storage_classes(again):
+                wrong.append(f"{rel}: the replayed values alias differently")
         for a, b in zip(fast.graph.nodes, slow.graph.nodes):
             if a.op == "output":
                 continue
@@ -256,4 +278,5 @@ def test_fake_values_are_fake_tensor_props(optimized):
     print(f"{len(optimized)} outputs: {reused} values reused, {made} made from their meta, "
           f"{decomposed} nodes decomposed")
     assert reused > 1000 and made > 100 and decomposed > 10, (reused, made, decomposed)
+    assert replayed == len(optimized), (replayed, len(optimized))
     assert not wrong, f"{len(wrong)} differences:\n" + "\n".join(wrong[:20])
