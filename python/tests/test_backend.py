@@ -430,3 +430,19 @@ def test_scalar_constants_reach_fxsat_as_values():
     assert len(fulls) == 1 and fulls[0]["args"][1] == 0.5, fulls
     x = torch.randn(3)
     assert torch.equal(gm(x), x * 0.5)  # the module still computes the same
+
+
+def test_cuda_target_training_compiles_without_fallback_on_the_cpu():
+    """The whole CUDA compile path of a training step (fxsat's rewrite to the CUDA flash
+    kernels, its partition, the load-back, Inductor's compile) on a bfloat16 block, done on
+    the CPU with ``target="cuda"``: no fallback. Only running it needs a GPU. (On the device
+    the flash forward's plain outputs -- None, ints, uint64 RNG state -- broke the partition.)"""
+    m = Tiny().to(torch.bfloat16)
+    x = torch.randn(2, 8, 32, dtype=torch.bfloat16)
+    be = fxsat.backend(target="cuda")
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        with pytest.raises(NotImplementedError, match="_scaled_dot_product_flash_attention"):
+            _tiny_step(m, torch.compile(m, backend=be, dynamic=False), x)
+    assert be.stats.optimized == 1 and be.stats.partitioned == 1, be.stats
+    assert be.stats.fallbacks == [] and not [x for x in w if issubclass(x.category, FxsatFallbackWarning)]
