@@ -169,7 +169,9 @@ def record_fxsat_calls():
 
         def call(graph, *a, **kw):
             res = inner(graph, *a, **kw)
-            doc_in = graph if isinstance(graph, dict) else None
+            # the backend hands over a dict or the FX-JSON text
+            doc_in = graph if isinstance(graph, dict) else (
+                json.loads(graph) if isinstance(graph, str) else None)
             outs = [r for r in res if isinstance(r, dict) and r.get("format") == "fx-json"]
             seen.append({"api": name,
                          "in": collectives(doc_in) if doc_in else None,
