@@ -64,6 +64,15 @@ impl Band {
         at_least: false,
     };
 
+    /// SDPA's causal mask `j <= i` on the last two axes.
+    pub const CAUSAL: Band = Band {
+        key: 0,
+        query: 1,
+        lo: None,
+        hi: Some(0),
+        at_least: false,
+    };
+
     fn is_all(&self) -> bool {
         self.lo.is_none() && self.hi.is_none()
     }
@@ -512,10 +521,12 @@ pub fn mask_fact(eg: &FxEGraph, op: Op, ch: &[Id], meta: &Meta) -> Option<MaskFa
             }
             Some(constant((d.off == 0) == (name == "eq")))
         }
-        "eq" if same_read(eg, child(0)?, child(1)?, shape).is_some() => {
-            same_read(eg, child(0)?, child(1)?, shape).map(MaskFact::Keep)
-        }
         "eq" | "ne" => {
+            if name == "eq" {
+                if let Some(b) = same_read(eg, child(0)?, child(1)?, shape) {
+                    return Some(MaskFact::Keep(b));
+                }
+            }
             let b = as_keep(eg, child(0)?, shape).filter(|b| !b.is_all())?;
             let v = const_value(eg, child(1)?, 0)?;
             let same = match (name, v) {

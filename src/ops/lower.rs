@@ -95,8 +95,6 @@ pub fn cuda_flash_takes(q: &Meta, v: &Meta) -> bool {
 /// elsewhere.
 pub fn kernel_for(target: Target, op: Op, metas: &[&Meta]) -> Option<Kernel> {
     use Piece::{Child as C, Item, Lit};
-    let t = Lit(Arg::Bool(true));
-    let f = Lit(Arg::Bool(false));
     // no mask and no dropout (the efficient kernel keeps the dropout forms it was checked with)
     let plain = |m: usize, p: usize| {
         matches!(metas.get(m), Some(Meta::None))
@@ -105,69 +103,60 @@ pub fn kernel_for(target: Target, op: Op, metas: &[&Meta]) -> Option<Kernel> {
     let flash = |q: usize, v: usize| {
         target == Target::Cuda && metas.len() > q.max(v) && cuda_flash_takes(metas[q], metas[v])
     };
+    // the flash forward of (q, k, v, dropout_p, scale) children, `causal` or not
+    let flash_fwd = |ch: [usize; 5], causal: bool| {
+        let [q, k, v, p, s] = ch.map(C);
+        let args = vec![q, k, v, p, Lit(Arg::Bool(causal)), Lit(Arg::Bool(false)), s];
+        ("_scaled_dot_product_flash_attention", args, None)
+    };
+    // its backward: (g, q, k, v, dropout_p, scale) children, the forward's items at `fwd`
+    let flash_bwd = |ch: [usize; 6], fwd: usize, causal: bool, neutral_fwd, fwd_ch: Vec<usize>| {
+        let it = |index| Item { fwd, index };
+        let [g, q, k, v, p, s] = ch.map(C);
+        let args = vec![
+            g,
+            q,
+            k,
+            v,
+            it(0),
+            it(1),
+            it(2),
+            it(3),
+            it(4),
+            it(5),
+            p,
+            Lit(Arg::Bool(causal)),
+            it(6),
+            it(7),
+            s,
+        ];
+        (
+            "_scaled_dot_product_flash_attention_backward",
+            args,
+            Some((neutral_fwd, fwd_ch)),
+        )
+    };
     let (name, args, fwd_args) = match op.name() {
         // sdpa_causal_fwd(q 0, k 1, v 2, dropout_p 3, scale 4)
-        "sdpa_causal_fwd" if flash(0, 2) => (
-            "_scaled_dot_product_flash_attention",
-            vec![C(0), C(1), C(2), C(3), t, Lit(Arg::Bool(false)), C(4)],
-            None,
-        ),
+        "sdpa_causal_fwd" if flash(0, 2) => flash_fwd([0, 1, 2, 3, 4], true),
         // sdpa_causal_bwd(g 0, q 1, k 2, v 3, fwd 4, dropout_p 5, scale 6)
-        "sdpa_causal_bwd" if flash(1, 3) => {
-            let it = |index| Item { fwd: 4, index };
-            (
-                "_scaled_dot_product_flash_attention_backward",
-                vec![
-                    C(0),
-                    C(1),
-                    C(2),
-                    C(3),
-                    it(0),
-                    it(1),
-                    it(2),
-                    it(3),
-                    it(4),
-                    it(5),
-                    C(5),
-                    t,
-                    it(6),
-                    it(7),
-                    C(6),
-                ],
-                Some(("sdpa_causal_fwd", vec![1, 2, 3, 5, 6])),
-            )
-        }
-        // sdpa_fwd(q 0, k 1, v 2, mask 3, dropout_p 4, scale 5) with no mask, no dropout
-        "sdpa_fwd" if flash(0, 2) && plain(3, 4) => (
-            "_scaled_dot_product_flash_attention",
-            vec![C(0), C(1), C(2), C(4), f, Lit(Arg::Bool(false)), C(5)],
-            None,
+        "sdpa_causal_bwd" if flash(1, 3) => flash_bwd(
+            [0, 1, 2, 3, 5, 6],
+            4,
+            true,
+            "sdpa_causal_fwd",
+            vec![1, 2, 3, 5, 6],
         ),
+        // sdpa_fwd(q 0, k 1, v 2, mask 3, dropout_p 4, scale 5) with no mask, no dropout
+        "sdpa_fwd" if flash(0, 2) && plain(3, 4) => flash_fwd([0, 1, 2, 4, 5], false),
         // sdpa_bwd(g 0, q 1, k 2, v 3, mask 4, fwd 5, dropout_p 6, scale 7), the same
-        "sdpa_bwd" if flash(1, 3) && plain(4, 6) => {
-            let it = |index| Item { fwd: 5, index };
-            (
-                "_scaled_dot_product_flash_attention_backward",
-                vec![
-                    C(0),
-                    C(1),
-                    C(2),
-                    C(3),
-                    it(0),
-                    it(1),
-                    it(2),
-                    it(3),
-                    it(4),
-                    it(5),
-                    C(6),
-                    f,
-                    it(6),
-                    it(7),
-                    C(7),
-                ],
-                Some(("sdpa_fwd", vec![1, 2, 3, 4, 6, 7])),
-            )
-        }
+        "sdpa_bwd" if flash(1, 3) && plain(4, 6) => flash_bwd(
+            [0, 1, 2, 3, 6, 7],
+            5,
+            false,
+            "sdpa_fwd",
+            vec![1, 2, 3, 4, 6, 7],
+        ),
         _ => return kernel_of(target, op),
     };
     let op = table().by_name(name)?;
@@ -393,14 +382,10 @@ pub fn inference_kernel(
                 vec![C(0), C(1), C(2), C(4), f(false), C(3), C(6)],
             )
         }
-        Target::Cuda
-            if matches!(metas[3], Meta::None) && zero && cuda_flash_takes(metas[0], metas[2]) =>
-        {
-            (
-                "_scaled_dot_product_flash_attention",
-                vec![C(0), C(1), C(2), C(4), f(false), f(false), C(6)],
-            )
-        }
+        Target::Cuda if matches!(metas[3], Meta::None) && cuda_flash_takes(metas[0], metas[2]) => (
+            "_scaled_dot_product_flash_attention",
+            vec![C(0), C(1), C(2), C(4), f(false), f(false), C(6)],
+        ),
         Target::Cuda => (
             "_scaled_dot_product_efficient_attention",
             vec![

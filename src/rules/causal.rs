@@ -310,13 +310,7 @@ fn kernel_roles(d: &mut dyn Draw, c: &DrawCtx, square: bool, causal_band: bool) 
         let k = k?;
         let (l, s) = (q.shape[2], k.shape[2]);
         let b = if causal_band {
-            Band {
-                key: 0,
-                query: 1,
-                lo: None,
-                hi: Some(0),
-                at_least: false,
-            }
+            Band::CAUSAL
         } else {
             window(d, l, s)
         };
@@ -437,13 +431,7 @@ fn scores_roles(d: &mut dyn Draw, c: &DrawCtx, causal_band: bool) -> Option<Draw
             let kt = c.tensor(2)?;
             let (l, s) = (q.shape[r - 2], kt.shape[r - 1]);
             let b = if causal_band {
-                Band {
-                    key: 0,
-                    query: 1,
-                    lo: None,
-                    hi: Some(0),
-                    at_least: false,
-                }
+                Band::CAUSAL
             } else {
                 window(d, l, s)
             };
