@@ -15,6 +15,9 @@ process and on the same initial weights:
 * an inference forward (``eval()``, ``no_grad``), the same three ways.
 
 Per variant it records the median step time over ``--runs`` timed steps after 3 warm-ups
+(then, with ``--rounds R`` (default 3), the variants are timed again interleaved, R rounds of
+``--runs`` steps each, and the table reports those medians: a drift of the machine then hits
+every variant alike)
 (CUDA events), the peak allocated memory over those steps (``torch.cuda.max_memory_allocated``,
 weights and gradients included), the first step's wall time (compile included), the largest
 gradient difference from eager after the first step relative to the largest eager gradient
@@ -163,6 +166,20 @@ def sync():
         torch.cuda.synchronize()
 
 
+def one_step_ms(fn):
+    """Milliseconds of one call: CUDA events on the GPU, the wall clock on the CPU."""
+    if torch.cuda.is_available():
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record()
+        fn()
+        e.record()
+        e.synchronize()
+        return s.elapsed_time(e)
+    t = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t) * 1e3
+
+
 def timed(fn, runs):
     """Median ms of `runs` calls after 3 warm-ups and the peak memory (MiB) over them."""
     for _ in range(3):
@@ -171,19 +188,7 @@ def timed(fn, runs):
     cuda = torch.cuda.is_available()
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    ts = []
-    for _ in range(runs):
-        if cuda:
-            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            s.record()
-            fn()
-            e.record()
-            e.synchronize()
-            ts.append(s.elapsed_time(e))
-        else:
-            t = time.perf_counter()
-            fn()
-            ts.append((time.perf_counter() - t) * 1e3)
+    ts = [one_step_ms(fn) for _ in range(runs)]
     peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else float("nan")
     return statistics.median(ts), peak
 
@@ -214,8 +219,14 @@ def no_rules_dir():
     return d
 
 
-def run_model(name, layers, runs, tiny, norules=False):
+def run_model(name, layers, runs, tiny, norules=False, rounds=0):
     import fxsat
+    # the interleaved rounds keep every variant's compiled model alive: one code object with
+    # an entry per variant and mode, more than Dynamo's default limit of 8
+    for k in ("cache_size_limit", "recompile_limit", "accumulated_cache_size_limit",
+              "accumulated_recompile_limit"):
+        if hasattr(torch._dynamo.config, k):
+            setattr(torch._dynamo.config, k, max(getattr(torch._dynamo.config, k), 64))
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16
     base = build(name, layers, dtype, device, tiny)
@@ -226,6 +237,7 @@ def run_model(name, layers, runs, tiny, norules=False):
     truth = float64_grads(base, batch)
     ref = None
     variants = ("eager", "inductor", "fxsat") + (("fxsat-norules",) if norules else ())
+    steps = {}  # variant: (train step, inference step, model, eval model), for `interleave`
     norules_dir = no_rules_dir() if norules else None
 
     def make_backend(variant):
@@ -273,6 +285,8 @@ def run_model(name, layers, runs, tiny, norules=False):
             if variant != "eager":
                 f, _, k = attention_calls(lambda: infer_step(ti, ibatch))
                 row[f"{variant}_infer_attn"], row[f"{variant}_infer_attn_kernels"] = f, k
+            if rounds:
+                steps[variant] = (lambda tm=tm: train_step(tm, batch), lambda ti=ti: infer_step(ti, ibatch), m, mi)
             del ti, mi, out
         if variant == "fxsat":
             row["fallbacks"] = [str(x.message).splitlines()[0][:300] for x in w if "fxsat" in str(x.message).lower()]
@@ -283,7 +297,31 @@ def run_model(name, layers, runs, tiny, norules=False):
                                         "seconds": st.seconds}
         del tm, m
         torch.cuda.empty_cache() if device == "cuda" else None
+    if rounds:
+        interleave(row, steps, runs, rounds)
     return row
+
+
+def interleave(row, steps, runs, rounds):
+    """Step times again, the variants interleaved: `rounds` rounds, each timing every variant
+    for `runs` steps in turn, so that a drift of the machine (clocks, host load) hits all of
+    them alike; the row's `*_ms` become the medians over all those steps (the first pass's
+    medians stay as `*_ms_first`; peaks stay those of the first pass, measured with one
+    variant alive)."""
+    ts = {v: ([], []) for v in steps}
+    for _ in range(rounds):
+        for v, (train, infer, m, _mi) in steps.items():
+            for fn, out in ((train, ts[v][0]), (infer, ts[v][1])):
+                fn()
+                sync()
+                for _ in range(runs):
+                    out.append(one_step_ms(fn))
+            m.zero_grad(set_to_none=True)
+    for v, (tr, inf) in ts.items():
+        for kind, xs in (("train", tr), ("infer", inf)):
+            row[f"{v}_{kind}_ms_first"] = row[f"{v}_{kind}_ms"]
+            row[f"{v}_{kind}_ms"] = statistics.median(xs)
+    row["interleaved"] = {"rounds": rounds, "runs": runs}
 
 
 NO_REWRITES = "(rule double-negation (neg (neg ?x)) ?x)\n"  # one sound identity: the partitioner alone
@@ -369,17 +407,20 @@ def main() -> int:
                     "activation_memory_budget at these budgets (e.g. 1,0.5,0.1), training only")
     ap.add_argument("--norules", action="store_true", help="also fxsat's backend with no rewrites "
                     "(its load-back and partitioner alone): where a slowdown comes from")
+    ap.add_argument("--rounds", type=int, default=3, help="then time the variants again, interleaved: "
+                    "this many rounds of --runs steps each (0: off); the table reports these medians")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one model, print its row as JSON
     a = ap.parse_args()
     budgets = [float(x) for x in a.sweep.split(",")] if a.sweep else None
     if a.one:
         res = (run_sweep(a.one, a.layers, a.runs, a.tiny, budgets) if budgets
-               else run_model(a.one, a.layers, a.runs, a.tiny, a.norules))
+               else run_model(a.one, a.layers, a.runs, a.tiny, a.norules, a.rounds))
         print("ROW " + json.dumps(res), flush=True)
         return 0
     rows = []
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "torch": torch.__version__, "layers": a.layers, "runs": a.runs, "dtype": "bfloat16"}
+            "torch": torch.__version__, "layers": a.layers, "runs": a.runs, "rounds": a.rounds,
+            "dtype": "bfloat16"}
     for name in a.models.split(","):
         base = name.partition("-")[0]
         if base not in MODELS:
@@ -387,7 +428,7 @@ def main() -> int:
             return 2
     for name in a.models.split(","):
         cmd = [sys.executable, os.path.abspath(__file__), "--one", name, "--layers", str(a.layers),
-               "--runs", str(a.runs)] + (["--tiny"] if a.tiny else []) + (["--norules"] if a.norules else []) + (["--sweep", a.sweep] if a.sweep else [])
+               "--runs", str(a.runs), "--rounds", str(a.rounds)] + (["--tiny"] if a.tiny else []) + (["--norules"] if a.norules else []) + (["--sweep", a.sweep] if a.sweep else [])
         t0 = time.perf_counter()
         try:
             p = subprocess.run(cmd, capture_output=True, text=True, timeout=a.timeout)

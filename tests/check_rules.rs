@@ -62,7 +62,7 @@ fn no_valid_instance_is_untested_not_refuted() {
 }
 
 /// Seed found by a search over seeds: `sdpa-train-dv-keep` without `keep-correction-exact`
-/// draws (its cases are CPU ones: `kernel-weights-one-in-masked-rows`) a bfloat16 block with
+/// draws (a CPU case: on CUDA S is a multiple of 16) a bfloat16 block with
 /// S = 3 keys and no kept key in a row. Its right side hands the kernel g/3 in those rows,
 /// rounded to bfloat16 element by element, and the kernel's sum over the rows cancels
 /// (dv = -0.4375 where the decomposed side gives -0.459, exactly -0.4583;
@@ -357,5 +357,42 @@ fn in_distribution_rules_are_checked_on_a_coupling() {
             .as_ref()
             .unwrap_or_else(|| panic!("{what}: not caught: {c}"));
         assert!(f.message.contains("values differ"), "{what}: {c}");
+    }
+}
+
+/// The `-keep` rules hand the kernel the mask with its absorbing fill halved
+/// (`where(c, 0, fill/2)`): CUDA's memory-efficient kernel drops scores below about -2.36e38
+/// (`fxsat::interp::with_kernel_target`), so with finfo.min itself a row with no kept key
+/// comes out 0 there instead of the decomposed softmax's uniform average. `check-rules` draws
+/// these rules for both targets and evaluates the right side as each target's kernel computes
+/// it: the forward rule with the fill as it is fails on CUDA (and passes on the CPU, whose
+/// kernel keeps such rows), the rule as written passes on both.
+#[test]
+fn keep_rules_halve_the_fill_for_cudas_efficient_kernel() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/attention_train.rules");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let start = text.find("(rule sdpa-train-forward-keep").unwrap();
+    let end = start + text[start..].find("\n\n").unwrap();
+    let halved = "(where ?c 0.0 (mul ?fill 0.5))";
+    assert!(text[start..end].contains(halved));
+    let opts = CheckOptions { cases: 60, seed: 0 };
+    for (target, fill, fails) in [
+        ("cuda", halved, false),
+        ("cpu", halved, false),
+        ("cuda", "(keep_mask ?c ?f ?fill)", true),
+        ("cpu", "(keep_mask ?c ?f ?fill)", false),
+    ] {
+        let body = text[start..end].replace(halved, fill);
+        let rule = format!("{}\n  :target {target})", body.strip_suffix(')').unwrap());
+        let rules = fxsat::rules::parse_rules("t.rules", &rule).unwrap();
+        let c = check_rule(&rules[0], &opts);
+        assert!(c.cases > 0, "{target} {fill}: {c}");
+        match &c.failure {
+            Some(f) => {
+                assert!(fails, "{target} {fill}: {c}");
+                assert!(f.message.contains("values differ"), "{c}");
+            }
+            None => assert!(!fails && c.ok(), "{target} {fill}: {c}"),
+        }
     }
 }

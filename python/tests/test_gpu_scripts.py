@@ -104,7 +104,8 @@ def test_gpu_models_tiny_cpu(tmp_path):
     out = tmp_path / "m.json"
     script = ROOT / "experiments" / "gpu_models.py"
     p = subprocess.run([sys.executable, str(script), "--tiny", "--models", "bert", "--runs", "1",
-                        "--json", str(out), "--markdown"], capture_output=True, text=True, timeout=600)
+                        "--rounds", "1", "--json", str(out), "--markdown"], capture_output=True, text=True,
+                       timeout=600)
     assert p.returncode == 0, p.stderr[-2000:]
     rows = json.loads(out.read_text())["rows"]
     assert len(rows) == 1 and "error" not in rows[0], rows
@@ -116,6 +117,8 @@ def test_gpu_models_tiny_cpu(tmp_path):
     assert 0 < r["fxsat_grad_err64"] <= 2 * r["inductor_grad_err64"] + 1e-6
     assert r["fxsat_infer_err"] <= 2 * r["inductor_infer_err"] + 1e-6
     assert r["fallbacks"] == []
+    assert r["interleaved"] == {"rounds": 1, "runs": 1}  # timed again, variants interleaved
+    assert all(r[f"{v}_train_ms_first"] > 0 for v in ("eager", "inductor", "fxsat"))
     assert "| bert |" in p.stdout
     p = subprocess.run([sys.executable, str(script), "--tiny", "--models", "bert", "--runs", "1",
                         "--sweep", "0.5", "--json", str(out)], capture_output=True, text=True, timeout=600)

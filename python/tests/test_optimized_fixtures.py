@@ -174,7 +174,12 @@ def test_hf_masked_training_attention_by_default(file, tmp_path):
             res = compare(FIXTURES / file, out, seed=seed, atol=1e-10, rtol=1e-9,
                           int_inputs=ints, f64=True)
             assert res.ok, f"float64, mask {keep}, seed {seed}:\n" + "\n".join(res.lines)
-            res = compare(FIXTURES / file, out, seed=seed, atol=1e-4, rtol=1e-4,
+            # float32: rounding only. With every row masked the kernel's backward works on
+            # weights of 1 (corrected by g/S), which rounds more: BERT's query-weight gradient
+            # is off the float64 truth by 1.2e-4 of its scale where the decomposed graph is
+            # off by 3.1e-5 (this machine's CPU kernel, seed 0); exactness is the float64 check
+            tol = 3e-4 if keep == [0, 1] else 1e-4
+            res = compare(FIXTURES / file, out, seed=seed, atol=tol, rtol=tol,
                           int_inputs=ints, scaled=True)
             assert res.ok, f"float32, mask {keep}, seed {seed}:\n" + "\n".join(res.lines)
 

@@ -141,12 +141,17 @@ pub fn instance(rule: &Rule, rng: &mut Chooser) -> Result<Instance, String> {
 
 /// The targets a case of `rule` may be drawn for: its `:target`; else, when a condition
 /// reads the target, those where the conditions that decide by the target alone (no
-/// generator: asked with no arguments) hold; else the CPU (nothing reads it).
+/// generator: asked with no arguments) hold; else every target where the right side writes
+/// an attention call (the kernels it lowers to differ by target, see
+/// [`crate::interp::with_kernel_target`]); else the CPU (nothing reads it).
 fn possible_targets(rule: &Rule) -> Vec<Target> {
     if let Some(t) = rule.target {
         return vec![t];
     }
     if !rule.conds.iter().any(|c| c.cond.sees_target) {
+        if rule.rhs.calls_any(KERNEL_OPS) {
+            return vec![Target::Cpu, Target::Cuda];
+        }
         return vec![Target::Cpu];
     }
     let none = Meta::None;
@@ -166,6 +171,9 @@ fn possible_targets(rule: &Rule) -> Vec<Target> {
         })
         .collect()
 }
+
+/// Target-neutral ops the interpreter evaluates as the target's kernel computes them.
+const KERNEL_OPS: &[&str] = &["scaled_dot_product_attention", "sdpa_fwd", "sdpa_bwd"];
 
 /// The matmul alignment rules are checked with: the `h100` profile's (fp16/bf16 8, fp32 4).
 pub fn check_alignment() -> Vec<(DType, i64)> {

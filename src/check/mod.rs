@@ -309,7 +309,11 @@ fn judge(rule: &Rule, inst: &gen::Instance, seed: u64) -> Verdict {
             "unsound merge: the left side is {lm} but the right side is {rm}"
         ));
     }
-    let Ok(want) = eval_term(&inst.lhs.expr, &inst.inputs) else {
+    // the neutral attention ops evaluate as the drawn target's kernels compute them
+    let on_target = |t: &Term, inputs: &[Value]| {
+        crate::interp::with_kernel_target(Some(inst.target), || eval_term(&t.expr, inputs))
+    };
+    let Ok(want) = on_target(&inst.lhs, &inst.inputs) else {
         return Verdict::Skip;
     };
     // `:in-distribution ?r`: the right side's kernels draw from `?r`'s values (a coupling).
@@ -320,11 +324,10 @@ fn judge(rule: &Rule, inst: &gen::Instance, seed: u64) -> Verdict {
         },
         None => None,
     };
-    let got =
-        match crate::interp::with_dropout_uniform(draws, || eval_term(&rhs.expr, &inst.inputs)) {
-            Ok(v) => v,
-            Err(e) => return bad(format!("the right side cannot be evaluated: {e}")),
-        };
+    let got = match crate::interp::with_dropout_uniform(draws, || on_target(&rhs, &inst.inputs)) {
+        Ok(v) => v,
+        Err(e) => return bad(format!("the right side cannot be evaluated: {e}")),
+    };
     let wide: Vec<Value> = inst
         .inputs
         .iter()
@@ -333,9 +336,11 @@ fn judge(rule: &Rule, inst: &gen::Instance, seed: u64) -> Verdict {
             other => other.clone(),
         })
         .collect();
-    let exact = eval_term(&inst.lhs.expr, &wide)
-        .ok()
-        .or_else(|| eval_term(&widened_dtypes(&inst.lhs.expr), &wide).ok());
+    let exact = on_target(&inst.lhs, &wide).ok().or_else(|| {
+        crate::interp::with_kernel_target(Some(inst.target), || {
+            eval_term(&widened_dtypes(&inst.lhs.expr), &wide).ok()
+        })
+    });
     match compare_rule(&got, &want, exact.as_ref()) {
         Ok(e) => Verdict::Pass(e, refined(&got, &want)),
         Err(e) => bad(format!("values differ: {e}")),

@@ -21,7 +21,8 @@
 mod compare;
 
 pub use crate::ops::eval::{
-    broadcast_shapes, eval_op, round_to, strides, unravel, with_dropout_uniform, Tensor, Value,
+    broadcast_shapes, eval_op, round_to, strides, unravel, with_dropout_uniform,
+    with_kernel_target, Tensor, Value,
 };
 pub use compare::{compare, compare_refining, compare_rule, tolerance};
 

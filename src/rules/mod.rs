@@ -82,6 +82,18 @@ impl Rhs {
             Rhs::Node(_, c) | Rhs::Compute(_, c) => c.iter().any(|r| r.mentions(v)),
         }
     }
+
+    /// Whether the right side calls an op named one of `names`.
+    pub fn calls_any(&self, names: &[&str]) -> bool {
+        match self {
+            Rhs::Var(_) => false,
+            Rhs::Node(n, c) => {
+                n.op().is_some_and(|o| names.contains(&o.name()))
+                    || c.iter().any(|r| r.calls_any(names))
+            }
+            Rhs::Compute(_, c) => c.iter().any(|r| r.calls_any(names)),
+        }
+    }
 }
 
 /// An argument of a condition.

@@ -121,13 +121,16 @@ pub const CONDITIONS: &[Condition] = &[
         },
     },
     Condition {
-        name: "kernel-weights-one-in-masked-rows",
+        name: "kernel-takes-mask-of",
         arity: Some(1),
-        doc: "(?q): the target's kernel recomputes the weights of a fully masked row (all finfo.min) from its logsumexp as 1 each, which the g/S correction of the `-keep` rules undoes: the CPU flash kernel (CUDA's efficient kernel zeroes such rows instead)",
+        doc: "(?k): the target's training kernel takes a mask for k [.., S, E] (a rule that writes the mask itself, so that `sdpa-kernel-takes` is asked with none): CUDA's efficient kernel needs S a multiple of 16 (the bias alignment), the CPU kernel any S",
         sees_env: false,
         sees_target: true,
         gen: None,
-        test: |env, _| env.target == Target::Cpu,
+        test: |env, a| {
+            env.target == Target::Cpu
+                || a[0].tensor().is_some_and(|k| k.rank() >= 2 && k.shape[k.rank() - 2] % 16 == 0)
+        },
     },
     Condition {
         name: "kernel-takes-dropout",

@@ -10,10 +10,32 @@ use super::ushape;
 use super::value::*;
 use crate::ir::DType;
 use crate::ops::Meta;
+use crate::target::Target;
 use std::cell::RefCell;
 
 thread_local! {
     static DROPOUT_UNIFORM: RefCell<Option<Tensor>> = const { RefCell::new(None) };
+    static KERNEL_TARGET: RefCell<Option<Target>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with the target-neutral attention ops (`scaled_dot_product_attention`, `sdpa_fwd`,
+/// `sdpa_bwd`) evaluated as the kernels they lower to on `target` compute them: on CUDA a
+/// float mask goes to the memory-efficient kernel, which drops entries below about -2.36e38
+/// (see `efficient_bias`). Without a target (the default) they are evaluated as the CPU
+/// kernels compute them. `check-rules` evaluates each case for the target it is drawn for.
+pub fn with_kernel_target<R>(t: Option<Target>, f: impl FnOnce() -> R) -> R {
+    let old = KERNEL_TARGET.with(|d| d.replace(t));
+    let r = f();
+    KERNEL_TARGET.with(|d| *d.borrow_mut() = old);
+    r
+}
+
+/// A neutral op's float mask as the current kernel target's kernel sees it.
+fn target_bias(m: Option<Tensor>) -> Option<Tensor> {
+    match KERNEL_TARGET.with(|d| *d.borrow()) {
+        Some(Target::Cuda) => efficient_bias(m),
+        _ => m,
+    }
 }
 
 /// Runs `f` with `u` as the uniform draws (in [0, 1), one per element of the scores
@@ -64,7 +86,7 @@ fn n_scores(q: &Tensor, k: &Tensor) -> usize {
 fn sdpa(a: &[Value]) -> Result<Tensor, String> {
     let (q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?);
     no_dropout(a, 4)?;
-    let mask = opt_tensor(a, 3)?;
+    let mask = target_bias(opt_tensor(a, 3)?);
     Ok(train_forward(
         &q,
         &k,
@@ -432,8 +454,30 @@ pub(crate) fn flash_attention_for_cpu_backward(a: &[Value], _: &Meta) -> Result<
     ]))
 }
 
+/// The float attention bias as CUDA's memory-efficient kernel sees it: it scales the scores
+/// by log2(e) in float32 before exponentiating, so an entry below about -2.36e38 (f32's
+/// finfo.min among them) overflows to -inf and drops out; a row with only such entries comes
+/// out 0 in the forward (logsumexp -inf) and gives nothing in the backward, where the
+/// decomposed softmax has uniform weights (measured on an H100:
+/// experiments/gpu_fully_masked_rows.py). Finite scores are absorbed by such an entry in
+/// float32, so the bias alone decides it.
+fn efficient_bias(m: Option<Tensor>) -> Option<Tensor> {
+    m.map(|m| {
+        if m.dtype == DType::Bool {
+            return m;
+        }
+        m.map(|x| {
+            if ((x as f32) * std::f32::consts::LOG2_E).is_infinite() && x < 0.0 {
+                f64::NEG_INFINITY
+            } else {
+                x
+            }
+        })
+    })
+}
+
 pub(crate) fn efficient_attention(a: &[Value], out: &Meta) -> Result<Value, String> {
-    let m = opt_tensor(a, 3)?;
+    let m = efficient_bias(opt_tensor(a, 3)?);
     let (q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?);
     let drop = dropout_scale(a, 5, n_scores(&q, &k))?;
     let (o, w) = train_forward(
@@ -470,7 +514,7 @@ pub(crate) fn efficient_attention(a: &[Value], out: &Meta) -> Result<Value, Stri
 }
 
 pub(crate) fn efficient_attention_backward(a: &[Value], out: &Meta) -> Result<Value, String> {
-    let m = opt_tensor(a, 4)?;
+    let m = efficient_bias(opt_tensor(a, 4)?);
     let (g, q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?, tensor(a, 3)?);
     let drop = dropout_scale(a, 9, n_scores(&q, &k))?;
     let (dq, dk, dv, ds) = train_backward(
@@ -504,7 +548,7 @@ pub(crate) fn efficient_attention_backward(a: &[Value], out: &Meta) -> Result<Va
 /// `sdpa_fwd(q, k, v, attn_mask, dropout_p, scale)`, the target-neutral training forward:
 /// `(out, logsumexp)`, what every device kernel computes (dropout from the given draws).
 pub(crate) fn sdpa_fwd(a: &[Value], _: &Meta) -> Result<Value, String> {
-    let m = opt_tensor(a, 3)?;
+    let m = target_bias(opt_tensor(a, 3)?);
     let (q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?);
     let drop = dropout_scale(a, 4, n_scores(&q, &k))?;
     let (o, w) = train_forward(
@@ -524,7 +568,7 @@ pub(crate) fn sdpa_fwd(a: &[Value], _: &Meta) -> Result<Value, String> {
 /// training backward: `(grad_q, grad_k, grad_v)` as the kernels compute them (the weights
 /// recomputed from the logsumexp, see `train_backward`).
 pub(crate) fn sdpa_bwd(a: &[Value], _: &Meta) -> Result<Value, String> {
-    let m = opt_tensor(a, 4)?;
+    let m = target_bias(opt_tensor(a, 4)?);
     let (g, q, k, v) = (tensor(a, 0)?, tensor(a, 1)?, tensor(a, 2)?, tensor(a, 3)?);
     let drop = dropout_scale(a, 6, n_scores(&q, &k))?;
     let scale = Some(number(a, 7)?);

@@ -16,7 +16,7 @@ mod tensor;
 mod value;
 pub(super) mod view;
 
-pub use attention::with_dropout_uniform;
+pub use attention::{with_dropout_uniform, with_kernel_target};
 pub use tensor::{broadcast_shapes, round_to, strides, unravel, Tensor};
 pub use value::Value;
 
