@@ -206,3 +206,72 @@ fn every_op_of_the_table_has_a_case() {
         "ops of the table without a PyTorch case: {missing:?}"
     );
 }
+
+/// CUDA's memory-efficient kernel as the interpreter models it (measured on an H100:
+/// experiments/gpu_fully_masked_rows.py): a bias entry below about -2.36e38 drops out, so a row
+/// whose bias is all finfo.min comes out 0; with the bias halved (still absorbing) the row is
+/// uniform, the mean of v, as in the decomposed softmax. The target-neutral
+/// `scaled_dot_product_attention` evaluates as the CPU kernel unless the kernel target is CUDA.
+#[test]
+fn efficient_kernel_drops_scores_below_its_cutoff() {
+    use fxsat::interp::with_kernel_target;
+    let (l, s, e) = (2usize, 2usize, 8usize);
+    let t = |n: usize, off: f64| {
+        Tensor::new(
+            vec![1, 1, n, e],
+            DType::F32,
+            (0..n * e).map(|i| (i as f64 * 0.37 + off).sin()).collect(),
+        )
+    };
+    let (q, k, v) = (t(l, 0.1), t(s, 0.7), t(s, 1.3));
+    let mean_v: Vec<f64> = (0..e).map(|c| (v.data[c] + v.data[e + c]) / 2.0).collect();
+    let row1 = |out: &Value| -> Vec<f64> {
+        let o = match out {
+            Value::Tuple(items) => items[0].tensor().unwrap().clone(),
+            Value::Tensor(o) => o.clone(),
+            other => panic!("{other:?}"),
+        };
+        o.data[e..2 * e].to_vec()
+    };
+    let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6);
+    for (fill, dropped) in [(f32::MIN as f64, true), (f32::MIN as f64 / 2.0, false)] {
+        let bias = Tensor::new(vec![1, 1, l, s], DType::F32, vec![0.0, fill, fill, fill]);
+        let env: Vec<Value> = [&q, &k, &v, &bias]
+            .into_iter()
+            .map(|x| Value::Tensor(x.clone()))
+            .collect();
+        let n = |i: u32| Arg::Node(NodeId(i));
+        let eff = eval_call(
+            "aten._scaled_dot_product_efficient_attention.default",
+            &[n(0), n(1), n(2), n(3), Arg::Bool(true)],
+            &[],
+            &env,
+        )
+        .unwrap();
+        let want: Vec<f64> = if dropped {
+            vec![0.0; e]
+        } else {
+            mean_v.clone()
+        };
+        assert!(close(&row1(&eff), &want), "fill {fill}: {:?}", row1(&eff));
+        let sdpa = |target| {
+            with_kernel_target(target, || {
+                eval_call(
+                    "aten.scaled_dot_product_attention.default",
+                    &[n(0), n(1), n(2), n(3)],
+                    &[],
+                    &env,
+                )
+                .unwrap()
+            })
+        };
+        assert!(
+            close(&row1(&sdpa(None)), &mean_v),
+            "fill {fill}, CPU kernel"
+        );
+        assert!(
+            close(&row1(&sdpa(Some(fxsat::Target::Cuda))), &want),
+            "fill {fill}, CUDA kernel"
+        );
+    }
+}

@@ -310,10 +310,10 @@ fn judge(rule: &Rule, inst: &gen::Instance, seed: u64) -> Verdict {
         ));
     }
     // the neutral attention ops evaluate as the drawn target's kernels compute them
-    let on_target = |t: &Term, inputs: &[Value]| {
-        crate::interp::with_kernel_target(Some(inst.target), || eval_term(&t.expr, inputs))
+    let on_target = |e: &egg::RecExpr<crate::egraph::Lang>, inputs: &[Value]| {
+        crate::interp::with_kernel_target(Some(inst.target), || eval_term(e, inputs))
     };
-    let Ok(want) = on_target(&inst.lhs, &inst.inputs) else {
+    let Ok(want) = on_target(&inst.lhs.expr, &inst.inputs) else {
         return Verdict::Skip;
     };
     // `:in-distribution ?r`: the right side's kernels draw from `?r`'s values (a coupling).
@@ -324,10 +324,11 @@ fn judge(rule: &Rule, inst: &gen::Instance, seed: u64) -> Verdict {
         },
         None => None,
     };
-    let got = match crate::interp::with_dropout_uniform(draws, || on_target(&rhs, &inst.inputs)) {
-        Ok(v) => v,
-        Err(e) => return bad(format!("the right side cannot be evaluated: {e}")),
-    };
+    let got =
+        match crate::interp::with_dropout_uniform(draws, || on_target(&rhs.expr, &inst.inputs)) {
+            Ok(v) => v,
+            Err(e) => return bad(format!("the right side cannot be evaluated: {e}")),
+        };
     let wide: Vec<Value> = inst
         .inputs
         .iter()
@@ -336,11 +337,9 @@ fn judge(rule: &Rule, inst: &gen::Instance, seed: u64) -> Verdict {
             other => other.clone(),
         })
         .collect();
-    let exact = on_target(&inst.lhs, &wide).ok().or_else(|| {
-        crate::interp::with_kernel_target(Some(inst.target), || {
-            eval_term(&widened_dtypes(&inst.lhs.expr), &wide).ok()
-        })
-    });
+    let exact = on_target(&inst.lhs.expr, &wide)
+        .ok()
+        .or_else(|| on_target(&widened_dtypes(&inst.lhs.expr), &wide).ok());
     match compare_rule(&got, &want, exact.as_ref()) {
         Ok(e) => Verdict::Pass(e, refined(&got, &want)),
         Err(e) => bad(format!("values differ: {e}")),
