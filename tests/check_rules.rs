@@ -7,6 +7,17 @@ use fxsat::check::{check_rule, check_rules, check_rules_command, CheckOptions};
 use fxsat::rules::{default_rules, load_dir};
 use proptest::prelude::*;
 
+/// The text of default rule `name` in `rules/FILE`, from `(rule` to the blank line after it.
+fn default_rule_text(file: &str, name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("rules")
+        .join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let start = text.find(&format!("(rule {name}\n")).unwrap();
+    let end = start + text[start..].find("\n\n").unwrap();
+    text[start..end].to_string()
+}
+
 fn wrong_dir() -> std::path::PathBuf {
     common::fixture_dir().join("rules_wrong")
 }
@@ -89,13 +100,10 @@ fn keep_backward_rules_need_an_exact_correction() {
         );
         assert!(c.ok() && c.cases > 0, "{c}");
     }
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/attention_train.rules");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let start = text.find("(rule sdpa-train-dv-keep").unwrap();
-    let end = start + text[start..].find("\n\n").unwrap();
+    let rule = default_rule_text("attention_train.rules", "sdpa-train-dv-keep");
     let cond = " (keep-correction-exact ?k)";
-    assert!(text[start..end].contains(cond));
-    let without = text[start..end].replace(cond, "");
+    assert!(rule.contains(cond));
+    let without = rule.replace(cond, "");
     let rules = fxsat::rules::parse_rules("without.rules", &without).unwrap();
     let c = check_rule(
         &rules[0],
@@ -369,12 +377,9 @@ fn in_distribution_rules_are_checked_on_a_coupling() {
 /// kernel keeps such rows), the rule as written passes on both.
 #[test]
 fn keep_rules_halve_the_fill_for_cudas_efficient_kernel() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/attention_train.rules");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let start = text.find("(rule sdpa-train-forward-keep").unwrap();
-    let end = start + text[start..].find("\n\n").unwrap();
+    let text = default_rule_text("attention_train.rules", "sdpa-train-forward-keep");
     let halved = "(where ?c 0.0 (mul ?fill 0.5))";
-    assert!(text[start..end].contains(halved));
+    assert!(text.contains(halved));
     let opts = CheckOptions { cases: 60, seed: 0 };
     for (target, fill, fails) in [
         ("cuda", halved, false),
@@ -382,7 +387,7 @@ fn keep_rules_halve_the_fill_for_cudas_efficient_kernel() {
         ("cuda", "(keep_mask ?c ?f ?fill)", true),
         ("cpu", "(keep_mask ?c ?f ?fill)", false),
     ] {
-        let body = text[start..end].replace(halved, fill);
+        let body = text.replace(halved, fill);
         let rule = format!("{}\n  :target {target})", body.strip_suffix(')').unwrap());
         let rules = fxsat::rules::parse_rules("t.rules", &rule).unwrap();
         let c = check_rule(&rules[0], &opts);
