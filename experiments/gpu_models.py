@@ -219,7 +219,7 @@ def no_rules_dir():
     return d
 
 
-def run_model(name, layers, runs, tiny, norules=False, rounds=0):
+def run_model(name, layers, runs, tiny, extra=(), rounds=0):
     import fxsat
     # the interleaved rounds keep every variant's compiled model alive: one code object with
     # an entry per variant and mode, more than Dynamo's default limit of 8
@@ -236,14 +236,17 @@ def run_model(name, layers, runs, tiny, norules=False, rounds=0):
            "batch": list(next(iter(batch.values())).shape)}
     truth = float64_grads(base, batch)
     ref = None
-    variants = ("eager", "inductor", "fxsat") + (("fxsat-norules",) if norules else ())
+    variants = ("eager", "inductor", "fxsat") + tuple(v for v in extra if v not in ("eager", "inductor", "fxsat"))
     steps = {}  # variant: (train step, inference step, model, eval model), for `interleave`
-    norules_dir = no_rules_dir() if norules else None
+    norules_dir = no_rules_dir() if any("-norules" in v for v in variants) else None
 
     def make_backend(variant):
-        if variant == "fxsat-norules":  # fxsat's path (load-back, partitioner) without rewrites
-            return fxsat.backend(rules=norules_dir)
-        return fxsat.backend() if variant == "fxsat" else "inductor"
+        if not variant.startswith("fxsat"):
+            return "inductor"
+        # -norules: fxsat's path (load-back, partitioner) without rewrites;
+        # -ipart: fxsat's rewrites, then Inductor's own partitioner
+        return fxsat.backend(rules=norules_dir if "-norules" in variant else None,
+                             partitioner="inductor" if "-ipart" in variant else "fxsat")
 
     for variant in variants:
         torch._dynamo.reset()
@@ -324,6 +327,7 @@ def interleave(row, steps, runs, rounds):
     row["interleaved"] = {"rounds": rounds, "runs": runs}
 
 
+VARIANTS = ("fxsat-norules", "fxsat-ipart", "fxsat-norules-ipart")
 NO_REWRITES = "(rule double-negation (neg (neg ?x)) ?x)\n"  # one sound identity: the partitioner alone
 
 
@@ -377,6 +381,18 @@ def markdown(rows):
             f"| {r['eager_grad_err64']:.1e} / {r['inductor_grad_err64']:.1e} / {r['fxsat_grad_err64']:.1e} "
             f"| {r['fxsat_attn_fwd']}+{r['fxsat_attn_bwd']} ({r['inductor_attn_fwd']}+{r['inductor_attn_bwd']} Inductor) "
             f"| {len(r.get('fallbacks', []))} |")
+    extra = [v for v in VARIANTS if any(f"{v}_train_ms" in r for r in rows)]
+    if extra:
+        out += ["", "| model | variant | train ms | peak MiB | infer ms | train / infer vs Inductor | attention fwd+bwd |",
+                "|---|---|---|---|---|---|---|"]
+        for r in rows:
+            for v in ["inductor", "fxsat"] + extra:
+                if f"{v}_train_ms" not in r:
+                    continue
+                out.append(f"| {r['model']} | {v} | {r[f'{v}_train_ms']:.2f} | {r[f'{v}_train_peak_mib']:.0f} "
+                           f"| {r[f'{v}_infer_ms']:.2f} | {ratio(r['inductor_train_ms'], r[f'{v}_train_ms']):.3f}× / "
+                           f"{ratio(r['inductor_infer_ms'], r[f'{v}_infer_ms']):.3f}× "
+                           f"| {r.get(f'{v}_attn_fwd')}+{r.get(f'{v}_attn_bwd')} |")
     return "\n".join(out)
 
 
@@ -405,16 +421,24 @@ def main() -> int:
     ap.add_argument("--tiny", action="store_true", help="tiny models (a CPU smoke run; no timing meaning)")
     ap.add_argument("--sweep", metavar="BUDGETS", help="instead: the partitioner alone against Inductor's "
                     "activation_memory_budget at these budgets (e.g. 1,0.5,0.1), training only")
+    ap.add_argument("--variants", default="", help="more fxsat variants, comma-separated: "
+                    "fxsat-norules (no rewrites), fxsat-ipart (Inductor's partitioner), "
+                    "fxsat-norules-ipart (neither: the load-back alone)")
     ap.add_argument("--norules", action="store_true", help="also fxsat's backend with no rewrites "
                     "(its load-back and partitioner alone): where a slowdown comes from")
     ap.add_argument("--rounds", type=int, default=3, help="then time the variants again, interleaved: "
                     "this many rounds of --runs steps each (0: off); the table reports these medians")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one model, print its row as JSON
     a = ap.parse_args()
+    extra = [v for v in a.variants.split(",") if v] + (["fxsat-norules"] if a.norules else [])
+    for v in extra:
+        if v not in VARIANTS:
+            print(f"error: unknown variant {v!r} (known: {', '.join(VARIANTS)})", file=sys.stderr)
+            return 2
     budgets = [float(x) for x in a.sweep.split(",")] if a.sweep else None
     if a.one:
         res = (run_sweep(a.one, a.layers, a.runs, a.tiny, budgets) if budgets
-               else run_model(a.one, a.layers, a.runs, a.tiny, a.norules, a.rounds))
+               else run_model(a.one, a.layers, a.runs, a.tiny, extra, a.rounds))
         print("ROW " + json.dumps(res), flush=True)
         return 0
     rows = []
@@ -428,7 +452,7 @@ def main() -> int:
             return 2
     for name in a.models.split(","):
         cmd = [sys.executable, os.path.abspath(__file__), "--one", name, "--layers", str(a.layers),
-               "--runs", str(a.runs), "--rounds", str(a.rounds)] + (["--tiny"] if a.tiny else []) + (["--norules"] if a.norules else []) + (["--sweep", a.sweep] if a.sweep else [])
+               "--runs", str(a.runs), "--rounds", str(a.rounds)] + (["--tiny"] if a.tiny else []) + (["--variants", ",".join(extra)] if extra else []) + (["--sweep", a.sweep] if a.sweep else [])
         t0 = time.perf_counter()
         try:
             p = subprocess.run(cmd, capture_output=True, text=True, timeout=a.timeout)

@@ -75,6 +75,9 @@ class Options:
     time_limit: float | None = None
     cache_dir: str | None = None
     fallback: str = "inductor"  # "inductor" | "raise"
+    partitioner: str = "fxsat"  # "fxsat" | "inductor": who splits joint graphs
+    # a graph fxsat fuses no attention in is replaced only when its cost falls by this much
+    min_gain: float = 0.01
 
     def key(self) -> str:
         d = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
@@ -97,6 +100,7 @@ class Stats:
     seconds_api: float = 0.0  # of which in fxsat's optimizer and partitioner (the API calls)
     seconds_split: float = 0.0  # of which in AOTAutograd's split at fxsat's saved values (the
     #                             extraction Inductor's own partitioner runs as well)
+    kept: int = 0  # of the optimized graphs, those left as they were (no gain: see min_gain)
     nodes_run: int = 0  # nodes of fxsat's results run in the fake mode to get their values
     loadback_hits: int = 0  # graphs loaded back from the load-back cache (fxsat.loadcache):
     #                         no optimizer call, no node run in the fake mode
@@ -986,6 +990,9 @@ def _optimize_graph(ctx: _Ctx, graph: torch.fx.Graph) -> None:
         old = {n.name: n for n in graph.nodes}
         fakes = [p.meta["val"] for p in phs]
         new = None
+        if entry is not None and not _pays(entry["report"], ctx.opts.min_gain):
+            _keep(ctx, what, entry["report"])  # (stored by a compile with a lower min_gain)
+            return
         if entry is not None:  # a warm compile: no optimizer call, no propagation
             try:
                 report = dict(entry["report"], loadback_cache={"hit": True})
@@ -1009,6 +1016,9 @@ def _optimize_graph(ctx: _Ctx, graph: torch.fx.Graph) -> None:
             if lc_key is not None:
                 report = dict(report, loadback_cache={"hit": False})
             _dump(result, ("joint" if joint else "forward") + ".opt")
+            if not _pays(report, ctx.opts.min_gain):  # (the optimizer's own cache has it)
+                _keep(ctx, what, report)
+                return
             out = _reorder_placeholders(result, [p.name for p in phs],
                                         {p.name: p.meta["val"] for p in phs}, what)
             recorded: list = []
@@ -1021,7 +1031,8 @@ def _optimize_graph(ctx: _Ctx, graph: torch.fx.Graph) -> None:
 
                 store(lc_dir, lc_key, result, {k: v for k, v in report.items()
                                                if k != "loadback_cache"}, recorded[0])
-        if joint and len(phs) == len(list(graph.find_nodes(op="placeholder"))):
+        if (joint and ctx.opts.partitioner == "fxsat"
+                and len(phs) == len(list(graph.find_nodes(op="placeholder")))):
             ctx.shared.joint_original = (doc, fakes, _constants(gm))
         _replace_graph(graph, new)
         gm.recompile()
@@ -1035,6 +1046,30 @@ def _optimize_graph(ctx: _Ctx, graph: torch.fx.Graph) -> None:
         ctx.failed(what, e)
     finally:
         ctx.stats.seconds += time.perf_counter() - t0
+
+
+def _keep(ctx: "_Ctx", what: str, report: dict) -> None:
+    """The pre-pass leaves the graph as it was (fxsat's result does not pay: :func:`_pays`)."""
+    ctx.record(report)
+    ctx.stats.optimized += 1
+    ctx.stats.kept += 1
+    log.info("fxsat: %s left as it was (no attention fused, cost %.3g -> %.3g s)", what,
+             (report.get("cost") or {}).get("before", float("nan")),
+             (report.get("cost") or {}).get("after", float("nan")))
+
+
+def _pays(report: dict, min_gain: float) -> bool:
+    """Whether fxsat's result is worth handing Inductor instead of the graph it got: it fuses
+    attention, or the cost model puts it at least ``min_gain`` (a fraction) below the input.
+    Otherwise Inductor gets the graph untouched, exactly as ``backend="inductor"`` would."""
+    att = report.get("attention") or {}
+    if int(att.get("fused", 0) or 0) or int(att.get("fused_backward", 0) or 0):
+        return True
+    cost = report.get("cost") or {}
+    before, after = cost.get("before"), cost.get("after")
+    if not isinstance(before, (int, float)) or not isinstance(after, (int, float)) or before <= 0:
+        return True
+    return after <= (1.0 - min_gain) * before
 
 
 def _loadback_lookup(ctx: "_Ctx", graph: torch.fx.Graph, doc: str):
@@ -1248,6 +1283,13 @@ class FxsatBackend:
             raise ValueError(f"fallback must be 'inductor' or 'raise', not {opts.fallback!r}")
         if not 0.0 <= float(opts.budget) <= 1.0:
             raise ValueError(f"budget must be in [0, 1], not {opts.budget!r}")
+        if opts.partitioner not in ("fxsat", "inductor"):
+            raise ValueError(f"partitioner must be 'fxsat' or 'inductor', not {opts.partitioner!r}")
+        if not 0.0 <= float(opts.min_gain) < 1.0:
+            raise ValueError(f"min_gain must be in [0, 1), not {opts.min_gain!r}")
+        if opts.partitioner == "inductor" and float(opts.budget) != 1.0:
+            raise ValueError("budget is fxsat's partitioner's; with partitioner='inductor' set "
+                             "torch._functorch.config.activation_memory_budget instead")
         self.opts = opts
         self.stats = Stats()
 
@@ -1259,10 +1301,11 @@ class FxsatBackend:
 
         target = self.opts.target or _infer_target(example_inputs)
         ctx = _Ctx(self.opts, target, self.stats)
-        patches = {
-            "joint_custom_pre_pass": FxsatPrePass(self.opts, target, self.stats, ctx=ctx),
-            "custom_partitioner_fn": FxsatPartitioner(self.opts, target, self.stats, ctx=ctx),
-        }
+        patches: dict[str, Any] = {
+            "joint_custom_pre_pass": FxsatPrePass(self.opts, target, self.stats, ctx=ctx)}
+        if self.opts.partitioner == "fxsat":
+            patches["custom_partitioner_fn"] = FxsatPartitioner(self.opts, target, self.stats,
+                                                                ctx=ctx)
         # Inductor's FX-graph and AOTAutograd cache keys include both hooks' uuid, so results
         # made without fxsat (or with other options) are never served to this backend.
         return compile_fx(gm, example_inputs, config_patches=patches)
@@ -1271,13 +1314,20 @@ class FxsatBackend:
 def backend(target: str | None = None, budget: float = 1.0, assume: Sequence[str] = (),
             extra_rules: Sequence[str] = (), rules: str | None = None,
             cache_dir: str | None = None, fallback: str = "inductor", *,
-            device: str | None = None, time_limit: float | None = None) -> FxsatBackend:
+            device: str | None = None, time_limit: float | None = None,
+            partitioner: str = "fxsat", min_gain: float = 0.01) -> FxsatBackend:
     """A configured ``torch.compile`` backend.
 
     target: "cpu" or "cuda" (default: "cuda" if any example input is on CUDA, else "cpu");
     budget: the partitioner's memory budget in [0, 1]; assume / extra_rules / rules /
     cache_dir / device / time_limit: passed to ``fxsat.optimize``; fallback: "inductor"
-    (warn once per graph fxsat cannot handle and compile it with Inductor alone) or "raise".
+    (warn once per graph fxsat cannot handle and compile it with Inductor alone) or "raise";
+    partitioner: "fxsat" (fxsat's min-cut partitioner under ``budget``) or "inductor"
+    (fxsat's rewrites, then Inductor's own partitioner and its
+    ``torch._functorch.config.activation_memory_budget``; ``budget`` must stay 1);
+    min_gain: a graph in which fxsat fuses no attention is handed to Inductor rewritten only
+    when fxsat's cost model puts the result at least this fraction below it (default 1 %);
+    otherwise Inductor gets it untouched (0: always take fxsat's result).
     The backend's ``stats`` records what happened (graphs optimized, fallbacks, fused
     attention calls, seconds in fxsat)."""
     return FxsatBackend(Options(target=target, budget=float(budget), assume=tuple(assume),
@@ -1285,7 +1335,8 @@ def backend(target: str | None = None, budget: float = 1.0, assume: Sequence[str
                                 rules=None if rules is None else str(rules),
                                 device=device, time_limit=time_limit,
                                 cache_dir=None if cache_dir is None else str(cache_dir),
-                                fallback=fallback))
+                                fallback=fallback, partitioner=partitioner,
+                                min_gain=float(min_gain)))
 
 
 _default: FxsatBackend | None = None

@@ -446,3 +446,50 @@ def test_cuda_target_training_compiles_without_fallback_on_the_cpu():
             _tiny_step(m, torch.compile(m, backend=be, dynamic=False), x)
     assert be.stats.optimized == 1 and be.stats.partitioned == 1, be.stats
     assert be.stats.fallbacks == [] and not [x for x in w if issubclass(x.category, FxsatFallbackWarning)]
+
+
+class _Mlp(torch.nn.Module):
+    """No attention: nothing for fxsat to fuse."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.a, self.b = torch.nn.Linear(32, 64), torch.nn.Linear(64, 32)
+
+    def forward(self, x):
+        return self.b(torch.nn.functional.gelu(self.a(x))).square().mean()
+
+
+def test_a_graph_fxsat_cannot_improve_reaches_inductor_untouched(monkeypatch, tmp_path):
+    """No attention fused and no cost gain (min_gain): the pre-pass leaves the joint graph as it
+    was (fxsat's result is not put in its place) and the step is eager's; with min_gain=0 the
+    rewrite of it is taken (and not counted as kept), and the load-back cache entry that
+    compile stores does not make a later default compile take it."""
+    import fxsat.dynamo as dyn
+
+    replaced = []
+    real = dyn._replace_graph
+    monkeypatch.setattr(dyn, "_replace_graph", lambda *a: (replaced.append(1), real(*a))[1])
+    x = torch.randn(4, 32)
+    want = _Mlp()
+    want(x).backward()
+    for min_gain, kept, hits in ((0.01, 1, 0), (0.0, 0, 0), (0.0, 0, 1), (0.01, 1, 0)):
+        replaced.clear()
+        torch._dynamo.reset()
+        be = fxsat.backend(min_gain=min_gain, cache_dir=str(tmp_path))
+        m = _Mlp()
+        torch.compile(m, backend=be, dynamic=False)(x).backward()
+        assert be.stats.optimized == 1 and be.stats.kept == kept, [(r.get("cost"), r.get("nodes"), r.get("rules") and {k: v for k, v in r["rules"].items() if v}) for r in be.stats.reports]
+        assert be.stats.partitioned == 1 and not be.stats.fallbacks, be.stats
+        assert len(replaced) == 1 - kept and be.stats.loadback_hits == hits, be.stats
+        for (n, p), q in zip(m.named_parameters(), want.parameters()):
+            assert _close(p.grad, q.grad, 1e-5, 1e-6), n
+
+
+def test_backend_options_are_checked():
+    with pytest.raises(ValueError, match="min_gain"):
+        fxsat.backend(min_gain=1.0)
+    with pytest.raises(ValueError, match="partitioner"):
+        fxsat.backend(partitioner="other")
+    with pytest.raises(ValueError, match="activation_memory_budget"):
+        fxsat.backend(partitioner="inductor", budget=0.5)

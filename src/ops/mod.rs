@@ -417,10 +417,12 @@ impl OpTable {
     ) -> Option<Lowered> {
         if strict {
             for (i, p) in ov.params.iter().enumerate() {
-                let is_node = matches!(canonical[ov.to_canonical[i]], Arg::Node(_));
+                let arg = &canonical[ov.to_canonical[i]];
+                let is_node = matches!(arg, Arg::Node(_));
                 let wants_node = p.ty == schema::ParamType::Tensor;
                 if is_node != wants_node
-                    && !(p.optional && matches!(canonical[ov.to_canonical[i]], Arg::None))
+                    && !(p.optional && matches!(arg, Arg::None))
+                    && !(wants_node && wraps_numbers(&ov.target) && is_number(arg))
                 {
                     return None;
                 }
@@ -485,6 +487,21 @@ fn numbers_as_tensors(target: &str) -> bool {
         (Some("aten"), Some(name)) => matches!(name, "add" | "sub" | "mul" | "div"),
         _ => false,
     }
+}
+
+/// The arithmetic overloads whose `Tensor` operand PyTorch's tracing fills with a Python
+/// number (`x * 0.5` is `aten.mul.Tensor(x, 0.5)`, never `aten.mul.Scalar`): they express such
+/// a call strictly, and, first in table order, are the ones emitted, as in the graphs
+/// AOTAutograd writes and Inductor's pattern matcher expects.
+fn wraps_numbers(target: &str) -> bool {
+    matches!(
+        target,
+        "aten.add.Tensor" | "aten.sub.Tensor" | "aten.mul.Tensor" | "aten.div.Tensor"
+    )
+}
+
+fn is_number(v: &Arg) -> bool {
+    matches!(v, Arg::Float(_) | Arg::Int(_) | Arg::Bool(_))
 }
 
 /// Import-side coercion: an int where an int list is expected becomes a one-element list.

@@ -91,10 +91,11 @@ pub(super) fn register(t: &mut OpTable) {
     t.def_op(
         "squeeze",
         View,
-        None,
+        // `.dim` first: one dim is written `squeeze.dim(x, d)`, as PyTorch traces it
+        Some("(Tensor self, int[] dim)"),
         &[
-            ("aten.squeeze.dims", "(Tensor self, int[] dim)"),
             ("aten.squeeze.dim", "(Tensor self, int dim)"),
+            ("aten.squeeze.dims", "(Tensor self, int[] dim)"),
             ("aten.squeeze.default", "(Tensor self)"),
         ],
         |a| {
