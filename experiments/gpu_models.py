@@ -19,7 +19,8 @@ Per variant it records the median step time over ``--runs`` timed steps after 3 
 ``--runs`` steps each, and the table reports those medians: a drift of the machine then hits
 every variant alike)
 (CUDA events), the peak allocated memory over those steps (``torch.cuda.max_memory_allocated``,
-weights and gradients included), the first step's wall time (compile included), the largest
+weights and gradients included, less what the earlier variants' models, kept alive for the
+interleaved rounds, still hold), the first step's wall time (compile included), the largest
 gradient difference from eager after the first step relative to the largest eager gradient
 entry, the same against the gradients of one eager float64 step of the same weights (the
 truth; the target is fxsat's error no worse than Inductor's), and for fxsat the attention kernels that ran (``torch.profiler`` over one step: calls of
@@ -248,8 +249,13 @@ def run_model(name, layers, runs, tiny, extra=(), rounds=0):
         return fxsat.backend(rules=norules_dir if "-norules" in variant else None,
                              partitioner="inductor" if "-ipart" in variant else "fxsat")
 
+    mem0 = torch.cuda.memory_allocated() if device == "cuda" else 0
     for variant in variants:
         torch._dynamo.reset()
+        # the earlier variants' models stay alive for the interleaved rounds: their memory is
+        # taken out of this variant's peaks, so each peak is the one it would have alone
+        others = (torch.cuda.memory_allocated() - mem0) / 2**20 if device == "cuda" else 0.0
+        row[f"{variant}_others_mib"] = others
         m = copy.deepcopy(base).train()
         be = make_backend(variant)
         if variant == "eager":
@@ -270,6 +276,7 @@ def run_model(name, layers, runs, tiny, extra=(), rounds=0):
                 row[f"{variant}_grad_err"] = rel_err(g, ref)
             del g
             row[f"{variant}_train_ms"], row[f"{variant}_train_peak_mib"] = timed(lambda: train_step(tm, batch), runs)
+            row[f"{variant}_train_peak_mib"] -= others
             if variant != "eager":
                 f, b, k = attention_calls(lambda: train_step(tm, batch))
                 row[f"{variant}_attn_fwd"], row[f"{variant}_attn_bwd"], row[f"{variant}_attn_kernels"] = f, b, k
@@ -285,6 +292,7 @@ def run_model(name, layers, runs, tiny, extra=(), rounds=0):
             else:
                 row[f"{variant}_infer_err"] = ((out.float() - ref_out).abs().max() / ref_out.abs().max()).item()
             row[f"{variant}_infer_ms"], row[f"{variant}_infer_peak_mib"] = timed(lambda: infer_step(ti, ibatch), runs)
+            row[f"{variant}_infer_peak_mib"] -= others
             if variant != "eager":
                 f, _, k = attention_calls(lambda: infer_step(ti, ibatch))
                 row[f"{variant}_infer_attn"], row[f"{variant}_infer_attn_kernels"] = f, k

@@ -464,7 +464,8 @@ def test_a_graph_fxsat_cannot_improve_reaches_inductor_untouched(monkeypatch, tm
     """No attention fused and no cost gain (min_gain): the pre-pass leaves the joint graph as it
     was (fxsat's result is not put in its place) and the step is eager's; with min_gain=0 the
     rewrite of it is taken (and not counted as kept), and the load-back cache entry that
-    compile stores does not make a later default compile take it."""
+    compile stores does not make a later default compile take it. Below budget 1 a kept graph
+    is still fxsat's to partition."""
     import fxsat.dynamo as dyn
 
     replaced = []
@@ -480,10 +481,17 @@ def test_a_graph_fxsat_cannot_improve_reaches_inductor_untouched(monkeypatch, tm
         m = _Mlp()
         torch.compile(m, backend=be, dynamic=False)(x).backward()
         assert be.stats.optimized == 1 and be.stats.kept == kept, [(r.get("cost"), r.get("nodes"), r.get("rules") and {k: v for k, v in r["rules"].items() if v}) for r in be.stats.reports]
-        assert be.stats.partitioned == 1 and not be.stats.fallbacks, be.stats
+        # a kept joint graph at budget 1 is partitioned by Inductor, as backend="inductor" does
+        assert be.stats.partitioned == 1 - kept and not be.stats.fallbacks, be.stats
+        assert be.stats.partitioned_by_inductor == kept, be.stats
         assert len(replaced) == 1 - kept and be.stats.loadback_hits == hits, be.stats
         for (n, p), q in zip(m.named_parameters(), want.parameters()):
             assert _close(p.grad, q.grad, 1e-5, 1e-6), n
+    torch._dynamo.reset()
+    be = fxsat.backend(budget=0.5, cache_dir=str(tmp_path))
+    torch.compile(_Mlp(), backend=be, dynamic=False)(x).backward()
+    assert be.stats.kept == 1 and be.stats.partitioned == 1, be.stats
+    assert be.stats.partitioned_by_inductor == 0, be.stats
 
 
 def test_backend_options_are_checked():
