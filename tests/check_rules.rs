@@ -72,18 +72,20 @@ fn no_valid_instance_is_untested_not_refuted() {
     assert!(!ok.untested && ok.cases > 0 && ok.ok(), "{ok}");
 }
 
-/// Seed found by a search over seeds: `sdpa-train-dv-keep` without `keep-correction-exact`
-/// draws (a CPU case: on CUDA S is a multiple of 16) a bfloat16 block with
-/// S = 3 keys and no kept key in a row. Its right side hands the kernel g/3 in those rows,
-/// rounded to bfloat16 element by element, and the kernel's sum over the rows cancels
-/// (dv = -0.4375 where the decomposed side gives -0.459, exactly -0.4583;
+/// Seed found by a search over seeds (`fxsat check-rules --rules DIR --cases 3000 --seed
+/// 300000` on the rule without the condition): `sdpa-train-dv-keep` without
+/// `keep-correction-exact` draws a CPU case, a bfloat16 block with S = 3 keys and no kept key
+/// in a row. Its right side hands the kernel g/3 in those rows, rounded to bfloat16 element by
+/// element, and the kernel's sum over the rows cancels (here dv = -0.2422 where the decomposed
+/// side gives -0.2617, exactly -0.2604; at the seed before targets were drawn for this rule,
+/// -0.4375 against -0.459, exactly -0.4583;
 /// `tests/fixtures/interp/op_cases.json` has such a case run by PyTorch's kernels).
 /// `keep-correction-exact` (in bfloat16, S a power of two, so g/S is exact) refuses such
 /// blocks for the three backward rules, which then pass at this seed; the rule without it
 /// still fails there.
 #[test]
 fn keep_backward_rules_need_an_exact_correction() {
-    const SEED: u64 = 8_792_488_246_585_880_457;
+    const SEED: u64 = 301_170;
     let rules = default_rules().unwrap();
     for name in [
         "sdpa-train-dq-keep",

@@ -111,7 +111,7 @@ pub const CONDITIONS: &[Condition] = &[
     Condition {
         name: "sdpa-kernel-takes",
         arity: None,
-        doc: "(?q ?k ?v ?m [?g]): the target's SDPA training kernel takes this block. CPU (_scaled_dot_product_flash_attention_for_cpu): 4-D q, k, v [B, H, ·, E] of one float dtype with v's head size E, mask None or of q's dtype broadcasting to [B, H, L, S], output gradient [B, H, L, E]. CUDA (_scaled_dot_product_efficient_attention): the same of float32/16/bfloat16, any head size of v, head sizes multiples of 8, and with a mask S a multiple of 16 (the bias alignment)",
+        doc: "(?q ?k ?v ?m [?g]): the target's SDPA training kernel takes this block. CPU (_scaled_dot_product_flash_attention_for_cpu): 4-D q, k, v [B, H, ·, E] of one float dtype with v's head size E, mask None or of q's dtype broadcasting to [B, H, L, S], output gradient [B, H, L, E]. CUDA (_scaled_dot_product_efficient_attention): the same of float32/16/bfloat16, any head size of v, head sizes multiples of 8 (a mask of any key length S: the lowering pads the bias to 16-element rows and slices it back, as PyTorch's own dispatch does)",
         sees_env: false,
         sees_target: true,
         gen: Some(gen_kernel_shapes),
@@ -123,14 +123,11 @@ pub const CONDITIONS: &[Condition] = &[
     Condition {
         name: "kernel-takes-mask-of",
         arity: Some(1),
-        doc: "(?k): the target's training kernel takes a mask for k [.., S, E] (a rule that writes the mask itself, so that `sdpa-kernel-takes` is asked with none): CUDA's efficient kernel needs S a multiple of 16 (the bias alignment), the CPU kernel any S",
+        doc: "(?k): the target's training kernel takes a mask for k [.., S, E] (a rule that writes the mask itself, so that `sdpa-kernel-takes` is asked with none): k of rank 2 or more; any S on both targets (on CUDA the lowering pads the bias to 16-element rows)",
         sees_env: false,
-        sees_target: true,
+        sees_target: false,
         gen: None,
-        test: |env, a| {
-            env.target == Target::Cpu
-                || a[0].tensor().is_some_and(|k| k.rank() >= 2 && k.shape[k.rank() - 2] % 16 == 0)
-        },
+        test: |_, a| a[0].tensor().is_some_and(|k| k.rank() >= 2),
     },
     Condition {
         name: "kernel-takes-dropout",
@@ -420,9 +417,6 @@ pub(super) fn efficient_takes(a: &[&Meta]) -> bool {
             matches!(q.dtype, DType::F32 | DType::F16 | DType::BF16) && q.shape[3] % 8 == 0
         })
         && a[2].tensor().is_some_and(|v| v.shape[3] % 8 == 0)
-        && a[1]
-            .tensor()
-            .is_some_and(|k| matches!(a[3], Meta::None) || k.shape[2] % 16 == 0)
 }
 
 fn gen_same_number(_: &mut dyn Draw, c: &DrawCtx) -> Option<Drawn> {
