@@ -304,6 +304,8 @@ def run_model(name, layers, runs, tiny, extra=(), rounds=0):
             # the training backend's own account: graphs optimized / partitioned, fallbacks
             st = be.stats
             row["fxsat_train_stats"] = {"optimized": st.optimized, "partitioned": st.partitioned,
+                                        "kept": st.kept,
+                                        "partitioned_by_inductor": st.partitioned_by_inductor,
                                         "fallbacks": [str(f)[:300] for f in st.fallbacks],
                                         "seconds": st.seconds}
         del tm, m

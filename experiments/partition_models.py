@@ -4,16 +4,18 @@
     python3 experiments/partition_models.py [--models vit,bert,gpt2,llama] [--batch 2] [--budget 1]
 
 Each model of ``gpu_models.py`` (2 layers, its real width, bfloat16, batch cut to ``--batch``)
-is compiled for one training step three ways, and AOTAutograd's extraction
+is compiled for one training step five ways, and AOTAutograd's extraction
 (``_extract_fwd_bwd_modules``, which both partitioners call) records what each saves:
 
 * ``inductor``: ``backend="inductor"`` (Inductor's min-cut partitioner);
 * ``fxsat-norules-ipart``: fxsat's backend without rewrites, Inductor's partitioner;
-* ``fxsat-norules``: fxsat's backend without rewrites, fxsat's partitioner at ``--budget``.
+* ``fxsat-norules``: fxsat's backend without rewrites, fxsat's partitioner at ``--budget``;
+* ``fxsat-ipart`` and ``fxsat``: the same with fxsat's rewrites (attention fused).
 
 Per variant: saved values and their MiB (all, and those that are not primals), backward nodes
-and the forward nodes it recomputes. The last two variants see the same joint graph, so they
-compare the partitioners alone."""
+and the forward nodes it recomputes. Each ``-ipart`` variant and the one without the suffix
+see the same joint graph, so they compare the partitioners alone (rewritten graphs are
+compiled with ``min_gain=0``, so that every one goes through fxsat)."""
 
 from __future__ import annotations
 
@@ -47,6 +49,9 @@ def summary(saved, bw) -> dict:
             "saved_names": sorted(s.name for s in saved)}
 
 
+VARIANTS = ("inductor", "fxsat-norules-ipart", "fxsat-norules", "fxsat-ipart", "fxsat")
+
+
 def run(name: str, batch: int, budget: float) -> list[dict]:
     import fxsat
     import torch._functorch.partitioners as P
@@ -71,12 +76,13 @@ def run(name: str, batch: int, budget: float) -> list[dict]:
     for c in caches:
         c.__enter__()
     try:
-        for variant in ("inductor", "fxsat-norules-ipart", "fxsat-norules"):
+        for variant in VARIANTS:
             torch._dynamo.reset()
             captured.clear()
+            ipart = variant.endswith("ipart")
             be = "inductor" if variant == "inductor" else fxsat.backend(
-                rules=norules, min_gain=0.0, budget=budget if variant == "fxsat-norules" else 1.0,
-                partitioner="inductor" if variant.endswith("ipart") else "fxsat")
+                rules=norules if "norules" in variant else None, min_gain=0.0,
+                budget=1.0 if ipart else budget, partitioner="inductor" if ipart else "fxsat")
             G.train_step(torch.compile(copy.deepcopy(base).train(), backend=be), data)
             for i, s in enumerate(captured):
                 rows.append(dict(s, model=name, variant=variant, graph=i))
@@ -97,9 +103,11 @@ def main() -> int:
     print("|---|---|---|---|---|---|---|---|")
     for name in a.models.split(","):
         rows = run(name, a.batch, a.budget)
-        ref = {r["graph"]: r["saved_names"] for r in rows if r["variant"] == "fxsat-norules-ipart"}
+        ref = {(r["variant"].removesuffix("-ipart"), r["graph"]): r["saved_names"]
+               for r in rows if r["variant"].endswith("-ipart")}
         for r in rows:
-            same = "" if r["variant"] != "fxsat-norules" else ("yes" if r["saved_names"] == ref.get(r["graph"]) else "no")
+            key = (r["variant"], r["graph"])
+            same = ("yes" if r["saved_names"] == ref[key] else "no") if key in ref else ""
             print(f"| {name} | {r['graph']} | {r['variant']} | {r['saved']} ({r['saved_mib']:.2f}) "
                   f"| {r['activations']} ({r['activation_mib']:.2f}) | {r['bw_nodes']} | {r['recomputed']} | {same} |",
                   flush=True)
