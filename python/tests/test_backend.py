@@ -497,6 +497,38 @@ def test_a_graph_fxsat_cannot_improve_reaches_inductor_untouched(monkeypatch, tm
     assert be.stats.partitioned_by_inductor == 0, be.stats
 
 
+class _SdpaBlock(torch.nn.Module):
+    """Attention already written with the kernel (transformers' default SDPA attention)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.qkv, self.o = torch.nn.Linear(32, 96), torch.nn.Linear(32, 32)
+
+    def forward(self, x):
+        q, k, v = (t.unflatten(-1, (4, 8)).transpose(1, 2) for t in self.qkv(x).chunk(3, -1))
+        y = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+        return self.o(y.transpose(1, 2).flatten(-2)).square().mean()
+
+
+def test_a_graph_already_running_the_kernels_reaches_inductor_untouched():
+    """SDPA already in the graph: fxsat's result holds the same kernel calls (its report's
+    `attention.fused` counts them), which is no gain: the graph is kept and, at budget 1,
+    partitioned by Inductor."""
+    x = torch.randn(2, 16, 32)
+    want = _SdpaBlock()
+    want(x).backward()
+    torch._dynamo.reset()
+    be = fxsat.backend()
+    m = _SdpaBlock()
+    torch.compile(m, backend=be, dynamic=False)(x).backward()
+    assert be.stats.optimized == 1 and be.stats.kept == 1, be.stats
+    assert be.stats.reports[0]["attention"]["fused"] == 1, be.stats.reports[0]["attention"]
+    assert be.stats.partitioned_by_inductor == 1 and not be.stats.fallbacks, be.stats
+    for (n, p), q in zip(m.named_parameters(), want.parameters()):
+        assert _close(p.grad, q.grad, 1e-4, 1e-6), n
+
+
 def test_backend_options_are_checked():
     with pytest.raises(ValueError, match="min_gain"):
         fxsat.backend(min_gain=1.0)
