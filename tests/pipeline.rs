@@ -368,3 +368,19 @@ fn iteration_limit_is_reported() {
     assert_eq!(out.report.egraph.stop_reason.as_str(), "iteration-limit");
     assert!(out.report.cost.after <= out.report.cost.before);
 }
+
+#[test]
+fn the_report_tells_the_kernels_fxsat_wrote_from_those_the_input_had() {
+    // a block written with SDPA already (its output keeps the kernel: nothing new fused)
+    let name = "partition/attn_vs_linear_s1_d1.joint.json";
+    let g = common::load(&common::fixture_dir().join(name));
+    let a = optimize(&g, &opts(name)).unwrap().report.attention;
+    assert_eq!((a.input_fused, a.input_fused_backward), (1, 1), "{name}");
+    assert_eq!((a.fused, a.fused_backward), (1, 1), "{name}");
+    // decomposed attention that fxsat fuses: every kernel call is new
+    let name = "gpt2.joint.json";
+    let g = common::load(&common::fixture_dir().join(name));
+    let a = optimize(&g, &opts(name)).unwrap().report.attention;
+    assert_eq!((a.input_fused, a.input_fused_backward), (0, 0), "{name}");
+    assert_eq!((a.fused, a.fused_backward), (2, 2), "{name}");
+}

@@ -994,8 +994,7 @@ def _optimize_graph(ctx: _Ctx, graph: torch.fx.Graph) -> None:
         old = {n.name: n for n in graph.nodes}
         fakes = [p.meta["val"] for p in phs]
         new = None
-        before = _sdpa_calls(doc)
-        if entry is not None and not _pays(entry["report"], ctx.opts.min_gain, before):
+        if entry is not None and not _pays(entry["report"], ctx.opts.min_gain):
             _keep(ctx, what, entry["report"])  # (stored by a compile with a lower min_gain)
             return
         if entry is not None:  # a warm compile: no optimizer call, no propagation
@@ -1021,7 +1020,7 @@ def _optimize_graph(ctx: _Ctx, graph: torch.fx.Graph) -> None:
             if lc_key is not None:
                 report = dict(report, loadback_cache={"hit": False})
             _dump(result, ("joint" if joint else "forward") + ".opt")
-            if not _pays(report, ctx.opts.min_gain, before):  # (the optimizer's cache has it)
+            if not _pays(report, ctx.opts.min_gain):  # (the optimizer's own cache has it)
                 _keep(ctx, what, report)
                 return
             out = _reorder_placeholders(result, [p.name for p in phs],
@@ -1065,26 +1064,18 @@ def _keep(ctx: "_Ctx", what: str, report: dict) -> None:
              (report.get("cost") or {}).get("after", float("nan")))
 
 
-def _sdpa_calls(doc: dict) -> tuple[int, int]:
-    """SDPA forward and backward calls of an FX-JSON graph, counted as fxsat's report counts
-    them in its output (``attention.fused`` / ``fused_backward``)."""
-    ts = [str(n.get("target", "")) for n in doc.get("nodes", ()) if n.get("op") == "call_function"]
-    sdpa = [t for t in ts if "scaled_dot_product" in t]
-    bwd = sum("backward" in t for t in sdpa)
-    return len(sdpa) - bwd, bwd
-
-
-def _pays(report: dict, min_gain: "float | None", before: tuple[int, int] = (0, 0)) -> bool:
+def _pays(report: dict, min_gain: "float | None") -> bool:
     """Whether fxsat's result is worth handing Inductor instead of the graph it got: it fuses
-    attention (more SDPA calls than ``before``, the input's: a graph that already runs the
-    kernels, as transformers' SDPA attention does, gains nothing), or (``min_gain`` a number)
-    the cost model puts it at least ``min_gain`` (a fraction) below the input. Otherwise Inductor gets the graph untouched, exactly as
+    attention (more SDPA calls than the input had, as the report counts them: a graph that
+    already runs the kernels, as transformers' SDPA attention does, gains nothing), or
+    (``min_gain`` a number) the cost model puts it at least ``min_gain`` (a fraction) below
+    the input. Otherwise Inductor gets the graph untouched, exactly as
     ``backend="inductor"`` would. (The cost model prices the unfused graph; Inductor fuses
     pointwise chains and softmaxes itself: OPT's joint graph, cost 39 % lower with no attention
     fused, trained 10 % slower on an H100.)"""
-    att = report.get("attention") or {}
-    if (int(att.get("fused", 0) or 0) > before[0]
-            or int(att.get("fused_backward", 0) or 0) > before[1]):
+    att = {k: int(v or 0) for k, v in (report.get("attention") or {}).items()}
+    if (att.get("fused", 0) > att.get("input_fused", 0)
+            or att.get("fused_backward", 0) > att.get("input_fused_backward", 0)):
         return True
     if min_gain is None:
         return False

@@ -451,82 +451,80 @@ def test_cuda_target_training_compiles_without_fallback_on_the_cpu():
 
 
 class _Mlp(torch.nn.Module):
-    """No attention: nothing for fxsat to fuse."""
+    """No attention: nothing for fxsat to fuse. ``a``: 32 -> ``a_out``, ``b``: ``b_in`` -> 32."""
 
-    def __init__(self):
+    def __init__(self, a_out=64, b_in=64):
         super().__init__()
         torch.manual_seed(0)
-        self.a, self.b = torch.nn.Linear(32, 64), torch.nn.Linear(64, 32)
+        self.a, self.b = torch.nn.Linear(32, a_out), torch.nn.Linear(b_in, 32)
 
     def forward(self, x):
         return self.b(torch.nn.functional.gelu(self.a(x))).square().mean()
 
 
+class _SdpaBlock(_Mlp):
+    """Attention already written with the kernel (transformers' default SDPA attention):
+    ``a`` the q, k, v projection (4 heads of 8), ``b`` the output projection."""
+
+    def __init__(self):
+        super().__init__(a_out=96, b_in=32)
+
+    def forward(self, x):
+        q, k, v = (t.unflatten(-1, (4, 8)).transpose(1, 2) for t in self.a(x).chunk(3, -1))
+        y = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+        return self.b(y.transpose(1, 2).flatten(-2)).square().mean()
+
+
+def _step_like_eager(cls, backend, x, rtol):
+    """One training step of a fresh ``cls`` through ``backend`` (Dynamo reset first): its
+    gradients must be eager's."""
+    want = cls()
+    want(x).backward()
+    torch._dynamo.reset()
+    m = cls()
+    torch.compile(m, backend=backend, dynamic=False)(x).backward()
+    for (n, p), q in zip(m.named_parameters(), want.parameters()):
+        assert _close(p.grad, q.grad, rtol, 1e-6), n
+
+
 def test_a_graph_fxsat_cannot_improve_reaches_inductor_untouched(monkeypatch, tmp_path):
     """No attention fused (and, with min_gain a number, no cost gain that large): the pre-pass
-    leaves the joint graph as it was (fxsat's result is not put in its place) and the step is eager's; with min_gain=0 the
-    rewrite of it is taken (and not counted as kept), and the load-back cache entry that
-    compile stores does not make a later default compile take it. Below budget 1 a kept graph
-    is still fxsat's to partition."""
+    leaves the joint graph as it was (fxsat's result is not put in its place) and the step is
+    eager's; with min_gain=0 the rewrite of it is taken (and not counted as kept), and the
+    load-back cache entry that compile stores does not make a later default compile take it.
+    Below budget 1 a kept graph is still fxsat's to partition."""
     import fxsat.dynamo as dyn
 
     replaced = []
     real = dyn._replace_graph
     monkeypatch.setattr(dyn, "_replace_graph", lambda *a: (replaced.append(1), real(*a))[1])
     x = torch.randn(4, 32)
-    want = _Mlp()
-    want(x).backward()
     for min_gain, kept, hits in ((None, 1, 0), (0.0, 0, 0), (0.0, 0, 1), (None, 1, 0),
                                  (0.01, 1, 0)):
         replaced.clear()
-        torch._dynamo.reset()
         be = fxsat.backend(min_gain=min_gain, cache_dir=str(tmp_path))
-        m = _Mlp()
-        torch.compile(m, backend=be, dynamic=False)(x).backward()
-        assert be.stats.optimized == 1 and be.stats.kept == kept, [(r.get("cost"), r.get("nodes"), r.get("rules") and {k: v for k, v in r["rules"].items() if v}) for r in be.stats.reports]
+        _step_like_eager(_Mlp, be, x, 1e-5)
+        assert be.stats.optimized == 1 and be.stats.kept == kept, be.stats
         # a kept joint graph at budget 1 is partitioned by Inductor, as backend="inductor" does
         assert be.stats.partitioned == 1 - kept and not be.stats.fallbacks, be.stats
         assert be.stats.partitioned_by_inductor == kept, be.stats
         assert len(replaced) == 1 - kept and be.stats.loadback_hits == hits, be.stats
-        for (n, p), q in zip(m.named_parameters(), want.parameters()):
-            assert _close(p.grad, q.grad, 1e-5, 1e-6), n
-    torch._dynamo.reset()
     be = fxsat.backend(budget=0.5, cache_dir=str(tmp_path))
-    torch.compile(_Mlp(), backend=be, dynamic=False)(x).backward()
+    _step_like_eager(_Mlp, be, x, 1e-5)
     assert be.stats.kept == 1 and be.stats.partitioned == 1, be.stats
     assert be.stats.partitioned_by_inductor == 0, be.stats
 
 
-class _SdpaBlock(torch.nn.Module):
-    """Attention already written with the kernel (transformers' default SDPA attention)."""
-
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.qkv, self.o = torch.nn.Linear(32, 96), torch.nn.Linear(32, 32)
-
-    def forward(self, x):
-        q, k, v = (t.unflatten(-1, (4, 8)).transpose(1, 2) for t in self.qkv(x).chunk(3, -1))
-        y = torch.nn.functional.scaled_dot_product_attention(q, k, v)
-        return self.o(y.transpose(1, 2).flatten(-2)).square().mean()
-
-
 def test_a_graph_already_running_the_kernels_reaches_inductor_untouched():
-    """SDPA already in the graph: fxsat's result holds the same kernel calls (its report's
-    `attention.fused` counts them), which is no gain: the graph is kept and, at budget 1,
-    partitioned by Inductor."""
-    x = torch.randn(2, 16, 32)
-    want = _SdpaBlock()
-    want(x).backward()
-    torch._dynamo.reset()
+    """SDPA already in the graph: fxsat's result holds the same kernel calls (its report
+    counts them apart from the input's), which is no gain: the graph is kept and, at budget
+    1, partitioned by Inductor."""
     be = fxsat.backend()
-    m = _SdpaBlock()
-    torch.compile(m, backend=be, dynamic=False)(x).backward()
+    _step_like_eager(_SdpaBlock, be, torch.randn(2, 16, 32), 1e-4)
     assert be.stats.optimized == 1 and be.stats.kept == 1, be.stats
-    assert be.stats.reports[0]["attention"]["fused"] == 1, be.stats.reports[0]["attention"]
+    att = be.stats.reports[0]["attention"]
+    assert att["fused"] == att["input_fused"] == 1, att
     assert be.stats.partitioned_by_inductor == 1 and not be.stats.fallbacks, be.stats
-    for (n, p), q in zip(m.named_parameters(), want.parameters()):
-        assert _close(p.grad, q.grad, 1e-4, 1e-6), n
 
 
 def test_backend_options_are_checked():

@@ -468,7 +468,7 @@ impl OpTable {
 /// `python/tests/test_lowering_conformance.py`.
 fn fits(target: &str, p: &Param, v: &Arg) -> bool {
     use schema::ParamType as T;
-    let number = matches!(v, Arg::Float(_) | Arg::Int(_) | Arg::Bool(_));
+    let number = is_number(v);
     match (p.ty, v) {
         (_, Arg::None) => p.optional,
         (T::Int, Arg::List(_)) => false,
@@ -494,10 +494,7 @@ fn numbers_as_tensors(target: &str) -> bool {
 /// a call strictly, and, first in table order, are the ones emitted, as in the graphs
 /// AOTAutograd writes and Inductor's pattern matcher expects.
 fn wraps_numbers(target: &str) -> bool {
-    matches!(
-        target,
-        "aten.add.Tensor" | "aten.sub.Tensor" | "aten.mul.Tensor" | "aten.div.Tensor"
-    )
+    target.starts_with("aten.") && target.ends_with(".Tensor") && numbers_as_tensors(target)
 }
 
 fn is_number(v: &Arg) -> bool {
@@ -509,16 +506,15 @@ fn is_number(v: &Arg) -> bool {
 /// where a tensor is expected is a wrapped scalar, a bool is an int, an int a float).
 fn check_type(p: &Param, v: &Arg) -> Result<(), String> {
     use schema::ParamType as T;
-    let number = |v: &Arg| matches!(v, Arg::Int(_) | Arg::Float(_) | Arg::Bool(_));
     let int = |v: &Arg| matches!(v, Arg::Int(_) | Arg::Bool(_));
     let ok = match (p.ty, v) {
         (_, Arg::None) => true,
-        (T::Tensor, v) => matches!(v, Arg::Node(_)) || number(v),
+        (T::Tensor, v) => matches!(v, Arg::Node(_)) || is_number(v),
         (T::TensorList | T::BoolList, v) => matches!(v, Arg::List(_)),
         (T::Int, v) => int(v),
         (T::IntList, Arg::List(items)) => items.iter().all(int),
         (T::IntList, v) => int(v),
-        (T::Float | T::Scalar, v) => number(v),
+        (T::Float | T::Scalar, v) => is_number(v),
         (T::Bool, v) => int(v),
         (T::ScalarType, v) => matches!(v, Arg::Dtype(_) | Arg::Int(_)),
         (T::Layout, v) => matches!(v, Arg::Layout(_) | Arg::Int(_)),

@@ -178,6 +178,6 @@ fn region_report(
     r.cost.after = graph_cost(out, &model);
     r.nodes.before = graph.nodes.len();
     r.nodes.after = out.nodes.len();
-    r.attention = AttentionReport::of(out);
+    r.attention = AttentionReport::of(graph, out);
     Ok(r)
 }

@@ -52,23 +52,36 @@ pub struct AttentionReport {
     pub fused: usize,
     /// Their backward calls (`_scaled_dot_product_*_backward`).
     pub fused_backward: usize,
+    /// Forward SDPA calls the input graph already had (a graph written with the kernels).
+    pub input_fused: usize,
+    /// Backward SDPA calls the input graph already had.
+    pub input_fused_backward: usize,
 }
 
 impl AttentionReport {
-    /// Counts the SDPA forward and backward calls of a graph.
-    pub fn of(g: &Graph) -> Self {
-        let sdpa = |backward: bool| {
-            g.nodes
-                .iter()
-                .filter_map(|n| n.target())
-                .filter(|t| t.contains("scaled_dot_product") && t.contains("backward") == backward)
-                .count()
-        };
+    /// The SDPA forward and backward calls of an optimisation's output and of its input.
+    pub fn of(input: &Graph, output: &Graph) -> Self {
+        let (fused, fused_backward) = sdpa_calls(output);
+        let (input_fused, input_fused_backward) = sdpa_calls(input);
         AttentionReport {
-            fused: sdpa(false),
-            fused_backward: sdpa(true),
+            fused,
+            fused_backward,
+            input_fused,
+            input_fused_backward,
         }
     }
+}
+
+/// SDPA forward and backward calls (any variant) of a graph.
+fn sdpa_calls(g: &Graph) -> (usize, usize) {
+    let sdpa = |backward: bool| {
+        g.nodes
+            .iter()
+            .filter_map(|n| n.target())
+            .filter(|t| t.contains("scaled_dot_product") && t.contains("backward") == backward)
+            .count()
+    };
+    (sdpa(false), sdpa(true))
 }
 
 /// Seconds per phase.

@@ -137,7 +137,7 @@ pub(super) fn optimize_whole(graph: &Graph, opts: &Options) -> Result<Optimized>
             after: out.nodes.len(),
             opaque: built.opaque_count,
         },
-        attention: AttentionReport::of(&out),
+        attention: AttentionReport::of(graph, &out),
         regions: RegionReport::default(),
         exact: ex.exact.clone(),
     };
