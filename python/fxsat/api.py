@@ -286,11 +286,18 @@ def partition(joint, *, budget=1.0, target="cpu", device=None) -> tuple[dict, di
     """Partition a joint graph under a memory budget in [0, 1] (1: the runtime-optimised cut,
     0: save only inputs); returns ``(fw_doc, bw_doc, report)`` (``fxsat partition``'s files
     and report). Not cached (the partitioner is fast)."""
+    fw, bw, report = _partition_texts(joint, budget=budget, target=target, device=device)
+    return json.loads(fw), json.loads(bw), report
+
+
+def _partition_texts(joint, *, budget=1.0, target="cpu", device=None) -> tuple[str, str, dict]:
+    """:func:`partition` with the forward and backward documents as FX-JSON text (the backend
+    reads them only when it cannot split the joint graph at the saved values itself)."""
     text, file = _graph_text(joint)
     opts = {"budget": _number(budget, "budget"), "target": _target(target),
             "device": None if device is None else str(device)}
     fw, bw, report = _call(_native().partition, text, file, opts)
-    return json.loads(fw), json.loads(bw), json.loads(report)
+    return fw, bw, json.loads(report)
 
 
 def optimize_and_partition(joint, *, budget=1.0, target="cpu", device=None, assume=(),

@@ -233,6 +233,30 @@ def test_forced_failure_falls_back_once(monkeypatch):
         assert _close(got[1][k], want[1][k], 1e-4, 1e-6), k
 
 
+def test_a_joint_graph_not_split_at_the_saved_values_runs_fxsats_own_graphs(monkeypatch):
+    """Where AOTAutograd's extraction at fxsat's saved values fails, the backend loads fxsat's
+    own forward and backward (the partitioner's FX-JSON text) instead: same step, no
+    fallback, counted in ``retraced_partitions``."""
+    import fxsat.dynamo as dyn
+
+    def no_split(*a):
+        raise ValueError("no split")
+
+    monkeypatch.setattr(dyn, "_split_by_saved", no_split)
+    x = torch.randn(2, 8, 32)
+    m = Tiny()
+    want = _tiny_step(m, m, x)
+    torch._dynamo.reset()
+    be = fxsat.backend()
+    got = _tiny_step(m, torch.compile(m, backend=be, dynamic=False), x)
+    s = be.stats
+    assert s.fallbacks == [] and s.partitioned == 1 and s.retraced_partitions == 1, s
+    assert s.fused >= 1 and s.fused_backward >= 1
+    assert _close(got[0], want[0], 1e-5, 1e-6)
+    for k in want[1]:
+        assert _close(got[1][k], want[1][k], 1e-4, 1e-6), k
+
+
 def test_failed_partition_falls_back_to_the_graph_before_the_rewrite(monkeypatch):
     """fxsat rewrote the joint graph (attention fused), then its partitioner failed: Inductor's
     partitioner gets the joint graph as it was before the rewrite (the one it was made for:
