@@ -155,14 +155,16 @@ def main():
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--tiny", action="store_true", help="one tiny shape (CPU smoke test)")
     ap.add_argument("--dtypes", default="bfloat16")
+    ap.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated: " + ", ".join(SHAPES))
+    ap.add_argument("--masks", default=",".join(MASKS), help="comma-separated: " + ", ".join(MASKS))
     args = ap.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    shapes = TINY if args.tiny else SHAPES
+    shapes = TINY if args.tiny else {n: SHAPES[n] for n in args.shapes.split(",")}
     rows = []
     for name, shape in shapes.items():
         for dt in args.dtypes.split(","):
             dtype = getattr(torch, dt)
-            for mask_kind in MASKS:
+            for mask_kind in args.masks.split(","):
                 for kernel in KERNELS:
                     row = measure(name, shape, dtype, mask_kind, kernel, args.runs, device)
                     rows.append(row)

@@ -126,3 +126,31 @@ def test_gpu_models_tiny_cpu(tmp_path):
     rows = json.loads(out.read_text())["rows"]
     assert [r["budget"] for r in rows] == [0.5]
     assert all(r["fxsat_train_ms"] > 0 and r["inductor_train_ms"] > 0 for r in rows)
+
+
+def test_attention_kernels_and_their_predicted_costs_tiny_cpu(tmp_path):
+    """``gpu_attention_kernels.py`` times the kernels of one tiny shape on CPU (the efficient
+    kernel refuses: recorded as unsupported), and ``attention_costs.py`` prices each flash call
+    it measured with fxsat's cost model (``fxsat stats --target cuda`` on the call as fxsat
+    writes it): a causal call costs no more than the same call without a mask, a backward
+    more than its forward."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "k.json"
+    p = subprocess.run([sys.executable, str(ROOT / "experiments" / "gpu_attention_kernels.py"),
+                        "--tiny", "--runs", "1", "--masks", "none,causal,pad", "--json", str(out)],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert {r["mask"] for r in rows} == {"none", "causal", "pad"}
+    assert any(r["kernel"] == "efficient" and "unsupported" in r for r in rows)
+    p = subprocess.run([sys.executable, str(ROOT / "experiments" / "attention_costs.py"), str(out),
+                        "--fxsat", str(BIN), "--json", str(tmp_path / "c.json")],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    got = {(r["kernel"], r["mask"]): r for r in json.loads((tmp_path / "c.json").read_text())}
+    assert set(got) == {("flash", "none"), ("flash", "causal")}, sorted(got)
+    none, causal = got["flash", "none"], got["flash", "causal"]
+    assert 0 < causal["fwd_pred"] <= none["fwd_pred"]  # (at this size: memory-bound, equal)
+    assert none["bwd_pred"] > none["fwd_pred"] and none["fwd_meas"] > 0
