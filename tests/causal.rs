@@ -299,3 +299,80 @@ fn an_unproven_neg_inf_fill_keeps_its_nan_rows() {
         );
     }
 }
+
+/// A padding mask AND-ed with a query term proven true everywhere (transformers 5.x's
+/// bidirectional mask: BERT's fixture, `[B, 1, 1, S]` keys AND `q_idx >= 0` over `[1, 1, L, 1]`)
+/// reaches the kernels broadcast: behind the views each kernel reads as its mask lies a tensor
+/// of B·S elements, not the B·L·S the graph materialised (`rules/causal.rules`,
+/// `and-all-true-*`, `where-of-expanded-condition`).
+#[test]
+fn a_padding_mask_reaches_the_kernels_broadcast_not_materialised() {
+    const VIEWS: &[&str] = &[
+        "aten.expand.default",
+        "aten.view.default",
+        "aten.slice.Tensor",
+        "aten.unsqueeze.default",
+        "aten.permute.default",
+    ];
+    let g = common::load(&common::fixture_dir().join("bert.joint.json"));
+    for target in [Target::Cpu, Target::Cuda] {
+        let out = optimize(
+            &g,
+            &Options {
+                target,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        let nodes = &out.graph.nodes;
+        let mut masks = Vec::new();
+        for n in nodes {
+            let NodeKind::Call {
+                target: t,
+                args,
+                kwargs,
+            } = &n.kind
+            else {
+                continue;
+            };
+            let Some(&(_, _, mask_at, _)) = KERNELS.iter().find(|k| k.0 == t) else {
+                continue;
+            };
+            let mask = args.get(mask_at).or_else(|| {
+                kwargs
+                    .iter()
+                    .find(|(k, _)| k == "attn_mask")
+                    .map(|(_, a)| a)
+            });
+            let Some(Arg::Node(mut id)) = mask.cloned() else {
+                continue;
+            };
+            // through the views to the tensor that holds the data
+            while let NodeKind::Call {
+                target: v, args, ..
+            } = &nodes[id.index()].kind
+            {
+                match args.first() {
+                    Some(Arg::Node(src)) if VIEWS.contains(&v.as_str()) => id = *src,
+                    _ => break,
+                }
+            }
+            masks.push(match &nodes[id.index()].val {
+                fxsat::ir::Val::Tensor(t) => t.shape.clone(),
+                v => panic!("{target}: mask data {v:?}"),
+            });
+        }
+        assert!(
+            masks.len() >= 4,
+            "{target}: {} masked kernel calls",
+            masks.len()
+        );
+        for m in &masks {
+            assert_eq!(
+                m.iter().product::<i64>(),
+                2 * 16,
+                "{target}: mask data {m:?}"
+            );
+        }
+    }
+}

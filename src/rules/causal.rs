@@ -186,7 +186,104 @@ pub const CONDITIONS: &[Condition] = &[
         gen: Some(gen_adds_nothing),
         test: |env, a| adds_nothing(env, a),
     },
+    Condition {
+        name: "all-true-and",
+        arity: Some(2),
+        doc: "(?t ?x): the analysis proved bool ?t true everywhere (e.g. transformers' `q_idx >= 0` term of a bidirectional mask); ?x is a bool tensor broadcasting with ?t: `?t & ?x` is ?x broadcast to their joint shape",
+        sees_env: true,
+        sees_target: false,
+        gen: Some(gen_all_true_and),
+        test: |env, a| all_true_and(env, a),
+    },
+    Condition {
+        name: "bool",
+        arity: Some(1),
+        doc: "the argument is a bool tensor",
+        sees_env: false,
+        sees_target: false,
+        gen: Some(gen_bool),
+        test: |_, a| a[0].tensor().is_some_and(|t| t.dtype == DType::Bool),
+    },
+    Condition {
+        name: "zero-dim",
+        arity: Some(1),
+        doc: "the argument is a number or a 0-d tensor (it broadcasts into anything without growing it)",
+        sees_env: false,
+        sees_target: false,
+        gen: Some(gen_zero_dim),
+        test: |_, a| match a[0] {
+            Meta::Int(_) | Meta::Float(_) | Meta::Bool(_) => true,
+            m => m.tensor().is_some_and(|t| t.rank() == 0),
+        },
+    },
 ];
+
+/// `(?t ?x)`: ?t a bool tensor proven true everywhere, ?x a bool tensor, the two broadcasting.
+fn all_true_and(env: &super::cond::Env, a: &[&Meta]) -> bool {
+    let (Some(t), Some(x)) = (a[0].tensor(), a[1].tensor()) else {
+        return false;
+    };
+    matches!(env.fact(0).mask, Some(MaskFact::Keep(b)) if b == Band::ALL)
+        && t.dtype == DType::Bool
+        && x.dtype == DType::Bool
+        && crate::ops::broadcast(&t.shape, &x.shape).is_ok()
+}
+
+/// `(?t ?x)`: ?t an all-true bool `[L, 1]` or `[1, 1, L, 1]` with the fact that says so (the
+/// query term of a bidirectional mask); ?x a key-padding-like bool `[B, 1, 1, S]` or `[S]`
+/// (or, ?t drawn first, `[B, 1, L, S]` / `[L, S]`).
+fn gen_all_true_and(d: &mut dyn Draw, c: &DrawCtx) -> Option<Drawn> {
+    match c.pos {
+        0 => {
+            let l = d.pick(&[1i64, 2, 3, 4]);
+            let shape = if d.chance(0.5) {
+                vec![l, 1]
+            } else {
+                vec![1, 1, l, 1]
+            };
+            let n = shape.iter().product::<i64>() as usize;
+            Some(Drawn::Values {
+                shape,
+                dtype: DType::Bool,
+                data: vec![1.0; n],
+                facts: Facts {
+                    mask: Some(MaskFact::Keep(Band::ALL)),
+                    ..Facts::default()
+                },
+            })
+        }
+        1 => {
+            // (?t may not be drawn yet: the pattern may name ?x first)
+            let s = d.pick(&[2i64, 3, 5]);
+            let shape = match (c.tensor(0).map(|t| t.shape), d.chance(0.5)) {
+                (Some(t), true) if t.len() == 4 => vec![small_dim(d), 1, t[2], s],
+                (Some(t), true) if t.len() == 2 => vec![t[0], s],
+                (_, true) => vec![s],
+                _ => vec![small_dim(d), 1, 1, s],
+            };
+            Some(Drawn::Tensor(shape, DType::Bool))
+        }
+        _ => None,
+    }
+}
+
+/// A bool tensor of rank 1 to 4, some dims 1.
+fn gen_bool(d: &mut dyn Draw, _: &DrawCtx) -> Option<Drawn> {
+    let rank = 1 + d.below(4);
+    let shape = (0..rank)
+        .map(|_| if d.chance(0.4) { 1 } else { small_dim(d) })
+        .collect();
+    Some(Drawn::Tensor(shape, DType::Bool))
+}
+
+/// A number or a 0-d float tensor.
+fn gen_zero_dim(d: &mut dyn Draw, _: &DrawCtx) -> Option<Drawn> {
+    if d.chance(0.5) {
+        Some(Drawn::Float(d.pick(&[0.0, -1.0, 2.5, -3.0e38])))
+    } else {
+        Some(Drawn::Tensor(vec![], d.pick(&FLOATS)))
+    }
+}
 
 /// `(?m ?s)`: additive mask ?m proven 0 everywhere, broadcasting into ?s without growing it,
 /// of ?s's dtype: `s + m` is `s` (equal in every element; at most a -0.0 becomes +0.0).
@@ -227,8 +324,20 @@ fn gen_adds_nothing(d: &mut dyn Draw, c: &DrawCtx) -> Option<Drawn> {
     }
 }
 
-/// Causal-mask computed attributes (none).
-pub const COMPUTED: &[Computed] = &[];
+/// Causal-mask computed attributes.
+pub const COMPUTED: &[Computed] = &[Computed {
+    name: "broadcast-shape",
+    arity: 2,
+    doc: "the shape tensors ?a and ?b broadcast to",
+    sees_env: false,
+    sees_target: false,
+    eval: |_, a| {
+        let shape = crate::ops::broadcast(&a[0].tensor()?.shape, &a[1].tensor()?.shape).ok()?;
+        Some(crate::ir::Arg::List(
+            shape.into_iter().map(crate::ir::Arg::Int).collect(),
+        ))
+    },
+}];
 
 // Generators.
 
