@@ -99,6 +99,21 @@ impl Model {
                 efficiency: 1.0,
             };
         }
+        if op.name() == "convert_element_type" && children.first().is_some_and(|&c| fusible(eg, c))
+        {
+            // Inductor fuses a cast into the kernel that produces its operand: that kernel
+            // stores the cast value too, with no launch and no read of its own. Priced as a
+            // kernel of its own, a cast of a wide value (read 4 bytes, write 2) cost more than
+            // recomputing the value from a narrow input (a bf16 softmax: read 2, write 2), so
+            // extraction computed one softmax twice: in float32 for the backward and again in
+            // bfloat16 for the forward, where the graph cast the float32 one.
+            return Work {
+                flops: 0.0,
+                bytes: out.bytes() as f64,
+                launches: 0.0,
+                efficiency: 1.0,
+            };
+        }
         if let Some((k, args, out)) = crate::ops::lower::inference_kernel(self.target, *op, &metas)
         {
             // the composite SDPA written as the kernel it lowers to: priced as that kernel (so
