@@ -172,7 +172,9 @@ def record_fxsat_calls():
             # the backend hands over a dict or the FX-JSON text
             doc_in = graph if isinstance(graph, dict) else (
                 json.loads(graph) if isinstance(graph, str) else None)
-            outs = [r for r in res if isinstance(r, dict) and r.get("format") == "fx-json"]
+            # (the backend's partitioner call returns the forward and backward as FX-JSON text)
+            res_docs = [json.loads(r) if isinstance(r, str) else r for r in res]
+            outs = [r for r in res_docs if isinstance(r, dict) and r.get("format") == "fx-json"]
             seen.append({"api": name,
                          "in": collectives(doc_in) if doc_in else None,
                          "in_kind": doc_in.get("kind") if doc_in else None,
@@ -181,7 +183,7 @@ def record_fxsat_calls():
                          "attention_out": sum(attention_calls(d) for d in outs)})
             return res
         setattr(api, name, call)
-    for name in ("optimize", "optimize_and_partition", "partition"):
+    for name in ("optimize", "optimize_and_partition", "partition", "_partition_texts"):
         if hasattr(api, name):
             wrap(name)
     return seen
