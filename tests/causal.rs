@@ -191,17 +191,21 @@ fn summary(g: &Graph) -> String {
         if matches!(args.get(at), Some(Arg::Bool(true))) {
             causal += 1;
         }
-        let mask = args.get(mask_at).or_else(|| {
-            kwargs
-                .iter()
-                .find(|(k, _)| k == "attn_mask")
-                .map(|(_, a)| a)
-        });
-        if matches!(mask, Some(Arg::Node(_))) {
+        if matches!(mask_arg(args, kwargs, mask_at), Some(Arg::Node(_))) {
             masked += 1;
         }
     }
     format!("{fwd} {bwd} {causal} {masked} {matmuls}")
+}
+
+/// A kernel call's mask: its argument at `mask_at`, else its `attn_mask` keyword.
+fn mask_arg<'a>(args: &'a [Arg], kwargs: &'a [(String, Arg)], mask_at: usize) -> Option<&'a Arg> {
+    args.get(mask_at).or_else(|| {
+        kwargs
+            .iter()
+            .find(|(k, _)| k == "attn_mask")
+            .map(|(_, a)| a)
+    })
 }
 
 #[test]
@@ -338,13 +342,7 @@ fn a_padding_mask_reaches_the_kernels_broadcast_not_materialised() {
             let Some(&(_, _, mask_at, _)) = KERNELS.iter().find(|k| k.0 == t) else {
                 continue;
             };
-            let mask = args.get(mask_at).or_else(|| {
-                kwargs
-                    .iter()
-                    .find(|(k, _)| k == "attn_mask")
-                    .map(|(_, a)| a)
-            });
-            let Some(Arg::Node(mut id)) = mask.cloned() else {
+            let Some(Arg::Node(mut id)) = mask_arg(args, kwargs, mask_at).cloned() else {
                 continue;
             };
             // through the views to the tensor that holds the data

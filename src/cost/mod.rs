@@ -88,28 +88,24 @@ impl Model {
         };
         let metas: Vec<&Meta> = children.iter().map(|&c| &eg[c].data.meta).collect();
         let out = &eg[id].data.meta;
-        if op.name() == "constant_pad_nd" && children.first().is_some_and(|&c| fusible(eg, c)) {
-            // Inductor plans such a pad away: the producer writes straight into the padded
-            // buffer; what is left is filling the pad region with zeros.
-            let grown = out.bytes().saturating_sub(metas[0].bytes()) as f64;
-            return Work {
-                flops: 0.0,
-                bytes: grown,
-                launches: 0.0,
-                efficiency: 1.0,
-            };
-        }
-        if op.name() == "convert_element_type" && children.first().is_some_and(|&c| fusible(eg, c))
-        {
-            // Inductor fuses a cast into the kernel that produces its operand: that kernel
-            // stores the cast value too, with no launch and no read of its own. Priced as a
-            // kernel of its own, a cast of a wide value (read 4 bytes, write 2) cost more than
-            // recomputing the value from a narrow input (a bf16 softmax: read 2, write 2), so
-            // extraction computed one softmax twice: in float32 for the backward and again in
+        // ops Inductor folds into the kernel that produces their operand: no launch, no read
+        // of their own, only what they add to that kernel's writes
+        let folded = match op.name() {
+            // the producer writes straight into the padded buffer; what is left is
+            // filling the pad region with zeros
+            "constant_pad_nd" => metas.first().map(|m| out.bytes().saturating_sub(m.bytes())),
+            // the producer stores the cast value too. Priced as a kernel of its own, a
+            // cast of a wide value (read 4 bytes, write 2) cost more than recomputing the
+            // value from a narrow input (a bf16 softmax: read 2, write 2), so extraction
+            // computed one softmax twice: in float32 for the backward and again in
             // bfloat16 for the forward, where the graph cast the float32 one.
+            "convert_element_type" => Some(out.bytes()),
+            _ => None,
+        };
+        if let Some(bytes) = folded.filter(|_| children.first().is_some_and(|&c| fusible(eg, c))) {
             return Work {
                 flops: 0.0,
-                bytes: out.bytes() as f64,
+                bytes: bytes as f64,
                 launches: 0.0,
                 efficiency: 1.0,
             };
