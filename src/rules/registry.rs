@@ -54,6 +54,27 @@ pub const CONDITIONS: &[Condition] = &[
         test: |_, a| matches!(a[0], Meta::Int(_) | Meta::Float(_) | Meta::Bool(_)),
     },
     Condition {
+        name: "bool",
+        arity: Some(1),
+        doc: "the argument is a bool tensor",
+        sees_env: false,
+        sees_target: false,
+        gen: Some(gen_bool),
+        test: |_, a| a[0].tensor().is_some_and(|t| t.dtype == crate::ir::DType::Bool),
+    },
+    Condition {
+        name: "zero-dim",
+        arity: Some(1),
+        doc: "the argument is a number or a 0-d tensor (it broadcasts into anything without growing it)",
+        sees_env: false,
+        sees_target: false,
+        gen: Some(gen_zero_dim),
+        test: |_, a| match a[0] {
+            Meta::Int(_) | Meta::Float(_) | Meta::Bool(_) => true,
+            m => m.tensor().is_some_and(|t| t.rank() == 0),
+        },
+    },
+    Condition {
         name: "float",
         arity: Some(1),
         doc: "the argument is a floating-point tensor",
@@ -735,6 +756,24 @@ fn gen_none(_: &mut dyn Draw, _: &DrawCtx) -> Option<Drawn> {
 
 fn gen_scalar(d: &mut dyn Draw, _: &DrawCtx) -> Option<Drawn> {
     Some(Drawn::Float(d.pick(&[0.5, 2.0, -1.0, 0.125, 0.0, 3.0])))
+}
+
+/// A bool tensor of rank 1 to 4, some dims 1.
+fn gen_bool(d: &mut dyn Draw, _: &DrawCtx) -> Option<Drawn> {
+    let rank = 1 + d.below(4);
+    let shape = (0..rank)
+        .map(|_| if d.chance(0.4) { 1 } else { small_dim(d) })
+        .collect();
+    Some(Drawn::Tensor(shape, crate::ir::DType::Bool))
+}
+
+/// A number or a 0-d float tensor.
+fn gen_zero_dim(d: &mut dyn Draw, _: &DrawCtx) -> Option<Drawn> {
+    if d.chance(0.5) {
+        Some(Drawn::Float(d.pick(&[0.0, -1.0, 2.5, -3.0e38])))
+    } else {
+        Some(Drawn::Tensor(vec![], d.pick(&FLOATS)))
+    }
 }
 
 fn gen_equal(_: &mut dyn Draw, c: &DrawCtx) -> Option<Drawn> {
